@@ -1,0 +1,33 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// The runtime binary links no Foundation: every module below imports only
+// the Swift standard library, Glibc and the C targets.
+let package = Package(
+    name: "minicontainer",
+    products: [
+        .executable(name: "minicontainer", targets: ["minicontainer"]),
+    ],
+    targets: [
+        // Native libraries, as system-library targets.
+        .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
+        .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
+        // The few syscalls Swift's Glibc module hides.
+        .target(name: "CShim", path: "Sources/CShim"),
+
+        // JSON value, parser over jansson, stdlib Decoder/Encoder, writer.
+        .target(name: "JSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
+        // errno-carrying system calls, files, logging.
+        .target(name: "Sys", dependencies: ["CShim"]),
+        // OCI runtime-spec types (no imports) and their validation.
+        .target(name: "Spec"),
+        // Docker-style run flags -> OCI spec.
+        .target(name: "Compile", dependencies: ["Spec"]),
+        // Command table, argv parser and the commands.
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim"]),
+        .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
+
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI"], path: "Tests/UnitTests"),
+    ]
+)

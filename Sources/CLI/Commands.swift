@@ -1,0 +1,164 @@
+import CShim
+import Glibc
+import Spec
+import Sys
+
+// The command table and dispatch. Exit codes: 0 success; 125 for any error of
+// minicontainer itself (usage, bad input, a failed operation); `run` returns
+// the container's own code (126 cannot execute, 127 not found, 128+N killed
+// by signal N).
+
+public let version = "0.1.0"
+
+public struct Globals {
+    public var root = "/run/minicontainer"
+    public var log: String?
+    public var logFormat = LogFormat.text
+    public var debug = false
+    public init() {}
+}
+
+/// A failure of a command, printed as `minicontainer: <command>: <message>`.
+public struct CommandError: Error, CustomStringConvertible {
+    public var message: String
+    public var code: Int32
+    public init(_ message: String, code: Int32 = 125) { self.message = message; self.code = code }
+    public var description: String { message }
+}
+
+public struct Command {
+    public var name: String
+    public var summary: String
+    public var usage: String
+    public var flags: [Flag]
+    /// The first positional ends the flags (a command line to run follows).
+    public var stopAtPositional = false
+    public var run: (Parsed, Globals) throws -> Int32
+}
+
+let globalFlags: [Flag] = [
+    Flag(["root"], value: "DIR", "where container state lives (default /run/minicontainer)"),
+    Flag(["log"], value: "FILE", "also write errors to FILE"),
+    Flag(["log-format"], value: "text|json", "format of --log (default text)"),
+    Flag(["debug"], "write debug lines to --log"),
+    Flag(["systemd-cgroup"], "accepted for runc compatibility; cgroupsPath is used as a path"),
+    Flag(["h", "help"], "show help"),
+    Flag(["v", "version"], "print the version"),
+]
+
+public let commands: [Command] = [
+    specCommand,
+    Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
+        writeStdout(versionText())
+        return 0
+    },
+]
+
+func versionText() -> String {
+    "minicontainer version \(version)\ncommit: \(String(cString: mc_commit()))\nspec: \(Spec.version)\n"
+}
+
+func toolHelp() -> String {
+    var s = "minicontainer: a Linux container runtime (OCI, runc-compatible)\n\n"
+    s += "Usage: minicontainer [global flags] COMMAND [flags] [arguments]\n\nCommands:\n"
+    for c in commands { s += "  " + c.name.padded(10) + c.summary + "\n" }
+    s += "\nGlobal flags:\n"
+    for f in globalFlags { s += "  " + f.display.padded(24) + f.help + "\n" }
+    s += "\nExit codes: 0 success, 125 minicontainer error; run returns the container's code.\n"
+    s += "Run 'minicontainer COMMAND --help' for a command's flags.\n"
+    return s
+}
+
+func commandHelp(_ c: Command) -> String {
+    var s = "Usage: minicontainer \(c.name)\(c.usage.isEmpty ? "" : " " + c.usage)\n\n\(c.summary)\n"
+    if !c.flags.isEmpty {
+        s += "\nFlags:\n"
+        for f in c.flags { s += "  " + f.display.padded(30) + f.help + "\n" }
+    }
+    return s
+}
+
+extension String {
+    func padded(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+}
+
+/// Runs the tool on `args` (without argv[0]) and returns the exit code.
+public func runCLI(_ args: [String]) -> Int32 {
+    var g = Globals()
+    // Global flags stand before the command.
+    var i = 0
+    var globalArgs: [String] = []
+    while i < args.count, args[i].hasPrefix("-") {
+        globalArgs.append(args[i])
+        let name = args[i].drop(while: { $0 == "-" })
+        if !name.contains("="), let f = globalFlags.first(where: { $0.names.contains(String(name)) }), f.value != nil, i + 1 < args.count {
+            i += 1
+            globalArgs.append(args[i])
+        }
+        i += 1
+    }
+    let parsed: Parsed
+    do {
+        parsed = try parseArgs(globalArgs, flags: globalFlags, stopAtPositional: false, context: "")
+    } catch {
+        Log.error("\(error)")
+        return 125
+    }
+    if let r = parsed.string("root") { g.root = r }
+    g.log = parsed.string("log")
+    g.debug = parsed.bool("debug")
+    Log.file = g.log
+    Log.debug = g.debug
+    if let f = parsed.string("log-format") {
+        guard let lf = LogFormat(rawValue: f) else {
+            Log.error("--log-format must be text or json, not \"\(f)\"")
+            return 125
+        }
+        g.logFormat = lf
+        Log.format = lf
+    }
+    if parsed.bool("version") { writeStdout(versionText()); return 0 }
+    guard i < args.count else {
+        if parsed.bool("help") { writeStdout(toolHelp()); return 0 }
+        writeStderr(toolHelp())
+        return 125
+    }
+    let name = args[i]
+    if name == "help" {
+        if i + 1 < args.count, let c = commands.first(where: { $0.name == args[i + 1] }) {
+            writeStdout(commandHelp(c))
+        } else {
+            writeStdout(toolHelp())
+        }
+        return 0
+    }
+    guard let cmd = commands.first(where: { $0.name == name }) else {
+        var msg = "unknown command \"\(name)\""
+        if let c = closest(name, in: commands.map { $0.name }) { msg += " (did you mean \"\(c)\"?)" }
+        Log.error(msg + "; see 'minicontainer --help'")
+        return 125
+    }
+    let rest = Array(args[(i + 1)...])
+    if rest.contains(where: { $0 == "--help" || $0 == "-h" }),
+       !(cmd.stopAtPositional && rest.firstIndex(where: { !$0.hasPrefix("-") }).map { p in rest.firstIndex(of: "--help") ?? rest.firstIndex(of: "-h")! > p } ?? false) {
+        writeStdout(commandHelp(cmd))
+        return 0
+    }
+    do {
+        let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)
+        return try cmd.run(p, g)
+    } catch let e as UsageError {
+        Log.error(e.message)
+        return 125
+    } catch let e as CommandError {
+        Log.error("\(cmd.name): \(e.message)")
+        return e.code
+    } catch {
+        Log.error("\(cmd.name): \(error)")
+        return 125
+    }
+}
+
+public func runMain() -> Never {
+    exit(runCLI(Array(CommandLine.arguments.dropFirst())))
+}

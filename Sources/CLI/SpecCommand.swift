@@ -1,0 +1,102 @@
+import Compile
+import Glibc
+import JSON
+import Spec
+import Sys
+
+// `minicontainer spec`: the default config.json, like `runc spec`, or, given
+// run flags, the config.json those flags compile to. Nothing is run.
+
+/// The Docker-style flags shared by `spec` and `run`, parsed by one table.
+public let runFlagTable: [Flag] = [
+    Flag(["rootfs"], value: "PATH", "the container's root filesystem"),
+    Flag(["name"], value: "NAME", "a name for the container"),
+    Flag(["hostname"], value: "NAME", "the container's hostname (default minicontainer)"),
+    Flag(["e", "env"], value: "KEY=VALUE", "set an environment variable (KEY alone: take it from here)", repeats: true),
+    Flag(["v", "volume"], value: "HOST:CTR[:ro]", "bind-mount a host path", repeats: true),
+    Flag(["memory", "m"], value: "SIZE", "memory limit: 256m, 1g, 512k, bytes"),
+    Flag(["cpus"], value: "N", "CPU limit in CPUs: 0.5, 2"),
+    Flag(["pids-limit"], value: "N", "maximum number of processes (-1: no limit)"),
+    Flag(["t", "tty"], "allocate a terminal"),
+    Flag(["i", "interactive"], "keep standard input open"),
+    Flag(["w", "workdir"], value: "DIR", "working directory inside the container"),
+    Flag(["u", "user"], value: "UID[:GID]", "user (and group) to run as, numbers or names from the rootfs"),
+    Flag(["read-only"], "mount the root filesystem read-only"),
+    Flag(["network", "net"], value: "MODE", "bridge (default), none, host or container:<id|name>"),
+    Flag(["p", "publish"], value: "[IP:]HOST:CTR[/PROTO]", "publish a container port on the host", repeats: true),
+]
+
+/// Reads the shared run flags out of a parse.
+public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
+    var f = RunFlags()
+    f.rootfs = p.string("rootfs")
+    f.name = p.string("name")
+    f.hostname = p.string("hostname")
+    f.env = p.strings("env")
+    f.volumes = p.strings("volume")
+    f.memory = p.string("memory")
+    f.cpus = p.string("cpus")
+    f.pidsLimit = p.string("pids-limit")
+    f.tty = p.bool("tty")
+    f.interactive = p.bool("interactive")
+    f.workdir = p.string("workdir")
+    f.user = p.string("user")
+    f.readOnly = p.bool("read-only")
+    f.network = p.string("network")
+    f.publish = p.strings("publish")
+    f.command = command
+    return f
+}
+
+/// The host as the compiler sees it.
+public let realHost = Host(
+    realPath: { FS.realPath($0) },
+    isDirectory: { FS.isDirectory($0) },
+    environment: { Env.get($0) },
+    readFile: { try? FS.readString($0) }
+)
+
+let specCommand = Command(
+    name: "spec",
+    summary: "write a config.json: the default one, or the one run flags compile to",
+    usage: "[--bundle DIR] [--rootless] [--force] [--rootfs PATH [run flags] [--] COMMAND [ARG...]]",
+    flags: [
+        Flag(["b", "bundle"], value: "DIR", "the bundle directory to write config.json into (default .)"),
+        Flag(["rootless"], "a spec for a container run by an unprivileged user"),
+        Flag(["f", "force"], "overwrite an existing config.json"),
+        Flag(["stdout"], "print the config.json instead of writing it"),
+    ] + runFlagTable,
+    stopAtPositional: true
+) { p, _ in
+    let bundle = FS.absolute(p.string("bundle") ?? ".")
+    let compiling = p.has("rootfs") || !p.positionals.isEmpty || runFlagTable.contains { p.has($0.key) }
+    let spec: Spec
+    if compiling {
+        if p.bool("rootless") { throw CommandError("--rootless cannot be combined with run flags") }
+        do {
+            spec = try compile(runFlags(from: p, command: p.positionals), host: realHost)
+        } catch let e as CompileError {
+            throw CommandError(e.message)
+        }
+    } else {
+        spec = Spec.defaultSpec(rootless: p.bool("rootless"), uid: getuid(), gid: getgid())
+    }
+    let text = try JSONEncoding.pretty(spec)
+    if p.bool("stdout") {
+        writeStdout(text)
+        return 0
+    }
+    let path = bundle + "/config.json"
+    if FS.exists(path) && !p.bool("force") {
+        throw CommandError("\(path) already exists (remove it or use --force)")
+    }
+    if !FS.isDirectory(bundle) {
+        if compiling {
+            try FS.makeDirectories(bundle)
+        } else {
+            throw CommandError("bundle directory \(bundle) does not exist")
+        }
+    }
+    try FS.writeAtomically(path, text)
+    return 0
+}

@@ -1,0 +1,122 @@
+#define _GNU_SOURCE
+#include "cshim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/sched.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+struct mc_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+pid_t mc_clone3(uint64_t flags, int cgroup_fd, int pidfd_out_wanted, int *pidfd_out) {
+    struct mc_clone_args args;
+    int pidfd = -1;
+    memset(&args, 0, sizeof(args));
+    args.flags = flags;
+    args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
+    if (pidfd_out_wanted) {
+        args.flags |= CLONE_PIDFD;
+        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    }
+    long r = syscall(SYS_clone3, &args, sizeof(args));
+    if (r > 0 && pidfd_out) *pidfd_out = pidfd;
+    return (pid_t)r;
+}
+
+pid_t mc_fork_flags(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+int mc_unshare(int flags) { return unshare(flags); }
+int mc_setns(int fd, int nstype) { return setns(fd, nstype); }
+int mc_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+int mc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(option, a2, a3, a4, a5);
+}
+int mc_pidfd_open(pid_t pid, unsigned int flags) {
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+int mc_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+int mc_close_range(unsigned int first, unsigned int last, unsigned int flags) {
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+int mc_execveat_fd(int fd, char *const argv[], char *const envp[]) {
+    return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}
+
+int mc_send_fd(int sock, int fd, const void *data, size_t len) {
+    struct msghdr msg;
+    struct iovec iov;
+    char control[CMSG_SPACE(sizeof(int))];
+    char dummy = 0;
+    memset(&msg, 0, sizeof(msg));
+    memset(control, 0, sizeof(control));
+    iov.iov_base = len ? (void *)data : &dummy;
+    iov.iov_len = len ? len : 1;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+ssize_t mc_recv_fd(int sock, int *fd_out, void *data, size_t len) {
+    struct msghdr msg;
+    struct iovec iov;
+    char control[CMSG_SPACE(sizeof(int))];
+    char dummy;
+    memset(&msg, 0, sizeof(msg));
+    iov.iov_base = len ? data : &dummy;
+    iov.iov_len = len ? len : 1;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    *fd_out = -1;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            memcpy(fd_out, CMSG_DATA(c), sizeof(int));
+        }
+    }
+    return n;
+}
+
+int mc_errno(void) { return errno; }
+void mc_set_errno(int value) { errno = value; }
+
+#ifndef MC_COMMIT
+#define MC_COMMIT "unknown"
+#endif
+const char *mc_commit(void) { return MC_COMMIT; }

@@ -1,0 +1,136 @@
+import Glibc
+
+// Thin, errno-carrying wrappers over the file calls the runtime uses.
+
+/// A failed system call: what we were doing, on what, and errno.
+public struct SysError: Error, CustomStringConvertible {
+    public var what: String
+    public var errno: Int32
+    public init(_ what: String, errno: Int32 = Glibc.errno) { self.what = what; self.errno = errno }
+    public var description: String { "\(what): \(errnoText(errno))" }
+}
+
+/// `strerror` in the lower case the rest of our messages use
+/// ("no such file or directory"), which podman matches on.
+public func errnoText(_ e: Int32) -> String {
+    guard let p = strerror(e) else { return "errno \(e)" }
+    var s = String(cString: p)
+    if let f = s.first, f.isUppercase, s.dropFirst().first?.isLowercase ?? true { s = f.lowercased() + s.dropFirst() }
+    return s
+}
+
+public enum FS {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The canonical absolute path, or nil if it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    public static func currentDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return "/" }
+        return String(cString: buf)
+    }
+
+    /// Makes `path` absolute against the current directory and removes `.`
+    /// and `..` components textually (the path need not exist).
+    public static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+        var parts: [Substring] = []
+        for c in full.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    public static func readBytes(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SysError("read \(path)")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    public static func readString(_ path: String) throws -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: [UInt8], what: String) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SysError(what)
+            }
+            off += n
+        }
+    }
+
+    /// Writes a file whole: to a temporary name beside it, then rename, so a
+    /// reader sees the old or the new file, never a part.
+    public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SysError("create \(tmp)") }
+        do {
+            try writeAll(fd: fd, Array(text.utf8), what: "write \(tmp)")
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            let e = SysError("rename \(tmp) to \(path)")
+            unlink(tmp)
+            throw e
+        }
+    }
+
+    /// mkdir -p; returns the directories it created, outermost first, so a
+    /// failed command can remove exactly those.
+    @discardableResult
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws -> [String] {
+        var created: [String] = []
+        var cur = ""
+        for c in absolute(path).split(separator: "/") {
+            cur += "/" + c
+            if mkdir(cur, mode) == 0 {
+                created.append(cur)
+            } else if errno != EEXIST {
+                throw SysError("mkdir \(cur)")
+            } else if !isDirectory(cur) {
+                throw SysError("mkdir \(cur)", errno: ENOTDIR)
+            }
+        }
+        return created
+    }
+}
+
+public enum Env {
+    public static func get(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        return String(cString: p)
+    }
+}
