@@ -48,6 +48,7 @@ let globalFlags: [Flag] = [
 
 public let commands: [Command] = [
     specCommand,
+    checkCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())
         return 0

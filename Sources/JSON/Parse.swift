@@ -51,10 +51,11 @@ extension JSONValue {
         }
         // jansson says `duplicate object key near '"a"'`; keep its words but
         // make them read as one sentence of ours.
-        if text.hasPrefix("duplicate object key") {
-            text = "duplicate key" + text.dropFirst("duplicate object key".count)
+        let dup = "duplicate object key near '"
+        if text.hasPrefix(dup) && text.hasSuffix("'") {
+            text = "duplicate key " + text.dropFirst(dup.count).dropLast()
         }
-        if text.hasPrefix("'[' or '{' expected") && e.line <= 1 && e.position == 0 {
+        if text == "'[' or '{' expected near end of file" {
             text = "empty document"
         }
         return JSONError(file: file, line: e.line > 0 ? Int(e.line) : nil, column: e.column > 0 ? Int(e.column) : nil,
@@ -142,7 +143,10 @@ extension JSONValue {
                     break
                 }
                 let token = b[start..<j]
-                if integral && token.count >= 19 {
+                // A leading zero makes the literal invalid JSON: leave it for
+                // jansson to reject rather than turn it into a number.
+                let leadingZero = token.drop(while: { $0 == UInt8(ascii: "-") }).first == UInt8(ascii: "0")
+                if integral && token.count >= 19 && !leadingZero {
                     let text = String(decoding: token, as: UTF8.self)
                     if Int64(text) == nil {
                         guard let _ = UInt64(text) else {

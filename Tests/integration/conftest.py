@@ -1,0 +1,39 @@
+"""Shared helpers for the integration tests: they run the built binary.
+
+MINICONTAINER names the binary (default: the release build), ROOTFS a busybox
+root filesystem (default: the one `make rootfs` builds).
+"""
+import os
+import subprocess
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("MINICONTAINER", os.path.join(REPO, ".build", "release", "minicontainer"))
+ROOTFS = os.environ.get("ROOTFS", "/var/lib/minicontainer/rootfs/busybox")
+
+
+def mc(*args, check=False, input=None, env=None, cwd=None, timeout=60):
+    """Runs minicontainer with args; returns the CompletedProcess (text)."""
+    r = subprocess.run([BIN, *args], capture_output=True, text=True, input=input,
+                       env=env, cwd=cwd, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"minicontainer {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="session")
+def binary():
+    if not os.access(BIN, os.X_OK):
+        pytest.fail(f"{BIN} is not built (run make build)")
+    return BIN
+
+
+@pytest.fixture(scope="session")
+def rootfs():
+    if not os.access(os.path.join(ROOTFS, "bin", "busybox"), os.X_OK):
+        pytest.fail(f"{ROOTFS} has no busybox (run make rootfs)")
+    return ROOTFS
+
+
+def needs_root():
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

@@ -1,0 +1,190 @@
+"""The command line: help, version, the binary's linkage, and bad input.
+
+Every bad input must give exactly one line on stderr starting with
+"minicontainer: ", exit 125, print nothing on stdout and write nothing.
+"""
+import os
+import subprocess
+import pytest
+from conftest import BIN, mc
+
+GOOD_CONFIG = ('{"ociVersion":"1.1.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},'
+               '"root":{"path":"/"},"linux":{"namespaces":[{"type":"pid"}]}}')
+
+
+def test_ldd_has_no_foundation_and_no_shared_swift_runtime(binary):
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    assert "libjansson" in out
+    for lib in ("Foundation", "libswiftCore", "libdispatch", "libswift"):
+        assert lib not in out, f"{lib} linked: {out}"
+
+
+def test_version(binary):
+    for args in (["--version"], ["version"], ["-v"]):
+        r = mc(*args)
+        assert r.returncode == 0
+        lines = r.stdout.splitlines()
+        assert lines[0].startswith("minicontainer version ")
+        assert lines[1].startswith("commit: ")
+        assert lines[2] == "spec: 1.1.0"
+
+
+def test_help(binary):
+    r = mc("--help")
+    assert r.returncode == 0 and "spec" in r.stdout and "Exit codes" in r.stdout
+    r = mc("spec", "--help")
+    assert r.returncode == 0 and "--rootfs PATH" in r.stdout and "--memory, -m SIZE" in r.stdout
+
+
+def test_flag_syntaxes(binary, rootfs):
+    """--flag=value, --flag value, single-dash long names, -it clusters."""
+    a = mc("spec", "--stdout", "--rootfs=" + rootfs, "--memory", "1m", "-it", "/bin/sh")
+    b = mc("spec", "--stdout", "-rootfs", rootfs, "--memory=1m", "-i", "-t", "/bin/sh")
+    assert a.returncode == 0 and a.stdout == b.stdout
+    assert '"terminal": true' in a.stdout and '"limit": 1048576' in a.stdout
+
+
+def test_command_args_are_not_flags(binary, rootfs):
+    r = mc("spec", "--stdout", "--rootfs", rootfs, "/bin/ls", "-l", "--color")
+    assert r.returncode == 0, r.stderr
+    assert '"--color"' in r.stdout
+
+
+@pytest.fixture
+def bundles(tmp_path):
+    def make(text):
+        d = tmp_path / "b"
+        d.mkdir(exist_ok=True)
+        (d / "config.json").write_text(text)
+        return str(d)
+    return make
+
+
+BAD_FLAGS = {
+    "unknown-command": (["bogus"], "unknown command \"bogus\""),
+    "misspelt-command": (["spce"], "did you mean \"spec\""),
+    "unknown-global-flag": (["--nope", "spec"], "unknown global flag --nope"),
+    "unknown-flag": (["spec", "--bogus"], "unknown flag --bogus for spec"),
+    "flag-without-value": (["spec", "--rootfs"], "needs a value"),
+    "bool-flag-with-value": (["spec", "--tty=yes", "--rootfs", "@R", "sh"], "takes no value"),
+    "log-format": (["--log-format", "xml", "spec"], "--log-format must be text or json"),
+    "bad-size": (["spec", "--rootfs", "@R", "--memory", "12x", "sh"], "invalid --memory \"12x\""),
+    "zero-size": (["spec", "--rootfs", "@R", "--memory", "0", "sh"], "invalid --memory \"0\""),
+    "negative-cpus": (["spec", "--rootfs", "@R", "--cpus", "-1", "sh"], "invalid --cpus \"-1\""),
+    "nan-cpus": (["spec", "--rootfs", "@R", "--cpus", "nan", "sh"], "invalid --cpus"),
+    "bad-pids": (["spec", "--rootfs", "@R", "--pids-limit", "lots", "sh"], "invalid --pids-limit"),
+    "missing-rootfs": (["spec", "--rootfs", "/nonexistent/rootfs", "sh"], "rootfs /nonexistent/rootfs does not exist"),
+    "rootfs-is-file": (["spec", "--rootfs", "/etc/hostname", "sh"], "is not a directory"),
+    "no-command": (["spec", "--rootfs", "@R"], "no command given"),
+    "missing-volume": (["spec", "--rootfs", "@R", "-v", "/nonexistent/v:/data", "sh"], "host path /nonexistent/v does not exist"),
+    "volume-syntax": (["spec", "--rootfs", "@R", "-v", "/tmp", "sh"], "invalid volume \"/tmp\""),
+    "volume-mode": (["spec", "--rootfs", "@R", "-v", "/tmp:/t:rx", "sh"], "the mode must be ro or rw"),
+    "volume-relative-target": (["spec", "--rootfs", "@R", "-v", "/tmp:data", "sh"], "container path must be absolute"),
+    "relative-workdir": (["spec", "--rootfs", "@R", "-w", "tmp", "sh"], "must be an absolute path"),
+    "bad-port": (["spec", "--rootfs", "@R", "-p", "80", "sh"], "invalid port \"80\""),
+    "port-range": (["spec", "--rootfs", "@R", "-p", "70000:80", "sh"], "is not a port number"),
+    "port-proto": (["spec", "--rootfs", "@R", "-p", "80:80/sctp", "sh"], "protocol must be tcp or udp"),
+    "port-twice": (["spec", "--rootfs", "@R", "-p", "80:80", "-p", "80:81", "sh"], "published twice"),
+    "ports-without-bridge": (["spec", "--rootfs", "@R", "--network", "host", "-p", "80:80", "sh"], "need --network bridge"),
+    "bad-network": (["spec", "--rootfs", "@R", "--network", "wifi", "sh"], "invalid --network \"wifi\""),
+    "bad-name": (["spec", "--rootfs", "@R", "--name", "-x/y", "sh"], "invalid name"),
+    "unknown-user": (["spec", "--rootfs", "@R", "-u", "alice", "sh"], "user \"alice\" is not in"),
+    "bad-user": (["spec", "--rootfs", "@R", "-u", "1:2:3", "sh"], "invalid user"),
+    "empty-env-name": (["spec", "--rootfs", "@R", "-e", "=x", "sh"], "the name is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FLAGS))
+def test_bad_flags(case, binary, rootfs, tmp_path):
+    args, expect = BAD_FLAGS[case]
+    args = [rootfs if a == "@R" else a for a in args]
+    if args and args[0] == "spec" or "spec" in args:
+        i = args.index("spec")
+        args = args[:i + 1] + ["--bundle", str(tmp_path / "out")] + args[i + 1:]
+    r = mc(*args, cwd=tmp_path)
+    assert r.returncode == 125, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("minicontainer: ")
+    assert expect in lines[0], lines[0]
+    assert not (tmp_path / "out").exists(), "a failed spec wrote something"
+    assert sorted(os.listdir(tmp_path)) == [], os.listdir(tmp_path)
+
+
+BAD_CONFIGS = {
+    "malformed": ('{"ociVersion": "1.1.0",', "config.json:1:"),
+    "empty": ("", "empty document"),
+    "duplicate-key": ('{"ociVersion": "1.1.0", "ociVersion": "1.0.0"}', 'duplicate key "ociVersion"'),
+    "wrong-type": (GOOD_CONFIG.replace('"linux":{', '"linux":{"resources":{"memory":{"limit":"1g"}},'),
+                   "config.json: linux.resources.memory.limit: expected integer, found string"),
+    "wrong-type-in-array": (GOOD_CONFIG.replace('["sh"]', '["sh", 5]'), "config.json: process.args[1]: expected string, found integer"),
+    "missing-required": (GOOD_CONFIG.replace('"cwd":"/",', ''), "config.json: process.cwd: required property missing"),
+    "uint64-in-int64": (GOOD_CONFIG.replace('"linux":{', '"linux":{"resources":{"memory":{"limit":18446744073709551615}},'),
+                        "linux.resources.memory.limit: 18446744073709551615 is out of range"),
+    "beyond-uint64": (GOOD_CONFIG.replace('"linux":{', '"linux":{"resources":{"memory":{"limit":18446744073709551616}},'),
+                      "integer 18446744073709551616 is out of range"),
+    "empty-args": (GOOD_CONFIG.replace('["sh"]', '[]'), "process.args: must name the program"),
+    "namespace-twice": (GOOD_CONFIG.replace('[{"type":"pid"}]', '[{"type":"pid"},{"type":"pid"}]'), "listed twice"),
+    "mappings-without-userns": (GOOD_CONFIG.replace('"linux":{', '"linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}],'),
+                                "linux.uidMappings: mappings need a user namespace"),
+    "relative-mount": (GOOD_CONFIG.replace('"root"', '"mounts":[{"destination":"proc","type":"proc"}],"root"'),
+                       "mounts[0].destination: must be an absolute path"),
+    "missing-root": (GOOD_CONFIG.replace('"path":"/"', '"path":"rootfs"'), "root.path: "),
+    "not-an-object": ("[1, 2]", "config.json: expected object, found array"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_configs(case, binary, bundles):
+    text, expect = BAD_CONFIGS[case]
+    d = bundles(text)
+    r = mc("check", "--bundle", d)
+    assert r.returncode == 125, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("minicontainer: check: config.json")
+    assert expect in lines[0], lines[0]
+    assert os.listdir(d) == ["config.json"]
+
+
+def test_good_config_and_uint64_rlimit(binary, bundles):
+    cfg = GOOD_CONFIG.replace('"args":["sh"]', '"args":["sh"],"rlimits":[{"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":18446744073709551615}]')
+    r = mc("check", "--bundle", bundles(cfg))
+    assert r.returncode == 0, r.stderr
+    # unknown properties are ignored
+    r = mc("check", "--bundle", bundles(GOOD_CONFIG[:-1] + ',"vendor.thing":{"x":[1]}}'))
+    assert r.returncode == 0, r.stderr
+
+
+def test_spec_refuses_to_overwrite(binary, tmp_path):
+    assert mc("spec", "--bundle", str(tmp_path)).returncode == 0
+    before = (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").write_text("mine")
+    r = mc("spec", "--bundle", str(tmp_path))
+    assert r.returncode == 125 and "already exists" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert (tmp_path / "config.json").read_text() == "mine"
+    assert mc("spec", "--bundle", str(tmp_path), "--force").returncode == 0
+    assert (tmp_path / "config.json").read_text() == before
+    assert sorted(os.listdir(tmp_path)) == ["config.json"]
+
+
+def test_log_file_json(binary, tmp_path):
+    log = tmp_path / "log.json"
+    r = mc("--log", str(log), "--log-format", "json", "check", "--bundle", str(tmp_path / "none"))
+    assert r.returncode == 125
+    import json
+    rec = json.loads(log.read_text().splitlines()[0])
+    assert rec["level"] == "error" and "cannot read" in rec["msg"] and rec["time"].endswith("Z")
+
+
+def test_default_spec_is_valid_and_rootless_differs(binary, tmp_path):
+    import json
+    r = mc("spec", "--stdout")
+    spec = json.loads(r.stdout)
+    assert spec["process"]["args"] == ["sh"] and spec["root"] == {"path": "rootfs", "readonly": True}
+    r = mc("spec", "--stdout", "--rootless")
+    rl = json.loads(r.stdout)
+    types = [n["type"] for n in rl["linux"]["namespaces"]]
+    assert "user" in types and "network" not in types
+    assert rl["linux"]["uidMappings"][0]["hostID"] == os.getuid()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing minicontainer needs, from Debian's
+# packages only. Idempotent: packages already present are not fetched again.
+set -euo pipefail
+pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
+      runc crun hyperfine iproute2 iptables nftables jq)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The test runner's python may be another than Debian's (pyenv): make sure it
+# has pytest and jsonschema too.
+python3 -c 'import pytest, jsonschema' 2>/dev/null || python3 -m pip install -q pytest jsonschema
