@@ -24,10 +24,18 @@ let package = Package(
         .target(name: "Spec"),
         // Docker-style run flags -> OCI spec.
         .target(name: "Compile", dependencies: ["Spec"]),
+        // The container's filesystem: mounts, devices, pivot_root, masked paths.
+        .target(name: "Rootfs", dependencies: ["Spec", "Sys", "CShim"]),
+        // What the init drops before exec: rlimits, user, capabilities, seccomp.
+        .target(name: "Privileges", dependencies: ["Spec", "Sys", "CShim", "CLibcap", "CSeccomp"]),
+        // cgroup v1 and v2 managers behind one interface.
+        .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
+        // State store, init and the create/start/kill/delete lifecycle.
+        .target(name: "Runtime", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime"], path: "Tests/UnitTests"),
     ]
 )

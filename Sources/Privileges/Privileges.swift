@@ -1,0 +1,1 @@
+// Privileges: rlimits, user and groups, capabilities, no_new_privs, seccomp.

@@ -1,0 +1,1 @@
+// Runtime: state store and the create/start/kill/delete lifecycle.
