@@ -22,7 +22,13 @@ public struct Globals {
 public struct CommandError: Error, CustomStringConvertible {
     public var message: String
     public var code: Int32
-    public init(_ message: String, code: Int32 = 125) { self.message = message; self.code = code }
+    /// The container the command was about, printed after the command name.
+    public var subject: String?
+    public init(_ message: String, code: Int32 = 125, subject: String? = nil) {
+        self.message = message
+        self.code = code
+        self.subject = subject
+    }
     public var description: String { message }
 }
 
@@ -49,6 +55,8 @@ let globalFlags: [Flag] = [
 public let commands: [Command] = [
     specCommand,
     checkCommand,
+    createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand,
+    listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())
         return 0
@@ -152,7 +160,7 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.error(e.message)
         return 125
     } catch let e as CommandError {
-        Log.error("\(cmd.name): \(e.message)")
+        Log.error("\(cmd.name)\(e.subject.map { " " + $0 } ?? ""): \(e.message)")
         return e.code
     } catch {
         Log.error("\(cmd.name): \(error)")

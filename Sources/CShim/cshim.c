@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <linux/openat2.h>
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -113,6 +115,40 @@ ssize_t mc_recv_fd(int sock, int *fd_out, void *data, size_t len) {
     return n;
 }
 
+int mc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = flags;
+    how.mode = mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct mc_mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+int mc_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                     uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
+    struct mc_mount_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = attr_set;
+    attr.attr_clr = attr_clr;
+    attr.propagation = propagation;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
+}
+
+int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags) {
+    struct statfs st;
+    if (statfs(path, &st) != 0) return -1;
+    if (fs_type) *fs_type = (uint64_t)st.f_type;
+    if (mount_flags) *mount_flags = (uint64_t)st.f_flags;
+    return 0;
+}
+
 int mc_errno(void) { return errno; }
 void mc_set_errno(int value) { errno = value; }
 
@@ -120,3 +156,17 @@ void mc_set_errno(int value) { errno = value; }
 #define MC_COMMIT "unknown"
 #endif
 const char *mc_commit(void) { return MC_COMMIT; }
+
+#if __has_include(<seccomp.h>)
+#include <seccomp.h>
+#endif
+#ifndef SCMP_ACT_ERRNO
+// As <seccomp.h> defines them (libseccomp 2.x).
+#define SCMP_ACT_ERRNO(x) (0x00050000U | ((x) & 0x0000ffffU))
+#define SCMP_ACT_TRACE(x) (0x7ff00000U | ((x) & 0x0000ffffU))
+#endif
+uint32_t mc_scmp_act_errno(uint16_t err) { return SCMP_ACT_ERRNO(err); }
+uint32_t mc_scmp_act_trace(uint16_t msg) { return SCMP_ACT_TRACE(msg); }
+
+int mc_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int mc_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }

@@ -1,1 +1,128 @@
-// Privileges: rlimits, user and groups, capabilities, no_new_privs, seccomp.
+// Privileges: what the container's init drops right before execve, in the
+// order runc's standard_init_linux.go and crun's linux.c use:
+//
+//   setRlimits -> setOOMScoreAdj -> setUser -> applyCapabilities
+//   -> setNoNewPrivileges -> loadSeccomp -> closeFds -> (lookPath) -> execve
+//
+// Every failure is a SysError whose text says what was being done, with
+// which value, and the errno ("setresuid to 65534: operation not permitted").
+
+import Glibc
+import CShim
+import Spec
+import Sys
+
+// From <linux/prctl.h>, which Swift's Glibc module does not export.
+let PR_SET_KEEPCAPS: Int32 = 8
+let PR_CAPBSET_READ: Int32 = 23
+let PR_CAPBSET_DROP: Int32 = 24
+let PR_SET_NO_NEW_PRIVS: Int32 = 38
+let PR_CAP_AMBIENT: Int32 = 47
+let PR_CAP_AMBIENT_RAISE: UInt = 2
+let PR_CAP_AMBIENT_CLEAR_ALL: UInt = 4
+
+public enum Privileges {
+    // MARK: rlimits
+
+    /// setrlimit for each (type names as in the spec, e.g. RLIMIT_NOFILE;
+    /// UInt64.max is RLIM_INFINITY). Raising a hard limit above the current
+    /// one needs CAP_SYS_RESOURCE, so call this while still root.
+    public static func setRlimits(_ rlimits: [Rlimit]) throws {
+        for r in rlimits {
+            guard let res = rlimitResource(r.type) else {
+                throw SysError("setrlimit: unknown rlimit type \"\(r.type)\"", errno: EINVAL)
+            }
+            var rl = rlimit(rlim_cur: rlimitValue(r.soft), rlim_max: rlimitValue(r.hard))
+            guard setrlimit(res, &rl) == 0 else {
+                throw SysError("setrlimit \(r.type) to \(rlimitText(r.soft))/\(rlimitText(r.hard))")
+            }
+        }
+    }
+
+    /// The setrlimit resource for a spec type name, taken from glibc's own
+    /// constants (so it is right on every architecture), nil when unknown.
+    static func rlimitResource(_ type: String) -> __rlimit_resource_t? {
+        func r(_ v: __rlimit_resource) -> __rlimit_resource_t { __rlimit_resource_t(v.rawValue) }
+        switch type {
+        case "RLIMIT_CPU": return r(RLIMIT_CPU)
+        case "RLIMIT_FSIZE": return r(RLIMIT_FSIZE)
+        case "RLIMIT_DATA": return r(RLIMIT_DATA)
+        case "RLIMIT_STACK": return r(RLIMIT_STACK)
+        case "RLIMIT_CORE": return r(RLIMIT_CORE)
+        case "RLIMIT_RSS": return r(__RLIMIT_RSS)
+        case "RLIMIT_NPROC": return r(__RLIMIT_NPROC)
+        case "RLIMIT_NOFILE": return r(RLIMIT_NOFILE)
+        case "RLIMIT_MEMLOCK": return r(__RLIMIT_MEMLOCK)
+        case "RLIMIT_AS": return r(RLIMIT_AS)
+        case "RLIMIT_LOCKS": return r(__RLIMIT_LOCKS)
+        case "RLIMIT_SIGPENDING": return r(__RLIMIT_SIGPENDING)
+        case "RLIMIT_MSGQUEUE": return r(__RLIMIT_MSGQUEUE)
+        case "RLIMIT_NICE": return r(__RLIMIT_NICE)
+        case "RLIMIT_RTPRIO": return r(__RLIMIT_RTPRIO)
+        case "RLIMIT_RTTIME": return r(__RLIMIT_RTTIME)
+        default: return nil
+        }
+    }
+
+    /// The spec's value as rlim_t: rlim_t is 64 bits on Linux (glibc defines
+    /// RLIM_INFINITY as (rlim_t)-1), so UInt64.max is RLIM_INFINITY.
+    static func rlimitValue(_ v: UInt64) -> rlim_t { rlim_t(truncatingIfNeeded: v) }
+
+    static func rlimitText(_ v: UInt64) -> String { v == UInt64.max ? "unlimited" : String(v) }
+
+    // MARK: oom_score_adj
+
+    /// Writes /proc/self/oom_score_adj. Lowering it needs CAP_SYS_RESOURCE.
+    public static func setOOMScoreAdj(_ value: Int) throws {
+        let what = "set oom_score_adj to \(value)"
+        let fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError(what) }
+        defer { close(fd) }
+        do {
+            try FS.writeAll(fd: fd, Array(String(value).utf8), what: what)
+        } catch let e as SysError where e.errno == EACCES {
+            throw SysError(what + " (lowering it needs CAP_SYS_RESOURCE)", errno: e.errno)
+        }
+    }
+
+    // MARK: user
+
+    /// setgroups(additionalGids), setresgid, setresuid, then umask if set.
+    /// PR_SET_KEEPCAPS is on across the uid change, so the permitted set
+    /// survives it for applyCapabilities (the kernel clears the effective set,
+    /// which applyCapabilities raises again before it uses it).
+    public static func setUser(_ user: User) throws {
+        guard mc_prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
+
+        let gids = (user.additionalGids ?? []).map { gid_t($0) }
+        let groupsText = gids.isEmpty ? "[]" : "[" + gids.map(String.init).joined(separator: " ") + "]"
+        // In a user namespace whose setgroups file says "deny" (rootless), the
+        // call always fails with EPERM; with no groups asked for there is
+        // nothing to do, so that is not an error (runc skips it too).
+        let denied = setgroupsDenied()
+        if !(denied && gids.isEmpty) {
+            let rc = gids.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) }
+            if rc != 0 {
+                let e = errno
+                if !(e == EPERM && gids.isEmpty) {
+                    throw SysError("setgroups to \(groupsText)" + (denied ? " (setgroups is denied in this user namespace)" : ""), errno: e)
+                }
+            }
+        }
+        guard mc_setresgid(user.gid, user.gid, user.gid) == 0 else { throw SysError("setresgid to \(user.gid)") }
+        guard mc_setresuid(user.uid, user.uid, user.uid) == 0 else { throw SysError("setresuid to \(user.uid)") }
+        guard mc_prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
+        if let m = user.umask { umask(mode_t(m & 0o777)) }
+    }
+
+    static func setgroupsDenied() -> Bool {
+        guard let s = try? FS.readString("/proc/self/setgroups") else { return false }
+        return s.hasPrefix("deny")
+    }
+
+    // MARK: no_new_privs
+
+    public static func setNoNewPrivileges() throws {
+        guard mc_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_NO_NEW_PRIVS)") }
+    }
+}

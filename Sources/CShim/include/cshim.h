@@ -27,8 +27,29 @@ int mc_send_fd(int sock, int fd, const void *data, size_t len);
 // Returns bytes of payload received; *fd_out is -1 when none came.
 ssize_t mc_recv_fd(int sock, int *fd_out, void *data, size_t len);
 
+// Rootfs helpers.
+// openat2(2): flags/mode as for openat, resolve a set of RESOLVE_* bits
+// (RESOLVE_IN_ROOT = 0x10 resolves `path` as if dirfd were "/").
+int mc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// mount_setattr(2): attr_set/attr_clr are MOUNT_ATTR_* bits, propagation an
+// MS_* propagation type or 0; flags e.g. AT_EMPTY_PATH|AT_RECURSIVE.
+int mc_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                     uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
+// statfs(2) on a path: the filesystem magic and the ST_* mount flags.
+int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags);
+
 int mc_errno(void);
 void mc_set_errno(int value);
+
+// libseccomp's function-like action macros, which Swift cannot import:
+// SCMP_ACT_ERRNO(x) and SCMP_ACT_TRACE(x) from <seccomp.h>. Macros only; no
+// libseccomp symbol is referenced, so CShim needs no link to it.
+uint32_t mc_scmp_act_errno(uint16_t err);
+uint32_t mc_scmp_act_trace(uint16_t msg);
+
+// glibc's setresuid/setresgid (every thread), which need _GNU_SOURCE.
+int mc_setresuid(uid_t r, uid_t e, uid_t s);
+int mc_setresgid(gid_t r, gid_t e, gid_t s);
 
 #endif
 

@@ -1,0 +1,192 @@
+import Glibc
+import JSON
+import Runtime
+import Spec
+import Sys
+
+// The OCI lifecycle commands, with runc's names, flags and output.
+
+/// Runs `body` about container `id`; its errors are reported as
+/// `minicontainer: <command> <id>: <what>`.
+func about<T>(_ id: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as CommandError {
+        throw CommandError(e.message, code: e.code, subject: e.subject ?? id)
+    } catch let e as UsageError {
+        throw e
+    } catch {
+        throw CommandError("\(error)", subject: id)
+    }
+}
+
+func oneID(_ p: Parsed, _ command: String) throws -> String {
+    guard let id = p.positionals.first else { throw UsageError("\(command) needs a container id (see 'minicontainer \(command) --help')") }
+    guard p.positionals.count == 1 else { throw UsageError("\(command) takes one container id, got \(p.positionals.count) arguments") }
+    return id
+}
+
+func intFlag(_ p: Parsed, _ key: String) throws -> Int {
+    guard let s = p.string(key) else { return 0 }
+    guard let n = Int(s), n >= 0 else { throw UsageError("--\(key) needs a non-negative number, not \"\(s)\"") }
+    return n
+}
+
+let createFlags: [Flag] = [
+    Flag(["b", "bundle"], value: "DIR", "the bundle directory (default .)"),
+    Flag(["console-socket"], value: "PATH", "a unix socket to send the terminal's master to"),
+    Flag(["pid-file"], value: "FILE", "write the init's pid to FILE"),
+    Flag(["no-pivot"], "do not use pivot_root (for a rootfs on ramfs)"),
+    Flag(["no-new-keyring"], "accepted for runc compatibility"),
+    Flag(["preserve-fds"], value: "N", "pass N more file descriptors (3..3+N-1) to the container"),
+]
+
+func createOptions(_ p: Parsed, id: String) throws -> CreateOptions {
+    var o = CreateOptions(id: id, bundle: FS.absolute(p.string("bundle") ?? "."))
+    o.pidFile = p.string("pid-file")
+    o.consoleSocket = p.string("console-socket").map { FS.absolute($0) }
+    o.noPivot = p.bool("no-pivot")
+    o.preserveFds = try intFlag(p, "preserve-fds")
+    return o
+}
+
+let createCommand = Command(name: "create", summary: "create a container from a bundle; it waits for start",
+                            usage: "[flags] ID", flags: createFlags) { p, g in
+    let id = try oneID(p, "create")
+    return try about(id) {
+        _ = try createContainer(try createOptions(p, id: id), store: Store(root: g.root), loadSpec: loadSpec)
+        return 0
+    }
+}
+
+let startCommand = Command(name: "start", summary: "run the process of a created container", usage: "ID", flags: []) { p, g in
+    let id = try oneID(p, "start")
+    return try about(id) { try Runtime(root: g.root).start(id); return 0 }
+}
+
+let stateCommand = Command(name: "state", summary: "print a container's OCI state as JSON", usage: "ID", flags: []) { p, g in
+    let id = try oneID(p, "state")
+    return try about(id) {
+        writeStdout(try Runtime(root: g.root).state(id).pretty())
+        return 0
+    }
+}
+
+let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM) to a container's init",
+                          usage: "[--all] ID [SIGNAL]",
+                          flags: [Flag(["a", "all"], "signal every process in the container")]) { p, g in
+    guard let id = p.positionals.first else { throw UsageError("kill needs a container id") }
+    guard p.positionals.count <= 2 else { throw UsageError("kill takes an id and a signal") }
+    let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
+    guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \"\(name)\"", subject: id) }
+    return try about(id) { try Runtime(root: g.root).kill(id, signal: sig, all: p.bool("all")); return 0 }
+}
+
+let deleteCommand = Command(name: "delete", summary: "remove a container's state, cgroup and processes",
+                            usage: "[--force] ID",
+                            flags: [Flag(["f", "force"], "kill a running container first")]) { p, g in
+    let id = try oneID(p, "delete")
+    let rt = Runtime(root: g.root)
+    if p.bool("force") && !rt.store.exists(id) {
+        return 0  // runc: delete --force of a missing container succeeds
+    }
+    return try about(id) { try rt.delete(id, force: p.bool("force")); return 0 }
+}
+
+let runCommand = Command(name: "run", summary: "create and start a container, wait for it, delete it",
+                         usage: "[flags] ID",
+                         flags: createFlags + [Flag(["d", "detach"], "return after start; the container runs on"),
+                                               Flag(["keep"], "accepted for runc compatibility")]) { p, g in
+    let id = try oneID(p, "run")
+    return try about(id) {
+        var o = RunOptions(create: try createOptions(p, id: id))
+        o.detach = p.bool("detach")
+        return try Runtime(root: g.root).run(o, loadSpec: loadSpec)
+    }
+}
+
+let listCommand = Command(name: "list", summary: "list containers", usage: "[--format table|json] [-q]",
+                          flags: [Flag(["f", "format"], value: "table|json", "output format"),
+                                  Flag(["q", "quiet"], "print the ids only")]) { p, g in
+    let states = Runtime(root: g.root).list()
+    if p.bool("quiet") {
+        writeStdout(states.map { ($0["id"].flatMap { if case .string(let s) = $0 { return s } else { return nil } } ?? "") + "\n" }.joined())
+        return 0
+    }
+    switch p.string("format") ?? "table" {
+    case "json":
+        writeStdout(JSONValue.array(states).compact() + "\n")
+    case "table":
+        var out = "ID".padded(20) + "PID".padded(10) + "STATUS".padded(10) + "BUNDLE".padded(40) + "CREATED".padded(32) + "OWNER\n"
+        for s in states {
+            func str(_ k: String) -> String {
+                switch s[k] { case .string(let v)?: return v; case .int(let i)?: return String(i); default: return "" }
+            }
+            out += str("id").padded(20) + str("pid").padded(10) + str("status").padded(10) + str("bundle").padded(40)
+                + str("created").padded(32) + str("owner") + "\n"
+        }
+        writeStdout(out)
+    case let f:
+        throw UsageError("--format must be table or json, not \"\(f)\"")
+    }
+    return 0
+}
+
+let psCommand = Command(name: "ps", summary: "list the processes in a container", usage: "[--format table|json] ID",
+                        flags: [Flag(["f", "format"], value: "table|json", "output format")]) { p, g in
+    guard let id = p.positionals.first else { throw UsageError("ps needs a container id") }
+    return try about(id) {
+        let pids = try Runtime(root: g.root).processes(id)
+        switch p.string("format") ?? "table" {
+        case "json":
+            writeStdout(JSONValue.array(pids.map { .int(Int64($0)) }).compact() + "\n")
+        case "table":
+            var out = "PID".padded(10) + "CMD\n"
+            for pid in pids {
+                let cmd = ((try? FS.readBytes("/proc/\(pid)/cmdline")) ?? []).map { $0 == 0 ? 32 : $0 }
+                out += String(pid).padded(10) + String(decoding: cmd, as: UTF8.self) + "\n"
+            }
+            writeStdout(out)
+        case let f:
+            throw UsageError("--format must be table or json, not \"\(f)\"")
+        }
+        return 0
+    }
+}
+
+let pauseCommand = Command(name: "pause", summary: "freeze every process of a container", usage: "ID", flags: []) { p, g in
+    let id = try oneID(p, "pause")
+    return try about(id) { try Runtime(root: g.root).pause(id); return 0 }
+}
+
+let resumeCommand = Command(name: "resume", summary: "thaw a paused container", usage: "ID", flags: []) { p, g in
+    let id = try oneID(p, "resume")
+    return try about(id) { try Runtime(root: g.root).resume(id); return 0 }
+}
+
+let featuresCommand = Command(name: "features", summary: "print what this runtime supports, as JSON", usage: "", flags: []) { _, _ in
+    var o = JSONObject()
+    o["ociVersionMin"] = .string("1.0.0")
+    o["ociVersionMax"] = .string(Spec.version)
+    o["hooks"] = .array(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].map { .string($0) })
+    o["mountOptions"] = .array(["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
+        "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
+        "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
+        "slave", "strictatime", "suid", "sync", "unbindable"].map { .string($0) })
+    var linux = JSONObject()
+    linux["namespaces"] = .array(Namespace.knownTypes.map { .string($0) })
+    var cg = JSONObject()
+    cg["v1"] = .bool(true); cg["v2"] = .bool(true); cg["systemd"] = .bool(false)
+    linux["cgroup"] = .object(cg)
+    var sc = JSONObject()
+    sc["enabled"] = .bool(true)
+    sc["actions"] = .array(Seccomp.actions.map { .string($0) })
+    sc["operators"] = .array(Seccomp.operators.map { .string($0) })
+    linux["seccomp"] = .object(sc)
+    o["linux"] = .object(linux)
+    var ann = JSONObject()
+    ann["org.opencontainers.runc.version"] = .string("minicontainer " + version)
+    o["annotations"] = .object(ann)
+    writeStdout(JSONValue.object(o).pretty())
+    return 0
+}

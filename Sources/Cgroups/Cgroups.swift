@@ -1,1 +1,0 @@
-// Cgroups: v1 and v2 managers behind one interface.

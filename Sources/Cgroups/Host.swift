@@ -1,0 +1,165 @@
+import Glibc
+import Sys
+
+// What cgroup filesystems this host has and where: read once from
+// /proc/self/mountinfo (and the runtime's own cgroups from /proc/self/cgroup),
+// or built by hand over a fake tree in tests.
+
+/// v1: only v1 hierarchies. hybrid: v1 hierarchies plus a cgroup2 mount beside
+/// them (usually /sys/fs/cgroup/unified). v2: cgroup2 only.
+public enum CgroupMode: String, Equatable { case v1, hybrid, v2 }
+
+/// One v1 hierarchy: where it is mounted and which controllers it carries
+/// (`["memory"]`, `["cpu", "cpuacct"]`, or `["name=systemd"]` for a named
+/// hierarchy without controllers).
+public struct CgroupHierarchy: Equatable {
+    public var mountPoint: String
+    public var controllers: [String]
+    /// The mountinfo root field: which cgroup of the hierarchy is mounted at
+    /// `mountPoint` ("/" unless the mount is a bind of a sub-cgroup).
+    public var mountRoot: String
+
+    public init(mountPoint: String, controllers: [String], mountRoot: String = "/") {
+        self.mountPoint = mountPoint
+        self.controllers = controllers
+        self.mountRoot = mountRoot
+    }
+
+    public func has(_ controller: String) -> Bool { controllers.contains(controller) }
+}
+
+public struct CgroupHost: Equatable {
+    public var mode: CgroupMode
+    /// v1 hierarchies, one per distinct controller set (empty on v2).
+    public var hierarchies: [CgroupHierarchy]
+    /// The cgroup2 mount point, if any (pure v2: "/sys/fs/cgroup"; hybrid:
+    /// usually "/sys/fs/cgroup/unified").
+    public var unified: String?
+    public var unifiedMountRoot: String
+    /// The runtime's own cgroup per controller, from /proc/self/cgroup
+    /// ("memory" -> "/user.slice", "name=systemd" -> ..., "" for cgroup2).
+    /// Relative cgroupsPaths resolve against these.
+    public var selfCgroups: [String: String]
+
+    /// `mode` defaults to what the mounts say: cgroup2 alone is v2, cgroup2
+    /// beside v1 hierarchies is hybrid, v1 hierarchies alone are v1.
+    public init(mode: CgroupMode? = nil, hierarchies: [CgroupHierarchy] = [], unified: String? = nil,
+                unifiedMountRoot: String = "/", selfCgroups: [String: String] = [:]) {
+        self.hierarchies = hierarchies
+        self.unified = unified
+        self.unifiedMountRoot = unifiedMountRoot
+        self.selfCgroups = selfCgroups
+        if let mode = mode {
+            self.mode = mode
+        } else if unified != nil {
+            self.mode = hierarchies.isEmpty ? .v2 : .hybrid
+        } else {
+            self.mode = .v1
+        }
+    }
+
+    /// The v1 hierarchy carrying `controller` (or the named hierarchy, e.g.
+    /// "name=systemd").
+    public func hierarchy(_ controller: String) -> CgroupHierarchy? {
+        hierarchies.first { $0.has(controller) }
+    }
+
+    public static func detect(mountinfo: String = "/proc/self/mountinfo",
+                              selfCgroup: String = "/proc/self/cgroup") throws -> CgroupHost {
+        let text = try FS.readString(mountinfo)
+        let own = (try? FS.readString(selfCgroup)) ?? ""
+        guard let host = parse(mountinfo: text, selfCgroup: own) else {
+            throw SysError("no cgroup filesystem mounted (read \(mountinfo))", errno: ENOENT)
+        }
+        return host
+    }
+
+    /// The host described by a mountinfo text and a /proc/self/cgroup text;
+    /// nil when no cgroup filesystem is mounted.
+    public static func parse(mountinfo: String, selfCgroup: String = "") -> CgroupHost? {
+        var v1: [CgroupHierarchy] = []
+        var v2: [(point: String, root: String)] = []
+        for line in mountinfo.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard f.count >= 7, let dash = f.firstIndex(of: "-"), dash >= 6, dash + 3 <= f.count else { continue }
+            let root = unescapeMountinfo(f[3]), point = unescapeMountinfo(f[4])
+            let fstype = f[dash + 1], superOptions = dash + 3 < f.count ? f[dash + 3] : ""
+            if fstype == "cgroup2" {
+                v2.append((point, root))
+            } else if fstype == "cgroup" {
+                let controllers = superOptions.split(separator: ",").map(String.init).filter(isControllerOption)
+                guard !controllers.isEmpty else { continue }
+                let h = CgroupHierarchy(mountPoint: point, controllers: controllers, mountRoot: root)
+                if let i = v1.firstIndex(where: { Set($0.controllers) == Set(controllers) }) {
+                    // The same hierarchy mounted twice: keep the one under
+                    // /sys/fs/cgroup, else the first.
+                    if !under(v1[i].mountPoint, "/sys/fs/cgroup") && under(point, "/sys/fs/cgroup") { v1[i] = h }
+                } else {
+                    v1.append(h)
+                }
+            }
+        }
+        let unified = v2.first { $0.point == "/sys/fs/cgroup" }
+            ?? v2.first { $0.point == "/sys/fs/cgroup/unified" } ?? v2.first
+        if v1.isEmpty && unified == nil { return nil }
+        // As runc: cgroup2 at /sys/fs/cgroup itself means a pure v2 host,
+        // whatever stray v1 mounts exist elsewhere.
+        if unified?.point == "/sys/fs/cgroup" { v1 = [] }
+        return CgroupHost(hierarchies: v1, unified: unified?.point, unifiedMountRoot: unified?.root ?? "/",
+                          selfCgroups: parseSelfCgroup(selfCgroup))
+    }
+
+    /// "4:memory:/a\n2:cpu,cpuacct:/b\n1:name=systemd:/c\n0::/d" ->
+    /// ["memory": "/a", "cpu": "/b", "cpuacct": "/b", "name=systemd": "/c", "": "/d"].
+    public static func parseSelfCgroup(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3 else { continue }
+            let path = String(f[2])
+            if f[1].isEmpty {
+                out[""] = path
+            } else {
+                for c in f[1].split(separator: ",") { out[String(c)] = path }
+            }
+        }
+        return out
+    }
+
+    static let mountOptions: Set<String> = [
+        "rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "nodiratime", "strictatime",
+        "lazytime", "sync", "dirsync", "mand", "none", "all", "noprefix", "clone_children", "xattr",
+        "cpuset_v2_mode", "favordynmods", "nsdelegate", "memory_recursiveprot", "memory_localevents",
+        "memory_hugetlb_accounting", "pids_localevents",
+    ]
+
+    static func isControllerOption(_ o: String) -> Bool {
+        if o.hasPrefix("name=") { return o.count > 5 }
+        return !o.contains("=") && !mountOptions.contains(o)
+    }
+
+    /// mountinfo escapes space, tab, newline and backslash as \ooo.
+    static func unescapeMountinfo(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count,
+               let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Whether `path` is `dir` or lies below it (component-wise).
+func under(_ path: String, _ dir: String) -> Bool {
+    if dir == "/" { return path.hasPrefix("/") }
+    return path == dir || path.hasPrefix(dir + "/")
+}

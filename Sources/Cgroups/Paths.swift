@@ -1,0 +1,86 @@
+// Where a container's cgroup goes, following runc's cgroupsPath rules:
+//   "/a/b"            relative to each hierarchy's mount point (its root);
+//   "a/b"             relative to the runtime's own cgroup in that hierarchy;
+//   nil               "/minicontainer/<id>";
+//   "slice:prefix:name" (systemd syntax, without systemd) ->
+//                     "/<expanded slice>/<prefix>-<name>.scope".
+// The result never leaves the hierarchy: ".." stops at its root.
+
+public enum CgroupPath {
+    public static let defaultParent = "/minicontainer"
+
+    /// The cgroup path asked for, cleaned, and whether it is relative to the
+    /// runtime's own cgroup.
+    public static func requested(_ cgroupsPath: String?, id: String) -> (path: String, relative: Bool) {
+        guard let p = cgroupsPath, !p.isEmpty else { return (clean(defaultParent + "/" + id), false) }
+        if p.contains(":"), let s = systemd(p) { return (s, false) }
+        return (clean(p), !p.hasPrefix("/"))
+    }
+
+    /// The container's directory in a hierarchy mounted at `mountPoint`
+    /// (whose mountinfo root is `mountRoot`), given the runtime's own cgroup
+    /// `ownCgroup` in that hierarchy (as /proc/self/cgroup shows it).
+    public static func directory(mountPoint: String, mountRoot: String = "/", ownCgroup: String?,
+                                 requested: (path: String, relative: Bool)) -> String {
+        var inMount = requested.path
+        if requested.relative {
+            var parent = clean(ownCgroup ?? "/")
+            let root = clean(mountRoot)
+            if root != "/" {
+                parent = under(parent, root) ? clean(String(parent.dropFirst(root.count))) : "/"
+            }
+            inMount = clean(parent + "/" + requested.path)
+        }
+        return join(mountPoint, inMount)
+    }
+
+    /// "slice:prefix:name" -> "/<slice expanded>/<prefix>-<name>.scope"; nil
+    /// when `s` has not exactly three parts.
+    public static func systemd(_ s: String) -> String? {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, !parts[2].isEmpty else { return nil }
+        let slice = parts[0].isEmpty ? "system.slice" : parts[0]
+        let unit: String
+        if parts[2].hasSuffix(".slice") {
+            unit = parts[2]
+        } else {
+            unit = (parts[1].isEmpty ? "" : parts[1] + "-") + parts[2] + ".scope"
+        }
+        return clean(expandSlice(slice) + "/" + unit)
+    }
+
+    /// systemd's slice nesting: "a-b-c.slice" -> "/a.slice/a-b.slice/a-b-c.slice",
+    /// "-.slice" -> "/". Anything not shaped like a slice is used as it is.
+    public static func expandSlice(_ slice: String) -> String {
+        guard slice.hasSuffix(".slice"), !slice.contains("/") else { return clean("/" + slice) }
+        let name = String(slice.dropLast(6))
+        if name == "-" { return "/" }
+        guard !name.isEmpty, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
+            return clean("/" + slice)
+        }
+        var path = "", prefix = ""
+        for comp in name.split(separator: "-") {
+            prefix += (prefix.isEmpty ? "" : "-") + comp
+            path += "/" + prefix + ".slice"
+        }
+        return path
+    }
+
+    /// Lexical cleanup to an absolute path: no empty, "." or ".." components;
+    /// ".." at the top stays at "/".
+    public static func clean(_ p: String) -> String {
+        var parts: [Substring] = []
+        for c in p.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func join(_ base: String, _ rel: String) -> String {
+        let r = clean(rel)
+        if r == "/" { return base }
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + r
+    }
+}

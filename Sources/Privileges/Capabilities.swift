@@ -1,0 +1,167 @@
+// The five capability sets, applied with libcap and prctl as runc's
+// libcontainer/capabilities and crun's set_capabilities do.
+
+import Glibc
+import CLibcap
+import CShim
+import Spec
+import Sys
+
+extension Privileges {
+    /// The capability names of <linux/capability.h>, by number (0...40 as of
+    /// Linux 5.9). A name missing here is still looked up in libcap.
+    static let capabilityNames = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ]
+
+    /// The number of a capability name as the spec writes it ("CAP_KILL"),
+    /// from our table, else from libcap (which may know newer ones); nil
+    /// when neither knows it. Only CAP_-prefixed upper-case names count:
+    /// libcap alone would also take "kill" or "5".
+    static func capabilityNumber(_ name: String) -> Int32? {
+        guard name.hasPrefix("CAP_"), name == name.uppercased() else { return nil }
+        if let i = capabilityNames.firstIndex(of: name) { return Int32(i) }
+        return libcapNumber(name)
+    }
+
+    /// cap_from_name, for names our table lacks (and to cross-check it).
+    static func libcapNumber(_ name: String) -> Int32? {
+        var v: cap_value_t = -1
+        guard cap_from_name(name, &v) == 0, v >= 0 else { return nil }
+        return v
+    }
+
+    static func capabilityName(_ n: Int32) -> String {
+        n >= 0 && Int(n) < capabilityNames.count ? capabilityNames[Int(n)] : "capability \(n)"
+    }
+
+    /// The highest capability this kernel knows: /proc/sys/kernel/cap_last_cap,
+    /// else libcap's probe of the bounding set.
+    static func lastCapability() -> Int32 {
+        if let s = try? FS.readString("/proc/sys/kernel/cap_last_cap"),
+           let n = Int32(s.filter { !$0.isWhitespace }), n >= 0 {
+            return n
+        }
+        return cap_max_bits() - 1
+    }
+
+    /// The spec's capabilities as numbers, with the names that are unknown or
+    /// above the kernel's last capability set aside for one warning.
+    struct CapabilityPlan: Equatable {
+        var bounding: [Int32] = []
+        var effective: [Int32] = []
+        var permitted: [Int32] = []
+        var inheritable: [Int32] = []
+        var ambient: [Int32] = []
+        var unknown: [String] = []
+
+        init(_ caps: Capabilities?, lastCap: Int32) {
+            var unknown = Set<String>()
+            func numbers(_ names: [String]?) -> [Int32] {
+                var out: [Int32] = []
+                for name in names ?? [] {
+                    if let n = Privileges.capabilityNumber(name), n <= lastCap {
+                        if !out.contains(n) { out.append(n) }
+                    } else {
+                        unknown.insert(name)
+                    }
+                }
+                return out
+            }
+            bounding = numbers(caps?.bounding)
+            effective = numbers(caps?.effective)
+            permitted = numbers(caps?.permitted)
+            inheritable = numbers(caps?.inheritable)
+            ambient = numbers(caps?.ambient)
+            self.unknown = unknown.sorted()
+        }
+    }
+
+    /// The five capability sets. Bounding: drops (PR_CAPBSET_DROP) every
+    /// capability up to the kernel's last one that is not in `bounding`.
+    /// Effective, permitted, inheritable: cap_set_proc. Ambient: cleared,
+    /// then each raised (PR_CAP_AMBIENT_RAISE). nil drops everything.
+    ///
+    /// Unknown capability names, and names this kernel lacks, are skipped
+    /// with one warning (as runc does). An ambient capability the kernel
+    /// refuses to raise (it must also be permitted and inheritable) is a
+    /// warning too, as in runc 1.2 and crun.
+    ///
+    /// Call after setUser: after a uid change the kernel has cleared the
+    /// effective set, so it first raises effective to the permitted set it
+    /// kept (PR_SET_KEEPCAPS), which the bounding drop needs (CAP_SETPCAP).
+    public static func applyCapabilities(_ caps: Capabilities?) throws {
+        let last = lastCapability()
+        let plan = CapabilityPlan(caps, lastCap: last)
+        if !plan.unknown.isEmpty {
+            Log.warn("ignoring unknown or unavailable capabilities: [\(plan.unknown.joined(separator: " "))]")
+        }
+
+        try raiseEffectiveToPermitted(last: last)
+
+        // Bounding set. Only caps still in it are dropped, so nothing is
+        // asked of the kernel (nor CAP_SETPCAP needed) when it already fits.
+        for n in 0...last where !plan.bounding.contains(n) {
+            if mc_prctl(PR_CAPBSET_READ, UInt(n), 0, 0, 0) == 1 {
+                guard mc_prctl(PR_CAPBSET_DROP, UInt(n), 0, 0, 0) == 0 else {
+                    throw SysError("drop \(capabilityName(n)) from the bounding set")
+                }
+            }
+        }
+
+        // Effective, permitted, inheritable.
+        guard let c = cap_init() else { throw SysError("cap_init") }
+        defer { cap_free(UnsafeMutableRawPointer(c)) }
+        for (flag, list) in [(CAP_EFFECTIVE, plan.effective), (CAP_PERMITTED, plan.permitted),
+                             (CAP_INHERITABLE, plan.inheritable)] where !list.isEmpty {
+            let rc = list.withUnsafeBufferPointer { cap_set_flag(c, flag, Int32($0.count), $0.baseAddress, CAP_SET) }
+            guard rc == 0 else { throw SysError("cap_set_flag") }
+        }
+        guard cap_set_proc(c) == 0 else {
+            throw SysError("set capabilities (effective \(setText(plan.effective)), permitted \(setText(plan.permitted)), inheritable \(setText(plan.inheritable)))")
+        }
+
+        // Ambient. EINVAL from CLEAR_ALL means a kernel without ambient
+        // capabilities (before 4.3): fine when none are asked for.
+        if mc_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 {
+            let e = errno
+            if e != EINVAL || !plan.ambient.isEmpty { throw SysError("clear the ambient capabilities", errno: e) }
+        }
+        for n in plan.ambient {
+            if mc_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, UInt(n), 0, 0) != 0 {
+                let e = errno
+                let hint = e == EPERM ? " (an ambient capability must also be permitted and inheritable)" : ""
+                // runc and crun skip these silently (their default spec asks
+                // for ambient capabilities that are not inheritable).
+                Log.debugLine("can't raise ambient capability \(capabilityName(n)): \(errnoText(e))\(hint)")
+            }
+        }
+    }
+
+    static func setText(_ list: [Int32]) -> String {
+        list.isEmpty ? "[]" : "[" + list.map(capabilityName).joined(separator: " ") + "]"
+    }
+
+    /// Sets effective = permitted on the current process.
+    static func raiseEffectiveToPermitted(last: Int32) throws {
+        guard let c = cap_get_proc() else { throw SysError("cap_get_proc") }
+        defer { cap_free(UnsafeMutableRawPointer(c)) }
+        var permitted: [cap_value_t] = []
+        for n in 0...last {
+            var v = CAP_CLEAR
+            if cap_get_flag(c, n, CAP_PERMITTED, &v) == 0, v == CAP_SET { permitted.append(n) }
+        }
+        guard cap_clear_flag(c, CAP_EFFECTIVE) == 0 else { throw SysError("cap_clear_flag") }
+        if !permitted.isEmpty {
+            let rc = permitted.withUnsafeBufferPointer { cap_set_flag(c, CAP_EFFECTIVE, Int32($0.count), $0.baseAddress, CAP_SET) }
+            guard rc == 0 else { throw SysError("cap_set_flag") }
+        }
+        guard cap_set_proc(c) == 0 else { throw SysError("raise the effective capabilities to the permitted ones") }
+    }
+}

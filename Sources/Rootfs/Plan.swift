@@ -1,0 +1,320 @@
+import Spec
+import Sys
+
+// The pure half of the filesystem setup: what to mount and create, decided
+// from the spec (and from /proc text for cgroups) without a system call.
+
+/// How a spec mount is performed.
+public enum MountKind: Equatable {
+    /// bind or rbind of a host path.
+    case bind
+    /// The "cgroup" pseudo type: cgroup2 on a v2 host, a tmpfs of hierarchies on v1.
+    case cgroup
+    /// A filesystem of this type (tmpfs, proc, sysfs, devpts, mqueue, ...).
+    case filesystem(String)
+}
+
+/// One spec mount, normalized.
+public struct PlannedMount: Equatable {
+    public var kind: MountKind
+    /// The host path for binds (made absolute against the bundle), else the spec source or the type.
+    public var source: String
+    /// Clean absolute path inside the container.
+    public var destination: String
+    public var options: MountOptions
+    /// The spec asked for an idmapped mount (uidMappings/gidMappings, or the idmap/ridmap options).
+    public var idmapped: Bool
+
+    public init(kind: MountKind, source: String, destination: String, options: MountOptions, idmapped: Bool = false) {
+        self.kind = kind
+        self.source = source
+        self.destination = destination
+        self.options = options
+        self.idmapped = idmapped
+    }
+
+    /// What error messages call this mount: "mount proc on /proc", "mount /srv on /data".
+    public var label: String {
+        switch kind {
+        case .bind: return "mount \(source) on \(destination)"
+        case .cgroup: return "mount cgroup on \(destination)"
+        case .filesystem(let t): return "mount \(t) on \(destination)"
+        }
+    }
+}
+
+/// A device node to create.
+public struct DeviceNode: Equatable {
+    public var path: String
+    /// S_IFCHR, S_IFBLK or S_IFIFO.
+    public var fileType: UInt32
+    public var major: Int64
+    public var minor: Int64
+    /// Permission bits only.
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(path: String, fileType: UInt32, major: Int64, minor: Int64, mode: UInt32 = 0o666,
+                uid: UInt32 = 0, gid: UInt32 = 0) {
+        self.path = path
+        self.fileType = fileType
+        self.major = major
+        self.minor = minor
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public static let charType: UInt32 = 0o020000
+    public static let blockType: UInt32 = 0o060000
+    public static let fifoType: UInt32 = 0o010000
+}
+
+/// One line of /proc/self/mountinfo.
+public struct MountInfo: Equatable {
+    public var id: Int
+    public var parent: Int
+    /// The path inside the filesystem that is mounted here.
+    public var root: String
+    public var mountPoint: String
+    public var options: String
+    public var fsType: String
+    public var source: String
+    public var superOptions: String
+}
+
+/// One line of /proc/self/cgroup.
+public struct ProcCgroup: Equatable {
+    public var hierarchy: Int
+    /// Controllers of a v1 hierarchy ("cpu", "name=systemd"); empty for v2.
+    public var controllers: [String]
+    public var path: String
+}
+
+/// A host cgroup hierarchy to show in the container's /sys/fs/cgroup (v1 and hybrid hosts).
+public struct CgroupHierarchy: Equatable {
+    /// The directory name under /sys/fs/cgroup: "memory", "cpu,cpuacct", "systemd", "unified".
+    public var name: String
+    /// "cgroup" or "cgroup2".
+    public var fsType: String
+    /// mount(2) data for a fresh mount of the same hierarchy: "memory", "name=systemd", "" for cgroup2.
+    public var data: String
+    /// The host directory to bind: the hierarchy's mount point plus our cgroup within it.
+    public var hostPath: String
+}
+
+extension Rootfs {
+    /// The default devices runc creates in every container's /dev.
+    public static let defaultDevices: [DeviceNode] = [
+        DeviceNode(path: "/dev/null", fileType: DeviceNode.charType, major: 1, minor: 3),
+        DeviceNode(path: "/dev/zero", fileType: DeviceNode.charType, major: 1, minor: 5),
+        DeviceNode(path: "/dev/full", fileType: DeviceNode.charType, major: 1, minor: 7),
+        DeviceNode(path: "/dev/random", fileType: DeviceNode.charType, major: 1, minor: 8),
+        DeviceNode(path: "/dev/urandom", fileType: DeviceNode.charType, major: 1, minor: 9),
+        DeviceNode(path: "/dev/tty", fileType: DeviceNode.charType, major: 5, minor: 0),
+    ]
+
+    /// The /dev symlinks (link path, target); /dev/core only when the host has /proc/kcore.
+    public static func devSymlinks(hostHasKcore: Bool) -> [(link: String, target: String)] {
+        var links = [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"),
+                     ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2")]
+        if hostHasKcore { links.append(("/dev/core", "/proc/kcore")) }
+        return links.map { (link: $0.0, target: $0.1) }
+    }
+
+    /// `path` made absolute inside the container with `.` and `..` removed
+    /// textually (`..` at the top stays at "/").
+    public static func cleanPath(_ path: String) -> String {
+        var parts: [Substring] = []
+        for c in path.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(c)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// Splits a clean absolute path into its parent and last component.
+    static func splitPath(_ clean: String) -> (parent: String, name: String) {
+        guard let i = clean.lastIndex(of: "/") else { return ("/", clean) }
+        let parent = clean[..<i]
+        return (parent.isEmpty ? "/" : String(parent), String(clean[clean.index(after: i)...]))
+    }
+
+    /// The spec's mounts, classified, with bind sources made absolute against the bundle.
+    public static func plan(mounts: [Mount], bundle: String) -> [PlannedMount] {
+        mounts.map { m in
+            let options = parseOptions(m.options ?? [])
+            let type = m.type ?? ""
+            let kind: MountKind
+            if options.isBind || type == "bind" || type == "none" || type.isEmpty {
+                kind = .bind
+            } else if type == "cgroup" {
+                kind = .cgroup
+            } else {
+                kind = .filesystem(type)
+            }
+            var source = m.source ?? ""
+            var o = options
+            if kind == .bind {
+                if !source.hasPrefix("/") { source = cleanPath(bundle + "/" + source) }
+                o.flags |= MS.bind
+            } else if source.isEmpty {
+                source = type
+            }
+            let idmapped = m.uidMappings != nil || m.gidMappings != nil
+                || o.extensions.contains("idmap") || o.extensions.contains("ridmap")
+            return PlannedMount(kind: kind, source: source, destination: cleanPath(m.destination), options: o,
+                                idmapped: idmapped)
+        }
+    }
+
+    /// runc sets up /dev (default devices, symlinks, ptmx) unless /dev is a bind mount.
+    public static func needsDevSetup(_ planned: [PlannedMount]) -> Bool {
+        !planned.contains { $0.destination == "/dev" && $0.kind == .bind }
+    }
+
+    /// The device nodes to create: the defaults (when /dev is ours), then
+    /// `linux.devices`, a spec device replacing a default at the same path.
+    public static func deviceNodes(_ devices: [Device], defaults: Bool) throws -> [DeviceNode] {
+        var nodes: [DeviceNode] = []
+        for d in devices {
+            let type: UInt32
+            switch d.type {
+            case "c", "u": type = DeviceNode.charType
+            case "b": type = DeviceNode.blockType
+            case "p": type = DeviceNode.fifoType
+            default: throw SysError("create device \(d.path): unknown type \"\(d.type)\"", errno: 22)
+            }
+            if type != DeviceNode.fifoType && (d.major == nil || d.minor == nil) {
+                throw SysError("create device \(d.path): major and minor are required", errno: 22)
+            }
+            nodes.append(DeviceNode(path: cleanPath(d.path), fileType: type, major: d.major ?? 0, minor: d.minor ?? 0,
+                                    mode: (d.fileMode ?? 0o666) & 0o7777, uid: d.uid ?? 0, gid: d.gid ?? 0))
+        }
+        guard defaults else { return nodes }
+        let specPaths = Set(nodes.map { $0.path })
+        return defaultDevices.filter { !specPaths.contains($0.path) } + nodes
+    }
+
+    /// makedev(3): the dev_t of a major and minor number.
+    public static func makedev(_ major: Int64, _ minor: Int64) -> UInt64 {
+        let ma = UInt64(truncatingIfNeeded: major), mi = UInt64(truncatingIfNeeded: minor)
+        return ((ma & 0xffff_f000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffff_ff00) << 12) | (mi & 0xff)
+    }
+
+    /// Whether /proc/self/uid_map text is the initial namespace's identity map.
+    public static func isInitialIDMap(_ text: String) -> Bool {
+        text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) == ["0", "0", "4294967295"]
+    }
+
+    /// Whether a mount may go to `destination` (the real path inside the
+    /// container): nothing inside /proc except the files lxcfs emulates, and
+    /// on /proc itself only procfs. As runc's checkProcMount.
+    public static func procMountAllowed(destination: String, kind: MountKind, sourceIsProcfs: Bool) -> Bool {
+        if destination == "/proc" {
+            switch kind {
+            case .filesystem("proc"): return true
+            case .bind: return sourceIsProcfs
+            default: return false
+            }
+        }
+        guard destination.hasPrefix("/proc/") else { return true }
+        let lxcfs: Set = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                          "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+                          "/proc/sys/kernel/ns_last_pid"]
+        return lxcfs.contains(destination)
+    }
+
+    /// Decodes mountinfo's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash).
+    static func unescapeMountInfo(_ s: Substring) -> String {
+        guard s.contains("\\") else { return String(s) }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count {
+                let digits = b[(i + 1)...(i + 3)]
+                if digits.allSatisfy({ $0 >= 48 && $0 <= 55 }) {
+                    out.append(digits.reduce(0) { $0 &* 8 &+ ($1 - 48) })
+                    i += 4
+                    continue
+                }
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses /proc/self/mountinfo; malformed lines are skipped.
+    public static func parseMountInfo(_ text: String) -> [MountInfo] {
+        var result: [MountInfo] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+            guard f.count >= 9, let sep = f[6...].firstIndex(of: "-"), sep + 2 < f.count,
+                  let id = Int(f[0]), let parent = Int(f[1]) else { continue }
+            result.append(MountInfo(id: id, parent: parent, root: unescapeMountInfo(f[3]),
+                                    mountPoint: unescapeMountInfo(f[4]), options: String(f[5]),
+                                    fsType: String(f[sep + 1]), source: unescapeMountInfo(f[sep + 2]),
+                                    superOptions: sep + 3 < f.count ? String(f[sep + 3]) : ""))
+        }
+        return result
+    }
+
+    /// Parses /proc/self/cgroup ("ID:controllers:path").
+    public static func parseProcCgroup(_ text: String) -> [ProcCgroup] {
+        text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3, let id = Int(f[0]) else { return nil }
+            return ProcCgroup(hierarchy: id, controllers: f[1].split(separator: ",").map(String.init), path: String(f[2]))
+        }
+    }
+
+    /// The host's cgroup hierarchies mounted directly under `base`
+    /// (/sys/fs/cgroup), for a v1 or hybrid host, each with the host
+    /// directory of our own cgroup in it. Later mounts of the same name win.
+    public static func cgroupHierarchies(mountInfo: [MountInfo], procCgroup: [ProcCgroup],
+                                         base: String = "/sys/fs/cgroup") -> [CgroupHierarchy] {
+        var result: [CgroupHierarchy] = []
+        for m in mountInfo where m.fsType == "cgroup" || m.fsType == "cgroup2" {
+            let (parent, name) = splitPath(cleanPath(m.mountPoint))
+            guard parent == base, !name.isEmpty else { continue }
+            let opts = m.superOptions.split(separator: ",").map(String.init)
+            let data: String
+            let own: ProcCgroup?
+            if m.fsType == "cgroup2" {
+                data = ""
+                own = procCgroup.first { $0.hierarchy == 0 && $0.controllers.isEmpty }
+            } else {
+                let kept = opts.filter { $0 != "rw" && $0 != "ro" && !$0.hasPrefix("release_agent=") }
+                data = kept.joined(separator: ",")
+                let set = Set(kept)
+                own = procCgroup.first { !$0.controllers.isEmpty && $0.controllers.allSatisfy(set.contains) }
+            }
+            var hostPath = m.mountPoint
+            if let p = own?.path, !m.root.contains("/.."), p == m.root || p.hasPrefix(m.root == "/" ? "/" : m.root + "/") {
+                let rel = m.root == "/" ? p : String(p.dropFirst(m.root.count))
+                hostPath = cleanPath(m.mountPoint + "/" + rel)
+            }
+            let h = CgroupHierarchy(name: name, fsType: m.fsType, data: data, hostPath: hostPath)
+            if let i = result.firstIndex(where: { $0.name == name }) { result[i] = h } else { result.append(h) }
+        }
+        return result
+    }
+
+    /// For a co-mounted hierarchy such as "cpu,cpuacct", the symlinks "cpu"
+    /// and "cpuacct" pointing to it, as the host has them.
+    public static func cgroupSymlinks(_ hierarchies: [CgroupHierarchy]) -> [(link: String, target: String)] {
+        let names = Set(hierarchies.map { $0.name })
+        var links: [(link: String, target: String)] = []
+        for h in hierarchies where h.name.contains(",") {
+            for part in h.name.split(separator: ",").map(String.init) where !names.contains(part) && !part.contains("=") {
+                links.append((link: part, target: h.name))
+            }
+        }
+        return links
+    }
+}

@@ -1,0 +1,207 @@
+import Cgroups
+import CShim
+import Glibc
+import JSON
+import Spec
+import Sys
+
+// `create`: from this single-threaded process, clone the init into the
+// namespaces the spec asks for, map its ids, place it in its cgroup, run the
+// runtime-side hooks, and wait until it reports ready (blocked on exec.fifo).
+// Any failure undoes everything: the init, its cgroup, the state directory.
+
+public struct CreateOptions {
+    public var id: String
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var noPivot = false
+    public var preserveFds = 0
+    /// For `run`: keep the pty master instead of sending it to a socket.
+    public var keepTerminal = false
+    public init(id: String, bundle: String) { self.id = id; self.bundle = bundle }
+}
+
+public struct Created {
+    public var record: Record
+    public var spec: Spec
+    /// The pty master, with `keepTerminal`.
+    public var terminal: Int32?
+}
+
+public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String) throws -> Spec) throws -> Created {
+    try Store.validate(id: o.id)
+    let spec = try loadSpec(o.bundle)
+    guard let process = spec.process else { throw fail("config.json has no process to run") }
+    guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
+    let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
+    let namespaces = spec.linux?.namespaces ?? []
+    guard namespaces.contains(where: { $0.type == "mount" && $0.path == nil }) else {
+        throw fail("config.json: linux.namespaces: a new mount namespace is required")
+    }
+    if process.terminal == true && o.consoleSocket == nil && !o.keepTerminal {
+        throw fail("process.terminal is set: --console-socket is required")
+    }
+    if o.consoleSocket != nil && process.terminal != true {
+        throw fail("--console-socket was given but process.terminal is false")
+    }
+
+    try store.reserve(o.id)
+    var cleanup = Cleanup(store: store, id: o.id)
+    do {
+        let lock = try store.lock(o.id)
+        defer { lock.unlock() }
+        guard mkfifo(store.fifoPath(o.id), 0o622) == 0 else { throw SysError("mkfifo \(store.fifoPath(o.id))") }
+
+        // Clone flags for new namespaces; the cgroup namespace is unshared by
+        // the init after it has been placed, so that its root is its own cgroup.
+        var flags: UInt64 = 0
+        var joins: [(String, String)] = []
+        var pidNSFd: Int32 = -1
+        for ns in namespaces {
+            if let path = ns.path {
+                if ns.type == "pid" {
+                    pidNSFd = open(path, O_RDONLY | O_CLOEXEC)
+                    guard pidNSFd >= 0 else { throw SysError("open pid namespace \(path)") }
+                } else {
+                    joins.append((ns.type, path))
+                }
+            } else if ns.type != "cgroup" {
+                flags |= NamespaceKind.cloneFlags[ns.type] ?? 0
+            }
+        }
+        joins.sort { NamespaceKind.joinOrder.firstIndex(of: $0.0)! < NamespaceKind.joinOrder.firstIndex(of: $1.0)! }
+        let newUserNS = namespaces.contains { $0.type == "user" && $0.path == nil }
+        let unshareCgroup = namespaces.contains { $0.type == "cgroup" && $0.path == nil }
+
+        // The cgroup exists before the init does.
+        let cghost = try CgroupHost.detect()
+        let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id)
+        try cgroup.create()
+        cleanup.cgroup = cgroup
+
+        if pidNSFd >= 0 {
+            guard mc_setns(pidNSFd, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
+            close(pidNSFd)
+        }
+
+        let (parentEnd, childEnd) = try Channel.pair()
+        defer { parentEnd.close() }
+        let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
+                                noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
+                                unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd)
+        let pid = mc_clone3(flags, -1, 0, nil)
+        if pid < 0 { throw SysError("clone") }
+        if pid == 0 {
+            parentEnd.close()
+            initMain(config, channel: childEnd)
+        }
+        childEnd.close()
+        cleanup.pid = pid
+        guard let st = Proc.stat(pid) else { throw fail("init exited at once") }
+
+        if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
+        try cgroup.add(pid: pid)
+
+        var nsPaths: [String: String] = [:]
+        for ns in namespaces {
+            nsPaths[ns.type] = ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
+        }
+        var record = Record(id: o.id, pid: pid, startTime: st.startTime, bundle: o.bundle, rootfs: rootfs,
+                            created: Log.timestamp(), owner: "", annotations: spec.annotations,
+                            cgroups: cgroup.pathsByController, cgroupsPath: spec.linux?.cgroupsPath, namespaces: nsPaths,
+                            exitCode: nil, creating: true)
+        try store.save(record)
+
+        let state = store.hookState(record, status: "creating")
+        try HookRunner.runAll(spec.hooks?.prestart, kind: "prestart", state: state)
+        try HookRunner.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state)
+        try parentEnd.send("go\n" + state)
+
+        var terminal: Int32?
+        while true {
+            guard let msg = try parentEnd.receive() else { throw fail("the container's init exited before it was ready") }
+            if msg.text == "ready" { break }
+            if msg.text.hasPrefix("error\u{0}") { throw fail(String(msg.text.dropFirst(6))) }
+            if msg.text.hasPrefix("pty\u{0}") {
+                guard msg.fd >= 0 else { throw fail("the init sent no terminal") }
+                if o.keepTerminal {
+                    terminal = msg.fd
+                } else {
+                    defer { close(msg.fd) }
+                    try sendConsole(msg.fd, name: String(msg.text.dropFirst(4)), socket: o.consoleSocket!)
+                }
+            }
+        }
+
+        record.creating = nil
+        try store.save(record)
+        if let pf = o.pidFile { try FS.writeAtomically(FS.absolute(pf), "\(pid)") }
+        cleanup.disarm()
+        return Created(record: record, spec: spec, terminal: terminal)
+    } catch {
+        cleanup.run()
+        throw error
+    }
+}
+
+/// Undoes a create that failed part way.
+struct Cleanup {
+    let store: Store
+    let id: String
+    var pid: Int32 = 0
+    var cgroup: CgroupManager?
+    var armed = true
+
+    mutating func disarm() { armed = false }
+
+    func run() {
+        guard armed else { return }
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var s: Int32 = 0
+            while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        }
+        if let c = cgroup { try? c.destroy() }
+        try? FS.removeTree(store.dir(id))
+    }
+}
+
+func writeIDMappings(pid: Int32, linux: Linux) throws {
+    func text(_ m: [IDMapping]?) -> String {
+        (m ?? []).map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+    }
+    for (file, maps) in [("uid_map", linux.uidMappings), ("gid_map", linux.gidMappings)] {
+        let t = text(maps)
+        guard !t.isEmpty else { continue }
+        let path = "/proc/\(pid)/\(file)"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        // One write, as the kernel requires.
+        let bytes = Array(t.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw SysError("write \(path) (\(t.split(separator: "\n").joined(separator: ", ")))") }
+    }
+}
+
+/// Sends the pty master to the --console-socket, as runc does.
+func sendConsole(_ master: Int32, name: String, socket path: String) throws {
+    let s = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard s >= 0 else { throw SysError("socket") }
+    defer { close(s) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw fail("console socket path too long: \(path)") }
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+    }
+    let r = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard r == 0 else { throw SysError("connect to console socket \(path)") }
+    let payload = Array(name.utf8)
+    guard payload.withUnsafeBytes({ mc_send_fd(s, master, $0.baseAddress, $0.count) }) == 0 else {
+        throw SysError("send terminal to \(path)")
+    }
+}

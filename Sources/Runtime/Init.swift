@@ -1,0 +1,177 @@
+import CShim
+import Glibc
+import Privileges
+import Rootfs
+import Spec
+import Sys
+
+// The container's init: the cloned child, still running our image. It waits
+// for the runtime to map its ids and place it in its cgroup, builds the
+// container (filesystem, hostname, sysctl, terminal, limits), reports ready,
+// blocks on exec.fifo until `start`, drops privileges and execs the process.
+// Failures go back to the runtime over the channel as one line.
+
+struct InitConfig {
+    var spec: Spec
+    var rootfs: String
+    var bundle: String
+    var fifoPath: String
+    var noPivot: Bool
+    var preserveFds: Int
+    var joinPaths: [(String, String)]  // (kind, path) to setns, in join order, pid excluded
+    var unshareCgroup: Bool
+    var newUserNS: Bool
+    /// The runtime's lock on the state directory, which the init must not keep.
+    var lockFd: Int32
+}
+
+/// Runs in the child after clone; never returns.
+func initMain(_ c: InitConfig, channel: Channel) -> Never {
+    var stage = "start"
+    close(c.lockFd)
+    do {
+        // 1. Wait for the runtime: ids mapped, cgroup placed, createRuntime hooks run.
+        guard let go = try channel.receive(), go.text.hasPrefix("go") else { _exit(1) }
+        let hookState = String(go.text.dropFirst(3))
+
+        stage = "join namespaces"
+        for (kind, path) in c.joinPaths {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SysError("open \(kind) namespace \(path)") }
+            guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace \(path)") }
+            close(fd)
+        }
+        if c.newUserNS || c.joinPaths.contains(where: { $0.0 == "user" }) {
+            // Become root of the user namespace (as mapped).
+            guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
+        }
+        if c.unshareCgroup {
+            guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
+        }
+
+        stage = "prepare rootfs"
+        try Rootfs.prepare(spec: c.spec, rootfs: c.rootfs, bundle: c.bundle)
+
+        stage = "createContainer hooks"
+        try HookRunner.runAll(c.spec.hooks?.createContainer, kind: "createContainer", state: hookState)
+
+        // The fifo is opened by path now and reopened through /proc after
+        // pivot_root, where its host path is out of reach.
+        let fifo = open(c.fifoPath, mc_o_path() | O_CLOEXEC)
+        guard fifo >= 0 else { throw SysError("open \(c.fifoPath)") }
+
+        stage = "pivot_root"
+        try Rootfs.pivot(rootfs: c.rootfs, noPivot: c.noPivot)
+
+        stage = "hostname"
+        if let h = c.spec.hostname, !h.isEmpty {
+            guard sethostname(h, h.utf8.count) == 0 else { throw SysError("sethostname \(h)") }
+        }
+        if let d = c.spec.domainname, !d.isEmpty {
+            guard setdomainname(d, d.utf8.count) == 0 else { throw SysError("setdomainname \(d)") }
+        }
+
+        stage = "sysctl"
+        for key in (c.spec.linux?.sysctl ?? [:]).keys.sorted() {
+            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SysError("sysctl \(key): open \(path)") }
+            defer { close(fd) }
+            try FS.writeAll(fd: fd, Array(c.spec.linux!.sysctl![key]!.utf8), what: "sysctl \(key)")
+        }
+
+        stage = "finalize rootfs"
+        try Rootfs.finalize(spec: c.spec)
+
+        let process = c.spec.process!
+        if process.terminal == true {
+            stage = "terminal"
+            let (master, name) = try openTerminal(size: process.consoleSize)
+            try channel.send("pty\u{0}" + name, fd: master)
+            close(master)
+        }
+
+        stage = "rlimits"
+        try Privileges.setRlimits(process.rlimits ?? [])
+        if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
+
+        stage = "cwd"
+        guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
+
+        stage = "exec"
+        let env = process.env ?? []
+        let program = try Privileges.lookPath(process.args![0], env: env)
+
+        try channel.send("ready")
+        channel.close()
+
+        // 2. Wait for `start`: it opens the fifo for reading.
+        let w = open("/proc/self/fd/\(fifo)", O_WRONLY | O_CLOEXEC)
+        guard w >= 0 else { throw SysError("open exec fifo") }
+        var byte: UInt8 = 48
+        _ = write(w, &byte, 1)
+        close(w)
+        close(fifo)
+
+        stage = "startContainer hooks"
+        try HookRunner.runAll(c.spec.hooks?.startContainer, kind: "startContainer", state: hookState.replacingStatus())
+
+        stage = "drop privileges"
+        try Privileges.setUser(process.user)
+        try Privileges.applyCapabilities(process.capabilities)
+        if process.noNewPrivileges == true { try Privileges.setNoNewPrivileges() }
+        if let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
+        try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }))
+
+        let argv = process.args!.map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        execve(program, argv, envp)
+        let e = errno
+        writeStderr("minicontainer: exec \(program): \(errnoText(e))\n")
+        _exit(e == ENOENT ? 127 : 126)
+    } catch {
+        // Before "ready" the runtime reads this; after, it goes to stderr.
+        let msg = "\(stage): \(error)"
+        if (try? channel.send("error\u{0}" + msg)) == nil {
+            writeStderr("minicontainer: \(msg)\n")
+        }
+        _exit(1)
+    }
+}
+
+extension String {
+    /// The hook state with status "created" (what startContainer hooks see).
+    func replacingStatus() -> String {
+        guard let r = firstRange(of: "\"status\":\"creating\"") else { return self }
+        return String(self[..<r.lowerBound]) + "\"status\":\"created\"" + String(self[r.upperBound...])
+    }
+
+    func firstRange(of needle: String) -> Range<Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}
+
+/// Opens a pty pair inside the container, makes the slave our controlling
+/// terminal and stdio, and returns the master with the slave's name.
+func openTerminal(size: ConsoleSize?) throws -> (Int32, String) {
+    var buf = [CChar](repeating: 0, count: 128)
+    let master = mc_open_pty(&buf, buf.count)
+    guard master >= 0 else { throw SysError("open a terminal through /dev/ptmx") }
+    let name = String(cString: buf)
+    let slave = open(name, O_RDWR | O_NOCTTY)
+    guard slave >= 0 else { throw SysError("open \(name)") }
+    if let s = size {
+        var ws = winsize(ws_row: UInt16(s.height), ws_col: UInt16(s.width), ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(slave, UInt(TIOCSWINSZ), &ws)
+    }
+    guard setsid() >= 0 else { throw SysError("setsid") }
+    guard ioctl(slave, UInt(TIOCSCTTY), 0) == 0 else { throw SysError("set controlling terminal") }
+    for fd in Int32(0)...2 { guard dup2(slave, fd) >= 0 else { throw SysError("dup2 terminal") } }
+    if slave > 2 { close(slave) }
+    return (master, name)
+}

@@ -1,0 +1,193 @@
+import Cgroups
+import CShim
+import Glibc
+import JSON
+import Spec
+import Sys
+
+// start, kill, delete, pause, resume and the queries, each under the
+// container's lock, each deciding from the status the kernel shows.
+
+public struct Runtime {
+    public let store: Store
+
+    public init(root: String) { store = Store(root: root) }
+
+    func manager(_ r: Record) throws -> CgroupManager {
+        makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
+    }
+
+    func spec(of r: Record) -> Spec? {
+        guard let bytes = try? FS.readBytes(r.bundle + "/config.json") else { return nil }
+        return try? JSONDecoding.decode(Spec.self, from: bytes, file: "config.json")
+    }
+
+    // MARK: start
+
+    public func start(_ id: String) throws {
+        try Store.validate(id: id)
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        let r = try store.load(id)
+        let st = store.status(r)
+        guard st == "created" else {
+            throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
+        }
+        try releaseInit(r)
+        // Poststart hooks: a failure is a warning (runtime-spec).
+        if let hooks = spec(of: r)?.hooks?.poststart {
+            for (i, h) in hooks.enumerated() {
+                do {
+                    try HookRunner.run(h, kind: "poststart", index: i, state: store.hookState(r, status: "running"))
+                } catch {
+                    Log.warn("\(error)")
+                }
+            }
+        }
+    }
+
+    /// Opens exec.fifo for reading, which lets the blocked init go on, and
+    /// reads its byte; then removes the fifo.
+    func releaseInit(_ r: Record) throws {
+        let path = store.fifoPath(r.id)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        while true {
+            let n = read(fd, &byte, 1)
+            if n == 1 { break }
+            if n < 0 && errno != EAGAIN && errno != EINTR { throw SysError("read \(path)") }
+            guard Proc.alive(r.pid, startTime: r.startTime) else {
+                unlink(path)
+                throw fail("the container's init exited before start")
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 50)
+        }
+        unlink(path)
+    }
+
+    // MARK: kill
+
+    public func kill(_ id: String, signal: Int32, all: Bool) throws {
+        try Store.validate(id: id)
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        let r = try store.load(id)
+        let st = store.status(r)
+        if all {
+            guard st != "stopped" || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
+            try manager(r).kill(signal: signal)
+            return
+        }
+        guard st != "stopped" else { throw fail("container not running") }
+        guard Glibc.kill(r.pid, signal) == 0 else { throw SysError("kill \(r.pid)") }
+    }
+
+    // MARK: delete
+
+    public func delete(_ id: String, force: Bool) throws {
+        try Store.validate(id: id)
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        guard let r = try? store.load(id) else {
+            // A create that died before writing its state: only remove.
+            guard force else { throw fail("container \(id) has no state (it may be being created); use delete --force") }
+            try FS.removeTree(store.dir(id))
+            return
+        }
+        let st = store.status(r)
+        switch st {
+        case "stopped":
+            break
+        case "created", "creating":
+            try stopAll(r)
+        default:
+            guard force else { throw fail("cannot delete container \(id) that is not stopped: \(st)") }
+            try stopAll(r)
+        }
+        try destroy(r)
+    }
+
+    /// Kills every process of the container and waits for the init to go.
+    func stopAll(_ r: Record) throws {
+        let cg = try? manager(r)
+        if let cg = cg, cg.isFrozen() { try? cg.thaw() }
+        try? cg?.kill(signal: SIGKILL)
+        _ = Glibc.kill(r.pid, SIGKILL)
+        if !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) {
+            throw fail("the container's init \(r.pid) did not die after SIGKILL")
+        }
+        // Without a pid namespace of its own, other processes may remain.
+        for _ in 0..<200 {
+            guard let left = try? cg?.procs(), !left.isEmpty else { break }
+            for p in left { _ = Glibc.kill(p, SIGKILL) }
+            usleep(5000)
+        }
+    }
+
+    /// Removes the cgroup and the state, then runs poststop hooks (their
+    /// failures are warnings).
+    func destroy(_ r: Record) throws {
+        let cg = try manager(r)
+        do { try cg.destroy() } catch { throw fail("remove cgroup: \(error)") }
+        // The default parent (/minicontainer in each hierarchy) goes with its
+        // last container; a busy or non-empty one stays.
+        for path in r.cgroups.values where r.cgroupsPath == nil {
+            if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix("/minicontainer") {
+                _ = rmdir(String(path[..<slash]))
+            }
+        }
+        let hooks = spec(of: r)?.hooks?.poststop
+        try FS.removeTree(store.dir(r.id))
+        for (i, h) in (hooks ?? []).enumerated() {
+            do {
+                try HookRunner.run(h, kind: "poststop", index: i, state: store.hookState(r, status: "stopped"))
+            } catch {
+                Log.warn("\(error)")
+            }
+        }
+    }
+
+    // MARK: pause / resume
+
+    public func pause(_ id: String) throws {
+        try Store.validate(id: id)
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        let r = try store.load(id)
+        let st = store.status(r)
+        guard st == "running" || st == "created" else { throw fail("cannot pause a container that is \(st)") }
+        try manager(r).freeze()
+    }
+
+    public func resume(_ id: String) throws {
+        try Store.validate(id: id)
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        let r = try store.load(id)
+        let st = store.status(r)
+        guard st == "paused" else { throw fail("cannot resume a container that is \(st)") }
+        try manager(r).thaw()
+    }
+
+    // MARK: queries
+
+    public func state(_ id: String) throws -> JSONValue {
+        try Store.validate(id: id)
+        guard store.exists(id) else { throw fail("container \(id) does not exist") }
+        return store.ociState(try store.load(id))
+    }
+
+    public func list() -> [JSONValue] {
+        store.ids().compactMap { id in (try? store.load(id)).map { store.ociState($0) } }
+    }
+
+    public func processes(_ id: String) throws -> [Int32] {
+        try Store.validate(id: id)
+        let r = try store.load(id)
+        guard store.status(r) != "stopped" else { return [] }
+        return try manager(r).procs().sorted()
+    }
+}

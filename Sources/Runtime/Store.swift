@@ -1,0 +1,155 @@
+import Glibc
+import JSON
+import Spec
+import Sys
+
+// The state store: one directory per container under --root, holding
+// state.json (written atomically), exec.fifo while the container is created
+// and not yet started, and serving as the per-container lock.
+
+/// What we keep about a container. Its status is not stored: it is derived
+/// from the kernel each time (see `status`).
+public struct Record: Codable, Equatable {
+    public var id: String
+    public var pid: Int32
+    /// Start time of the init (clock ticks since boot), against pid reuse.
+    public var startTime: UInt64
+    public var bundle: String
+    public var rootfs: String
+    /// RFC 3339.
+    public var created: String
+    public var owner: String
+    public var annotations: [String: String]?
+    /// Directories of the container's cgroup, keyed by controller ("" for
+    /// the unified hierarchy), as the cgroup manager reports them.
+    public var cgroups: [String: String]
+    public var cgroupsPath: String?
+    /// Namespace files of the init, for exec and for joining.
+    public var namespaces: [String: String]?
+    /// Set by `run` and by monitors that reap the init: its exit code.
+    public var exitCode: Int32?
+    /// Set until the init reports ready.
+    public var creating: Bool?
+}
+
+public enum RuntimeError: Error, CustomStringConvertible {
+    case message(String)
+    public var description: String {
+        switch self { case .message(let m): return m }
+    }
+}
+
+func fail(_ m: String) -> RuntimeError { .message(m) }
+
+public struct Store {
+    public let root: String
+
+    public init(root: String) { self.root = FS.absolute(root) }
+
+    public func dir(_ id: String) -> String { root + "/" + id }
+    public func statePath(_ id: String) -> String { dir(id) + "/state.json" }
+    public func fifoPath(_ id: String) -> String { dir(id) + "/exec.fifo" }
+
+    /// Container ids: letters, digits and _ . + -, not "." or "..".
+    public static func validate(id: String) throws {
+        guard !id.isEmpty, id != ".", id != "..", id.count <= 1024,
+              id.unicodeScalars.allSatisfy({ ($0.value >= 48 && $0.value <= 57) || ($0.value >= 65 && $0.value <= 90)
+                  || ($0.value >= 97 && $0.value <= 122) || "_.+-".unicodeScalars.contains($0) }) else {
+            throw fail("invalid container id \"\(id)\": use letters, digits and _ . + -")
+        }
+    }
+
+    public func exists(_ id: String) -> Bool { FS.isDirectory(dir(id)) }
+
+    /// Creates the container's directory; exactly one of several concurrent
+    /// creates of one id succeeds.
+    public func reserve(_ id: String) throws {
+        try FS.makeDirectories(root, mode: 0o711)
+        guard mkdir(dir(id), 0o711) == 0 else {
+            if errno == EEXIST { throw fail("container \(id) already exists") }
+            throw SysError("mkdir \(dir(id))")
+        }
+    }
+
+    public func lock(_ id: String) throws -> FileLock {
+        guard exists(id) else { throw fail("container \(id) does not exist") }
+        return try FileLock.acquire(dir(id))
+    }
+
+    public func load(_ id: String) throws -> Record {
+        let bytes: [UInt8]
+        do { bytes = try FS.readBytes(statePath(id)) } catch {
+            if !exists(id) { throw fail("container \(id) does not exist") }
+            throw fail("container \(id) is being created or its state is lost (delete --force removes it)")
+        }
+        do {
+            return try JSONDecoding.decode(Record.self, from: bytes, file: statePath(id))
+        } catch let e as JSONError {
+            throw fail("state of \(id) is damaged: \(e)")
+        }
+    }
+
+    public func save(_ r: Record) throws {
+        try FS.writeAtomically(statePath(r.id), try JSONEncoding.encode(r).compact(), mode: 0o600)
+    }
+
+    public func ids() -> [String] {
+        FS.listDirectory(root).filter { FS.isDirectory(dir($0)) }
+    }
+
+    /// created, running, paused or stopped, from the kernel.
+    public func status(_ r: Record) -> String {
+        guard Proc.alive(r.pid, startTime: r.startTime) else { return "stopped" }
+        if r.creating == true { return "creating" }
+        if FS.exists(fifoPath(r.id)) { return "created" }
+        if isFrozen(r) { return "paused" }
+        return "running"
+    }
+
+    /// Frozen: v1 freezer.state, else v2 cgroup.freeze.
+    func isFrozen(_ r: Record) -> Bool {
+        if let p = r.cgroups["freezer"] {
+            return ((try? FS.readString(p + "/freezer.state")) ?? "").hasPrefix("FROZEN")
+        }
+        if let p = r.cgroups[""] {
+            return ((try? FS.readString(p + "/cgroup.freeze")) ?? "").hasPrefix("1")
+        }
+        return false
+    }
+
+    /// The OCI state as `state` prints it (runc's fields).
+    public func ociState(_ r: Record) -> JSONValue {
+        let st = status(r)
+        var o = JSONObject()
+        o["ociVersion"] = .string(Spec.version)
+        o["id"] = .string(r.id)
+        o["pid"] = .int(st == "stopped" ? 0 : Int64(r.pid))
+        o["status"] = .string(st)
+        o["bundle"] = .string(r.bundle)
+        o["rootfs"] = .string(r.rootfs)
+        o["created"] = .string(r.created)
+        o["owner"] = .string(r.owner)
+        if let a = r.annotations, !a.isEmpty {
+            var ao = JSONObject()
+            for k in a.keys.sorted() { ao[k] = .string(a[k]!) }
+            o["annotations"] = .object(ao)
+        }
+        return .object(o)
+    }
+
+    /// The state as hooks receive it on stdin (the spec's fields only).
+    public func hookState(_ r: Record, status: String) -> String {
+        var o = JSONObject()
+        o["ociVersion"] = .string(Spec.version)
+        o["id"] = .string(r.id)
+        o["status"] = .string(status)
+        o["pid"] = .int(Int64(r.pid))
+        o["bundle"] = .string(r.bundle)
+        if let a = r.annotations, !a.isEmpty {
+            var ao = JSONObject()
+            for k in a.keys.sorted() { ao[k] = .string(a[k]!) }
+            o["annotations"] = .object(ao)
+        }
+        return JSONValue.object(o).compact()
+    }
+}

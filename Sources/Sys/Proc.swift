@@ -1,0 +1,154 @@
+import CShim
+import Glibc
+
+// Processes, locks, pipes and the other small pieces the lifecycle needs.
+
+public enum Proc {
+    /// The start time of a process (field 22 of /proc/PID/stat, in clock
+    /// ticks since boot) and its state letter, or nil when it is gone.
+    /// Together with the pid the start time names a process for good: a
+    /// recycled pid has another start time.
+    public static func stat(_ pid: Int32) -> (startTime: UInt64, state: Character)? {
+        guard let text = try? FS.readString("/proc/\(pid)/stat") else { return nil }
+        // The command name (field 2) is in parentheses and may hold spaces.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let rest = text[text.index(after: close)...].split(separator: " ")
+        // rest[0] is field 3 (state); field 22 is rest[19].
+        guard rest.count > 19, let st = rest[0].first, let start = UInt64(rest[19]) else { return nil }
+        return (start, st)
+    }
+
+    /// Whether the process `pid` started at `startTime` still runs (a zombie
+    /// counts as gone).
+    public static func alive(_ pid: Int32, startTime: UInt64) -> Bool {
+        guard pid > 0, let s = stat(pid) else { return false }
+        return s.startTime == startTime && s.state != "Z" && s.state != "X"
+    }
+
+    /// Waits until `pid` has exited, up to `timeoutMs`; true when it has.
+    /// Works for processes that are not our children (pidfd, else polling).
+    public static func waitGone(_ pid: Int32, startTime: UInt64, timeoutMs: Int) -> Bool {
+        let fd = mc_pidfd_open(pid, 0)
+        if fd >= 0 {
+            defer { close(fd) }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var left = timeoutMs
+            while left > 0 {
+                if !alive(pid, startTime: startTime) { return true }
+                let step = min(left, 100)
+                let r = poll(&p, 1, Int32(step))
+                if r > 0 { return true }
+                left -= step
+            }
+            return !alive(pid, startTime: startTime)
+        }
+        var left = timeoutMs
+        while left > 0 {
+            if !alive(pid, startTime: startTime) { return true }
+            usleep(2000)
+            left -= 2
+        }
+        return !alive(pid, startTime: startTime)
+    }
+
+    public static func exitCode(fromWaitStatus s: Int32) -> Int32 {
+        if s & 0x7f == 0 { return (s >> 8) & 0xff }  // exited
+        return 128 + (s & 0x7f)                        // killed by a signal
+    }
+}
+
+/// An exclusive flock held until `unlock` or exit.
+public struct FileLock {
+    public let fd: Int32
+
+    /// Locks `path` (a directory or file), waiting for other holders.
+    public static func acquire(_ path: String) throws -> FileLock {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let e = SysError("lock \(path)")
+            close(fd)
+            throw e
+        }
+        return FileLock(fd: fd)
+    }
+
+    public func unlock() { close(fd) }
+}
+
+extension FS {
+    /// rm -rf without following symlinks; missing is fine.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw SysError("stat \(path)")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if let d = opendir(path) {
+                var names: [String] = []
+                while let e = readdir(d) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                    if name != "." && name != ".." { names.append(name) }
+                }
+                closedir(d)
+                for n in names { try removeTree(path + "/" + n) }
+            }
+            guard rmdir(path) == 0 || errno == ENOENT else { throw SysError("remove \(path)") }
+        } else {
+            guard unlink(path) == 0 || errno == ENOENT else { throw SysError("remove \(path)") }
+        }
+    }
+
+    public static func listDirectory(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+/// A SOCK_SEQPACKET message channel between the runtime and the init.
+public struct Channel {
+    public let fd: Int32
+
+    public static func pair() throws -> (Channel, Channel) {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw SysError("socketpair")
+        }
+        return (Channel(fd: fds[0]), Channel(fd: fds[1]))
+    }
+
+    public func send(_ text: String, fd passing: Int32 = -1) throws {
+        let bytes = Array(text.utf8)
+        let r = bytes.withUnsafeBytes { mc_send_fd(fd, passing, $0.baseAddress, $0.count) }
+        guard r == 0 else { throw SysError("send to init") }
+    }
+
+    /// Receives one message; nil at end of stream (the peer closed or died).
+    public func receive() throws -> (text: String, fd: Int32)? {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var passed: Int32 = -1
+        while true {
+            let n = buf.withUnsafeMutableBytes { mc_recv_fd(fd, &passed, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SysError("receive from init")
+            }
+            if n == 0 { return nil }
+            return (String(decoding: buf[0..<n], as: UTF8.self), passed)
+        }
+    }
+
+    public func close() { _ = Glibc.close(fd) }
+}

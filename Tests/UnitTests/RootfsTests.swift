@@ -1,0 +1,540 @@
+import XCTest
+import Spec
+import Sys
+@testable import Rootfs
+
+// MARK: - Mount options
+
+final class RootfsOptionsTests: XCTestCase {
+    func parse(_ o: [String]) -> MountOptions { Rootfs.parseOptions(o) }
+
+    func testEmpty() {
+        XCTAssertEqual(parse([]), MountOptions())
+        XCTAssertEqual(parse([""]), MountOptions())
+        XCTAssertEqual(parse(["defaults"]), MountOptions())
+    }
+
+    func testEverySetFlag() {
+        let table: [(String, UInt)] = [
+            ("ro", MS.rdonly), ("nosuid", MS.nosuid), ("nodev", MS.nodev), ("noexec", MS.noexec),
+            ("sync", MS.synchronous), ("remount", MS.remount), ("mand", MS.mandlock), ("dirsync", MS.dirsync),
+            ("nosymfollow", MS.nosymfollow), ("noatime", MS.noatime), ("nodiratime", MS.nodiratime),
+            ("bind", MS.bind), ("rbind", MS.bind | MS.rec), ("silent", MS.silent), ("acl", MS.posixacl),
+            ("relatime", MS.relatime), ("iversion", MS.iversion), ("strictatime", MS.strictatime),
+            ("lazytime", MS.lazytime),
+        ]
+        for (name, flag) in table {
+            let o = parse([name])
+            XCTAssertEqual(o.flags, flag, name)
+            XCTAssertEqual(o.clearedFlags, 0, name)
+            XCTAssertEqual(o.data, "", name)
+            XCTAssertEqual(o.propagation, [], name)
+        }
+    }
+
+    func testEveryClearingFlag() {
+        let table: [(String, UInt)] = [
+            ("rw", MS.rdonly), ("suid", MS.nosuid), ("dev", MS.nodev), ("exec", MS.noexec),
+            ("async", MS.synchronous), ("nomand", MS.mandlock), ("atime", MS.noatime),
+            ("diratime", MS.nodiratime), ("norelatime", MS.relatime), ("nostrictatime", MS.strictatime),
+            ("symfollow", MS.nosymfollow), ("loud", MS.silent), ("noacl", MS.posixacl),
+            ("noiversion", MS.iversion), ("nolazytime", MS.lazytime),
+        ]
+        for (name, flag) in table {
+            let o = parse([name])
+            XCTAssertEqual(o.flags, 0, name)
+            XCTAssertEqual(o.clearedFlags, flag, name)
+            XCTAssertEqual(o.data, "", name)
+        }
+    }
+
+    func testLaterOptionWins() {
+        XCTAssertEqual(parse(["ro", "rw"]).flags, 0)
+        XCTAssertEqual(parse(["ro", "rw"]).clearedFlags, MS.rdonly)
+        XCTAssertEqual(parse(["rw", "ro"]).flags, MS.rdonly)
+        XCTAssertEqual(parse(["rw", "ro"]).clearedFlags, 0)
+        XCTAssertEqual(parse(["nosuid", "suid", "nosuid"]).flags, MS.nosuid)
+        XCTAssertEqual(parse(["noexec", "exec"]).flags, 0)
+    }
+
+    func testDefaultSpecProcAndDev() {
+        let proc = parse(["nosuid", "noexec", "nodev"])
+        XCTAssertEqual(proc.flags, MS.nosuid | MS.noexec | MS.nodev)
+        XCTAssertEqual(proc.data, "")
+
+        let dev = parse(["nosuid", "strictatime", "mode=755", "size=65536k"])
+        XCTAssertEqual(dev.flags, MS.nosuid | MS.strictatime)
+        XCTAssertEqual(dev.data, "mode=755,size=65536k")
+
+        let pts = parse(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
+        XCTAssertEqual(pts.flags, MS.nosuid | MS.noexec)
+        XCTAssertEqual(pts.data, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+
+        let cg = parse(["nosuid", "noexec", "nodev", "relatime", "ro"])
+        XCTAssertEqual(cg.flags, MS.nosuid | MS.noexec | MS.nodev | MS.relatime | MS.rdonly)
+    }
+
+    func testVolumeOptions() {
+        let o = parse(["rbind", "rprivate", "ro"])
+        XCTAssertEqual(o.flags, MS.bind | MS.rec | MS.rdonly)
+        XCTAssertEqual(o.propagation, [MS.private | MS.rec])
+        XCTAssertTrue(o.isBind)
+        XCTAssertTrue(o.isRecursiveBind)
+        XCTAssertTrue(o.needsBindRemount)
+
+        let plain = parse(["bind"])
+        XCTAssertTrue(plain.isBind)
+        XCTAssertFalse(plain.isRecursiveBind)
+        XCTAssertFalse(plain.needsBindRemount)
+        XCTAssertFalse(parse(["rbind", "rslave"]).needsBindRemount)
+        XCTAssertTrue(parse(["bind", "nosuid"]).needsBindRemount)
+        XCTAssertFalse(parse(["nosuid"]).isBind)
+    }
+
+    func testEveryPropagation() {
+        let table: [(String, UInt)] = [
+            ("private", MS.private), ("rprivate", MS.private | MS.rec),
+            ("shared", MS.shared), ("rshared", MS.shared | MS.rec),
+            ("slave", MS.slave), ("rslave", MS.slave | MS.rec),
+            ("unbindable", MS.unbindable), ("runbindable", MS.unbindable | MS.rec),
+        ]
+        for (name, flag) in table {
+            let o = parse([name])
+            XCTAssertEqual(o.propagation, [flag], name)
+            XCTAssertEqual(o.flags, 0, name)
+            XCTAssertEqual(Rootfs.propagationFlag(name), flag, name)
+        }
+        XCTAssertEqual(parse(["shared", "rslave"]).propagation, [MS.shared, MS.slave | MS.rec])
+        XCTAssertNil(Rootfs.propagationFlag("sideways"))
+        XCTAssertNil(Rootfs.propagationFlag(""))
+    }
+
+    func testRecursiveAttributes() {
+        let ro = parse(["rro"])
+        XCTAssertEqual(ro.recursiveSet, MountAttr.rdonly)
+        XCTAssertEqual(ro.recursiveClear, 0)
+        XCTAssertEqual(ro.flags, 0)
+        XCTAssertTrue(ro.hasRecursiveAttributes)
+
+        let rw = parse(["rrw"])
+        XCTAssertEqual(rw.recursiveSet, 0)
+        XCTAssertEqual(rw.recursiveClear, MountAttr.rdonly)
+
+        let several = parse(["rnosuid", "rnodev", "rnoexec", "rnosymfollow"])
+        XCTAssertEqual(several.recursiveSet, MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow)
+        XCTAssertEqual(parse(["rro", "rrw"]).recursiveSet, 0)
+        XCTAssertEqual(parse(["rro", "rrw"]).recursiveClear, MountAttr.rdonly)
+        XCTAssertEqual(parse(["rrw", "rro"]).recursiveClear, 0)
+        XCTAssertEqual(parse(["rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]).recursiveClear,
+                       MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow | MountAttr.nodiratime)
+        XCTAssertFalse(parse(["ro"]).hasRecursiveAttributes)
+    }
+
+    func testRecursiveAccessTimeIsOneValue() {
+        let noatime = parse(["rnoatime"])
+        XCTAssertEqual(noatime.recursiveSet, MountAttr.noatime)
+        XCTAssertEqual(noatime.recursiveClear, MountAttr.atimeMask)
+
+        let strict = parse(["rnoatime", "rstrictatime"])
+        XCTAssertEqual(strict.recursiveSet, MountAttr.strictatime)
+        XCTAssertEqual(strict.recursiveClear, MountAttr.atimeMask)
+
+        let rel = parse(["rstrictatime", "rrelatime"])
+        XCTAssertEqual(rel.recursiveSet, MountAttr.relatime)
+        XCTAssertEqual(rel.recursiveClear, MountAttr.atimeMask)
+        XCTAssertTrue(rel.hasRecursiveAttributes)
+
+        XCTAssertEqual(parse(["rnoatime", "ratime"]).recursiveSet, 0)
+    }
+
+    func testExtensionsAreNotData() {
+        let o = parse(["tmpcopyup", "mode=1777", "tmpcopyup", "idmap", "size=1m"])
+        XCTAssertEqual(o.extensions, ["tmpcopyup", "idmap"])
+        XCTAssertEqual(o.data, "mode=1777,size=1m")
+        XCTAssertEqual(parse(["notmpcopyup", "ridmap"]).extensions, ["notmpcopyup", "ridmap"])
+    }
+
+    func testUnknownOptionsKeepOrderAsData() {
+        let o = parse(["size=65536k", "ro", "uid=1000", "lowerdir=/a:/b", "context=\"x,y\"", "nr_inodes=0"])
+        XCTAssertEqual(o.flags, MS.rdonly)
+        XCTAssertEqual(o.data, "size=65536k,uid=1000,lowerdir=/a:/b,context=\"x,y\",nr_inodes=0")
+        XCTAssertEqual(parse(["RO"]).data, "RO", "options are case sensitive, as in the kernel")
+    }
+
+    func testEverythingTogether() {
+        let o = parse(["rbind", "ro", "nosuid", "rslave", "rnodev", "tmpcopyup", "mode=755", "rw", "private"])
+        XCTAssertEqual(o.flags, MS.bind | MS.rec | MS.nosuid)
+        XCTAssertEqual(o.clearedFlags, MS.rdonly)
+        XCTAssertEqual(o.propagation, [MS.slave | MS.rec, MS.private])
+        XCTAssertEqual(o.recursiveSet, MountAttr.nodev)
+        XCTAssertEqual(o.extensions, ["tmpcopyup"])
+        XCTAssertEqual(o.data, "mode=755")
+    }
+
+    func testKernelFlagValues() {
+        // Spot checks against <sys/mount.h>.
+        XCTAssertEqual(MS.bind, 4096)
+        XCTAssertEqual(MS.rec, 16384)
+        XCTAssertEqual(MS.private, 1 << 18)
+        XCTAssertEqual(MS.slave, 1 << 19)
+        XCTAssertEqual(MS.shared, 1 << 20)
+        XCTAssertEqual(MS.strictatime, 1 << 24)
+        XCTAssertEqual(MountAttr.nosymfollow, 0x0020_0000)
+    }
+}
+
+// MARK: - Remount flags
+
+final class RootfsRemountTests: XCTestCase {
+    func testStatfsFlags() {
+        // ST_RDONLY|ST_NOSUID|ST_NODEV|ST_NOEXEC|ST_RELATIME
+        XCTAssertEqual(Rootfs.msFlags(statfsFlags: 0x1 | 0x2 | 0x4 | 0x8 | 0x1000),
+                       MS.rdonly | MS.nosuid | MS.nodev | MS.noexec | MS.relatime)
+        XCTAssertEqual(Rootfs.msFlags(statfsFlags: 0x400), MS.noatime)
+        XCTAssertEqual(Rootfs.msFlags(statfsFlags: 0x2000 | 0x1000), MS.nosymfollow | MS.relatime)
+        XCTAssertEqual(Rootfs.msFlags(statfsFlags: 0), MS.strictatime, "no atime flag means strictatime")
+        XCTAssertEqual(Rootfs.msFlags(statfsFlags: 0x20 | 0x1000), MS.relatime, "ST_VALID is ignored")
+    }
+
+    func testFirstTryIsWhatWasAsked() {
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.bind | MS.rec | MS.rdonly, cleared: 0, current: nil),
+                       MS.bind | MS.remount | MS.rdonly)
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.rdonly | MS.private, cleared: 0, current: nil),
+                       MS.bind | MS.remount | MS.rdonly)
+    }
+
+    func testRetryKeepsLockedFlagsNotCleared() {
+        let current = MS.nosuid | MS.nodev | MS.noexec | MS.relatime
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.bind | MS.rdonly, cleared: 0, current: current),
+                       MS.bind | MS.remount | MS.rdonly | current)
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.bind | MS.rdonly, cleared: MS.noexec, current: current),
+                       MS.bind | MS.remount | MS.rdonly | MS.nosuid | MS.nodev | MS.relatime)
+        // An asked-for access time replaces the current one.
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.bind | MS.noatime, cleared: 0, current: current),
+                       MS.bind | MS.remount | MS.noatime | MS.nosuid | MS.nodev | MS.noexec)
+        // Flags that are not per-mount (sync) are not carried over.
+        XCTAssertEqual(Rootfs.bindRemountFlags(requested: MS.rdonly, cleared: 0, current: MS.synchronous | MS.relatime),
+                       MS.bind | MS.remount | MS.rdonly | MS.relatime)
+    }
+}
+
+// MARK: - Mount plan
+
+final class RootfsPlanTests: XCTestCase {
+    func testCleanPath() {
+        XCTAssertEqual(Rootfs.cleanPath("/proc"), "/proc")
+        XCTAssertEqual(Rootfs.cleanPath("proc"), "/proc")
+        XCTAssertEqual(Rootfs.cleanPath("/dev//pts/"), "/dev/pts")
+        XCTAssertEqual(Rootfs.cleanPath("/a/./b/../c"), "/a/c")
+        XCTAssertEqual(Rootfs.cleanPath("/../../etc/passwd"), "/etc/passwd")
+        XCTAssertEqual(Rootfs.cleanPath(""), "/")
+        XCTAssertEqual(Rootfs.cleanPath("/"), "/")
+        XCTAssertEqual(Rootfs.cleanPath(".."), "/")
+    }
+
+    func testSplitPath() {
+        XCTAssertEqual(Rootfs.splitPath("/dev/null").parent, "/dev")
+        XCTAssertEqual(Rootfs.splitPath("/dev/null").name, "null")
+        XCTAssertEqual(Rootfs.splitPath("/dev").parent, "/")
+        XCTAssertEqual(Rootfs.splitPath("/dev").name, "dev")
+        XCTAssertEqual(Rootfs.splitPath("/a/b/c").parent, "/a/b")
+    }
+
+    func testDefaultSpecPlan() {
+        let spec = Spec.defaultSpec()
+        let plan = Rootfs.plan(mounts: spec.mounts ?? [], bundle: "/b")
+        XCTAssertEqual(plan.count, spec.mounts?.count)
+        let byDest = Dictionary(plan.map { ($0.destination, $0) }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(byDest["/proc"]?.kind, .filesystem("proc"))
+        XCTAssertEqual(byDest["/proc"]?.label, "mount proc on /proc")
+        XCTAssertEqual(byDest["/dev"]?.kind, .filesystem("tmpfs"))
+        if let cg = byDest["/sys/fs/cgroup"] {
+            XCTAssertEqual(cg.kind, .cgroup)
+            XCTAssertEqual(cg.label, "mount cgroup on /sys/fs/cgroup")
+        }
+        XCTAssertTrue(Rootfs.needsDevSetup(plan))
+        XCTAssertFalse(plan.contains { $0.idmapped })
+    }
+
+    func testBindClassification() {
+        let mounts = [
+            Mount(destination: "/a", type: "bind", source: "/host/a", options: ["rbind", "ro"]),
+            Mount(destination: "/b", type: "none", source: "/host/b", options: ["bind"]),
+            Mount(destination: "/c", type: nil, source: "/host/c", options: ["rbind"]),
+            Mount(destination: "/d", type: "tmpfs", source: "/host/d", options: ["bind"]),
+            Mount(destination: "/e", type: "bind", source: "/host/e", options: ["ro"]),
+            Mount(destination: "data", type: "bind", source: "vol/x", options: ["rbind"]),
+            Mount(destination: "/f", type: "bind", source: "../outside", options: ["bind"]),
+        ]
+        let plan = Rootfs.plan(mounts: mounts, bundle: "/bundles/c1")
+        XCTAssertTrue(plan.allSatisfy { $0.kind == .bind })
+        XCTAssertTrue(plan.allSatisfy { $0.options.isBind }, "type bind implies MS_BIND")
+        XCTAssertEqual(plan[0].options.flags, MS.bind | MS.rec | MS.rdonly)
+        XCTAssertEqual(plan[4].options.flags, MS.bind | MS.rdonly)
+        XCTAssertEqual(plan[5].source, "/bundles/c1/vol/x")
+        XCTAssertEqual(plan[5].destination, "/data")
+        XCTAssertEqual(plan[6].source, "/bundles/outside")
+        XCTAssertEqual(plan[0].label, "mount /host/a on /a")
+    }
+
+    func testFilesystemSourceDefaultsToType() {
+        let plan = Rootfs.plan(mounts: [Mount(destination: "/run", type: "tmpfs", source: nil, options: nil)], bundle: "/b")
+        XCTAssertEqual(plan[0].source, "tmpfs")
+        XCTAssertEqual(plan[0].kind, .filesystem("tmpfs"))
+        XCTAssertEqual(plan[0].options, MountOptions())
+    }
+
+    func testIdmapped() {
+        var m = Mount(destination: "/a", type: "bind", source: "/x", options: ["rbind"])
+        m.uidMappings = [IDMapping(containerID: 0, hostID: 1000, size: 1)]
+        let plan = Rootfs.plan(mounts: [m, Mount(destination: "/b", type: "bind", source: "/y", options: ["rbind", "idmap"])],
+                               bundle: "/b")
+        XCTAssertTrue(plan[0].idmapped)
+        XCTAssertTrue(plan[1].idmapped)
+    }
+
+    func testDevSetupUnlessDevIsBound() {
+        let bound = Rootfs.plan(mounts: [Mount(destination: "/dev", type: "bind", source: "/dev", options: ["rbind"])], bundle: "/b")
+        XCTAssertFalse(Rootfs.needsDevSetup(bound))
+        let tmpfs = Rootfs.plan(mounts: [Mount(destination: "/dev", type: "tmpfs", source: "tmpfs")], bundle: "/b")
+        XCTAssertTrue(Rootfs.needsDevSetup(tmpfs))
+        XCTAssertTrue(Rootfs.needsDevSetup([]), "runc creates them even without a /dev mount")
+    }
+
+    func testProcDestinations() {
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/proc", kind: .filesystem("proc"), sourceIsProcfs: false))
+        XCTAssertFalse(Rootfs.procMountAllowed(destination: "/proc", kind: .filesystem("tmpfs"), sourceIsProcfs: false))
+        XCTAssertFalse(Rootfs.procMountAllowed(destination: "/proc", kind: .bind, sourceIsProcfs: false))
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/proc", kind: .bind, sourceIsProcfs: true))
+        XCTAssertFalse(Rootfs.procMountAllowed(destination: "/proc/sys/kernel/core_pattern", kind: .bind, sourceIsProcfs: false))
+        XCTAssertFalse(Rootfs.procMountAllowed(destination: "/proc/sysrq-trigger", kind: .filesystem("tmpfs"), sourceIsProcfs: false))
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/proc/meminfo", kind: .bind, sourceIsProcfs: false))
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/proc/sys/kernel/ns_last_pid", kind: .bind, sourceIsProcfs: false))
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/data", kind: .bind, sourceIsProcfs: false))
+        XCTAssertTrue(Rootfs.procMountAllowed(destination: "/procfoo", kind: .bind, sourceIsProcfs: false))
+    }
+}
+
+// MARK: - Devices
+
+final class RootfsDeviceTests: XCTestCase {
+    func testMakedev() {
+        XCTAssertEqual(Rootfs.makedev(1, 3), 0x103)
+        XCTAssertEqual(Rootfs.makedev(5, 0), 0x500)
+        XCTAssertEqual(Rootfs.makedev(10, 229), 0xae5)
+        XCTAssertEqual(Rootfs.makedev(259, 0x1_2345), 0x1231_0345)
+        // Large numbers, as glibc's gnu_dev_makedev.
+        XCTAssertEqual(Rootfs.makedev(0x1000, 0x100), (0x1 << 44) | (0x1 << 20))
+    }
+
+    func testDefaults() {
+        let nodes = try! Rootfs.deviceNodes([], defaults: true)
+        XCTAssertEqual(nodes.map { $0.path }, ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
+        XCTAssertTrue(nodes.allSatisfy { $0.mode == 0o666 && $0.fileType == DeviceNode.charType && $0.uid == 0 })
+        XCTAssertEqual(nodes.first { $0.path == "/dev/tty" }.map { [$0.major, $0.minor] }, [5, 0])
+        XCTAssertEqual(try! Rootfs.deviceNodes([], defaults: false), [])
+    }
+
+    func testSpecDevices() throws {
+        let devs = [
+            Device(type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o600, uid: 1000, gid: 1001),
+            Device(type: "b", path: "/dev/sda", major: 8, minor: 0),
+            Device(type: "u", path: "dev/x", major: 1, minor: 2, fileMode: 0o020666),
+            Device(type: "p", path: "/dev/fifo"),
+        ]
+        let nodes = try Rootfs.deviceNodes(devs, defaults: false)
+        XCTAssertEqual(nodes[0], DeviceNode(path: "/dev/fuse", fileType: DeviceNode.charType, major: 10, minor: 229,
+                                            mode: 0o600, uid: 1000, gid: 1001))
+        XCTAssertEqual(nodes[1].fileType, DeviceNode.blockType)
+        XCTAssertEqual(nodes[1].mode, 0o666)
+        XCTAssertEqual(nodes[2].path, "/dev/x")
+        XCTAssertEqual(nodes[2].fileType, DeviceNode.charType)
+        XCTAssertEqual(nodes[2].mode, 0o666, "type bits in fileMode are dropped")
+        XCTAssertEqual(nodes[3].fileType, DeviceNode.fifoType)
+    }
+
+    func testSpecDeviceReplacesDefault() throws {
+        let nodes = try Rootfs.deviceNodes([Device(type: "c", path: "/dev/null", major: 1, minor: 3, fileMode: 0o600)],
+                                           defaults: true)
+        XCTAssertEqual(nodes.filter { $0.path == "/dev/null" }.count, 1)
+        XCTAssertEqual(nodes.first { $0.path == "/dev/null" }?.mode, 0o600)
+        XCTAssertEqual(nodes.count, 6)
+    }
+
+    func testBadDevices() {
+        XCTAssertThrowsError(try Rootfs.deviceNodes([Device(type: "x", path: "/dev/x", major: 1, minor: 1)], defaults: false)) { e in
+            XCTAssertEqual((e as? SysError)?.what, "create device /dev/x: unknown type \"x\"")
+        }
+        XCTAssertThrowsError(try Rootfs.deviceNodes([Device(type: "c", path: "/dev/y")], defaults: false)) { e in
+            XCTAssertTrue(((e as? SysError)?.what ?? "").contains("major and minor"))
+        }
+    }
+
+    func testSymlinks() {
+        let links = Rootfs.devSymlinks(hostHasKcore: false)
+        XCTAssertEqual(links.map { $0.link }, ["/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"])
+        XCTAssertEqual(links.map { $0.target }, ["/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"])
+        let withCore = Rootfs.devSymlinks(hostHasKcore: true)
+        XCTAssertEqual(withCore.last?.link, "/dev/core")
+        XCTAssertEqual(withCore.last?.target, "/proc/kcore")
+    }
+
+    func testInitialIDMap() {
+        XCTAssertTrue(Rootfs.isInitialIDMap("         0          0 4294967295\n"))
+        XCTAssertFalse(Rootfs.isInitialIDMap("         0       1000          1\n"))
+        XCTAssertFalse(Rootfs.isInitialIDMap("0 0 4294967295\n1 1 1\n"))
+        XCTAssertFalse(Rootfs.isInitialIDMap(""))
+    }
+}
+
+// MARK: - /proc parsers and cgroups
+
+final class RootfsProcTests: XCTestCase {
+    // From a v1/hybrid host like the one this runtime is developed on.
+    let hybridMountInfo = """
+        22 27 0:21 / /proc rw,relatime - proc proc rw
+        27 1 254:0 / / rw,relatime shared:1 master:2 - ext4 /dev/vda rw,discard
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+        32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+        38 31 0:35 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset,clone_children
+        40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,release_agent=/lib/systemd/x,name=systemd
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+        90 27 0:38 / /var/lib/other/rootfs/sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+        91 27 0:50 / /mnt/with\\040space rw - tmpfs my\\011src rw
+        """
+    let hybridCgroup = """
+        12:name=systemd:/user.slice
+        4:memory:/process_api/f585
+        3:cpuset:/
+        2:cpu,cpuacct:/cg/a
+        0::/user.slice/x
+        """
+
+    func testParseMountInfo() {
+        let m = Rootfs.parseMountInfo(hybridMountInfo)
+        XCTAssertEqual(m.count, 10)
+        XCTAssertEqual(m[0], MountInfo(id: 22, parent: 27, root: "/", mountPoint: "/proc", options: "rw,relatime",
+                                       fsType: "proc", source: "proc", superOptions: "rw"))
+        XCTAssertEqual(m[1].fsType, "ext4", "optional fields before the separator are skipped")
+        XCTAssertEqual(m[1].superOptions, "rw,discard")
+        XCTAssertEqual(m[9].mountPoint, "/mnt/with space")
+        XCTAssertEqual(m[9].source, "my\tsrc")
+        XCTAssertEqual(Rootfs.parseMountInfo("garbage\n\n1 2 3\n"), [])
+    }
+
+    func testUnescape() {
+        XCTAssertEqual(Rootfs.unescapeMountInfo("/a\\134b"), "/a\\b")
+        XCTAssertEqual(Rootfs.unescapeMountInfo("/a\\012"), "/a\n")
+        XCTAssertEqual(Rootfs.unescapeMountInfo("/a\\9"), "/a\\9", "not an escape")
+        XCTAssertEqual(Rootfs.unescapeMountInfo("/a\\04"), "/a\\04", "truncated escape")
+    }
+
+    func testParseProcCgroup() {
+        let c = Rootfs.parseProcCgroup(hybridCgroup)
+        XCTAssertEqual(c.count, 5)
+        XCTAssertEqual(c[0], ProcCgroup(hierarchy: 12, controllers: ["name=systemd"], path: "/user.slice"))
+        XCTAssertEqual(c[3].controllers, ["cpu", "cpuacct"])
+        XCTAssertEqual(c[4], ProcCgroup(hierarchy: 0, controllers: [], path: "/user.slice/x"))
+        XCTAssertEqual(Rootfs.parseProcCgroup("1:a:/p:with:colons\n"), [ProcCgroup(hierarchy: 1, controllers: ["a"], path: "/p:with:colons")])
+    }
+
+    func testHybridHierarchies() {
+        let h = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(hybridMountInfo),
+                                         procCgroup: Rootfs.parseProcCgroup(hybridCgroup))
+        XCTAssertEqual(h.map { $0.name }, ["cpu,cpuacct", "memory", "cpuset", "systemd", "unified"],
+                       "only mounts directly under /sys/fs/cgroup")
+        XCTAssertEqual(h[0], CgroupHierarchy(name: "cpu,cpuacct", fsType: "cgroup", data: "cpu,cpuacct",
+                                             hostPath: "/sys/fs/cgroup/cpu,cpuacct/cg/a"))
+        XCTAssertEqual(h[1].hostPath, "/sys/fs/cgroup/memory/process_api/f585")
+        XCTAssertEqual(h[2].data, "cpuset,clone_children")
+        XCTAssertEqual(h[2].hostPath, "/sys/fs/cgroup/cpuset")
+        XCTAssertEqual(h[3].data, "xattr,name=systemd", "release_agent and rw are dropped")
+        XCTAssertEqual(h[3].hostPath, "/sys/fs/cgroup/systemd/user.slice")
+        XCTAssertEqual(h[4], CgroupHierarchy(name: "unified", fsType: "cgroup2", data: "",
+                                             hostPath: "/sys/fs/cgroup/unified/user.slice/x"))
+    }
+
+    func testHierarchyRootedBelowTheTop() {
+        // A hierarchy whose mount root is a sub-cgroup: our path is relative to it.
+        let mi = Rootfs.parseMountInfo("35 31 0:32 /process_api /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
+        let mine = Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: Rootfs.parseProcCgroup("4:memory:/process_api/c1\n"))
+        XCTAssertEqual(mine[0].hostPath, "/sys/fs/cgroup/memory/c1")
+        // Outside the mounted subtree (or seen from a cgroup namespace as /..): the whole hierarchy.
+        let other = Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: Rootfs.parseProcCgroup("4:memory:/elsewhere\n"))
+        XCTAssertEqual(other[0].hostPath, "/sys/fs/cgroup/memory")
+        let prefixOnly = Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: Rootfs.parseProcCgroup("4:memory:/process_api2\n"))
+        XCTAssertEqual(prefixOnly[0].hostPath, "/sys/fs/cgroup/memory")
+        let ns = Rootfs.parseMountInfo("35 31 0:32 /../.. /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
+        XCTAssertEqual(Rootfs.cgroupHierarchies(mountInfo: ns, procCgroup: Rootfs.parseProcCgroup("4:memory:/\n"))[0].hostPath,
+                       "/sys/fs/cgroup/memory")
+        XCTAssertEqual(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: [])[0].hostPath, "/sys/fs/cgroup/memory")
+    }
+
+    func testLaterMountOfSameNameWins() {
+        let mi = Rootfs.parseMountInfo("""
+            35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+            36 35 0:32 /x /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+            """)
+        let h = Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: Rootfs.parseProcCgroup("4:memory:/x/y\n"))
+        XCTAssertEqual(h.count, 1)
+        XCTAssertEqual(h[0].hostPath, "/sys/fs/cgroup/memory/y")
+    }
+
+    func testCgroupSymlinks() {
+        let h = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(hybridMountInfo), procCgroup: [])
+        let links = Rootfs.cgroupSymlinks(h)
+        XCTAssertEqual(links.map { $0.link }, ["cpu", "cpuacct"])
+        XCTAssertEqual(links.map { $0.target }, ["cpu,cpuacct", "cpu,cpuacct"])
+        // A host that mounts cpu and cpuacct separately needs none.
+        let split = Rootfs.parseMountInfo("""
+            32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+            33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
+            """)
+        XCTAssertTrue(Rootfs.cgroupSymlinks(Rootfs.cgroupHierarchies(mountInfo: split, procCgroup: [])).isEmpty)
+    }
+
+    func testV2HostHasNoHierarchiesUnderTheBase() {
+        let mi = Rootfs.parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n")
+        XCTAssertEqual(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: []), [])
+    }
+}
+
+// MARK: - Safety and errors
+
+final class RootfsSafetyTests: XCTestCase {
+    func testRefusesTheHostMountNamespace() throws {
+        // This test process shares pid 1's mount namespace (when it can see it):
+        // prepare must refuse before touching any mount.
+        guard let mine = readLink("/proc/self/ns/mnt"), let first = readLink("/proc/1/ns/mnt"), mine == first else {
+            throw XCTSkip("not in pid 1's mount namespace, or cannot see it")
+        }
+        XCTAssertThrowsError(try Rootfs.requireOwnMountNamespace()) { e in
+            XCTAssertEqual((e as? SysError)?.what, "prepare rootfs: not in a mount namespace of its own")
+        }
+        XCTAssertThrowsError(try Rootfs.prepare(spec: Spec.defaultSpec(), rootfs: "/nonexistent", bundle: "/nonexistent"))
+    }
+
+    func testStepPrefixesErrors() {
+        XCTAssertThrowsError(try step("mount tmpfs on /run") { throw SysError("mkdir /run", errno: 30) }) { e in
+            XCTAssertEqual((e as? SysError)?.description, "mount tmpfs on /run: mkdir /run: read-only file system")
+        }
+        XCTAssertThrowsError(try step("mount proc on /proc") { throw SysError("mount proc on /proc", errno: 1) }) { e in
+            XCTAssertEqual((e as? SysError)?.description, "mount proc on /proc: operation not permitted")
+        }
+    }
+
+    func testBadRootfsPropagation() {
+        var spec = Spec.defaultSpec()
+        spec.linux = spec.linux ?? Linux()
+        spec.linux!.rootfsPropagation = "sideways"
+        XCTAssertThrowsError(try Rootfs.rootPropagation(spec, default: (MS.slave | MS.rec, "rslave"))) { e in
+            XCTAssertEqual((e as? SysError)?.what, "linux.rootfsPropagation \"sideways\"")
+        }
+        spec.linux!.rootfsPropagation = "rshared"
+        XCTAssertEqual(try Rootfs.rootPropagation(spec, default: (MS.slave | MS.rec, "rslave")).0, MS.shared | MS.rec)
+        spec.linux!.rootfsPropagation = nil
+        XCTAssertEqual(try Rootfs.rootPropagation(spec, default: (MS.slave | MS.rec, "rslave")).0, MS.slave | MS.rec)
+        XCTAssertNil(try Rootfs.rootPropagation(spec, default: nil))
+    }
+}

@@ -1,0 +1,400 @@
+"""The OCI lifecycle as root, on a busybox bundle: create, start, state, kill,
+delete, run, list, ps, pause, resume, hooks, console socket, and what must
+never be left behind. Real effects are read from inside the container."""
+import array
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+import pytest
+from conftest import BIN, ROOTFS, mc
+from schemas import validate_state
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def cgroup_dirs(cid):
+    found = []
+    base = "/sys/fs/cgroup"
+    for h in os.listdir(base):
+        p = os.path.join(base, h, "minicontainer", cid)
+        if os.path.isdir(p):
+            found.append(p)
+    return found
+
+
+class Env:
+    """A private --root and helpers for one test; checks for leftovers."""
+
+    def __init__(self, tmp_path, rootfs):
+        self.tmp = tmp_path
+        self.root = f"/run/minicontainer-test/{uuid.uuid4().hex[:12]}"
+        self.rootfs = rootfs
+        self.ids = []
+
+    def id(self):
+        cid = "t" + uuid.uuid4().hex[:10]
+        self.ids.append(cid)
+        return cid
+
+    def mc(self, *args, **kw):
+        return mc("--root", self.root, *args, **kw)
+
+    def bundle(self, args, name="b", terminal=False, edit=None):
+        d = self.tmp / name
+        d.mkdir(exist_ok=True)
+        r = mc("spec", "--bundle", str(d), "--force")
+        assert r.returncode == 0, r.stderr
+        cfg = json.loads((d / "config.json").read_text())
+        cfg["root"]["path"] = self.rootfs
+        cfg["process"]["args"] = args
+        cfg["process"]["terminal"] = terminal
+        if edit:
+            edit(cfg)
+        (d / "config.json").write_text(json.dumps(cfg))
+        return str(d)
+
+    def create(self, cid, bundle, *extra):
+        """create with stdio in files (the init keeps create's stdio)."""
+        out = open(self.tmp / f"{cid}.out", "w")
+        err = open(self.tmp / f"{cid}.err", "w")
+        r = subprocess.run([BIN, "--root", self.root, "create", "--bundle", bundle, *extra, cid],
+                           stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=30)
+        out.close(); err.close()
+        return r.returncode, (self.tmp / f"{cid}.err").read_text()
+
+    def output(self, cid):
+        return (self.tmp / f"{cid}.out").read_text()
+
+    def state(self, cid):
+        r = self.mc("state", cid)
+        assert r.returncode == 0, r.stderr
+        s = json.loads(r.stdout)
+        validate_state(s)
+        return s
+
+    def close(self):
+        for cid in self.ids:
+            self.mc("delete", "--force", cid)
+        left = [cid for cid in self.ids if os.path.exists(os.path.join(self.root, cid))]
+        cg = [d for cid in self.ids for d in cgroup_dirs(cid)]
+        subprocess.run(["rm", "-rf", self.root])
+        try:
+            os.rmdir(os.path.dirname(self.root))
+        except OSError:
+            pass
+        assert not left, f"state left behind: {left}"
+        assert not cg, f"cgroups left behind: {cg}"
+
+
+@pytest.fixture
+def env(tmp_path, binary, rootfs):
+    e = Env(tmp_path, rootfs)
+    yield e
+    e.close()
+
+
+def run(env, args, edit=None, timeout=30):
+    b = env.bundle(args, name="run-" + uuid.uuid4().hex[:6], edit=edit)
+    cid = env.id()
+    r = subprocess.run([BIN, "--root", env.root, "run", "--bundle", b, cid], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=timeout)
+    return r
+
+
+def test_run_exit_codes(env):
+    assert run(env, ["/bin/true"]).returncode == 0
+    assert run(env, ["/bin/sh", "-c", "exit 3"]).returncode == 3
+    # sh as pid 1 ignores signals it has no handler for, even SIGKILL from inside.
+    assert run(env, ["/bin/sh", "-c", "kill -9 $$; exit 4"]).returncode == 4
+
+
+def test_run_forwards_signals_and_reports_128_plus_n(env):
+    b = env.bundle(["/bin/sh", "-c", "trap 'echo got-term; exit 5' TERM; echo ready; while true; do sleep 0.05; done"])
+    cid = env.id()
+    p = subprocess.Popen([BIN, "--root", env.root, "run", "--bundle", b, cid], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(15)
+    assert p.wait(timeout=10) == 5
+    assert p.stdout.read() == "got-term\n"
+    cid2 = env.id()
+    b2 = env.bundle(["/bin/sh", "-c", "echo ready; exec sleep 100"], name="b2")
+    p = subprocess.Popen([BIN, "--root", env.root, "run", "--bundle", b2, cid2], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert p.stdout.readline() == "ready\n"
+    assert env.mc("kill", cid2, "KILL").returncode == 0
+    assert p.wait(timeout=10) == 137
+    assert not os.path.exists(os.path.join(env.root, cid2)), "run left its state behind"
+
+
+def test_pid1_hostname_and_namespaces(env):
+    r = run(env, ["/bin/sh", "-c", "echo $$; hostname; readlink /proc/self/ns/pid; readlink /proc/self/ns/uts"])
+    assert r.returncode == 0, r.stderr
+    pid, host, pidns, utsns = r.stdout.split()
+    assert pid == "1"
+    assert host == "minicontainer"
+    assert pidns != os.readlink("/proc/self/ns/pid")
+    assert utsns != os.readlink("/proc/self/ns/uts")
+
+
+def test_mounts_masked_readonly(env):
+    script = ("test -c /proc/keys && echo keys-masked; "
+              "touch /proc/sys/kernel/x 2>/dev/null || echo procsys-ro; "
+              "touch /newfile 2>/dev/null || echo root-ro; "
+              "grep -q ' /proc proc ' /proc/mounts && echo proc; "
+              "grep -q ' /dev/pts devpts ' /proc/mounts && echo devpts; "
+              "test -c /dev/null && test -c /dev/zero && test -c /dev/urandom && echo devices; "
+              "test -L /dev/fd && echo fd-link; "
+              "ls /")
+    r = run(env, ["/bin/sh", "-c", script])
+    assert r.returncode == 0, r.stderr
+    for word in ("keys-masked", "procsys-ro", "root-ro", "proc", "devpts", "devices", "fd-link"):
+        assert word in r.stdout.split(), (word, r.stdout)
+
+
+def test_user_caps_rlimits_env_cwd(env):
+    def edit(cfg):
+        cfg["process"]["user"] = {"uid": 65534, "gid": 65534, "additionalGids": [5]}
+        cfg["process"]["env"].append("GREETING=hi")
+        cfg["process"]["cwd"] = "/tmp"
+        cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]
+        # Ambient capabilities must also be inheritable to be raised.
+        cfg["process"]["capabilities"]["inheritable"] = cfg["process"]["capabilities"]["ambient"]
+    r = run(env, ["/bin/sh", "-c", "id -u; id -g; id -G; echo $GREETING; pwd; ulimit -n; grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status"], edit=edit)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "65534" and lines[1] == "65534"
+    assert "5" in lines[2].split()
+    assert lines[3] == "hi" and lines[4] == "/tmp" and lines[5] == "256"
+    status = dict(l.split(":\t") for l in lines[6:])
+    # CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29); a non-root user keeps the ambient ones.
+    caps = (1 << 5) | (1 << 10) | (1 << 29)
+    assert int(status["CapBnd"], 16) == caps
+    assert int(status["CapAmb"], 16) == caps
+    assert int(status["CapEff"], 16) == caps
+    assert status["NoNewPrivs"] == "1"
+
+
+def test_create_start_state_kill_delete(env):
+    cid = env.id()
+    b = env.bundle(["/bin/sh", "-c", "echo started; exec sleep 100"])
+    pidfile = env.tmp / "pid"
+    rc, err = env.create(cid, b, "--pid-file", str(pidfile))
+    assert rc == 0, err
+    s = env.state(cid)
+    assert s["status"] == "created" and s["id"] == cid and s["bundle"] == b
+    assert int(pidfile.read_text()) == s["pid"]
+    assert env.output(cid) == ""  # nothing ran yet
+    assert cgroup_dirs(cid), "no cgroup was made"
+    with open(f"/sys/fs/cgroup/pids/minicontainer/{cid}/cgroup.procs") as f:
+        assert str(s["pid"]) in f.read().split()
+    assert env.mc("start", cid).returncode == 0
+    assert env.state(cid)["status"] == "running"
+    time.sleep(0.2)
+    assert env.output(cid) == "started\n"
+    r = env.mc("start", cid)
+    assert r.returncode == 125 and "running" in r.stderr
+    r = env.mc("delete", cid)
+    assert r.returncode == 125 and "not stopped" in r.stderr
+    assert env.mc("kill", cid, "KILL").returncode == 0
+    for _ in range(100):
+        if env.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    s = env.state(cid)
+    assert s["status"] == "stopped" and s["pid"] == 0
+    r = env.mc("kill", cid)
+    assert r.returncode == 125 and "not running" in r.stderr
+    assert env.mc("delete", cid).returncode == 0
+    assert not os.path.exists(os.path.join(env.root, cid))
+    assert not cgroup_dirs(cid)
+    r = env.mc("state", cid)
+    assert r.returncode == 125 and "does not exist" in r.stderr
+
+
+def test_delete_created_and_force_running(env):
+    a, b = env.id(), env.id()
+    bundle = env.bundle(["/bin/sleep", "100"])
+    assert env.create(a, bundle)[0] == 0
+    pid = env.state(a)["pid"]
+    assert env.mc("delete", a).returncode == 0  # a created container is deleted (its init killed)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert env.create(b, bundle)[0] == 0
+    assert env.mc("start", b).returncode == 0
+    assert env.mc("delete", "--force", b).returncode == 0
+    assert not cgroup_dirs(b)
+
+
+def test_kill_signal_names_and_numbers(env):
+    bundle = env.bundle(["/bin/sh", "-c", "trap 'echo got-usr1' USR1; trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"])
+    cid = env.id()
+    assert env.create(cid, bundle)[0] == 0
+    assert env.mc("start", cid).returncode == 0
+    for _ in range(100):
+        if "ready" in env.output(cid):
+            break
+        time.sleep(0.05)
+    # One at a time: pending standard signals of one kind merge.
+    for n, name in enumerate(("SIGUSR1", "10", "usr1"), start=1):
+        assert env.mc("kill", cid, name).returncode == 0
+        for _ in range(100):
+            if env.output(cid).count("got-usr1") == n:
+                break
+            time.sleep(0.02)
+        assert env.output(cid).count("got-usr1") == n, (name, env.output(cid))
+    r = env.mc("kill", cid, "NOPE")
+    assert r.returncode == 125 and "unknown signal" in r.stderr
+    assert env.mc("kill", cid).returncode == 0  # SIGTERM by default
+    for _ in range(100):
+        if env.state(cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    assert env.state(cid)["status"] == "stopped"
+
+
+def test_pause_resume(env):
+    cid = env.id()
+    bundle = env.bundle(["/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.01; done"],
+                        edit=lambda c: c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}))
+    assert env.create(cid, bundle)[0] == 0
+    assert env.mc("start", cid).returncode == 0
+    time.sleep(0.3)
+    assert env.mc("pause", cid).returncode == 0
+    assert env.state(cid)["status"] == "paused"
+    pid = env.state(cid)["pid"]
+    n1 = open(f"/proc/{pid}/root/tmp/n").read()
+    time.sleep(0.3)
+    assert open(f"/proc/{pid}/root/tmp/n").read() == n1, "a paused container advanced"
+    assert env.mc("resume", cid).returncode == 0
+    assert env.state(cid)["status"] == "running"
+    time.sleep(0.3)
+    assert open(f"/proc/{pid}/root/tmp/n").read() != n1
+
+
+def test_list_and_ps(env):
+    cid = env.id()
+    assert env.create(cid, env.bundle(["/bin/sleep", "100"]))[0] == 0
+    r = env.mc("list", "--format", "json")
+    assert r.returncode == 0
+    items = json.loads(r.stdout)
+    assert [i["id"] for i in items] == [cid] and items[0]["status"] == "created"
+    assert env.mc("list", "-q").stdout.split() == [cid]
+    r = env.mc("ps", "--format", "json", cid)
+    assert json.loads(r.stdout) == [env.state(cid)["pid"]]
+
+
+def test_missing_binary_fails_create_and_leaves_nothing(env):
+    cid = env.id()
+    rc, err = env.create(cid, env.bundle(["nonexistent-program"]))
+    assert rc == 125
+    assert err.startswith(f"minicontainer: create {cid}: ") and "executable file not found in $PATH" in err
+    assert len(err.splitlines()) == 1
+    assert not os.path.exists(os.path.join(env.root, cid)) and not cgroup_dirs(cid)
+    rc, err = env.create(cid, env.bundle(["/no/such/file"]))
+    assert rc == 125 and "no such file or directory" in err
+
+
+def test_bad_rootfs_and_mount_fail_cleanly(env):
+    cid = env.id()
+    rc, err = env.create(cid, env.bundle(["/bin/true"], edit=lambda c: c["root"].update(path="/nonexistent")))
+    assert rc == 125 and "root.path" in err and len(err.splitlines()) == 1
+    def bad_mount(cfg):
+        cfg["mounts"].append({"destination": "/x", "type": "bind", "source": "/nonexistent/src", "options": ["bind"]})
+    rc, err = env.create(cid, env.bundle(["/bin/true"], edit=bad_mount))
+    assert rc == 125 and "/nonexistent/src" in err, err
+    assert not os.path.exists(os.path.join(env.root, cid)) and not cgroup_dirs(cid)
+
+
+def test_concurrent_create_one_wins(env):
+    cid = env.id()
+    bundle = env.bundle(["/bin/sleep", "100"])
+    # stderr into files: the winner's init keeps create's stdio open.
+    errs = [open(env.tmp / f"err{i}", "w+") for i in range(4)]
+    procs = [subprocess.Popen([BIN, "--root", env.root, "create", "--bundle", bundle, cid],
+                              stdout=subprocess.DEVNULL, stderr=errs[i], stdin=subprocess.DEVNULL) for i in range(4)]
+    results = [(p.wait(timeout=30), (env.tmp / f"err{i}").read_text()) for i, p in enumerate(procs)]
+    ok = [r for r in results if r[0] == 0]
+    assert len(ok) == 1, results
+    assert all("already exists" in e for c, e in results if c != 0)
+    assert env.state(cid)["status"] == "created"
+
+
+def test_hooks_order_and_stdin(env):
+    log = env.tmp / "hooks.log"
+    def hook(kind):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"read s; echo {kind} \"$s\" >> {log}"]}
+    def edit(cfg):
+        cfg["hooks"] = {k: [hook(k)] for k in ("prestart", "createRuntime", "poststart", "poststop")}
+    cid = env.id()
+    bundle = env.bundle(["/bin/true"], edit=edit)
+    assert env.create(cid, bundle)[0] == 0
+    assert env.mc("start", cid).returncode == 0
+    time.sleep(0.2)
+    assert env.mc("delete", cid).returncode == 0
+    lines = log.read_text().splitlines()
+    assert [l.split()[0] for l in lines] == ["prestart", "createRuntime", "poststart", "poststop"]
+    states = [json.loads(l.split(" ", 1)[1]) for l in lines]
+    assert all(s["id"] == cid and s["bundle"] == bundle for s in states)
+    assert states[0]["status"] == "creating" and states[2]["status"] == "running" and states[3]["status"] == "stopped"
+
+
+def test_failing_prestart_hook_cleans_up(env):
+    cid = env.id()
+    bundle = env.bundle(["/bin/true"], edit=lambda c: c.update(hooks={"prestart": [{"path": "/bin/false"}]}))
+    rc, err = env.create(cid, bundle)
+    assert rc == 125 and "prestart hook 0 (/bin/false) exited with status 1" in err
+    assert not os.path.exists(os.path.join(env.root, cid)) and not cgroup_dirs(cid)
+
+
+def test_console_socket(env):
+    sock_path = str(env.tmp / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    got = {}
+
+    def receive():
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        msg, anc, _, _ = conn.recvmsg(1024, socket.CMSG_LEN(fds.itemsize))
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(data[:fds.itemsize])
+        got["name"] = msg.decode()
+        got["fd"] = fds[0]
+        conn.close()
+
+    t = threading.Thread(target=receive)
+    t.start()
+    cid = env.id()
+    bundle = env.bundle(["/bin/sh", "-c", "tty; echo hello-tty"], terminal=True)
+    rc, err = env.create(cid, bundle, "--console-socket", sock_path)
+    t.join(10)
+    srv.close()
+    assert rc == 0, err
+    assert got["name"].startswith("/dev/pts/")
+    assert env.mc("start", cid).returncode == 0
+    out = b""
+    deadline = time.time() + 5
+    while time.time() < deadline and b"hello-tty" not in out:
+        try:
+            chunk = os.read(got["fd"], 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(got["fd"])
+    assert b"/dev/pts/0" in out and b"hello-tty" in out, out
+
+
+def test_invalid_ids_and_unknown_container(env):
+    r = env.mc("state", "../etc")
+    assert r.returncode == 125 and "invalid container id" in r.stderr
+    r = env.mc("start", "nope")
+    assert r.returncode == 125 and "does not exist" in r.stderr
+    assert env.mc("delete", "--force", "nope").returncode == 0
