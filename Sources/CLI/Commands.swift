@@ -56,7 +56,7 @@ public let commands: [Command] = [
     specCommand,
     checkCommand,
     createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand,
-    listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
+    execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())
         return 0

@@ -190,3 +190,79 @@ let featuresCommand = Command(name: "features", summary: "print what this runtim
     writeStdout(JSONValue.object(o).pretty())
     return 0
 }
+
+let execCommand = Command(
+    name: "exec", summary: "run a process in a running container",
+    usage: "[flags] ID [COMMAND [ARG...]]",
+    flags: [
+        Flag(["p", "process"], value: "FILE", "the process as OCI JSON (args, env, cwd, user, ...); - reads stdin"),
+        Flag(["t", "tty"], "allocate a terminal"),
+        Flag(["console-socket"], value: "PATH", "send the terminal's master to this unix socket"),
+        Flag(["d", "detach"], "return once the process started"),
+        Flag(["pid-file"], value: "FILE", "write the process's pid to FILE"),
+        Flag(["cwd"], value: "DIR", "working directory"),
+        Flag(["e", "env"], value: "KEY=VALUE", "add an environment variable", repeats: true),
+        Flag(["u", "user"], value: "UID[:GID]", "user and group ids"),
+        Flag(["additional-gids", "g"], value: "GID", "an additional group", repeats: true),
+        Flag(["c", "cap"], value: "CAP", "add a capability", repeats: true),
+        Flag(["no-new-privs"], "set no_new_privs"),
+        Flag(["preserve-fds"], value: "N", "pass N more file descriptors"),
+        Flag(["process-label"], value: "LABEL", "accepted for runc compatibility"),
+        Flag(["apparmor"], value: "PROFILE", "accepted for runc compatibility"),
+        Flag(["cgroup"], value: "PATH", "accepted for runc compatibility"),
+    ],
+    stopAtPositional: true
+) { p, g in
+    guard let id = p.positionals.first else { throw UsageError("exec needs a container id") }
+    return try about(id) {
+        let rt = Runtime(root: g.root)
+        var process: Process
+        if let file = p.string("process") {
+            let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
+            do {
+                process = try JSONDecoding.decode(Process.self, from: bytes, file: file == "-" ? "process.json" : file)
+            } catch let e as JSONError {
+                throw CommandError(e.description)
+            }
+        } else {
+            let args = Array(p.positionals.dropFirst())
+            guard !args.isEmpty else { throw UsageError("exec needs a command after the container id (or --process FILE)") }
+            process = try rt.baseProcess(id)
+            process.args = args
+            process.terminal = p.bool("tty")
+            if let cwd = p.string("cwd") { process.cwd = cwd }
+            for e in p.strings("env") {
+                let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
+                process.env = (process.env ?? []).filter { !$0.hasPrefix(key + "=") } + [e]
+            }
+            if let u = p.string("user") {
+                let parts = u.split(separator: ":").map(String.init)
+                guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
+                    throw UsageError("--user must be UID[:GID] in numbers, not \"\(u)\"")
+                }
+                process.user = User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1])! : 0)
+            }
+            let gids = try p.strings("additional-gids").map { s -> UInt32 in
+                guard let n = UInt32(s) else { throw UsageError("--additional-gids needs numbers, not \"\(s)\"") }
+                return n
+            }
+            if !gids.isEmpty { process.user.additionalGids = gids }
+            let caps = p.strings("cap")
+            if !caps.isEmpty {
+                var c = process.capabilities ?? Capabilities()
+                func add(_ l: [String]?) -> [String] { (l ?? []) + caps.filter { !(l ?? []).contains($0) } }
+                c.bounding = add(c.bounding); c.effective = add(c.effective); c.permitted = add(c.permitted)
+                c.inheritable = add(c.inheritable); c.ambient = add(c.ambient)
+                process.capabilities = c
+            }
+            if p.bool("no-new-privs") { process.noNewPrivileges = true }
+        }
+        if p.string("process") != nil && p.bool("tty") { process.terminal = true }
+        var o = ExecOptions(id: id, process: process)
+        o.consoleSocket = p.string("console-socket").map { FS.absolute($0) }
+        o.detach = p.bool("detach")
+        o.pidFile = p.string("pid-file")
+        o.preserveFds = try intFlag(p, "preserve-fds")
+        return try rt.exec(o)
+    }
+}

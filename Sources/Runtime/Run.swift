@@ -11,6 +11,7 @@ import Sys
 nonisolated(unsafe) var forwardTo: Int32 = 0
 nonisolated(unsafe) var winchPending: Int32 = 0
 nonisolated(unsafe) var selfPipeWrite: Int32 = -1
+nonisolated(unsafe) var selfPipeRead: Int32 = -1
 
 let forwardedSignals: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH, SIGPIPE, SIGALRM]
 
@@ -27,6 +28,7 @@ extension Runtime {
         co.keepTerminal = !o.detach && co.consoleSocket == nil
         _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
         let c = try createContainer(co, store: store, loadSpec: loadSpec)
+        if !o.detach { forwardSignals(to: c.record.pid) }
         do {
             try start(o.create.id)
         } catch {
@@ -34,7 +36,7 @@ extension Runtime {
             throw error
         }
         if o.detach { return 0 }
-        let code = waitForInit(c)
+        let code = waitFor(pid: c.record.pid, terminal: c.terminal)
         if let t = c.terminal { close(t) }
         do {
             try delete(o.create.id, force: true)
@@ -44,11 +46,15 @@ extension Runtime {
         return code
     }
 
-    func waitForInit(_ c: Created) -> Int32 {
-        let pid = c.record.pid
+    /// Waits for our child `pid` (forwarding signals, relaying its terminal)
+    /// and returns its exit code.
+    /// From now on, signals we receive go to `pid` (and wake the relay).
+    func forwardSignals(to pid: Int32) {
         forwardTo = pid
+        guard selfPipeRead < 0 else { return }
         var fds: [Int32] = [0, 0]
         _ = mc_pipe2(&fds, O_CLOEXEC | O_NONBLOCK)
+        selfPipeRead = fds[0]
         selfPipeWrite = fds[1]
         for s in forwardedSignals {
             var sa = sigaction()
@@ -61,8 +67,12 @@ extension Runtime {
             sa.sa_flags = SA_RESTART
             sigaction(s, &sa, nil)
         }
+    }
+
+    func waitFor(pid: Int32, terminal: Int32?) -> Int32 {
+        forwardSignals(to: pid)
         var rawSaved: termios?
-        if let master = c.terminal {
+        if let master = terminal {
             if isatty(0) == 1 {
                 var t = termios()
                 if tcgetattr(0, &t) == 0 {
@@ -73,7 +83,7 @@ extension Runtime {
                 }
                 copyWindowSize(to: master)
             }
-            relay(master: master, pid: pid, wake: fds[0])
+            relay(master: master, pid: pid, wake: selfPipeRead)
         }
         var status: Int32 = 0
         var code: Int32 = 0

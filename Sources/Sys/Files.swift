@@ -134,3 +134,17 @@ public enum Env {
         return String(cString: p)
     }
 }
+
+extension FS {
+    /// Reads an open descriptor to its end.
+    public static func readFd(_ fd: Int32) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw SysError("read fd \(fd)") }
+            if n == 0 { return out }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+}

@@ -398,3 +398,38 @@ def test_invalid_ids_and_unknown_container(env):
     r = env.mc("start", "nope")
     assert r.returncode == 125 and "does not exist" in r.stderr
     assert env.mc("delete", "--force", "nope").returncode == 0
+
+
+def test_exec(env):
+    cid = env.id()
+    assert env.create(cid, env.bundle(["/bin/sleep", "100"]))[0] == 0
+    r = env.mc("exec", cid, "/bin/true")
+    assert r.returncode == 125 or r.returncode == 0  # runc allows exec in a created container
+    assert env.mc("start", cid).returncode == 0
+    init_mnt = os.readlink(f"/proc/{env.state(cid)['pid']}/ns/mnt")
+    r = env.mc("exec", "-e", "X=42", "--cwd", "/tmp", cid, "/bin/sh", "-c", "echo $$ $X $(pwd); hostname; readlink /proc/self/ns/mnt; cat /proc/1/cmdline")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    pid, x, cwd = lines[0].split()
+    assert int(pid) > 1 and x == "42" and cwd == "/tmp"
+    assert lines[1] == "minicontainer" and lines[2] == init_mnt and lines[3].startswith("/bin/sleep")
+    assert env.mc("exec", cid, "sh", "-c", "exit 7").returncode == 7
+    r = env.mc("exec", "--user", "65534:65534", cid, "id", "-u")
+    assert r.stdout.strip() == "65534"
+    r = env.mc("exec", cid, "nosuchprogram")
+    assert r.returncode == 125 and "executable file not found in $PATH" in r.stderr
+    proc = env.tmp / "process.json"
+    proc.write_text(json.dumps({"args": ["/bin/sh", "-c", "echo from-json $Y"], "cwd": "/", "env": ["Y=yes"],
+                                "user": {"uid": 0, "gid": 0}}))
+    r = env.mc("exec", "--process", str(proc), cid)
+    assert r.returncode == 0 and r.stdout == "from-json yes\n", r.stderr
+    pidfile = env.tmp / "exec.pid"
+    # A detached process keeps exec's stdio: give it none to wait on.
+    r = subprocess.run([BIN, "--root", env.root, "exec", "--detach", "--pid-file", str(pidfile), cid, "sleep", "50"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    assert r.returncode == 0
+    xpid = int(pidfile.read_text())
+    assert xpid in json.loads(env.mc("ps", "--format", "json", cid).stdout)
+    # exec'd processes are in the container's cgroup
+    with open(f"/proc/{xpid}/cgroup") as f:
+        assert f"/minicontainer/{cid}" in f.read()

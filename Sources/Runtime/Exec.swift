@@ -1,0 +1,164 @@
+import Cgroups
+import CShim
+import Glibc
+import JSON
+import Privileges
+import Spec
+import Sys
+
+// `exec`: run another process in a running container. The runtime joins the
+// container's pid namespace for its children, clones a child that joins the
+// other namespaces (user first, mount last) once the runtime has put it in
+// the container's cgroup, and which then gets the same treatment as the init
+// (rlimits, user, capabilities, no_new_privs, seccomp, closed fds) before
+// execve. Success is the channel closing on exec (it is close-on-exec).
+
+public struct ExecOptions {
+    public var id: String
+    public var process: Process
+    public var consoleSocket: String?
+    public var detach = false
+    public var pidFile: String?
+    public var preserveFds = 0
+    public init(id: String, process: Process) { self.id = id; self.process = process }
+}
+
+extension Runtime {
+    /// The container's own process settings, for exec to start from.
+    public func baseProcess(_ id: String) throws -> Process {
+        try Store.validate(id: id)
+        let r = try store.load(id)
+        guard let p = spec(of: r)?.process else { throw fail("cannot read the container's config.json in \(r.bundle)") }
+        return p
+    }
+
+    /// Returns the process's exit code, or 0 once it started with `detach`.
+    public func exec(_ o: ExecOptions) throws -> Int32 {
+        try Store.validate(id: o.id)
+        let (r, spec, pid) = try withLockedRecord(o.id)
+        let process = o.process
+        guard !(process.args ?? []).isEmpty else { throw fail("exec needs a command") }
+        if process.terminal == true && o.consoleSocket == nil && o.detach {
+            throw fail("exec --tty --detach needs --console-socket")
+        }
+
+        // Namespace files of the init, opened while we know it is alive.
+        var joins: [(String, Int32)] = []
+        var pidNS: Int32 = -1
+        defer {
+            for (_, fd) in joins { close(fd) }
+            if pidNS >= 0 { close(pidNS) }
+        }
+        for ns in spec.linux?.namespaces ?? [] {
+            let path = "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SysError("open \(path)") }
+            if ns.type == "pid" { pidNS = fd } else { joins.append((ns.type, fd)) }
+        }
+        joins.sort { NamespaceKind.joinOrder.firstIndex(of: $0.0)! < NamespaceKind.joinOrder.firstIndex(of: $1.0)! }
+        guard Proc.alive(pid, startTime: r.startTime) else { throw fail("container \(o.id) is not running") }
+        if pidNS >= 0 {
+            guard mc_setns(pidNS, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
+        }
+
+        let cgroup = makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
+        let (parentEnd, childEnd) = try Channel.pair()
+        defer { parentEnd.close() }
+        if !o.detach { _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0) }
+        let child = mc_clone3(0, -1, 0, nil)
+        if child < 0 { throw SysError("clone") }
+        if child == 0 {
+            parentEnd.close()
+            execChild(process: process, seccomp: spec.linux?.seccomp, joins: joins,
+                      preserveFds: o.preserveFds, channel: childEnd)
+        }
+        childEnd.close()
+        if !o.detach { forwardSignals(to: child) }
+        do {
+            try cgroup.add(pid: child)
+            try parentEnd.send("go")
+            var terminal: Int32?
+            while let msg = try parentEnd.receive() {
+                if msg.text.hasPrefix("error\u{0}") { throw fail(String(msg.text.dropFirst(6))) }
+                if msg.text.hasPrefix("pty\u{0}"), msg.fd >= 0 {
+                    if let sock = o.consoleSocket {
+                        defer { close(msg.fd) }
+                        try sendConsole(msg.fd, name: String(msg.text.dropFirst(4)), socket: sock)
+                    } else {
+                        terminal = msg.fd
+                    }
+                }
+            }
+            if let pf = o.pidFile { try FS.writeAtomically(FS.absolute(pf), "\(child)") }
+            if o.detach { return 0 }
+            let code = waitFor(pid: child, terminal: terminal)
+            if let t = terminal { close(t) }
+            return code
+        } catch {
+            Glibc.kill(child, SIGKILL)
+            var s: Int32 = 0
+            waitpid(child, &s, 0)
+            throw error
+        }
+    }
+
+    /// The record, spec and init pid of a running container, read under its lock.
+    func withLockedRecord(_ id: String) throws -> (Record, Spec, Int32) {
+        let lock = try store.lock(id)
+        defer { lock.unlock() }
+        let r = try store.load(id)
+        let st = store.status(r)
+        guard st == "running" || st == "created" else { throw fail("cannot exec in a container that is \(st)") }
+        guard let spec = spec(of: r) else { throw fail("cannot read the container's config.json in \(r.bundle)") }
+        return (r, spec, r.pid)
+    }
+}
+
+/// The exec'd process, after clone. Never returns.
+func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
+               preserveFds: Int, channel: Channel) -> Never {
+    var stage = "start"
+    do {
+        // Nobody in the container may read our memory or open our exe
+        // while we are in its namespaces with the runtime's image mapped.
+        _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+        guard let go = try channel.receive(), go.text == "go" else { _exit(1) }
+        stage = "join namespaces"
+        for (kind, fd) in joins {
+            guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace") }
+            close(fd)
+            if kind == "user" {
+                guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
+            }
+        }
+        if process.terminal == true {
+            stage = "terminal"
+            let (master, name) = try openTerminal(size: process.consoleSize)
+            try channel.send("pty\u{0}" + name, fd: master)
+            close(master)
+        }
+        stage = "rlimits"
+        try Privileges.setRlimits(process.rlimits ?? [])
+        if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
+        stage = "cwd"
+        guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
+        stage = "exec"
+        let path = try Privileges.lookPath(process.args![0], env: process.env ?? [])
+        stage = "drop privileges"
+        try Privileges.setUser(process.user)
+        try Privileges.applyCapabilities(process.capabilities)
+        if process.noNewPrivileges == true { try Privileges.setNoNewPrivileges() }
+        if let s = seccomp { try Privileges.loadSeccomp(s) }
+        var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
+        keep.insert(channel.fd)
+        try Privileges.closeFds(keep: keep)
+        let argv = process.args!.map { strdup($0) } + [nil]
+        let envp = (process.env ?? []).map { strdup($0) } + [nil]
+        execve(path, argv, envp)
+        throw SysError("exec \(path)")
+    } catch {
+        let text = "\(error)"
+        _ = try? channel.send("error\u{0}" + (text.hasPrefix(stage) ? text : "\(stage): \(text)"))
+        _exit(1)
+    }
+}
