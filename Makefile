@@ -4,7 +4,7 @@ SWIFTFLAGS := -c release --static-swift-stdlib -Xcc -DMC_COMMIT=\"$(COMMIT)\"
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo test unit integration clean
+.PHONY: all setup build rootfs demo bench test unit integration clean
 
 all: build
 
@@ -17,9 +17,19 @@ build:
 rootfs:
 	@[ -x $(ROOTFS)/bin/busybox ] || bash scripts/mkrootfs.sh $(ROOTFS)
 
-# Set up everything and show a container: compile a bundle from run flags.
+DEMO    := /tmp/minicontainer-demo
+
+# Set up everything and run a container: run flags compile to a bundle, and
+# the OCI lifecycle runs it (create, start, wait, delete).
 demo: setup build rootfs
-	$(BIN) spec --stdout --rootfs $(ROOTFS) --hostname demo --memory 64m -- /bin/sh -c 'hostname; id'
+	rm -rf $(DEMO)
+	$(BIN) spec --bundle $(DEMO) --rootfs $(ROOTFS) --hostname demo --network none -- \
+	    /bin/sh -c 'echo "hello from $$(hostname), pid $$$$"; id; ls /; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
+	$(BIN) run --bundle $(DEMO) demo
+	rm -rf $(DEMO)
+
+bench: build rootfs
+	bash bench/lifecycle.sh 100 5
 
 unit:
 	swift build --build-tests

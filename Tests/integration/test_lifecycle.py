@@ -433,3 +433,29 @@ def test_exec(env):
     # exec'd processes are in the container's cgroup
     with open(f"/proc/{xpid}/cgroup") as f:
         assert f"/minicontainer/{cid}" in f.read()
+
+
+def test_delete_force_recovers_a_create_killed_midway(env):
+    """The runtime is SIGKILLed while a prestart hook runs (init cloned, cgroup
+    made, state written): delete --force must remove all of it."""
+    marker = env.tmp / "hook-started"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}; sleep 1"]}
+    bundle = env.bundle(["/bin/true"], edit=lambda c: c.update(hooks={"prestart": [hook]}))
+    cid = env.id()
+    p = subprocess.Popen([BIN, "--root", env.root, "create", "--bundle", bundle, cid],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if marker.exists():
+            break
+        time.sleep(0.01)
+    assert marker.exists()
+    p.kill()
+    p.wait()
+    assert cgroup_dirs(cid), "expected the half-made container's cgroup"
+    s = env.state(cid)
+    assert s["status"] in ("creating", "stopped")
+    r = env.mc("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(os.path.join(env.root, cid))
+    assert not cgroup_dirs(cid)
+    time.sleep(1.1)  # let the orphaned hook finish
