@@ -145,10 +145,14 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
         stage = "exec"
         let path = try Privileges.lookPath(process.args![0], env: process.env ?? [])
         stage = "drop privileges"
+        // As runc: without no_new_privs the filter goes in while we still
+        // have CAP_SYS_ADMIN; with it, as late as possible.
+        let nnp = process.noNewPrivileges == true
+        if !nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
         try Privileges.setUser(process.user)
         try Privileges.applyCapabilities(process.capabilities)
-        if process.noNewPrivileges == true { try Privileges.setNoNewPrivileges() }
-        if let s = seccomp { try Privileges.loadSeccomp(s) }
+        if nnp { try Privileges.setNoNewPrivileges() }
+        if nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
         var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
         keep.insert(channel.fd)
         try Privileges.closeFds(keep: keep)
