@@ -43,8 +43,9 @@ public protocol CgroupManager {
     /// retried briefly, then reported with the pids still inside. Leaves the
     /// parents (the shared "/minicontainer") in place.
     func destroy() throws
-    /// Writes the spec's resource limits. For now only pids.limit; the other
-    /// fields are not applied yet.
+    /// Writes the spec's resource limits (Resources.swift): pids, cpu,
+    /// cpuset, memory, block IO, network, hugetlb, device rules (v1 only)
+    /// and `unified`. A limit that cannot be written is an error.
     func apply(resources: Resources) throws
 }
 
@@ -192,12 +193,7 @@ public struct V2Manager: CgroupManager {
         try Control.removeCgroup(path, mountPoint: mountPoint, deadline: deadline)
     }
 
-    public func apply(resources: Resources) throws {
-        if let pids = resources.pids {
-            try enableControllers(["pids"])
-            try Control.write(path + "/pids.max", pids.limit > 0 ? String(pids.limit) : "max")
-        }
-    }
+    public func apply(resources: Resources) throws { try applyV2(resources) }
 
     /// "+c" into cgroup.subtree_control from the mount point down to the
     /// parent, so the leaf gets the controllers' files. Levels without the
@@ -354,10 +350,5 @@ public struct V1Manager: CgroupManager {
         if let e = first { throw e }
     }
 
-    public func apply(resources: Resources) throws {
-        if let pids = resources.pids {
-            guard let d = dir("pids") else { throw SysError("pids limit: no pids hierarchy", errno: ENOTSUP) }
-            try Control.write(d + "/pids.max", pids.limit > 0 ? String(pids.limit) : "max")
-        }
-    }
+    public func apply(resources: Resources) throws { try applyV1(resources) }
 }

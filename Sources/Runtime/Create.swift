@@ -36,8 +36,10 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
     let namespaces = spec.linux?.namespaces ?? []
-    guard namespaces.contains(where: { $0.type == "mount" && $0.path == nil }) else {
-        throw fail("config.json: linux.namespaces: a new mount namespace is required")
+    // A mount namespace of its own, new or joined by path: the rootfs is
+    // never set up in (nor its mounts left behind in) the runtime's own.
+    guard namespaces.contains(where: { $0.type == "mount" }) else {
+        throw fail("config.json: linux.namespaces: a mount namespace is required")
     }
     if process.terminal == true && o.consoleSocket == nil && !o.keepTerminal {
         throw fail("process.terminal is set: --console-socket is required")
@@ -51,7 +53,16 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
     do {
         let lock = try store.lock(o.id)
         defer { lock.unlock() }
-        guard mkfifo(store.fifoPath(o.id), 0o622) == 0 else { throw SysError("mkfifo \(store.fifoPath(o.id))") }
+        // The init opens exec.fifo for writing after it has become the
+        // container's user: mode 0622 whatever our umask, owned by the host
+        // ids of the container's root (as runc does).
+        let fifoPath = store.fifoPath(o.id)
+        guard mkfifo(fifoPath, 0o622) == 0 else { throw SysError("mkfifo \(fifoPath)") }
+        guard chmod(fifoPath, 0o622) == 0 else { throw SysError("chmod \(fifoPath)") }
+        let rootUID = hostID(of: 0, in: spec.linux?.uidMappings), rootGID = hostID(of: 0, in: spec.linux?.gidMappings)
+        if rootUID != 0 || rootGID != 0 {
+            guard chown(fifoPath, rootUID, rootGID) == 0 else { throw SysError("chown \(fifoPath) to \(rootUID):\(rootGID)") }
+        }
 
         // Clone flags for new namespaces; the cgroup namespace is unshared by
         // the init after it has been placed, so that its root is its own cgroup.
@@ -102,6 +113,7 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
 
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
         try cgroup.add(pid: pid)
+        if let r = spec.linux?.resources { try cgroup.apply(resources: r) }
 
         var nsPaths: [String: String] = [:]
         for ns in namespaces {
@@ -165,6 +177,14 @@ struct Cleanup {
         if let c = cgroup { try? c.destroy() }
         try? FS.removeTree(store.dir(id))
     }
+}
+
+/// The host id that container id `id` maps to (itself without mappings).
+func hostID(of id: UInt32, in mappings: [IDMapping]?) -> UInt32 {
+    for m in mappings ?? [] where id >= m.containerID && UInt64(id) < UInt64(m.containerID) + UInt64(m.size) {
+        return m.hostID + (id - m.containerID)
+    }
+    return id
 }
 
 func writeIDMappings(pid: Int32, linux: Linux) throws {

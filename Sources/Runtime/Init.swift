@@ -28,6 +28,7 @@ struct InitConfig {
 /// Runs in the child after clone; never returns.
 func initMain(_ c: InitConfig, channel: Channel) -> Never {
     var stage = "start"
+    var reported = false  // "ready" sent and the channel closed
     close(c.lockFd)
     do {
         // 1. Wait for the runtime: ids mapped, cgroup placed, createRuntime hooks run.
@@ -38,7 +39,9 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         for (kind, path) in c.joinPaths {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SysError("open \(kind) namespace \(path)") }
-            guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace \(path)") }
+            // With its type, so that a path to a namespace of another kind is refused.
+            let nstype = Int32(truncatingIfNeeded: NamespaceKind.cloneFlags[kind] ?? 0)
+            guard mc_setns(fd, nstype) == 0 else { throw SysError("join \(kind) namespace \(path)") }
             close(fd)
         }
         if c.newUserNS || c.joinPaths.contains(where: { $0.0 == "user" }) {
@@ -102,10 +105,30 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         let env = process.env ?? []
         let program = try Privileges.lookPath(process.args![0], env: env)
 
+        // Privileges go before "ready", as runc's init does: their errors
+        // fail `create`, and after `start` only the fifo write, the
+        // startContainer hooks and execve remain (a signal sent right after
+        // `start` then finds the program, not us, as the container's pid 1).
+        stage = "drop privileges"
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
+        // goes in before the user and capabilities change (the profile must
+        // then allow what follows); with it, as late as possible.
+        let nnp = process.noNewPrivileges == true
+        if !nnp, let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
+        try Privileges.setUser(process.user)
+        try Privileges.applyCapabilities(process.capabilities)
+        if nnp { try Privileges.setNoNewPrivileges() }
+        if nnp, let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
+        // Close-on-exec rather than closed: the channel and the fifo are still needed.
+        try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }), cloexecOnly: true)
+
+        stage = "exec"
         try channel.send("ready")
         channel.close()
+        reported = true
 
-        // 2. Wait for `start`: it opens the fifo for reading.
+        // 2. Wait for `start`: it opens the fifo for reading (mode 0622, so
+        // the container's user may open it for writing).
         let w = open("/proc/self/fd/\(fifo)", O_WRONLY | O_CLOEXEC)
         guard w >= 0 else { throw SysError("open exec fifo") }
         var byte: UInt8 = 48
@@ -116,13 +139,6 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         stage = "startContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.startContainer, kind: "startContainer", state: hookState.replacingStatus())
 
-        stage = "drop privileges"
-        try Privileges.setUser(process.user)
-        try Privileges.applyCapabilities(process.capabilities)
-        if process.noNewPrivileges == true { try Privileges.setNoNewPrivileges() }
-        if let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
-        try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }))
-
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         execve(program, argv, envp)
@@ -132,7 +148,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
     } catch {
         // Before "ready" the runtime reads this; after, it goes to stderr.
         let msg = "\(stage): \(error)"
-        if (try? channel.send("error\u{0}" + msg)) == nil {
+        if reported || (try? channel.send("error\u{0}" + msg)) == nil {
             writeStderr("minicontainer: \(msg)\n")
         }
         _exit(1)
