@@ -125,7 +125,9 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
                             exitCode: nil, creating: true)
         try store.save(record)
 
-        let state = store.hookState(record, status: "creating")
+        // Hooks during create see "created", as crun gives them and the
+        // conformance suite expects (runc says "creating").
+        let state = store.hookState(record, status: "created")
         try HookRunner.runAll(spec.hooks?.prestart, kind: "prestart", state: state)
         try HookRunner.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state)
         try parentEnd.send("go\n" + state)

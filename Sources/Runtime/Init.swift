@@ -137,7 +137,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         close(fifo)
 
         stage = "startContainer hooks"
-        try HookRunner.runAll(c.spec.hooks?.startContainer, kind: "startContainer", state: hookState.replacingStatus())
+        try HookRunner.runAll(c.spec.hooks?.startContainer, kind: "startContainer", state: hookState)
 
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
@@ -147,28 +147,12 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         _exit(e == ENOENT ? 127 : 126)
     } catch {
         // Before "ready" the runtime reads this; after, it goes to stderr.
-        let msg = "\(stage): \(error)"
+        let text = "\(error)"
+        let msg = text.hasPrefix(stage) ? text : "\(stage): \(text)"
         if reported || (try? channel.send("error\u{0}" + msg)) == nil {
             writeStderr("minicontainer: \(msg)\n")
         }
         _exit(1)
-    }
-}
-
-extension String {
-    /// The hook state with status "created" (what startContainer hooks see).
-    func replacingStatus() -> String {
-        guard let r = firstRange(of: "\"status\":\"creating\"") else { return self }
-        return String(self[..<r.lowerBound]) + "\"status\":\"created\"" + String(self[r.upperBound...])
-    }
-
-    func firstRange(of needle: String) -> Range<Index>? {
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
-            i = index(after: i)
-        }
-        return nil
     }
 }
 

@@ -339,7 +339,7 @@ def test_hooks_order_and_stdin(env):
     assert [l.split()[0] for l in lines] == ["prestart", "createRuntime", "poststart", "poststop"]
     states = [json.loads(l.split(" ", 1)[1]) for l in lines]
     assert all(s["id"] == cid and s["bundle"] == bundle for s in states)
-    assert states[0]["status"] == "creating" and states[2]["status"] == "running" and states[3]["status"] == "stopped"
+    assert states[0]["status"] == "created" and states[2]["status"] == "running" and states[3]["status"] == "stopped"
 
 
 def test_failing_prestart_hook_cleans_up(env):
