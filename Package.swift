@@ -32,10 +32,15 @@ let package = Package(
         .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
         // State store, init and the create/start/kill/delete lifecycle.
         .target(name: "Runtime", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
+        // Docker-style containers on top of bundles: ids, names, overlayfs
+        // roots, logs, the detached monitor.
+        .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime"]),
+        // Bridge, veth, address leases, NAT and published ports (rtnetlink).
+        .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime", "Containers", "Network"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Containers", "Network"], path: "Tests/UnitTests"),
     ]
 )

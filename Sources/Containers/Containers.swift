@@ -1,0 +1,1 @@
+// Containers: Docker-style containers on top of bundles (ids, names, overlay roots, logs, monitor).

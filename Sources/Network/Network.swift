@@ -1,0 +1,1 @@
+// Network: bridge, veth, addresses, NAT and published ports over rtnetlink.
