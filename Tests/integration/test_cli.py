@@ -4,6 +4,7 @@ Every bad input must give exactly one line on stderr starting with
 "minicontainer: ", exit 125, print nothing on stdout and write nothing.
 """
 import os
+import shutil
 import subprocess
 import pytest
 from conftest import BIN, mc
@@ -188,3 +189,31 @@ def test_default_spec_is_valid_and_rootless_differs(binary, tmp_path):
     types = [n["type"] for n in rl["linux"]["namespaces"]]
     assert "user" in types and "network" not in types
     assert rl["linux"]["uidMappings"][0]["hostID"] == os.getuid()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"), reason="needs root and runc")
+def test_default_spec_runs_unmodified_under_runc(binary, rootfs, tmp_path):
+    """`minicontainer spec` output, unmodified but for the rootfs it names
+    (./rootfs, here a copy), runs its interactive shell under runc."""
+    import pty
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    assert mc("spec", "--bundle", str(bundle)).returncode == 0
+    subprocess.run(["cp", "-a", rootfs, str(bundle / "rootfs")], check=True)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(bundle)
+        os.execvp("runc", ["runc", "--root", str(tmp_path / "runc-root"), "run", "mc-default-" + str(os.getppid())])
+    os.write(fd, b"hostname; exit 7\n")
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7, out
+    assert b"minicontainer" in out
