@@ -57,6 +57,8 @@ public let commands: [Command] = [
     checkCommand,
     createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand,
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
+    stopCommand, rmCommand, pruneCommand, logsCommand, inspectCommand,
+    updateCommand, eventsCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())
         return 0

@@ -1,3 +1,4 @@
+import Compile
 import Glibc
 import JSON
 import Runtime
@@ -60,12 +61,12 @@ let createCommand = Command(name: "create", summary: "create a container from a 
 }
 
 let startCommand = Command(name: "start", summary: "run the process of a created container", usage: "ID", flags: []) { p, g in
-    let id = try oneID(p, "start")
+    let id = ociID(try oneID(p, "start"), g)
     return try about(id) { try Runtime(root: g.root).start(id); return 0 }
 }
 
 let stateCommand = Command(name: "state", summary: "print a container's OCI state as JSON", usage: "ID", flags: []) { p, g in
-    let id = try oneID(p, "state")
+    let id = ociID(try oneID(p, "state"), g)
     return try about(id) {
         writeStdout(try Runtime(root: g.root).state(id).pretty())
         return 0
@@ -75,7 +76,8 @@ let stateCommand = Command(name: "state", summary: "print a container's OCI stat
 let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM) to a container's init",
                           usage: "[--all] ID [SIGNAL]",
                           flags: [Flag(["a", "all"], "signal every process in the container")]) { p, g in
-    guard let id = p.positionals.first else { throw UsageError("kill needs a container id") }
+    guard let ref = p.positionals.first else { throw UsageError("kill needs a container id") }
+    let id = ociID(ref, g)
     guard p.positionals.count <= 2 else { throw UsageError("kill takes an id and a signal") }
     let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
     guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \"\(name)\"", subject: id) }
@@ -93,10 +95,16 @@ let deleteCommand = Command(name: "delete", summary: "remove a container's state
     return try about(id) { try rt.delete(id, force: p.bool("force")); return 0 }
 }
 
-let runCommand = Command(name: "run", summary: "create and start a container, wait for it, delete it",
-                         usage: "[flags] ID",
+let runCommand = Command(name: "run", summary: "run a container: from a bundle (runc's run) or, with --rootfs, Docker-style",
+                         usage: "[flags] ID | [run flags] --rootfs PATH COMMAND [ARG...]",
                          flags: createFlags + [Flag(["d", "detach"], "return after start; the container runs on"),
-                                               Flag(["keep"], "accepted for runc compatibility")]) { p, g in
+                                               Flag(["keep"], "accepted for runc compatibility")]
+                             + runFlagTable + runModeFlags,
+                         stopAtPositional: true) { p, g in
+    if p.has("rootfs") { return try dockerRun(p, g) }
+    if let f = (runFlagTable + runModeFlags).first(where: { p.has($0.key) }) {
+        throw UsageError("run: --\(f.key) needs --rootfs (a bundle's config.json says everything else)")
+    }
     let id = try oneID(p, "run")
     return try about(id) {
         var o = RunOptions(create: try createOptions(p, id: id))
@@ -132,9 +140,13 @@ let listCommand = Command(name: "list", summary: "list containers", usage: "[--f
     return 0
 }
 
-let psCommand = Command(name: "ps", summary: "list the processes in a container", usage: "[--format table|json] ID",
-                        flags: [Flag(["f", "format"], value: "table|json", "output format")]) { p, g in
-    guard let id = p.positionals.first else { throw UsageError("ps needs a container id") }
+let psCommand = Command(name: "ps", summary: "list run-mode containers, or the processes in a container",
+                        usage: "[-a] [-q] [--format table|json] | [--format table|json] ID",
+                        flags: [Flag(["f", "format"], value: "table|json", "output format"),
+                                Flag(["a", "all"], "every run-mode container, stopped ones too"),
+                                Flag(["q", "quiet"], "print the ids only")]) { p, g in
+    guard var id = p.positionals.first else { return try dockerPs(p, g) }
+    if !Runtime(root: g.root).store.exists(id), let full = containers(g).tryResolve(id) { id = full }
     return try about(id) {
         let pids = try Runtime(root: g.root).processes(id)
         switch p.string("format") ?? "table" {
@@ -155,12 +167,12 @@ let psCommand = Command(name: "ps", summary: "list the processes in a container"
 }
 
 let pauseCommand = Command(name: "pause", summary: "freeze every process of a container", usage: "ID", flags: []) { p, g in
-    let id = try oneID(p, "pause")
+    let id = ociID(try oneID(p, "pause"), g)
     return try about(id) { try Runtime(root: g.root).pause(id); return 0 }
 }
 
 let resumeCommand = Command(name: "resume", summary: "thaw a paused container", usage: "ID", flags: []) { p, g in
-    let id = try oneID(p, "resume")
+    let id = ociID(try oneID(p, "resume"), g)
     return try about(id) { try Runtime(root: g.root).resume(id); return 0 }
 }
 
@@ -201,6 +213,8 @@ let execCommand = Command(
         Flag(["d", "detach"], "return once the process started"),
         Flag(["pid-file"], value: "FILE", "write the process's pid to FILE"),
         Flag(["cwd"], value: "DIR", "working directory"),
+        Flag(["w", "workdir"], value: "DIR", "working directory (as --cwd)"),
+        Flag(["i", "interactive"], "keep standard input open (run-mode containers: else it is /dev/null)"),
         Flag(["e", "env"], value: "KEY=VALUE", "add an environment variable", repeats: true),
         Flag(["u", "user"], value: "UID[:GID]", "user and group ids"),
         Flag(["additional-gids", "g"], value: "GID", "an additional group", repeats: true),
@@ -213,9 +227,18 @@ let execCommand = Command(
     ],
     stopAtPositional: true
 ) { p, g in
-    guard let id = p.positionals.first else { throw UsageError("exec needs a container id") }
-    return try about(id) {
-        let rt = Runtime(root: g.root)
+    guard var id = p.positionals.first else { throw UsageError("exec needs a container id") }
+    let rt = Runtime(root: g.root)
+    var runModeRoot: String?
+    if !rt.store.exists(id), let full = containers(g).tryResolve(id) {
+        id = full
+        runModeRoot = containers(g).dir(id) + "/merged"
+        if !p.bool("interactive") {
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if null >= 0 { dup2(null, 0); close(null) }
+        }
+    }
+    return try about(p.positionals[0]) {
         var process: Process
         if let file = p.string("process") {
             let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
@@ -230,12 +253,19 @@ let execCommand = Command(
             process = try rt.baseProcess(id)
             process.args = args
             process.terminal = p.bool("tty")
-            if let cwd = p.string("cwd") { process.cwd = cwd }
+            if let cwd = p.string("cwd") ?? p.string("workdir") { process.cwd = cwd }
             for e in p.strings("env") {
                 let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
                 process.env = (process.env ?? []).filter { !$0.hasPrefix(key + "=") } + [e]
             }
-            if let u = p.string("user") {
+            if let u = p.string("user"), let merged = runModeRoot {
+                // Run-mode containers: names too, looked up in the container's root.
+                do {
+                    process.user = try parseUser(u, rootfs: merged, host: realHost)
+                } catch let e as CompileError {
+                    throw CommandError(e.message)
+                }
+            } else if let u = p.string("user") {
                 let parts = u.split(separator: ":").map(String.init)
                 guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
                     throw UsageError("--user must be UID[:GID] in numbers, not \"\(u)\"")

@@ -1,1 +1,230 @@
+import Glibc
+import Sys
+
 // Network: bridge, veth, addresses, NAT and published ports over rtnetlink.
+//
+// Driven by the bundle's annotations at the createRuntime step: Runtime
+// calls `Network.setUp` after the init is cloned into its new network
+// namespace and placed in its cgroup, before it lets the init go on, and
+// `Network.tearDown` from delete and from a failed create. No helper program
+// runs for a container without published ports once the NAT table exists;
+// the table itself and the port-map elements are set with `nft -f -`.
+
+/// What a container got: recorded in its state (Record.network).
+public struct Attachment: Equatable {
+    public var address: IPv4
+    public var subnet: Subnet
+    public var gateway: IPv4
+    public var bridge: String
+    /// The host side of the veth pair.
+    public var hostVeth: String
+    public var ports: [PortMapping]
+
+    /// As kept in the container's state.
+    public var fields: [String: String] {
+        var f = ["address": "\(address)/\(subnet.prefix)", "gateway": "\(gateway)", "bridge": bridge, "veth": hostVeth]
+        if !ports.isEmpty { f["ports"] = ports.map { $0.description }.joined(separator: ",") }
+        return f
+    }
+}
+
+public enum Network {
+    public static let modeAnnotation = "org.minicontainer.network"
+    public static let portsAnnotation = "org.minicontainer.ports"
+    public static let bridgeName = "minicontainer0"
+    public static let defaultSubnet = Subnet("172.18.0.0/16")!
+    /// Leases, port reservations and the firewall state; MINICONTAINER_NETWORK_DIR overrides.
+    public static var directory: String { Env.get("MINICONTAINER_NETWORK_DIR") ?? "/var/lib/minicontainer/network" }
+
+    static var leases: Leases { Leases(dir: directory, subnet: defaultSubnet) }
+
+    /// The host-side veth name of container `id`: "mc" + 8 hex digits of an
+    /// FNV-1a hash of the id (ids may be long or not hex).
+    public static func hostVethName(_ id: String) -> String {
+        "mc" + hex8(fnv1a(id))
+    }
+    static func peerVethName(_ id: String) -> String { "mp" + hex8(fnv1a(id)) }
+
+    static func fnv1a(_ s: String) -> UInt32 {
+        var h: UInt32 = 0x811c_9dc5
+        for b in s.utf8 { h = (h ^ UInt32(b)) &* 0x0100_0193 }
+        return h
+    }
+    static func hex8(_ v: UInt32) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 8 - s.count) + s
+    }
+
+    /// Whether a bundle's annotations ask for a bridged network.
+    public static func wantsBridge(_ annotations: [String: String]?) -> Bool {
+        annotations?[modeAnnotation] == "bridge"
+    }
+
+    /// Whether `setUp` has work for a new network namespace: a bridge, or
+    /// with `none` only lo up.
+    public static func configures(_ annotations: [String: String]?) -> Bool {
+        let m = annotations?[modeAnnotation]
+        return m == "bridge" || m == "none"
+    }
+
+    /// X of `container:X`.
+    public static func sharedContainer(_ annotations: [String: String]?) -> String? {
+        guard let m = annotations?[modeAnnotation], m.hasPrefix("container:"), m.count > 10 else { return nil }
+        return String(m.dropFirst(10))
+    }
+
+    /// Connects the new network namespace of `pid` to the bridge: a lease,
+    /// a veth pair (eth0 inside), lo up, the default route, NAT and the
+    /// published ports. Returns nil when the annotations do not ask for
+    /// a bridge. On failure nothing of it is left.
+    public static func setUp(annotations: [String: String]?, id: String, pid: Int32) throws -> Attachment? {
+        if annotations?[modeAnnotation] == "none" {
+            let ns = try RouteSocket.inNamespace(ofPid: pid)
+            try ns.setUp(try ns.requireIndex("lo"), what: "lo")
+            return nil
+        }
+        guard wantsBridge(annotations) else { return nil }
+        let ports = try PortMapping.list(annotations?[portsAnnotation])
+        let l = leases
+        return try l.locked {
+            do {
+                return try attach(id: id, pid: pid, ports: ports, leases: l)
+            } catch {
+                detach(id: id, leases: l)
+                throw error
+            }
+        }
+    }
+
+    static func attach(id: String, pid: Int32, ports: [PortMapping], leases l: Leases) throws -> Attachment {
+        let subnet = l.subnet
+        // Ports first: a conflict is the likeliest error and costs nothing.
+        let address = try l.allocate(id: id)
+        try l.reserve(ports, id: id, address: address)
+
+        let host = try RouteSocket()
+        let bridge = try host.ensureBridge(bridgeName)
+        try host.addAddress(bridge.index, subnet.gateway, prefix: subnet.prefix)
+        try host.setUp(bridge.index, what: bridgeName)
+        // See Firewall: lets 127.0.0.1:HOSTPORT reach containers.
+        try? Firewall.writeSysctl("/proc/sys/net/ipv4/conf/\(bridgeName)/route_localnet", "1")
+
+        let hostName = hostVethName(id), peerName = peerVethName(id)
+        // A stale pair of a container of the same id that died unseen.
+        try host.deleteLink(hostName)
+        try host.deleteLink(peerName)
+        try host.createVeth(hostName, peer: peerName)
+        let hostIndex = try host.requireIndex(hostName)
+        try host.setMaster(hostIndex, master: bridge.index, what: hostName)
+        try host.setUp(hostIndex, what: hostName)
+        try host.move(try host.requireIndex(peerName), toNamespaceOf: pid, name: "eth0")
+
+        let ns = try RouteSocket.inNamespace(ofPid: pid)
+        try ns.setUp(try ns.requireIndex("lo"), what: "lo")
+        let eth0 = try ns.requireIndex("eth0")
+        try ns.addAddress(eth0, address, prefix: subnet.prefix)
+        try ns.setUp(eth0, what: "eth0")
+        try ns.addDefaultRoute(via: subnet.gateway, index: eth0)
+
+        var fw = try Firewall.install(dir: l.dir, subnet: subnet, bridge: bridgeName)
+        do {
+            try Firewall.addPorts(ports, address: address, state: fw)
+        } catch {
+            // The table went away behind our back (flushed by hand): again.
+            guard !ports.isEmpty else { throw error }
+            fw = try Firewall.install(dir: l.dir, subnet: subnet, bridge: bridgeName, force: true)
+            try Firewall.addPorts(ports, address: address, state: fw)
+        }
+        return Attachment(address: address, subnet: subnet, gateway: subnet.gateway, bridge: bridgeName,
+                          hostVeth: hostName, ports: ports)
+    }
+
+    /// Undoes `setUp` for `id` (the lock is held): port elements, veth,
+    /// lease; with the last lease, the NAT table (and ip_forward).
+    static func detach(id: String, leases l: Leases) {
+        let fw = Firewall.load(l.dir)
+        let ports = l.releasePorts(id: id)
+        if let fw = fw { Firewall.removePorts(ports, state: fw) }
+        if let s = try? RouteSocket() {
+            _ = try? s.deleteLink(hostVethName(id))
+            _ = try? s.deleteLink(peerVethName(id))
+        }
+        l.release(id: id)
+        if l.all().isEmpty && fw != nil { try? Firewall.uninstall(dir: l.dir) }
+    }
+
+    /// Releases what `setUp` gave container `id`. Cheap when it had nothing
+    /// (no network directory: nothing to do).
+    public static func tearDown(id: String) throws {
+        let l = leases
+        guard FS.isDirectory(l.dir) else { return }
+        let owns = !l.owned(by: id).isEmpty || l.ports().contains { $0.id == id }
+        guard owns else { return }
+        try l.locked { detach(id: id, leases: l) }
+    }
+
+    /// For prune: releases everything held by ids not in `alive`; returns them.
+    @discardableResult
+    public static func reclaim(alive: Set<String>) throws -> [String] {
+        let l = leases
+        guard FS.isDirectory(l.dir) else { return [] }
+        return try l.locked {
+            let dead = Set(l.all().values).union(l.ports().map { $0.id }).subtracting(alive).sorted()
+            for id in dead { detach(id: id, leases: l) }
+            return dead
+        }
+    }
+
+    /// Removes our NAT table and the bridge, and restores ip_forward, if no
+    /// container holds a lease; returns false (and removes nothing) otherwise.
+    @discardableResult
+    public static func cleanUp(removeBridge: Bool = true) throws -> Bool {
+        let l = leases
+        if FS.isDirectory(l.dir) {
+            let idle = try l.locked { () -> Bool in
+                guard l.all().isEmpty else { return false }
+                try Firewall.uninstall(dir: l.dir)
+                return true
+            }
+            guard idle else { return false }
+        }
+        if removeBridge { try RouteSocket().deleteLink(bridgeName) }
+        return true
+    }
+
+    // MARK: files for run-mode containers
+
+    /// /etc/hosts: localhost and the container's own name and address.
+    public static func hostsFile(hostname: String, address: IPv4?) -> String {
+        var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        s += "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        if let a = address { s += "\(a)\t\(hostname)\n" } else { s += "127.0.1.1\t\(hostname)\n" }
+        return s
+    }
+
+    /// /etc/hostname.
+    public static func hostnameFile(_ hostname: String) -> String { hostname + "\n" }
+
+    /// /etc/resolv.conf from the host's: its search and options lines and
+    /// its nameservers, except loopback ones (a local resolver such as
+    /// systemd-resolved's 127.0.0.53 is not reachable from the container's
+    /// namespace); with none left, `fallback` (Docker's choice).
+    public static func resolvConf(host: String, fallback: [String] = ["8.8.8.8", "8.8.4.4"]) -> String {
+        var kept: [String] = []
+        var servers = 0
+        for raw in host.split(separator: "\n", omittingEmptySubsequences: true) {
+            let line = String(raw).trimmingNewline()
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let key = f.first else { continue }
+            if key == "nameserver", f.count >= 2 {
+                if f[1].hasPrefix("127.") || f[1] == "::1" { continue }
+                servers += 1
+                kept.append("nameserver \(f[1])")
+            } else if key == "search" || key == "domain" || key == "options" {
+                kept.append(f.joined(separator: " "))
+            }
+        }
+        if servers == 0 { kept += fallback.map { "nameserver \($0)" } }
+        return kept.joined(separator: "\n") + "\n"
+    }
+}

@@ -2,6 +2,7 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
+import Network
 import Spec
 import Sys
 
@@ -35,7 +36,14 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
     guard let process = spec.process else { throw fail("config.json has no process to run") }
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
-    let namespaces = spec.linux?.namespaces ?? []
+    var namespaces = spec.linux?.namespaces ?? []
+    // --network container:X: join X's network namespace (issue 6).
+    if let other = Network.sharedContainer(spec.annotations), !namespaces.contains(where: { $0.type == "network" }) {
+        guard let r = try? store.load(other), store.status(r) != "stopped", let path = r.namespaces?["network"] else {
+            throw fail("--network container:\(other): no running container \(other)")
+        }
+        namespaces.append(Namespace(type: "network", path: path))
+    }
     // A mount namespace of its own, new or joined by path: the rootfs is
     // never set up in (nor its mounts left behind in) the runtime's own.
     guard namespaces.contains(where: { $0.type == "mount" }) else {
@@ -110,6 +118,8 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         childEnd.close()
         cleanup.pid = pid
         guard let st = Proc.stat(pid) else { throw fail("init exited at once") }
+        // The init first copies the pages it will write (Init.swift), then is placed.
+        guard let pre = try parentEnd.receive(), pre.text == "prefaulted" else { throw fail("init exited at once") }
 
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
         try cgroup.add(pid: pid)
@@ -124,6 +134,14 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
                             cgroups: cgroup.pathsByController, cgroupsPath: spec.linux?.cgroupsPath, namespaces: nsPaths,
                             exitCode: nil, creating: true)
         try store.save(record)
+
+        // A bridged network (or lo alone) for a new network namespace
+        // (issue 6), set up before the runtime-side hooks so that they see it.
+        if Network.configures(spec.annotations), namespaces.contains(where: { $0.type == "network" && $0.path == nil }) {
+            cleanup.network = true
+            record.network = try Network.setUp(annotations: spec.annotations, id: o.id, pid: pid)?.fields
+            try store.save(record)
+        }
 
         // Hooks during create see "created", as crun gives them and the
         // conformance suite expects (runc says "creating").
@@ -165,6 +183,7 @@ struct Cleanup {
     let id: String
     var pid: Int32 = 0
     var cgroup: CgroupManager?
+    var network = false
     var armed = true
 
     mutating func disarm() { armed = false }
@@ -177,6 +196,7 @@ struct Cleanup {
             while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
         }
         if let c = cgroup { try? c.destroy() }
+        if network { try? Network.tearDown(id: id) }
         try? FS.removeTree(store.dir(id))
     }
 }

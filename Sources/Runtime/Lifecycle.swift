@@ -2,6 +2,7 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
+import Network
 import Spec
 import Sys
 
@@ -94,6 +95,7 @@ public struct Runtime {
         guard let r = try? store.load(id) else {
             // A create that died before writing its state: only remove.
             guard force else { throw fail("container \(id) has no state (it may be being created); use delete --force") }
+            try? Network.tearDown(id: id)
             try FS.removeTree(store.dir(id))
             return
         }
@@ -140,6 +142,7 @@ public struct Runtime {
             }
         }
         let hooks = spec(of: r)?.hooks?.poststop
+        do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
         try FS.removeTree(store.dir(r.id))
         for (i, h) in (hooks ?? []).enumerated() {
             do {

@@ -18,6 +18,9 @@ let forwardedSignals: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGU
 public struct RunOptions {
     public var create: CreateOptions
     public var detach = false
+    /// With a terminal: relay our stdin to it (and put our terminal in raw
+    /// mode); off for `run -t` without `-i`.
+    public var relayStdin = true
     public init(create: CreateOptions) { self.create = create }
 }
 
@@ -36,7 +39,7 @@ extension Runtime {
             throw error
         }
         if o.detach { return 0 }
-        let code = waitFor(pid: c.record.pid, terminal: c.terminal)
+        let code = waitFor(pid: c.record.pid, terminal: c.terminal, relayStdin: o.relayStdin)
         if let t = c.terminal { close(t) }
         do {
             try delete(o.create.id, force: true)
@@ -69,11 +72,11 @@ extension Runtime {
         }
     }
 
-    func waitFor(pid: Int32, terminal: Int32?) -> Int32 {
+    func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true) -> Int32 {
         forwardSignals(to: pid)
         var rawSaved: termios?
         if let master = terminal {
-            if isatty(0) == 1 {
+            if relayStdin && isatty(0) == 1 {
                 var t = termios()
                 if tcgetattr(0, &t) == 0 {
                     rawSaved = t
@@ -81,9 +84,9 @@ extension Runtime {
                     cfmakeraw(&raw)
                     tcsetattr(0, TCSANOW, &raw)
                 }
-                copyWindowSize(to: master)
             }
-            relay(master: master, pid: pid, wake: selfPipeRead)
+            if isatty(0) == 1 { copyWindowSize(to: master) } else if isatty(1) == 1 { copyWindowSize(to: master, from: 1) }
+            relay(master: master, pid: pid, wake: selfPipeRead, relayStdin: relayStdin)
         }
         var status: Int32 = 0
         var code: Int32 = 0
@@ -99,14 +102,14 @@ extension Runtime {
         return code
     }
 
-    func copyWindowSize(to master: Int32) {
+    func copyWindowSize(to master: Int32, from fd: Int32 = 0) {
         var ws = winsize()
-        if ioctl(0, UInt(TIOCGWINSZ), &ws) == 0 { _ = ioctl(master, UInt(TIOCSWINSZ), &ws) }
+        if ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0 { _ = ioctl(master, UInt(TIOCSWINSZ), &ws) }
     }
 
     /// Copies stdin to the pty and the pty to stdout until the pty closes.
-    func relay(master: Int32, pid: Int32, wake: Int32) {
-        var stdinOpen = true
+    func relay(master: Int32, pid: Int32, wake: Int32, relayStdin: Bool = true) {
+        var stdinOpen = relayStdin
         var buf = [UInt8](repeating: 0, count: 32768)
         while true {
             var p = [pollfd(fd: master, events: Int16(POLLIN), revents: 0),
@@ -117,7 +120,7 @@ extension Runtime {
             if p[2].revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 64)
                 _ = read(wake, &drain, drain.count)
-                if winchPending != 0 { winchPending = 0; copyWindowSize(to: master) }
+                if winchPending != 0 { winchPending = 0; copyWindowSize(to: master, from: isatty(0) == 1 ? 0 : 1) }
             }
             if p[0].revents & Int16(POLLIN) != 0 {
                 let n = read(master, &buf, buf.count)

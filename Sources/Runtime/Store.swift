@@ -30,6 +30,8 @@ public struct Record: Codable, Equatable {
     public var exitCode: Int32?
     /// Set until the init reports ready.
     public var creating: Bool?
+    /// The bridged network's address, gateway, bridge, host veth and ports.
+    public var network: [String: String]? = nil
 }
 
 public enum RuntimeError: Error, CustomStringConvertible {

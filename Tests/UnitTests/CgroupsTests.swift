@@ -1,7 +1,8 @@
 import XCTest
 import Glibc
 import Cgroups
-import Spec
+import Runtime
+@testable import Spec
 import Sys
 
 // Cgroup managers over temporary fake trees (no root needed), plus, as root
@@ -808,5 +809,259 @@ final class CgroupsTests: XCTestCase {
         try m.thaw()
         try m.destroy()
         XCTAssertFalse(FS.exists(dir))
+    }
+}
+
+// MARK: - limits and stats on fake trees (issue 4)
+
+final class CgroupLimitsTests: XCTestCase {
+    var temps: [String] = []
+
+    override func tearDown() {
+        for t in temps { removeTree(t) }
+        temps = []
+        super.tearDown()
+    }
+
+    func temp() -> String {
+        let t = makeTempDir()
+        temps.append(t)
+        return t
+    }
+
+    func testConversions() {
+        XCTAssertEqual(cpuWeight(fromShares: 1024), 39)
+        XCTAssertEqual(cpuWeight(fromShares: 2), 1)
+        XCTAssertEqual(cpuWeight(fromShares: 262144), 10000)
+        XCTAssertEqual(cpuWeight(fromShares: 0), 0)
+        XCTAssertEqual(cpuWeight(fromShares: 512), 20)
+        XCTAssertEqual(ioWeight(fromBlkioWeight: 10), 1)
+        XCTAssertEqual(ioWeight(fromBlkioWeight: 1000), 10000)
+        XCTAssertEqual(ioWeight(fromBlkioWeight: 500), 4950)
+        XCTAssertEqual(ioWeight(fromBlkioWeight: 0), 0)
+    }
+
+    /// A fake cgroup2 tree with a container directory holding the limit files.
+    func fakeV2Container(_ files: [String]) -> (root: String, dir: String, m: CgroupManager) {
+        let root = temp() + "/cgroup"
+        mkdirs(root)
+        put(root + "/cgroup.procs", "1\n")
+        put(root + "/cgroup.controllers", "cpu cpuset io memory pids hugetlb")
+        put(root + "/cgroup.subtree_control", "")
+        let m = makeManager(host: CgroupHost(unified: root), cgroupsPath: "/mc/c1", id: "c1")
+        XCTAssertNoThrow(try m.create())
+        let dir = root + "/mc/c1"
+        for f in files { put(dir + "/" + f, "") }
+        return (root, dir, m)
+    }
+
+    func testV2LimitFiles() throws {
+        let (_, dir, m) = fakeV2Container(["memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max",
+                                           "cpuset.cpus", "cpuset.mems", "pids.max", "io.weight", "io.max",
+                                           "hugetlb.2MB.max", "memory.high", "cpu.idle"])
+        var r = Resources()
+        r.memory = Memory(limit: 64 << 20, reservation: 32 << 20, swap: 96 << 20)
+        r.cpu = CPU(shares: 1024, quota: 50000, period: 100000, cpus: "0-1", mems: "0")
+        r.pids = Pids(limit: 20)
+        var b = BlockIO()
+        b.weight = 500
+        b.throttleReadBpsDevice = [ThrottleDevice(major: 8, minor: 0, rate: 1_048_576)]
+        r.blockIO = b
+        r.hugepageLimits = [HugepageLimit(pageSize: "2MB", limit: 4 << 20)]
+        r.unified = ["memory.high": "50331648"]
+        try m.apply(resources: r)
+        XCTAssertEqual(get(dir + "/memory.max"), String(64 << 20))
+        XCTAssertEqual(get(dir + "/memory.low"), String(32 << 20))
+        // The spec's swap is memory+swap; memory.swap.max is swap alone.
+        XCTAssertEqual(get(dir + "/memory.swap.max"), String(32 << 20))
+        XCTAssertEqual(get(dir + "/cpu.weight"), "39")
+        XCTAssertEqual(get(dir + "/cpu.max"), "50000 100000")
+        XCTAssertEqual(get(dir + "/cpuset.cpus"), "0-1")
+        XCTAssertEqual(get(dir + "/cpuset.mems"), "0")
+        XCTAssertEqual(get(dir + "/pids.max"), "20")
+        XCTAssertEqual(get(dir + "/io.weight"), "default 4950")
+        XCTAssertEqual(get(dir + "/io.max"), "8:0 rbps=1048576")
+        XCTAssertEqual(get(dir + "/hugetlb.2MB.max"), String(4 << 20))
+        XCTAssertEqual(get(dir + "/memory.high"), "50331648")
+
+        // Unlimited: -1 is "max"; a quota without a period gets 100000.
+        var u = Resources()
+        u.memory = Memory(limit: -1, swap: -1)
+        u.cpu = CPU(quota: -1)
+        u.pids = Pids(limit: 0)
+        try m.apply(resources: u)
+        XCTAssertEqual(get(dir + "/memory.max"), "max")
+        XCTAssertEqual(get(dir + "/memory.swap.max"), "max")
+        XCTAssertEqual(get(dir + "/cpu.max"), "max 100000")
+        XCTAssertEqual(get(dir + "/pids.max"), "max")
+
+        // Each io.max line is one write: the last one stays in the fake file.
+        var w = Resources()
+        var wb = BlockIO()
+        wb.throttleWriteIOPSDevice = [ThrottleDevice(major: 253, minor: 1, rate: 300)]
+        w.blockIO = wb
+        try m.apply(resources: w)
+        XCTAssertEqual(get(dir + "/io.max"), "253:1 wiops=300")
+
+        // Swap below the limit, a bad unified key, a bad page size: refused.
+        var bad = Resources()
+        bad.memory = Memory(limit: 64 << 20, swap: 32 << 20)
+        XCTAssertEqual(thrownErrno { try m.apply(resources: bad) }, EINVAL)
+        bad = Resources()
+        bad.unified = ["../memory.max": "1"]
+        XCTAssertEqual(thrownErrno { try m.apply(resources: bad) }, EINVAL)
+        bad = Resources()
+        bad.hugepageLimits = [HugepageLimit(pageSize: "2M/../x", limit: 1)]
+        XCTAssertEqual(thrownErrno { try m.apply(resources: bad) }, EINVAL)
+        // A file the kernel lacks: the error names the file and the value.
+        bad = Resources()
+        bad.unified = ["memory.oom.group": "1"]
+        do {
+            try m.apply(resources: bad)
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertTrue("\(error)".contains("memory.oom.group to 1"), "\(error)")
+        }
+        // Not a name the cleanup of fake trees takes for a control file.
+        unlink(dir + "/hugetlb.2MB.max")
+        try m.destroy()
+    }
+
+    func fakeV1Container() -> (root: String, m: CgroupManager, d: (String) -> String) {
+        let root = temp() + "/cgroup"
+        let hs: [(String, [String])] = [("cpuset", ["cpuset"]), ("memory", ["memory"]), ("pids", ["pids"]),
+                                        ("cpu", ["cpu"]), ("cpuacct", ["cpuacct"]), ("blkio", ["blkio"]),
+                                        ("freezer", ["freezer"])]
+        for (dir, _) in hs {
+            mkdirs(root + "/" + dir)
+            put(root + "/" + dir + "/cgroup.procs", "1\n")
+        }
+        put(root + "/cpuset/cpuset.cpus", "0-1\n")
+        put(root + "/cpuset/cpuset.mems", "0\n")
+        let host = CgroupHost(hierarchies: hs.map { CgroupHierarchy(mountPoint: root + "/" + $0.0, controllers: $0.1) })
+        let m = makeManager(host: host, cgroupsPath: "/mc/c1", id: "c1")
+        XCTAssertNoThrow(try m.create())
+        return (root, m, { root + "/" + $0 + "/mc/c1" })
+    }
+
+    func testV1LimitFiles() throws {
+        let (_, m, d) = fakeV1Container()
+        for f in ["memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.swappiness"] {
+            put(d("memory") + "/" + f, "9223372036854771712")
+        }
+        for f in ["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"] { put(d("cpu") + "/" + f, "") }
+        put(d("pids") + "/pids.max", "max")
+        put(d("cpuset") + "/cpuset.cpus", "0-1")
+        put(d("cpuset") + "/cpuset.mems", "0")
+        put(d("blkio") + "/blkio.weight", "")
+        put(d("blkio") + "/blkio.throttle.read_bps_device", "")
+        var r = Resources()
+        r.memory = Memory(limit: 16 << 20, reservation: 8 << 20, swap: 32 << 20)
+        r.memory!.swappiness = 10
+        r.cpu = CPU(shares: 512, quota: 50000, period: 100000, cpus: "1", mems: "0")
+        r.pids = Pids(limit: 20)
+        var b = BlockIO()
+        b.weight = 300
+        b.throttleReadBpsDevice = [ThrottleDevice(major: 8, minor: 0, rate: 4096)]
+        r.blockIO = b
+        try m.apply(resources: r)
+        XCTAssertEqual(get(d("memory") + "/memory.limit_in_bytes"), String(16 << 20))
+        XCTAssertEqual(get(d("memory") + "/memory.soft_limit_in_bytes"), String(8 << 20))
+        // v1 memsw is memory+swap, as the spec has it: no conversion.
+        XCTAssertEqual(get(d("memory") + "/memory.memsw.limit_in_bytes"), String(32 << 20))
+        XCTAssertEqual(get(d("memory") + "/memory.swappiness"), "10")
+        XCTAssertEqual(get(d("cpu") + "/cpu.shares"), "512")
+        XCTAssertEqual(get(d("cpu") + "/cpu.cfs_quota_us"), "50000")
+        XCTAssertEqual(get(d("cpu") + "/cpu.cfs_period_us"), "100000")
+        XCTAssertEqual(get(d("cpuset") + "/cpuset.cpus"), "1")
+        XCTAssertEqual(get(d("cpuset") + "/cpuset.mems"), "0")
+        XCTAssertEqual(get(d("pids") + "/pids.max"), "20")
+        XCTAssertEqual(get(d("blkio") + "/blkio.weight"), "300")
+        XCTAssertEqual(get(d("blkio") + "/blkio.throttle.read_bps_device"), "8:0 4096")
+        var u = Resources()
+        u.pids = Pids(limit: -1)
+        try m.apply(resources: u)
+        XCTAssertEqual(get(d("pids") + "/pids.max"), "max")
+        // No hugetlb hierarchy and no cgroup2: refused, not ignored.
+        var h = Resources()
+        h.hugepageLimits = [HugepageLimit(pageSize: "2MB", limit: 1 << 21)]
+        XCTAssertEqual(thrownErrno { try m.apply(resources: h) }, ENOTSUP)
+        try m.destroy()
+    }
+
+    func testV1Stats() throws {
+        let (_, m, d) = fakeV1Container()
+        put(d("cpuacct") + "/cpuacct.usage", "123456789\n")
+        put(d("cpuacct") + "/cpuacct.usage_percpu", "100000000 23456789 \n")
+        put(d("cpu") + "/cpu.stat", "nr_periods 10\nnr_throttled 4\nthrottled_time 5000\n")
+        put(d("memory") + "/memory.usage_in_bytes", "1048576\n")
+        put(d("memory") + "/memory.limit_in_bytes", "16777216\n")
+        put(d("memory") + "/memory.max_usage_in_bytes", "2097152\n")
+        put(d("memory") + "/memory.failcnt", "3\n")
+        put(d("memory") + "/memory.stat", "cache 4096\nrss 8192\n")
+        put(d("memory") + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+        put(d("pids") + "/pids.current", "5\n")
+        put(d("pids") + "/pids.max", "max\n")
+        let s = readStats(m)
+        XCTAssertEqual(s.cpuTotal, 123456789)
+        XCTAssertEqual(s.cpuPercpu, [100000000, 23456789])
+        XCTAssertEqual(s.throttledPeriods, 4)
+        XCTAssertEqual(s.memoryUsage, 1048576)
+        XCTAssertEqual(s.memoryLimit, 16777216)
+        XCTAssertEqual(s.memoryMax, 2097152)
+        XCTAssertEqual(s.memoryFailcnt, 3)
+        XCTAssertEqual(s.memoryRaw.map { $0.0 }, ["cache", "rss"])
+        XCTAssertEqual(s.oomKills, 2)
+        XCTAssertEqual(readOOMKills(m), 2)
+        XCTAssertEqual(s.pidsCurrent, 5)
+        XCTAssertEqual(s.pidsLimit, 0)
+        try m.destroy()
+    }
+
+    func testV2Stats() throws {
+        let (_, dir, m) = fakeV2Container([])
+        put(dir + "/cpu.stat", "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+        put(dir + "/memory.current", "4096\n")
+        put(dir + "/memory.max", "max\n")
+        put(dir + "/memory.events", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\n")
+        put(dir + "/pids.current", "2\n")
+        put(dir + "/pids.max", "20\n")
+        let s = readStats(m)
+        XCTAssertEqual(s.cpuTotal, 2_500_000)
+        XCTAssertEqual(s.cpuUser, 2_000_000)
+        XCTAssertEqual(s.memoryUsage, 4096)
+        XCTAssertEqual(s.memoryLimit, UInt64.max)
+        XCTAssertEqual(s.oomKills, 1)
+        XCTAssertEqual(s.memoryFailcnt, 7)
+        XCTAssertEqual(s.pidsCurrent, 2)
+        XCTAssertEqual(s.pidsLimit, 20)
+        try m.destroy()
+    }
+
+    func testMergeKeepsWhatTheUpdateLeavesUnset() {
+        var base = Resources()
+        base.memory = Memory(limit: 32 << 20, reservation: 8 << 20)
+        base.pids = Pids(limit: 50)
+        base.cpu = CPU(shares: 1024, cpus: "0-1")
+        base.unified = ["memory.high": "1", "pids.max": "5"]
+        var delta = Resources()
+        delta.memory = Memory(limit: 64 << 20)
+        delta.cpu = CPU(quota: 50000)
+        delta.unified = ["memory.high": "2"]
+        let m = mergeResources(base, delta)
+        XCTAssertEqual(m.memory?.limit, 64 << 20)
+        XCTAssertEqual(m.memory?.reservation, 8 << 20)
+        XCTAssertEqual(m.pids?.limit, 50)
+        XCTAssertEqual(m.cpu?.shares, 1024)
+        XCTAssertEqual(m.cpu?.quota, 50000)
+        XCTAssertEqual(m.cpu?.cpus, "0-1")
+        XCTAssertEqual(m.unified, ["memory.high": "2", "pids.max": "5"])
+        XCTAssertEqual(mergeResources(nil, delta).memory?.limit, 64 << 20)
+        // Zeros and empty lists (as podman sends them) leave things as they are.
+        var zeros = Resources()
+        zeros.memory = Memory(limit: 0, reservation: 0, swap: 0)
+        zeros.cpu = CPU(shares: 0, quota: 0, period: 0, cpus: "", mems: "")
+        zeros.pids = Pids(limit: 0)
+        XCTAssertEqual(mergeResources(m, zeros), m)
     }
 }

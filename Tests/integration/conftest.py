@@ -37,3 +37,14 @@ def rootfs():
 
 def needs_root():
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_bridge_we_made():
+    """The bridge is created on first use and left up by design; the suite
+    removes it again when it made it and nothing is attached any more."""
+    bridge = "/sys/class/net/minicontainer0"
+    existed = os.path.exists(bridge)
+    yield
+    if not existed and os.path.exists(bridge) and not os.listdir(bridge + "/brif"):
+        subprocess.run(["ip", "link", "del", "minicontainer0"], check=False)

@@ -1,0 +1,237 @@
+import Compile
+import Containers
+import Glibc
+import JSON
+import Runtime
+import Spec
+import Sys
+
+// The Docker-style commands over run-mode containers: `run --rootfs`, `ps`
+// without an id, stop, rm, prune, logs, inspect. Containers are named by
+// id, unique id prefix or name.
+
+/// Flags `run` adds to the shared run flags in Docker mode.
+let runModeFlags: [Flag] = [
+    Flag(["rm"], "remove the container when it exits"),
+]
+
+func containers(_ g: Globals) -> Containers { Containers(ociRoot: g.root) }
+
+/// An OCI container id as given, or else the run-mode container a name or
+/// unique id prefix names (so every command takes those too).
+func ociID(_ ref: String, _ g: Globals) -> String {
+    if Runtime(root: g.root).store.exists(ref) { return ref }
+    return containers(g).tryResolve(ref) ?? ref
+}
+
+/// Runs `body`, turning Containers' errors into command errors.
+func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as ContainerError {
+        throw CommandError(e.message, code: e.code, subject: subject)
+    } catch let e as CompileError {
+        throw CommandError(e.message, subject: subject)
+    }
+}
+
+/// `run [flags] --rootfs PATH CMD [ARG...]`.
+func dockerRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
+    let flags = runFlags(from: p, command: p.positionals)
+    return try docker {
+        let spec = try compile(flags, host: realHost)
+        var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",
+                                        rootfs: spec.root?.path ?? flags.rootfs!)
+        req.detach = p.bool("detach")
+        req.autoRemove = p.bool("rm")
+        req.interactive = flags.interactive
+        req.tty = flags.tty
+        return try containers(g).run(req, loadSpec: loadSpec)
+    }
+}
+
+func psRows(_ c: Containers, all: Bool) -> [(Meta, String, String)] {
+    c.all().compactMap { m in
+        let (state, text) = c.statusText(m)
+        if !all && state != "running" && state != "paused" { return nil }
+        return (m, state, text)
+    }
+}
+
+/// `ps [-a] [-q] [--format table|json]` without an id.
+func dockerPs(_ p: Parsed, _ g: Globals) throws -> Int32 {
+    let c = containers(g)
+    let rows = psRows(c, all: p.bool("all"))
+    if p.bool("quiet") {
+        writeStdout(rows.map { String($0.0.id.prefix(12)) + "\n" }.joined())
+        return 0
+    }
+    func ago(_ m: Meta) -> String {
+        m.createdUnix == 0 ? "" : humanDuration(Int64(time(nil)) - m.createdUnix) + " ago"
+    }
+    func command(_ m: Meta) -> String {
+        let s = m.command.joined(separator: " ")
+        return "\"" + (s.count > 20 ? String(s.prefix(19)) + "…" : s) + "\""
+    }
+    switch p.string("format") ?? "table" {
+    case "json":
+        let arr: [JSONValue] = rows.map { m, state, text in
+            var o = JSONObject()
+            o["id"] = .string(m.id)
+            o["name"] = .string(m.name)
+            o["command"] = .string(m.command.joined(separator: " "))
+            o["state"] = .string(state)
+            o["status"] = .string(text)
+            o["created"] = .string(m.created)
+            o["exitCode"] = m.exitCode.map { .int(Int64($0)) } ?? .null
+            return .object(o)
+        }
+        writeStdout(JSONValue.array(arr).compact() + "\n")
+    case "table":
+        let table: [[String]] = [["CONTAINER ID", "NAME", "COMMAND", "STATUS", "CREATED"]]
+            + rows.map { m, _, text in [String(m.id.prefix(12)), m.name, command(m), text, ago(m)] }
+        var widths = [Int](repeating: 0, count: 5)
+        for r in table { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        var out = ""
+        for r in table {
+            out += r.enumerated().map { i, c in i == 4 ? c : c.padded(widths[i] + 3) }.joined() + "\n"
+        }
+        writeStdout(out)
+    case let f:
+        throw UsageError("--format must be table or json, not \"\(f)\"")
+    }
+    return 0
+}
+
+func refs(_ p: Parsed, _ command: String) throws -> [String] {
+    guard !p.positionals.isEmpty else { throw UsageError("\(command) needs at least one container (id, prefix or name)") }
+    return p.positionals
+}
+
+let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGTERM, then SIGKILL after a timeout",
+                          usage: "[-t SECONDS] CONTAINER...",
+                          flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default 10)")]) { p, g in
+    let t = p.string("time") ?? "10"
+    guard let timeout = Int(t), timeout >= 0 else { throw UsageError("-t needs a number of seconds, not \"\(t)\"") }
+    let c = containers(g)
+    var code: Int32 = 0
+    for ref in try refs(p, "stop") {
+        do {
+            try docker(ref) {
+                let id = try c.resolve(ref)
+                try c.stop(id, timeout: timeout)
+                writeStdout(ref + "\n")
+            }
+        } catch let e as CommandError {
+            Log.error("stop \(ref): \(e.message)")
+            code = e.code
+        }
+    }
+    return code
+}
+
+let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers (-f: stop them first)",
+                        usage: "[-f] CONTAINER...|--all",
+                        flags: [Flag(["f", "force"], "kill a running container first"),
+                                Flag(["a", "all"], "every stopped container (with -f, every container)")]) { p, g in
+    let c = containers(g)
+    var list = p.positionals
+    if p.bool("all") {
+        list = c.all().filter { p.bool("force") || !c.isRunning($0.id) }.map { $0.id }
+    } else if list.isEmpty {
+        throw UsageError("rm needs at least one container (id, prefix or name), or --all")
+    }
+    var code: Int32 = 0
+    for ref in list {
+        do {
+            try docker(ref) {
+                let id = try c.resolve(ref)
+                if c.isRunning(id) && !p.bool("force") {
+                    throw ContainerError("container \(id.prefix(12)) is running: stop it first or use rm -f")
+                }
+                c.remove(id)
+                writeStdout((p.bool("all") ? String(ref.prefix(12)) : ref) + "\n")
+            }
+        } catch let e as CommandError {
+            Log.error("rm \(ref): \(e.message)")
+            code = e.code
+        }
+    }
+    return code
+}
+
+let pruneCommand = Command(name: "prune", summary: "remove stopped containers and what crashed runs left behind",
+                           usage: "", flags: []) { p, g in
+    if let extra = p.positionals.first { throw UsageError("prune takes no arguments, got \"\(extra)\"") }
+    let removed = containers(g).prune()
+    writeStdout(removed.map { $0.prefix(12) + "\n" }.joined())
+    return 0
+}
+
+let logsCommand = Command(name: "logs", summary: "print a detached container's output",
+                          usage: "[-f] [--tail N] CONTAINER",
+                          flags: [Flag(["f", "follow"], "keep printing while the container runs"),
+                                  Flag(["n", "tail"], value: "N", "only the last N lines")]) { p, g in
+    let ref = try oneID(p, "logs")
+    let c = containers(g)
+    return try docker(ref) {
+        let id = try c.resolve(ref)
+        var tail: Int?
+        if let t = p.string("tail"), t != "all" {
+            guard let n = Int(t), n >= 0 else { throw UsageError("--tail needs a number, not \"\(t)\"") }
+            tail = n
+        }
+        let path = c.logPath(id)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return 0 }
+        defer { close(fd) }
+        var bytes = (try? FS.readFd(fd)) ?? []
+        if let n = tail {
+            var lines = 0
+            var start = bytes.count
+            var i = bytes.count - 1
+            if i >= 0 && bytes[i] == 10 { i -= 1 }
+            while i >= 0 {
+                if bytes[i] == 10 { lines += 1; if lines == n { break } }
+                i -= 1
+            }
+            start = n == 0 ? bytes.count : i + 1
+            bytes = Array(bytes[max(0, start)...])
+        }
+        try FS.writeAll(fd: 1, bytes, what: "stdout")
+        guard p.bool("follow") else { return 0 }
+        var buf = [UInt8](repeating: 0, count: 32768)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n > 0 { try FS.writeAll(fd: 1, Array(buf[0..<n]), what: "stdout"); continue }
+            if !c.isRunning(id) {
+                // The last words, then stop.
+                while true {
+                    let m = read(fd, &buf, buf.count)
+                    if m <= 0 { break }
+                    try FS.writeAll(fd: 1, Array(buf[0..<m]), what: "stdout")
+                }
+                return 0
+            }
+            usleep(100_000)
+        }
+    }
+}
+
+let inspectCommand = Command(name: "inspect", summary: "print run-mode containers as a JSON array",
+                             usage: "CONTAINER...", flags: []) { p, g in
+    let c = containers(g)
+    var out: [JSONValue] = []
+    var code: Int32 = 0
+    for ref in try refs(p, "inspect") {
+        do {
+            let id = try docker(ref) { try c.resolve(ref) }
+            out.append(c.inspect(id))
+        } catch let e as CommandError {
+            Log.error("inspect \(ref): \(e.message)")
+            code = e.code
+        }
+    }
+    writeStdout(JSONValue.array(out).pretty())
+    return code
+}

@@ -1,0 +1,389 @@
+"""Docker-style `run --rootfs` and the commands over run-mode containers: ps,
+stop, rm, prune, logs, exec, inspect. Each test has its own --root and data
+directory (MINICONTAINER_DATA); teardown checks nothing is left behind (no
+container directory, overlay mount, OCI state or cgroup).
+"""
+import fcntl
+import glob
+import json
+import os
+import pty
+import select
+import struct
+import signal
+import subprocess
+import termios
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN, ROOTFS, needs_root
+
+pytestmark = needs_root()
+
+
+def mountinfo():
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f]
+
+
+class Env:
+    def __init__(self):
+        tag = uuid.uuid4().hex[:12]
+        self.root = f"/run/minicontainer-test/{tag}"
+        self.data = f"/run/minicontainer-test-data/{tag}"
+        self.environ = dict(os.environ, MINICONTAINER_DATA=self.data)
+
+    def cmd(self, *args):
+        return [BIN, "--root", self.root, *args]
+
+    def mc(self, *args, input=None, timeout=60, check=False):
+        r = subprocess.run(self.cmd(*args), capture_output=True, text=True, input=input,
+                           env=self.environ, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"minicontainer {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def popen(self, *args, **kw):
+        return subprocess.Popen(self.cmd(*args), env=self.environ, **kw)
+
+    def ids(self):
+        d = os.path.join(self.data, "containers")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def dir(self, cid):
+        return os.path.join(self.data, "containers", cid)
+
+    def ps(self, all=True):
+        r = self.mc("ps", *(["-a"] if all else []), "--format", "json", check=True)
+        return json.loads(r.stdout)
+
+    def assert_clean(self, ids=()):
+        assert self.ids() == [], f"container directories left: {self.ids()}"
+        assert not [m for m in mountinfo() if m.startswith(self.data)], "overlay mounts left"
+        left = [e for e in os.listdir(self.root)] if os.path.isdir(self.root) else []
+        assert left == [], f"OCI state left: {left}"
+        for cid in ids:
+            assert not glob.glob(f"/sys/fs/cgroup/**/{cid}", recursive=True), f"cgroup of {cid} left"
+
+
+@pytest.fixture
+def env(binary, rootfs):
+    e = Env()
+    yield e
+    seen = e.ids()
+    e.mc("rm", "-f", "--all")
+    e.mc("prune")
+    try:
+        e.assert_clean(seen)
+    finally:
+        subprocess.run(["rm", "-rf", e.root, e.data])
+
+
+def run(env, *args, **kw):
+    return env.mc("run", *args, **kw)
+
+
+def wait_for(pred, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def one_line_error(r, code=125):
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("minicontainer: "), r.stderr
+
+
+def test_pid1_hostname_and_generated_files(env):
+    r = run(env, "--hostname", "box", "--rootfs", ROOTFS, "/bin/sh", "-c",
+            "echo $$; hostname; cat /etc/hostname; grep box /etc/hosts; grep localhost /etc/hosts; "
+            "grep -c '^nameserver 127' /etc/resolv.conf; ls /dev; readlink /proc/self/ns/pid; exit 6")
+    assert r.returncode == 6, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == "1" and out[1] == "box" and out[2] == "box"
+    assert "127.0.1.1\tbox" in r.stdout and "127.0.0.1\tlocalhost" in r.stdout
+    assert "0" in out and "null" in r.stdout and "pts" in r.stdout and "shm" in r.stdout
+    assert out[-1] != os.readlink("/proc/self/ns/pid")
+    # The stopped container stays until rm; its overlay is unmounted.
+    [c] = env.ps()
+    assert c["state"] == "exited" and c["exitCode"] == 6
+    assert not [m for m in mountinfo() if m.startswith(env.data)]
+
+
+def test_writes_go_to_the_upper_dir(env):
+    marker = "written-" + uuid.uuid4().hex[:8]
+    r = run(env, "--name", "w", "--rootfs", ROOTFS, "/bin/sh", "-c", f"echo hi > /{marker}; rm /etc/passwd; cat /{marker}")
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    assert not os.path.exists(os.path.join(ROOTFS, marker))
+    assert os.path.exists(os.path.join(ROOTFS, "etc/passwd"))
+    [cid] = env.ids()
+    assert open(os.path.join(env.dir(cid), "upper", marker)).read() == "hi\n"
+    assert os.path.exists(os.path.join(env.dir(cid), "config.json"))
+    spec = json.load(open(os.path.join(env.dir(cid), "config.json")))
+    assert spec["root"]["path"] == os.path.join(env.dir(cid), "merged")
+    assert env.mc("rm", "w").returncode == 0
+    assert env.ids() == []
+
+
+def test_volumes_and_read_only(env, tmp_path):
+    host = tmp_path / "vol"
+    host.mkdir()
+    (host / "in").write_text("from host\n")
+    r = run(env, "--rm", "-v", f"{host}:/data", "--rootfs", ROOTFS, "/bin/sh", "-c", "cat /data/in; echo out > /data/out")
+    assert r.returncode == 0 and r.stdout == "from host\n", r.stderr
+    assert (host / "out").read_text() == "out\n"
+    r = run(env, "--rm", "-v", f"{host}:/data:ro", "--rootfs", ROOTFS, "/bin/sh", "-c", "cat /data/in; echo x > /data/x")
+    assert r.returncode != 0 and r.stdout == "from host\n"
+    assert not (host / "x").exists()
+    r = run(env, "--rm", "--read-only", "--rootfs", ROOTFS, "/bin/sh", "-c", "touch /nope")
+    assert r.returncode != 0 and "Read-only" in r.stderr
+    r = run(env, "--rm", "--read-only", "--rootfs", ROOTFS, "/bin/sh", "-c", "echo ok > /dev/shm/x && cat /dev/shm/x")
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+    assert env.ids() == []
+
+
+def test_exit_codes(env):
+    assert run(env, "--rm", "--rootfs", ROOTFS, "/bin/true").returncode == 0
+    assert run(env, "--rm", "--rootfs", ROOTFS, "/bin/sh", "-c", "exit 3").returncode == 3
+    r = run(env, "--rm", "--rootfs", ROOTFS, "nosuchcommand")
+    one_line_error(r, 127)
+    assert "executable file not found" in r.stderr
+    r = run(env, "--rm", "--rootfs", ROOTFS, "/etc/passwd")
+    one_line_error(r, 126)
+    assert env.ids() == [] and not os.listdir(env.root) if os.path.isdir(env.root) else True
+    # Killed by SIGKILL (stop after the timeout: sh as pid 1 ignores SIGTERM): 128+9.
+    p = env.popen("run", "--name", "k", "--rootfs", ROOTFS, "/bin/sh", "-c", "while true; do sleep 1; done",
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for(lambda: any(c["state"] == "running" for c in env.ps()))
+    t = time.time()
+    assert env.mc("stop", "-t", "1", "k").returncode == 0
+    assert 0.9 < time.time() - t < 5
+    assert p.wait(timeout=10) == 137
+    [c] = env.ps()
+    assert c["exitCode"] == 137 and c["status"].startswith("Exited (137)")
+
+
+def test_interactive_stdin_without_tty(env):
+    assert run(env, "-i", "--rm", "--rootfs", ROOTFS, "/bin/cat", input="piped\n").stdout == "piped\n"
+    assert run(env, "--rm", "--rootfs", ROOTFS, "/bin/cat", input="ignored\n").stdout == ""
+
+
+def test_signals_reach_the_container(env):
+    p = env.popen("run", "--rm", "--rootfs", ROOTFS, "/bin/sh", "-c", "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 0.1; done",
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=10)
+    assert p.returncode == 7 and "got TERM" in out
+
+
+def test_detached_ps_logs_exec_stop_rm(env):
+    r = run(env, "-d", "--name", "web", "--rootfs", ROOTFS, "/bin/sh", "-c", "echo started; echo err >&2; while true; do sleep 1; done")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)
+    ps = env.mc("ps").stdout.splitlines()
+    assert ps[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+    assert ps[1].startswith(cid[:12]) and " web " in ps[1] and "Up " in ps[1]
+    assert env.mc("ps", "-q").stdout == cid[:12] + "\n"
+    assert wait_for(lambda: "started" in env.mc("logs", "web").stdout)
+    logs = env.mc("logs", cid[:5]).stdout
+    assert "started\n" in logs and "err\n" in logs
+    assert env.mc("logs", "--tail", "1", "web").stdout.count("\n") == 1
+    r = env.mc("exec", "-e", "X=42", "-w", "/tmp", "web", "/bin/sh", "-c", "echo $X; pwd; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:3] == ["42", "/tmp", "minicontainer"]
+    assert env.mc("exec", cid[:12], "/bin/sh", "-c", "exit 5").returncode == 5
+    assert env.mc("exec", "-u", "nobody", "web", "/bin/id", "-u").stdout == "65534\n"
+    # Without -i, an exec'd process's stdin is /dev/null.
+    assert env.mc("exec", "web", "/bin/cat", input="not read\n").stdout == ""
+    assert env.mc("exec", "-i", "web", "/bin/cat", input="read\n").stdout == "read\n"
+    # Lifecycle commands take names and prefixes too.
+    assert json.loads(env.mc("state", "web").stdout)["id"] == cid
+    env.mc("pause", cid[:6], check=True)
+    assert "(Paused)" in env.mc("ps").stdout
+    env.mc("resume", "web", check=True)
+    # runc's ps keeps its meaning given an id (or a name).
+    pids = json.loads(env.mc("ps", "--format", "json", cid).stdout)
+    assert len(pids) >= 1
+    assert json.loads(env.mc("ps", "--format", "json", "web").stdout) == pids
+    # rm of a running container without -f.
+    r = env.mc("rm", "web")
+    one_line_error(r)
+    assert "running" in r.stderr and env.ids() == [cid]
+    assert env.mc("stop", "-t", "1", "web").stdout == "web\n"
+    [c] = env.ps()
+    assert c["state"] == "exited" and c["exitCode"] == 137
+    assert env.ps(all=False) == []
+    assert not [m for m in mountinfo() if m.startswith(env.data)]
+    assert env.mc("rm", "web").returncode == 0
+    env.assert_clean([cid])
+
+
+def test_detached_exit_is_recorded_and_rm_flag(env):
+    cid = run(env, "-d", "--rootfs", ROOTFS, "/bin/sh", "-c", "echo bye; exit 4").stdout.strip()
+    assert wait_for(lambda: env.ps()[0]["exitCode"] == 4)
+    assert env.mc("logs", cid).stdout == "bye\n"
+    env.mc("rm", cid, check=True)
+    cid = run(env, "-d", "--rm", "--rootfs", ROOTFS, "/bin/sleep", "0.3").stdout.strip()
+    assert len(cid) == 64
+    assert wait_for(lambda: env.ids() == [])
+    assert run(env, "--rm", "--rootfs", ROOTFS, "/bin/echo", "fg").stdout == "fg\n"
+    env.assert_clean([cid])
+
+
+def test_names_and_prefixes(env):
+    a = run(env, "-d", "--name", "one", "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
+    before = env.ids()
+    r = run(env, "-d", "--name", "one", "--rootfs", ROOTFS, "/bin/sleep", "60")
+    one_line_error(r)
+    assert "already in use" in r.stderr and env.ids() == before
+    r = run(env, "--name", "one", "--rootfs", ROOTFS, "/bin/true")
+    one_line_error(r)
+    assert env.ids() == before
+    names = [c["name"] for c in env.ps()]
+    assert names == ["one"]
+    b = run(env, "-d", "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
+    assert [c["name"] for c in env.ps()][0] != ""  # a generated name
+    inspect = json.loads(env.mc("inspect", a[:4], "one", b).stdout)
+    assert [i["id"] for i in inspect] == [a, a, b]
+    r = env.mc("stop", "nosuchcontainer")
+    one_line_error(r)
+    assert env.mc("rm", "-f", a[:8], b).returncode == 0
+    env.assert_clean([a, b])
+
+
+def test_bad_input_leaves_nothing(env, tmp_path):
+    cases = [
+        ["--rootfs", "/nonexistent/rootfs", "/bin/true"],
+        ["--rootfs", ROOTFS],
+        ["-v", "nocolon", "--rootfs", ROOTFS, "/bin/true"],
+        ["-v", f"{tmp_path}/missing:/x", "--rootfs", ROOTFS, "/bin/true"],
+        ["-v", f"{tmp_path}:/x:rx", "--rootfs", ROOTFS, "/bin/true"],
+        ["--memory", "lots", "--rootfs", ROOTFS, "/bin/true"],
+    ]
+    for args in cases:
+        one_line_error(run(env, *args))
+        one_line_error(run(env, "-d", *args))
+    one_line_error(run(env, "--rootfs", ROOTFS, "/bin/nosuch"), 127)
+    one_line_error(run(env, "-d", "--rootfs", ROOTFS, "/bin/nosuch"), 127)
+    env.assert_clean()
+
+
+def test_sigkilled_run_is_cleaned_by_rm_f_and_prune(env):
+    # A long-lived container outlives its killed `run`: ps shows it, rm -f removes it.
+    p = env.popen("run", "--name", "orphan", "--rootfs", ROOTFS, "/bin/sleep", "60")
+    assert wait_for(lambda: any(c["state"] == "running" for c in env.ps()))
+    p.kill()
+    p.wait()
+    [c] = env.ps()
+    assert c["name"] == "orphan" and c["status"].startswith("Up")
+    cid = c["id"]
+    assert any(m.startswith(env.dir(cid)) for m in mountinfo())
+    assert env.mc("rm", "-f", "orphan").returncode == 0
+    env.assert_clean([cid])
+    # One that exits after its run was killed: prune removes it and its mount.
+    p = env.popen("run", "--rootfs", ROOTFS, "/bin/sleep", "0.5")
+    assert wait_for(lambda: any(c["state"] == "running" for c in env.ps()))
+    p.kill()
+    p.wait()
+    [c] = env.ps()
+    assert wait_for(lambda: env.ps()[0]["state"] == "exited")
+    assert any(m.startswith(env.dir(c["id"])) for m in mountinfo())
+    r = env.mc("prune")
+    assert r.returncode == 0 and r.stdout == c["id"][:12] + "\n"
+    env.assert_clean([c["id"]])
+
+
+def read_until(fd, needle, timeout=10.0):
+    buf = b""
+    end = time.time() + timeout
+    while needle not in buf and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def test_interactive_tty(env):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    before = termios.tcgetattr(slave)
+    p = env.popen("run", "-it", "--rm", "--rootfs", ROOTFS, "/bin/sh", stdin=slave, stdout=slave, stderr=slave,
+                  start_new_session=True)
+    os.write(master, b"tty; echo val-$((40+2)); stty size\n")
+    out = read_until(master, b"30 100")
+    assert b"val-42" in out and b"/dev/pts/" in out and b"30 100" in out, out
+    # Raw mode: the user's terminal passes everything on.
+    assert termios.tcgetattr(slave) != before
+    # The window size follows SIGWINCH.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    p.send_signal(signal.SIGWINCH)
+    time.sleep(0.2)
+    os.write(master, b"stty size\n")
+    assert b"40 120" in read_until(master, b"40 120")
+    # Ctrl-C reaches the container's foreground process, not run.
+    os.write(master, b"sleep 100\n")
+    time.sleep(0.3)
+    os.write(master, b"\x03")
+    os.write(master, b"echo after-$((2+2)); exit 5\n")
+    assert b"after-4" in read_until(master, b"after-4")
+    assert p.wait(timeout=10) == 5
+    assert termios.tcgetattr(slave) == before, "the terminal was not restored"
+    os.close(master)
+    os.close(slave)
+    env.assert_clean()
+
+
+def test_tty_without_interactive_and_exec_it(env):
+    r = run(env, "-t", "--rm", "--rootfs", ROOTFS, "/bin/sh", "-c", "tty; echo done")
+    assert r.returncode == 0 and "/dev/pts/" in r.stdout and "done" in r.stdout, r.stderr
+    cid = run(env, "-d", "--name", "sh", "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
+    master, slave = pty.openpty()
+    p = env.popen("exec", "-it", "sh", "/bin/sh", stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.write(master, b"echo in-$((1+1)); exit 3\n")
+    out = read_until(master, b"in-2")
+    assert b"in-2" in out, out
+    assert p.wait(timeout=10) == 3
+    os.close(master)
+    os.close(slave)
+    env.mc("rm", "-f", cid, check=True)
+
+
+def test_inspect(env, tmp_path):
+    cid = run(env, "-d", "--name", "insp", "--hostname", "h1", "-v", f"{tmp_path}:/data:ro", "--network", "none",
+              "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
+    [i] = json.loads(env.mc("inspect", "insp").stdout)
+    assert i["id"] == cid and i["name"] == "insp" and i["command"] == ["/bin/sleep", "60"]
+    assert i["state"]["status"] == "running" and i["state"]["running"] and i["state"]["pid"] > 0
+    assert i["state"]["exitCode"] is None and i["state"]["startedAt"]
+    assert {"source": str(tmp_path), "destination": "/data", "readOnly": True} in i["mounts"]
+    assert i["network"]["mode"] == "none"
+    assert i["spec"]["hostname"] == "h1" and i["spec"]["annotations"]["org.minicontainer.name"] == "insp"
+    env.mc("stop", "-t", "0", "insp", check=True)
+    [i] = json.loads(env.mc("inspect", cid).stdout)
+    assert i["state"]["status"] == "exited" and i["state"]["exitCode"] == 137 and i["state"]["finishedAt"]
+    r = env.mc("inspect", "nosuch")
+    assert r.returncode == 125 and json.loads(r.stdout) == []
+
+
+def test_concurrent_runs_of_one_name_one_wins(env):
+    procs = [env.popen("run", "-d", "--name", "same", "--rootfs", ROOTFS, "/bin/sleep", "60",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    results = [(p.wait(timeout=30), p.stdout.read(), p.stderr.read()) for p in procs]
+    wins = [r for r in results if r[0] == 0]
+    assert len(wins) == 1, results
+    assert all(r[0] == 125 and "already in use" in r[2] for r in results if r[0] != 0)
+    assert env.ids() == [wins[0][1].strip()]
