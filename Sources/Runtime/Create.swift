@@ -96,7 +96,16 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         // The cgroup exists before the init does.
         let cghost = try CgroupHost.detect()
         let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id)
-        try cgroup.create()
+        // A delete may remove the shared parent (/minicontainer) between our
+        // mkdir of it and of our own directory: then make both again.
+        for attempt in 1...3 {
+            do {
+                try cgroup.create()
+                break
+            } catch let e as SysError where e.errno == ENOENT && attempt < 3 {
+                continue
+            }
+        }
         cleanup.cgroup = cgroup
 
         if pidNSFd >= 0 {

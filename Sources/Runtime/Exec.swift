@@ -131,28 +131,9 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
                 guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
             }
         }
-        if process.terminal == true {
-            stage = "terminal"
-            let (master, name) = try openTerminal(size: process.consoleSize)
-            try channel.send("pty\u{0}" + name, fd: master)
-            close(master)
-        }
-        stage = "rlimits"
-        try Privileges.setRlimits(process.rlimits ?? [])
-        if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
-        stage = "cwd"
-        guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
-        stage = "exec"
-        let path = try Privileges.lookPath(process.args![0], env: process.env ?? [])
+        let path = try prepareProcess(process, channel: channel, stage: &stage)
         stage = "drop privileges"
-        // As runc: without no_new_privs the filter goes in while we still
-        // have CAP_SYS_ADMIN; with it, as late as possible.
-        let nnp = process.noNewPrivileges == true
-        if !nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
-        try Privileges.setUser(process.user)
-        try Privileges.applyCapabilities(process.capabilities)
-        if nnp { try Privileges.setNoNewPrivileges() }
-        if nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+        try dropPrivileges(process, seccomp: seccomp)
         var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
         keep.insert(channel.fd)
         try Privileges.closeFds(keep: keep)

@@ -92,38 +92,15 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         try Rootfs.finalize(spec: c.spec)
 
         let process = c.spec.process!
-        if process.terminal == true {
-            stage = "terminal"
-            let (master, name) = try openTerminal(size: process.consoleSize)
-            try channel.send("pty\u{0}" + name, fd: master)
-            close(master)
-        }
-
-        stage = "rlimits"
-        try Privileges.setRlimits(process.rlimits ?? [])
-        if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
-
-        stage = "cwd"
-        guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
-
-        stage = "exec"
+        let program = try prepareProcess(process, channel: channel, stage: &stage)
         let env = process.env ?? []
-        let program = try Privileges.lookPath(process.args![0], env: env)
 
         // Privileges go before "ready", as runc's init does: their errors
         // fail `create`, and after `start` only the fifo write, the
         // startContainer hooks and execve remain (a signal sent right after
         // `start` then finds the program, not us, as the container's pid 1).
         stage = "drop privileges"
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
-        // goes in before the user and capabilities change (the profile must
-        // then allow what follows); with it, as late as possible.
-        let nnp = process.noNewPrivileges == true
-        if !nnp, let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
-        try Privileges.setUser(process.user)
-        try Privileges.applyCapabilities(process.capabilities)
-        if nnp { try Privileges.setNoNewPrivileges() }
-        if nnp, let s = c.spec.linux?.seccomp { try Privileges.loadSeccomp(s) }
+        try dropPrivileges(process, seccomp: c.spec.linux?.seccomp)
         // Close-on-exec rather than closed: the channel and the fifo are still needed.
         try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }), cloexecOnly: true)
 

@@ -1,0 +1,39 @@
+import Glibc
+import Privileges
+import Spec
+import Sys
+
+// What the init and an exec'd process both do in the container before
+// execve: set up the terminal, limits and working directory, find the
+// program, then drop privileges in runc's order.
+
+/// Terminal (its master goes to the runtime over `channel`), rlimits, oom
+/// score, cwd; returns the program's path. `stage` names the step for errors.
+func prepareProcess(_ process: Process, channel: Channel, stage: inout String) throws -> String {
+    if process.terminal == true {
+        stage = "terminal"
+        let (master, name) = try openTerminal(size: process.consoleSize)
+        try channel.send("pty\u{0}" + name, fd: master)
+        close(master)
+    }
+    stage = "rlimits"
+    try Privileges.setRlimits(process.rlimits ?? [])
+    if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
+    stage = "cwd"
+    guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
+    stage = "exec"
+    return try Privileges.lookPath(process.args![0], env: process.env ?? [])
+}
+
+/// seccomp, user, capabilities and no_new_privs. Without no_new_privs,
+/// loading a filter needs CAP_SYS_ADMIN, so it goes in before the user and
+/// capabilities change (the profile must then allow what follows); with it,
+/// as late as possible.
+func dropPrivileges(_ process: Process, seccomp: Seccomp?) throws {
+    let nnp = process.noNewPrivileges == true
+    if !nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+    try Privileges.setUser(process.user)
+    try Privileges.applyCapabilities(process.capabilities)
+    if nnp { try Privileges.setNoNewPrivileges() }
+    if nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+}
