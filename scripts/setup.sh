@@ -3,7 +3,7 @@
 # packages only. Idempotent: packages already present are not fetched again.
 set -euo pipefail
 pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
-      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd)
+      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
