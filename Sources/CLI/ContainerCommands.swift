@@ -2,6 +2,7 @@ import Compile
 import Containers
 import Glibc
 import JSON
+import Network
 import Runtime
 import Spec
 import Sys
@@ -160,11 +161,22 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
     return code
 }
 
-let pruneCommand = Command(name: "prune", summary: "remove stopped containers and what crashed runs left behind",
-                           usage: "", flags: []) { p, g in
+let pruneCommand = Command(name: "prune",
+                           summary: "remove stopped containers, what crashed runs left, and the leases and published ports of containers that are gone",
+                           usage: "[--network]",
+                           flags: [Flag(["network"], "also remove our NAT table (nft ip minicontainer, or the iptables MINICONTAINER chains; ip_forward restored) and the bridge minicontainer0 when no container uses them")]) { p, g in
     if let extra = p.positionals.first { throw UsageError("prune takes no arguments, got \"\(extra)\"") }
-    let removed = containers(g).prune()
+    let c = containers(g)
+    let removed = c.prune()
     writeStdout(removed.map { $0.prefix(12) + "\n" }.joined())
+    // Leases and ports of containers that died unseen (any --root: a live
+    // one still has its veth).
+    do { _ = try c.reclaimNetwork() } catch { throw CommandError("network: \(error)") }
+    if p.bool("network") {
+        let done: Bool
+        do { done = try Network.cleanUp() } catch { throw CommandError("network: \(error)") }
+        if !done { Log.warn("prune --network: containers still use the network; the bridge and NAT table stay") }
+    }
     return 0
 }
 

@@ -2,6 +2,7 @@ import CShim
 import Compile
 import Glibc
 import JSON
+import Network
 import Runtime
 import Spec
 import Sys
@@ -97,22 +98,8 @@ func unescapeMount(_ s: String) -> String {
 
 /// The host's resolv.conf without loopback nameservers (they mean nothing in
 /// the container's network namespace); Google's when none is left, as Docker.
-public func containerResolvConf(host: String) -> String {
-    var lines: [String] = []
-    var servers = 0
-    for l in host.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-        let f = l.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        if f.first == "nameserver", f.count > 1 {
-            let a = String(f[1])
-            if a.hasPrefix("127.") || a == "::1" { continue }
-            servers += 1
-        }
-        lines.append(l)
-    }
-    while lines.last == "" { lines.removeLast() }
-    if servers == 0 { lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"] }
-    return lines.joined(separator: "\n") + "\n"
-}
+/// Network.resolvConf's, under the name the unit tests know.
+public func containerResolvConf(host: String) -> String { Network.resolvConf(host: host) }
 
 public func isMounted(_ path: String) -> Bool { mountPoints().contains(path) }
 
@@ -277,8 +264,10 @@ public struct Containers {
                 guard mkdir(d + "/" + sub, 0o755) == 0 else { throw SysError("mkdir \(d)/\(sub)") }
             }
             // Files the container sees at /etc/hostname, /etc/hosts, /etc/resolv.conf.
-            try FS.writeAtomically(d + "/hostname", req.hostname + "\n")
-            try FS.writeAtomically(d + "/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t\(req.hostname)\n")
+            // /etc/hosts is rewritten with the address once create has leased
+            // one (writeHosts); until then the name is on 127.0.1.1.
+            try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
+            try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
             try FS.writeAtomically(d + "/resolv.conf", resolvConf())
             let opts = "lowerdir=\(req.rootfs),upperdir=\(d)/upper,workdir=\(d)/work"
             guard mount("overlay", d + "/merged", "overlay", 0, opts) == 0 else {
@@ -302,7 +291,28 @@ public struct Containers {
         return id
     }
 
-    func resolvConf() -> String { containerResolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "") }
+    func resolvConf() -> String { Network.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "") }
+
+    /// The bridged address a created container was given (Record.network,
+    /// "172.18.0.2/16"), without the prefix length.
+    static func address(of r: Record) -> IPv4? {
+        guard let a = r.network?["address"], let ip = a.split(separator: "/").first else { return nil }
+        return IPv4(String(ip))
+    }
+
+    /// After create, before start: puts the leased address in the
+    /// container's /etc/hosts. In place (O_TRUNC, no rename): the file is
+    /// bind-mounted into the container, and a rename would leave the mount
+    /// on the old inode. Nothing to do without a bridged address.
+    func writeHosts(_ id: String, record r: Record, hostname: String) throws {
+        guard let a = Containers.address(of: r) else { return }
+        let name = load(id)?.name ?? ""
+        let path = dir(id) + "/hosts"
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        try FS.writeAll(fd: fd, Array(Network.hostsFile(hostname: hostname, address: a, aliases: [name]).utf8), what: "write \(path)")
+    }
 
     /// Maps an init's create error to Docker's codes: 127 not found, 126
     /// cannot execute.
@@ -326,6 +336,7 @@ public struct Containers {
         update(id) { $0.started = Log.timestamp(); $0.startedUnix = now() }
         var o = RunOptions(create: CreateOptions(id: id, bundle: dir(id)))
         o.relayStdin = req.interactive
+        o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
         let code: Int32
         do {
             code = try runtime.run(o, loadSpec: loadSpec)
@@ -402,7 +413,10 @@ public struct Containers {
         let created: Created
         do {
             created = try createContainer(co, store: rt.store, loadSpec: loadSpec)
-            do { try rt.start(id) } catch { try? rt.delete(id, force: true); throw error }
+            do {
+                try writeHosts(id, record: (try? rt.store.load(id)) ?? created.record, hostname: req.hostname)
+                try rt.start(id)
+            } catch { try? rt.delete(id, force: true); throw error }
         } catch {
             let text = "\(error)"
             remove(id)
@@ -512,6 +526,16 @@ public struct Containers {
         return removed
     }
 
+    /// For prune: frees the leases and published ports of containers that
+    /// no longer exist. Alive are this root's running containers and any
+    /// container whose veth is still there (one of another --root);
+    /// returns the ids whose network was released.
+    public func reclaimNetwork() throws -> [String] {
+        try Network.reclaim(isAlive: { id in
+            Network.attached(id) || liveStatus(id) != nil
+        })
+    }
+
     // MARK: inspect
 
     public func inspect(_ id: String) -> JSONValue {
@@ -559,6 +583,12 @@ public struct Containers {
                 }
             }
         }
+        // The address and gateway while the container lives (its OCI state
+        // has them; they are released when it stops).
+        let rec = live != nil ? try? runtime.store.load(id) : nil
+        network["address"] = rec.flatMap { Containers.address(of: $0) }.map { .string($0.description) } ?? .null
+        network["prefixLength"] = rec?.network?["address"].flatMap { $0.split(separator: "/").last.flatMap { Int64(String($0)) } }.map { .int($0) } ?? .null
+        network["gateway"] = rec?.network?["gateway"].map { .string($0) } ?? .null
         o["mounts"] = .array(mounts)
         o["network"] = .object(network)
         o["spec"] = specValue

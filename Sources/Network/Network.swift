@@ -166,39 +166,65 @@ public enum Network {
     /// For prune: releases everything held by ids not in `alive`; returns them.
     @discardableResult
     public static func reclaim(alive: Set<String>) throws -> [String] {
+        try reclaim(isAlive: { alive.contains($0) })
+    }
+
+    /// For prune: releases everything held by ids for which `isAlive` is
+    /// false; returns them. `isAlive` is asked under the network lock, so a
+    /// container attached concurrently is seen by it (see `attached`).
+    @discardableResult
+    public static func reclaim(isAlive: (String) -> Bool) throws -> [String] {
         let l = leases
         guard FS.isDirectory(l.dir) else { return [] }
         return try l.locked {
-            let dead = Set(l.all().values).union(l.ports().map { $0.id }).subtracting(alive).sorted()
+            let dead = Set(l.all().values).union(l.ports().map { $0.id }).filter { !isAlive($0) }.sorted()
             for id in dead { detach(id: id, leases: l) }
             return dead
         }
     }
 
+    /// Whether container `id`'s host veth exists: it goes with the
+    /// container's network namespace, so this tells a live attachment from a
+    /// lease left by a container that died unseen, whatever --root it had.
+    public static func attached(_ id: String) -> Bool {
+        FS.exists("/sys/class/net/" + hostVethName(id))
+    }
+
+    /// Interfaces enslaved to our bridge (empty when it does not exist).
+    static func bridgePorts() -> [String] { FS.listDirectory("/sys/class/net/\(bridgeName)/brif") }
+
     /// Removes our NAT table and the bridge, and restores ip_forward, if no
-    /// container holds a lease; returns false (and removes nothing) otherwise.
+    /// container holds a lease and nothing is attached to the bridge (a
+    /// container of another network directory); returns false (and removes
+    /// nothing) otherwise.
     @discardableResult
     public static func cleanUp(removeBridge: Bool = true) throws -> Bool {
         let l = leases
         if FS.isDirectory(l.dir) {
             let idle = try l.locked { () -> Bool in
-                guard l.all().isEmpty else { return false }
+                guard l.all().isEmpty, bridgePorts().isEmpty else { return false }
                 try Firewall.uninstall(dir: l.dir)
+                if removeBridge { try RouteSocket().deleteLink(bridgeName) }
                 return true
             }
-            guard idle else { return false }
+            return idle
         }
+        guard bridgePorts().isEmpty else { return false }
         if removeBridge { try RouteSocket().deleteLink(bridgeName) }
         return true
     }
 
     // MARK: files for run-mode containers
 
-    /// /etc/hosts: localhost and the container's own name and address.
-    public static func hostsFile(hostname: String, address: IPv4?) -> String {
+    /// /etc/hosts: localhost and the container's own name and address
+    /// (127.0.1.1 without one); `aliases` (the container's name) follow the
+    /// hostname on that line.
+    public static func hostsFile(hostname: String, address: IPv4?, aliases: [String] = []) -> String {
         var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         s += "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        if let a = address { s += "\(a)\t\(hostname)\n" } else { s += "127.0.1.1\t\(hostname)\n" }
+        var names = [hostname]
+        for a in aliases where !a.isEmpty && !names.contains(a) { names.append(a) }
+        s += "\(address?.description ?? "127.0.1.1")\t\(names.joined(separator: " "))\n"
         return s
     }
 

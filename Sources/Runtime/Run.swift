@@ -21,6 +21,9 @@ public struct RunOptions {
     /// With a terminal: relay our stdin to it (and put our terminal in raw
     /// mode); off for `run -t` without `-i`.
     public var relayStdin = true
+    /// Called between create and start (run mode writes /etc/hosts with the
+    /// address the network got at create).
+    public var afterCreate: ((Created) throws -> Void)?
     public init(create: CreateOptions) { self.create = create }
 }
 
@@ -33,6 +36,7 @@ extension Runtime {
         let c = try createContainer(co, store: store, loadSpec: loadSpec)
         if !o.detach { forwardSignals(to: c.record.pid) }
         do {
+            try o.afterCreate?(c)
             try start(o.create.id)
         } catch {
             try? delete(o.create.id, force: true)

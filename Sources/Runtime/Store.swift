@@ -131,7 +131,13 @@ public struct Store {
         o["rootfs"] = .string(r.rootfs)
         o["created"] = .string(r.created)
         o["owner"] = .string(r.owner)
-        if let a = r.annotations, !a.isEmpty {
+        var a = r.annotations ?? [:]
+        // The bridged network, while the container lives: our own keys.
+        if st != "stopped", let n = r.network {
+            if let addr = n["address"] { a["org.minicontainer.ip"] = String(addr.split(separator: "/").first ?? "") }
+            if let g = n["gateway"] { a["org.minicontainer.gateway"] = g }
+        }
+        if !a.isEmpty {
             var ao = JSONObject()
             for k in a.keys.sorted() { ao[k] = .string(a[k]!) }
             o["annotations"] = .object(ao)

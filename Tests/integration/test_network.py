@@ -356,3 +356,149 @@ def test_zz_nothing_left_after_the_last_container(net, host_before):
     sh(f"ip link del {BRIDGE}")
     assert leftovers() == host_before["leftovers"]
     print("facts:", FACTS)
+
+
+# Run mode (`run -d --rootfs ... --network bridge`): addresses, /etc/hosts,
+# published ports, inspect/state, and `prune --network`. Each test has its own
+# --root, data directory and network directory (leases, ports, firewall).
+
+class RunEnv:
+    def __init__(self):
+        tag = uuid.uuid4().hex[:10]
+        self.root = f"/run/minicontainer-test/rn-{tag}"
+        self.data = f"/run/minicontainer-test-data/rn-{tag}"
+        self.netdir = f"/run/minicontainer-test-net/rn-{tag}"
+        self.environ = dict(os.environ, MINICONTAINER_DATA=self.data, MINICONTAINER_NETWORK_DIR=self.netdir)
+
+    def cmd(self, *args):
+        return [BIN, "--root", self.root, *args]
+
+    def mc(self, *args, check=False, timeout=60):
+        r = subprocess.run(self.cmd(*args), capture_output=True, text=True, env=self.environ,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"minicontainer {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def run_d(self, *args):
+        return self.mc("run", "-d", "--network", "bridge", *args, check=True).stdout.strip()
+
+    def inspect(self, ref):
+        [i] = json.loads(self.mc("inspect", ref, check=True).stdout)
+        return i
+
+    def leases(self):
+        d = os.path.join(self.netdir, "leases")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def close(self):
+        self.mc("rm", "-f", "--all")
+        self.mc("prune")
+        sh(f"rm -rf {self.root} {self.data} {self.netdir}; rmdir /run/minicontainer-test-net 2>/dev/null || true", check=False)
+
+
+@pytest.fixture
+def renv(host_before):
+    e = RunEnv()
+    yield e
+    e.close()
+
+
+def prune_network_leaves_nothing(renv, host_before):
+    """(d): after rm -f --all and prune --network, nothing of ours is left."""
+    out = renv.mc("rm", "-f", "--all", check=True).stdout.split()
+    r = renv.mc("prune", "--network", check=True)
+    assert r.stderr == "", r.stderr
+    checks = {
+        "veth": sh("ip -o link | grep mc || true"),
+        "leases": renv.leases(),
+        "ports": os.listdir(os.path.join(renv.netdir, "ports")),
+        "firewall state": os.path.exists(os.path.join(renv.netdir, "firewall")),
+        "nft": sh("nft list tables | grep minicontainer || true"),
+        "iptables": sh("iptables-save 2>/dev/null | grep -i minicontainer || true"),
+        "ip_forward": forward(),
+        "bridge": os.path.exists(f"/sys/class/net/{BRIDGE}"),
+    }
+    print("after rm -f --all (%d) and prune --network:" % len(out), checks)
+    assert checks == {"veth": "", "leases": [], "ports": [], "firewall state": False, "nft": "", "iptables": "",
+                      "ip_forward": host_before["forward"], "bridge": False}, checks
+    assert renv.mc("ps", "-a", "-q", check=True).stdout == ""
+
+
+def test_run_mode_parallel_runs_get_distinct_addresses(renv, host_before):
+    procs = [subprocess.Popen(renv.cmd("run", "-d", "--network", "bridge", "--rootfs", ROOTFS, "sleep", "30"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              text=True, env=renv.environ) for _ in range(20)]
+    results = [(p.wait(timeout=60), p.stdout.read().strip(), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _, _ in results), [r for r in results if r[0] != 0]
+    ids = [cid for _, cid, _ in results]
+    addrs = {cid: renv.inspect(cid)["network"]["address"] for cid in ids}
+    print("20 addresses:", sorted(addrs.values(), key=lambda a: tuple(map(int, a.split(".")))))
+    assert len(set(addrs.values())) == 20 and all(a.startswith("172.18.") for a in addrs.values()), addrs
+    assert sorted(addrs.values()) == renv.leases()
+    # Each container's /etc/hosts has its own address (rewritten after create).
+    for cid in ids[:3]:
+        hosts = renv.mc("exec", cid, "cat", "/etc/hosts", check=True).stdout
+        assert f"{addrs[cid]}\tminicontainer " in hosts, hosts
+    # A lease of a container that died unseen: prune reclaims it.
+    with open(os.path.join(renv.netdir, "leases", "172.18.255.250"), "w") as f:
+        f.write("f" * 64 + "\n")
+    prune_network_leaves_nothing(renv, host_before)
+
+
+def test_run_mode_published_port_hosts_inspect_and_prune(renv, host_before):
+    web = renv.run_d("--name", "web", "--hostname", "webhost", "-p", "18080:80", "--rootfs", ROOTFS,
+                     "sh", "-c", "mkdir -p /www; echo hello from web > /www/index.html; exec httpd -f -p 80 -h /www")
+    i = renv.inspect("web")
+    addr = i["network"]["address"]
+    assert i["network"]["mode"] == "bridge" and i["network"]["gateway"] == "172.18.0.1"
+    assert i["network"]["ports"] == ["18080:80/tcp"] and addr.startswith("172.18."), i["network"]
+    state = json.loads(renv.mc("state", web, check=True).stdout)
+    assert state["annotations"]["org.minicontainer.ip"] == addr
+    assert state["annotations"]["org.minicontainer.gateway"] == "172.18.0.1"
+    # (c) /etc/hosts: localhost, then the address with the hostname and name.
+    hosts = renv.mc("exec", "web", "cat", "/etc/hosts", check=True).stdout
+    print("/etc/hosts in web:\n" + hosts)
+    assert hosts.startswith("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), hosts
+    assert hosts.endswith(f"\n{addr}\twebhost web\n"), hosts
+    assert renv.mc("exec", "web", "hostname", check=True).stdout == "webhost\n"
+    resolv = renv.mc("exec", "web", "cat", "/etc/resolv.conf", check=True).stdout
+    assert "nameserver" in resolv and "nameserver 127." not in resolv, resolv
+    # (b) from the host through 127.0.0.1, and from another container, both
+    # through the gateway's published port and straight to the address.
+    body = fetch("http://127.0.0.1:18080/")
+    print("127.0.0.1:18080 ->", repr(body))
+    assert body == "hello from web\n"
+    client = renv.run_d("--name", "client", "--rootfs", ROOTFS, "sleep", "30")
+    for target in ("172.18.0.1 18080", f"{addr} 80"):
+        reply = ""
+        for _ in range(20):
+            reply = renv.mc("exec", client, "sh", "-c",
+                            f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {target}").stdout
+            if reply:
+                break
+            time.sleep(0.1)
+        print(f"client -> {target}:", repr(reply))
+        assert reply.startswith("HTTP/1.") and reply.endswith("\n\nhello from web\n"), reply
+    # The same host port again: refused, naming the owner.
+    r = renv.mc("run", "-d", "--network", "bridge", "-p", "18080:80", "--rootfs", ROOTFS, "sleep", "30")
+    assert r.returncode == 125 and f"already published by container {web}" in r.stderr, r.stderr
+    # Not while containers use it: prune --network keeps the bridge and table.
+    renv.mc("prune", "--network", check=True)
+    assert os.path.exists(f"/sys/class/net/{BRIDGE}") and "minicontainer" in nft_tables()
+    assert fetch("http://127.0.0.1:18080/") == "hello from web\n"
+    prune_network_leaves_nothing(renv, host_before)
+
+
+def test_run_mode_foreground_hosts_file_has_the_address(renv, host_before):
+    """A foreground `run` (no -d) also gets its leased address in /etc/hosts
+    and its lease back when it ends."""
+    r = renv.mc("run", "--rm", "--network", "bridge", "--name", "fg", "--hostname", "fghost",
+                "--rootfs", ROOTFS, "/bin/sh", "-c", "cat /etc/hosts; ip -o -4 addr show eth0")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.splitlines()
+    hosts_line = [l for l in last if l.endswith("fghost fg")]
+    assert hosts_line and hosts_line[0].startswith("172.18."), r.stdout
+    addr = hosts_line[0].split()[0]
+    assert f"inet {addr}/16" in r.stdout
+    assert renv.leases() == []
