@@ -44,11 +44,8 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         }
         namespaces.append(Namespace(type: "network", path: path))
     }
-    // A mount namespace of its own, new or joined by path: the rootfs is
-    // never set up in (nor its mounts left behind in) the runtime's own.
-    guard namespaces.contains(where: { $0.type == "mount" }) else {
-        throw fail("config.json: linux.namespaces: a mount namespace is required")
-    }
+    // Without a mount namespace the init shares ours and only chroots (see
+    // Init.swift): no mount is ever made in, or left behind in, ours.
     if process.terminal == true && o.consoleSocket == nil && !o.keepTerminal {
         throw fail("process.terminal is set: --console-socket is required")
     }

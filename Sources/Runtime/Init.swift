@@ -57,8 +57,12 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
             guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
         }
 
+        // Without a mount namespace of its own the container shares the
+        // runtime's: nothing is mounted there (the spec's mounts, masked and
+        // read-only paths would land on the host); the init only chroots.
+        let sharesMounts = !(c.spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         stage = "prepare rootfs"
-        try Rootfs.prepare(spec: c.spec, rootfs: c.rootfs, bundle: c.bundle)
+        if !sharesMounts { try Rootfs.prepare(spec: c.spec, rootfs: c.rootfs, bundle: c.bundle) }
 
         stage = "createContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.createContainer, kind: "createContainer", state: hookState)
@@ -67,9 +71,16 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // pivot_root, where its host path is out of reach.
         let fifo = open(c.fifoPath, mc_o_path() | O_CLOEXEC)
         guard fifo >= 0 else { throw SysError("open \(c.fifoPath)") }
+        // After a bare chroot there is no /proc: the fifo is reopened
+        // relative to its directory, opened here.
+        let stateDir = sharesMounts ? open(String(c.fifoPath[..<c.fifoPath.lastIndex(of: "/")!]), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
 
         stage = "pivot_root"
-        try Rootfs.pivot(rootfs: c.rootfs, noPivot: c.noPivot)
+        if sharesMounts {
+            guard chroot(c.rootfs) == 0, chdir("/") == 0 else { throw SysError("chroot \(c.rootfs)") }
+        } else {
+            try Rootfs.pivot(rootfs: c.rootfs, noPivot: c.noPivot)
+        }
 
         stage = "hostname"
         if let h = c.spec.hostname, !h.isEmpty {
@@ -89,7 +100,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         }
 
         stage = "finalize rootfs"
-        try Rootfs.finalize(spec: c.spec)
+        if !sharesMounts { try Rootfs.finalize(spec: c.spec) }
 
         let process = c.spec.process!
         let program = try prepareProcess(process, channel: channel, stage: &stage)
@@ -111,12 +122,14 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         // 2. Wait for `start`: it opens the fifo for reading (mode 0622, so
         // the container's user may open it for writing).
-        let w = open("/proc/self/fd/\(fifo)", O_WRONLY | O_CLOEXEC)
+        let w = stateDir >= 0 ? openat(stateDir, "exec.fifo", O_WRONLY | O_CLOEXEC)
+                              : open("/proc/self/fd/\(fifo)", O_WRONLY | O_CLOEXEC)
         guard w >= 0 else { throw SysError("open exec fifo") }
         var byte: UInt8 = 48
         _ = write(w, &byte, 1)
         close(w)
         close(fifo)
+        if stateDir >= 0 { close(stateDir) }
 
         stage = "startContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.startContainer, kind: "startContainer", state: hookState)

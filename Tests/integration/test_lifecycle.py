@@ -459,3 +459,21 @@ def test_delete_force_recovers_a_create_killed_midway(env):
     assert not os.path.exists(os.path.join(env.root, cid))
     assert not cgroup_dirs(cid)
     time.sleep(1.1)  # let the orphaned hook finish
+
+
+def test_no_mount_namespace_shares_ours_and_mounts_nothing(env):
+    """Without a mount namespace the container shares the runtime's and is
+    only chrooted: the host's mount table is untouched."""
+    before = open("/proc/self/mountinfo").read()
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
+    r = run(env, ["/bin/sh", "-c", "ls /bin/busybox"], edit=edit)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "/bin/busybox"
+    cid = env.id()
+    b = env.bundle(["/bin/sleep", "100"], name="nomnt", edit=edit)
+    assert env.create(cid, b)[0] == 0
+    pid = env.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/root") == env.rootfs
+    assert open("/proc/self/mountinfo").read() == before
