@@ -57,6 +57,14 @@ public enum HookRunner {
     public static func runAll(_ hooks: [Hook]?, kind: String, state: String) throws {
         for (i, h) in (hooks ?? []).enumerated() { try run(h, kind: kind, index: i, state: state) }
     }
+
+    /// For poststart and poststop: a failure is a warning and the others
+    /// still run (runtime-spec).
+    public static func runWarning(_ hooks: [Hook]?, kind: String, state: String) {
+        for (i, h) in (hooks ?? []).enumerated() {
+            do { try run(h, kind: kind, index: i, state: state) } catch { Log.warn("\(error)") }
+        }
+    }
 }
 
 public func monotonicMs() -> Int64 {

@@ -23,27 +23,24 @@ public struct Runtime {
         return try? JSONDecoding.decode(Spec.self, from: bytes, file: "config.json")
     }
 
-    // MARK: start
-
-    public func start(_ id: String) throws {
+    /// Runs `body` with the container's record and status, under its lock.
+    func withContainer<T>(_ id: String, _ body: (Record, String) throws -> T) throws -> T {
         try Store.validate(id: id)
         let lock = try store.lock(id)
         defer { lock.unlock() }
         let r = try store.load(id)
-        let st = store.status(r)
-        guard st == "created" else {
-            throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
-        }
-        try releaseInit(r)
-        // Poststart hooks: a failure is a warning (runtime-spec).
-        if let hooks = spec(of: r)?.hooks?.poststart {
-            for (i, h) in hooks.enumerated() {
-                do {
-                    try HookRunner.run(h, kind: "poststart", index: i, state: store.hookState(r, status: "running"))
-                } catch {
-                    Log.warn("\(error)")
-                }
+        return try body(r, store.status(r))
+    }
+
+    // MARK: start
+
+    public func start(_ id: String) throws {
+        try withContainer(id) { r, st in
+            guard st == "created" else {
+                throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
             }
+            try releaseInit(r)
+            HookRunner.runWarning(spec(of: r)?.hooks?.poststart, kind: "poststart", state: store.hookState(r, status: "running"))
         }
     }
 
@@ -72,18 +69,15 @@ public struct Runtime {
     // MARK: kill
 
     public func kill(_ id: String, signal: Int32, all: Bool) throws {
-        try Store.validate(id: id)
-        let lock = try store.lock(id)
-        defer { lock.unlock() }
-        let r = try store.load(id)
-        let st = store.status(r)
-        if all {
-            guard st != "stopped" || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
-            try manager(r).kill(signal: signal)
-            return
+        try withContainer(id) { r, st in
+            if all {
+                guard st != "stopped" || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
+                try manager(r).kill(signal: signal)
+                return
+            }
+            guard st != "stopped" else { throw fail("container not running") }
+            guard Glibc.kill(r.pid, signal) == 0 else { throw SysError("kill \(r.pid)") }
         }
-        guard st != "stopped" else { throw fail("container not running") }
-        guard Glibc.kill(r.pid, signal) == 0 else { throw SysError("kill \(r.pid)") }
     }
 
     // MARK: delete
@@ -144,35 +138,23 @@ public struct Runtime {
         let hooks = spec(of: r)?.hooks?.poststop
         do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
         try FS.removeTree(store.dir(r.id))
-        for (i, h) in (hooks ?? []).enumerated() {
-            do {
-                try HookRunner.run(h, kind: "poststop", index: i, state: store.hookState(r, status: "stopped"))
-            } catch {
-                Log.warn("\(error)")
-            }
-        }
+        HookRunner.runWarning(hooks, kind: "poststop", state: store.hookState(r, status: "stopped"))
     }
 
     // MARK: pause / resume
 
     public func pause(_ id: String) throws {
-        try Store.validate(id: id)
-        let lock = try store.lock(id)
-        defer { lock.unlock() }
-        let r = try store.load(id)
-        let st = store.status(r)
-        guard st == "running" || st == "created" else { throw fail("cannot pause a container that is \(st)") }
-        try manager(r).freeze()
+        try withContainer(id) { r, st in
+            guard st == "running" || st == "created" else { throw fail("cannot pause a container that is \(st)") }
+            try manager(r).freeze()
+        }
     }
 
     public func resume(_ id: String) throws {
-        try Store.validate(id: id)
-        let lock = try store.lock(id)
-        defer { lock.unlock() }
-        let r = try store.load(id)
-        let st = store.status(r)
-        guard st == "paused" else { throw fail("cannot resume a container that is \(st)") }
-        try manager(r).thaw()
+        try withContainer(id) { r, st in
+            guard st == "paused" else { throw fail("cannot resume a container that is \(st)") }
+            try manager(r).thaw()
+        }
     }
 
     // MARK: queries
