@@ -48,3 +48,14 @@ def remove_bridge_we_made():
     yield
     if not existed and os.path.exists(bridge) and not os.listdir(bridge + "/brif"):
         subprocess.run(["ip", "link", "del", "minicontainer0"], check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_rootfs_untouched():
+    """Bundles made by `spec --rootfs` use the shared rootfs directly: no test
+    may leave anything in it (a new mount point, a file)."""
+    top = lambda: sorted(os.listdir(ROOTFS)) if os.path.isdir(ROOTFS) else []
+    before = top()
+    yield
+    after = top()
+    assert not before or after == before, f"the shared rootfs {ROOTFS} changed: {sorted(set(after) - set(before))}"

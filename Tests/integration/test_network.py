@@ -225,7 +225,9 @@ def test_published_port_from_host_and_containers(net, tmp_path):
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_text("hello from the container\n")
-    web = net.start(["httpd", "-f", "-p", "8080", "-h", "/www"], ports=["18080:8080"], volumes=[f"{www}:/www:ro"])
+    # Mounted on /var, which the rootfs has: a new mount point would be made
+    # in the shared rootfs (these bundles use it directly, without overlay).
+    web = net.start(["httpd", "-f", "-p", "8080", "-h", "/var"], ports=["18080:8080"], volumes=[f"{www}:/var:ro"])
     addr, _ = ipv4_of(net, web)
     assert fetch("http://127.0.0.1:18080/") == "hello from the container\n"
     assert fetch("http://172.18.0.1:18080/") == "hello from the container\n"
@@ -327,7 +329,7 @@ def test_iptables_fallback(net, tmp_path, monkeypatch):
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_text("via iptables\n")
-    web = net.start(["httpd", "-f", "-p", "8080", "-h", "/www"], ports=["18082:8080"], volumes=[f"{www}:/www:ro"])
+    web = net.start(["httpd", "-f", "-p", "8080", "-h", "/var"], ports=["18082:8080"], volumes=[f"{www}:/var:ro"])
     addr, _ = ipv4_of(net, web)
     rules = sh("iptables-save -t nat")
     assert f"-A MINICONTAINER -p tcp -m tcp --dport 18082 -j DNAT --to-destination {addr}:8080" in rules, rules
