@@ -79,6 +79,11 @@ def env(binary, rootfs):
         e.assert_clean(seen)
     finally:
         subprocess.run(["rm", "-rf", e.root, e.data])
+        for parent in {os.path.dirname(e.root), os.path.dirname(e.data)}:
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass
 
 
 def run(env, *args, **kw):
