@@ -15,16 +15,8 @@ ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
 work=$(mktemp -d /tmp/mc-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bundle"
-"$MC" spec --bundle "$work/bundle" >/dev/null
-python3 - "$work/bundle/config.json" "$ROOTFS" <<'PY'
-import json, sys
-p, rootfs = sys.argv[1], sys.argv[2]
-c = json.load(open(p))
-c["root"]["path"] = rootfs
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"]
-json.dump(c, open(p, "w"), indent=2)
-PY
+. "$(dirname "$0")/bundle.sh"
+make_true_bundle "$work/bundle"
 
 loop() {  # runtime-command count prefix -> prints total nanoseconds
   local cmd=$1 n=$2 prefix=$3

@@ -40,16 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$work/bundle" "$state"
-"$MC" spec --bundle "$work/bundle" >/dev/null
-python3 - "$work/bundle/config.json" "$ROOTFS" <<'PY'
-import json, sys
-p, rootfs = sys.argv[1], sys.argv[2]
-c = json.load(open(p))
-c["root"]["path"] = rootfs
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"]
-json.dump(c, open(p, "w"), indent=2)
-PY
+. "$(dirname "$0")/bundle.sh"
+make_true_bundle "$work/bundle"
 
 seq_no=0
 # probe RUNTIME KIB -> 0 if `run` of /bin/true exits 0 under a KIB KiB limit, REPEAT times.

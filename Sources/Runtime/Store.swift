@@ -32,6 +32,8 @@ public struct Record: Codable, Equatable {
     public var creating: Bool?
     /// The bridged network's address, gateway, bridge, host veth and ports.
     public var network: [String: String]? = nil
+    /// The resources after the last `update` (the bundle's until then).
+    public var resources: Resources? = nil
 }
 
 public enum RuntimeError: Error, CustomStringConvertible {

@@ -7,8 +7,7 @@ import Sys
 // `update`: new resource limits for a live container, merged onto the ones
 // it has (runc's reading: what the update leaves unset stays as it was), and
 // written into its cgroup, rebuilt from the paths saved in its state. The
-// merged set is kept beside state.json (resources.json), so that the next
-// update merges onto it. `events`: stats once, or OOM kills as they happen.
+// merged set is kept in the state, so that the next update merges onto it. `events`: stats once, or OOM kills as they happen.
 
 /// Fields of `delta` that are set replace those of `base`, field by field
 /// within memory, cpu, pids, block IO and network; lists and maps (hugepage
@@ -72,32 +71,24 @@ public func mergeResources(_ base: Resources?, _ delta: Resources) -> Resources 
 }
 
 extension Runtime {
-    func resourcesPath(_ id: String) -> String { store.dir(id) + "/resources.json" }
-
     /// The resources the container runs with: the last update's merge, else
     /// the bundle's linux.resources.
     public func currentResources(_ r: Record) -> Resources? {
-        if let bytes = try? FS.readBytes(resourcesPath(r.id)),
-           let res = try? JSONDecoding.decode(Resources.self, from: bytes, file: "resources.json") {
-            return res
-        }
-        return spec(of: r)?.linux?.resources
+        r.resources ?? spec(of: r)?.linux?.resources
     }
 
     /// Writes `delta` merged onto the current resources into the container's
     /// cgroup, then records the merge. Device rules are not rewritten (as runc).
     public func update(_ id: String, resources delta: Resources) throws {
-        try Store.validate(id: id)
-        let lock = try store.lock(id)
-        defer { lock.unlock() }
-        let r = try store.load(id)
-        let st = store.status(r)
-        guard st != "stopped" else { throw fail("cannot update a container that has stopped") }
-        let merged = mergeResources(currentResources(r), delta)
-        var toApply = merged
-        toApply.devices = nil
-        try manager(r).apply(resources: toApply)
-        try FS.writeAtomically(resourcesPath(id), try JSONEncoding.encode(merged).compact(), mode: 0o600)
+        try withContainer(id) { r, st in
+            guard st != "stopped" else { throw fail("cannot update a container that has stopped") }
+            var record = r
+            record.resources = mergeResources(currentResources(r), delta)
+            var toApply = record.resources!
+            toApply.devices = nil
+            try manager(r).apply(resources: toApply)
+            try store.save(record)
+        }
     }
 
     /// runc's `events --stats` object: {"type":"stats","id":..,"data":{..}}.

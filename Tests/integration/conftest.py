@@ -59,3 +59,47 @@ def shared_rootfs_untouched():
     yield
     after = top()
     assert not before or after == before, f"the shared rootfs {ROOTFS} changed: {sorted(set(after) - set(before))}"
+
+
+def run_in_pty(argv, steps, timeout=20, env=None):
+    """Runs argv on a new pty; `steps` is a list of (wait_for, send) byte
+    pairs. Reads to EOF afterwards; returns (output, exit code)."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execvpe(argv[0], argv, env if env is not None else os.environ)
+        finally:
+            os._exit(127)
+    out = b""
+    deadline = time.time() + timeout
+
+    def read_until(tok):
+        nonlocal out
+        while tok not in out and time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    d = os.read(fd, 4096)
+                except OSError:
+                    return
+                if not d:
+                    return
+                out += d
+    try:
+        for want, send in steps:
+            read_until(want)
+            assert want in out, f"never saw {want!r}; output: {out!r}"
+            os.write(fd, send)
+        read_until(b"\x00never")  # until EOF
+        _, st = os.waitpid(pid, 0)
+        return out, os.waitstatus_to_exitcode(st)
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)

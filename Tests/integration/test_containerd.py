@@ -15,8 +15,6 @@ import hashlib
 import io
 import json
 import os
-import pty
-import select
 import shutil
 import signal
 import subprocess
@@ -25,7 +23,7 @@ import tempfile
 import time
 import uuid
 import pytest
-from conftest import BIN, mc
+from conftest import BIN, mc, run_in_pty
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -246,45 +244,6 @@ def teardown(c, run_existed):
     if not run_existed:
         remove_empty_dirs(RUN_CONTAINERD)
     assert not left_in_root, f"containers left in the runtime root: {left_in_root}"
-
-
-def run_in_pty(argv, steps, timeout=20):
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    out = b""
-    deadline = time.time() + timeout
-
-    def read_until(tok):
-        nonlocal out
-        while tok not in out and time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    d = os.read(fd, 4096)
-                except OSError:
-                    return
-                if not d:
-                    return
-                out += d
-    try:
-        for want, send in steps:
-            read_until(want)
-            assert want in out, f"never saw {want!r}; output: {out!r}"
-            os.write(fd, send)
-        read_until(b"\x00never")
-        _, st = os.waitpid(pid, 0)
-        return out, os.waitstatus_to_exitcode(st)
-    finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
 
 
 def test_run_rm_echo(ctrd):

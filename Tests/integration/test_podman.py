@@ -10,16 +10,14 @@ runtime flags), which must hold none of our containers afterwards.
 """
 import json
 import os
-import pty
 import resource
-import select
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
 import pytest
-from conftest import BIN, ROOTFS, mc
+from conftest import BIN, ROOTFS, mc, run_in_pty
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
@@ -200,47 +198,6 @@ def teardown(p, cgroups_before):
             mc("delete", "--force", cid)
 
 
-def run_in_pty(argv, env, steps, timeout=20):
-    """Runs argv on a new pty; `steps` is a list of (wait_for, send) pairs.
-    Returns (output, exit code)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.execvpe(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    out = b""
-    deadline = time.time() + timeout
-
-    def read_until(tok):
-        nonlocal out
-        while tok not in out and time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    d = os.read(fd, 4096)
-                except OSError:
-                    return
-                if not d:
-                    return
-                out += d
-    try:
-        for want, send in steps:
-            read_until(want)
-            assert want in out, f"never saw {want!r}; output: {out!r}"
-            os.write(fd, send)
-        read_until(b"\x00never")  # until EOF
-        _, st = os.waitpid(pid, 0)
-        return out, os.waitstatus_to_exitcode(st)
-    finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
-
-
 def test_podman_uses_minicontainer(pod):
     info = json.loads(pod.ok("info", "--format", "json"))
     rt = info["host"]["ociRuntime"]
@@ -346,15 +303,15 @@ def test_stop_with_sigterm_and_restart(pod):
 
 def test_interactive_tty(pod):
     steps = [(b"# ", b"tty; echo $((6*7))\r"), (b"42", b"exit 4\r")]
-    out, code = run_in_pty(["podman", "run", "--rm", "-it", IMAGE, "sh"], pod.env, steps)
+    out, code = run_in_pty(["podman", "run", "--rm", "-it", IMAGE, "sh"], steps, env=pod.env)
     assert code == 4, out
     assert b"/dev/pts/0" in out
 
     name = "tty" + uuid.uuid4().hex[:8]
     pod.ok("run", "-d", "--name", name, IMAGE, "sleep", "1000")
     pod.cid(name)
-    out, code = run_in_pty(["podman", "exec", "-it", name, "sh"], pod.env,
-                           [(b"# ", b"tty; echo $((6*7))\r"), (b"42", b"exit 6\r")])
+    out, code = run_in_pty(["podman", "exec", "-it", name, "sh"],
+                           [(b"# ", b"tty; echo $((6*7))\r"), (b"42", b"exit 6\r")], env=pod.env)
     assert code == 6, out
     assert b"/dev/pts/" in out
     pod.ok("rm", "-f", "-t", "0", name)

@@ -6,27 +6,9 @@ import subprocess
 import time
 import pytest
 from conftest import BIN, ROOTFS
-from test_run import Env, mountinfo, run
+from test_run import env, mountinfo, run  # noqa: F401 (env is test_run's fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("tmux"), reason="needs root and tmux")
-
-
-@pytest.fixture
-def env(binary, rootfs):
-    e = Env()
-    yield e
-    seen = e.ids()
-    e.mc("rm", "-f", "--all")
-    e.mc("prune")
-    try:
-        e.assert_clean(seen)
-    finally:
-        subprocess.run(["rm", "-rf", e.root, e.data])
-        for parent in {os.path.dirname(e.root), os.path.dirname(e.data)}:
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
 
 
 def tmux(*args):
