@@ -1,6 +1,6 @@
 # minicontainer: build, demo, tests. Everything runs as root on Linux.
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-SWIFTFLAGS := -c release --static-swift-stdlib -Xcc -DMC_COMMIT=\"$(COMMIT)\"
+SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT)\"
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 

@@ -26,6 +26,8 @@ public protocol CgroupManager {
     func create() throws
     /// Writes `pid` into cgroup.procs in every hierarchy.
     func add(pid: Int32) throws
+    /// What a new init needs to be placed cheaply (Placement.swift).
+    func openPlacement() throws -> Placement
     /// Pids in the container's cgroup and the cgroups below it (union over
     /// hierarchies), sorted. Nothing when the cgroup does not exist.
     func procs() throws -> [Int32]

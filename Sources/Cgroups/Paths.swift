@@ -1,18 +1,16 @@
 // Where a container's cgroup goes, following runc's cgroupsPath rules:
 //   "/a/b"            relative to each hierarchy's mount point (its root);
 //   "a/b"             relative to the runtime's own cgroup in that hierarchy;
-//   nil               "/minicontainer/<id>";
+//   nil               "/<id>", as runc and crun;
 //   "slice:prefix:name" (systemd syntax, without systemd) ->
 //                     "/<expanded slice>/<prefix>-<name>.scope".
 // The result never leaves the hierarchy: ".." stops at its root.
 
 public enum CgroupPath {
-    public static let defaultParent = "/minicontainer"
-
     /// The cgroup path asked for, cleaned, and whether it is relative to the
     /// runtime's own cgroup.
     public static func requested(_ cgroupsPath: String?, id: String) -> (path: String, relative: Bool) {
-        guard let p = cgroupsPath, !p.isEmpty else { return (clean(defaultParent + "/" + id), false) }
+        guard let p = cgroupsPath, !p.isEmpty else { return (clean("/" + id), false) }
         if p.contains(":"), let s = systemd(p) { return (s, false) }
         return (clean(p), !p.hasPrefix("/"))
     }
@@ -83,4 +81,9 @@ public enum CgroupPath {
         if r == "/" { return base }
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + r
     }
+}
+
+public enum CgroupParent {
+    /// Where Docker-style `run` puts its containers' cgroups: /minicontainer/<id>.
+    public static let runMode = "/minicontainer"
 }

@@ -1,4 +1,5 @@
 import CShim
+import Cgroups
 import Compile
 import Glibc
 import JSON
@@ -283,6 +284,8 @@ public struct Containers {
             var ann = spec.annotations ?? [:]
             ann[Annotation.name] = name
             spec.annotations = ann
+            // Run-mode containers share a parent cgroup, as Docker's /docker/<id>.
+            if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = CgroupParent.runMode + "/" + id }
             try FS.writeAtomically(d + "/config.json", try JSONEncoding.pretty(spec))
         } catch {
             removeFiles(id)

@@ -104,6 +104,10 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
             }
         }
         cleanup.cgroup = cgroup
+        // Limits go on before the init exists: it never runs unlimited there.
+        if let r = spec.linux?.resources { try cgroup.apply(resources: r) }
+        let placement = try cgroup.openPlacement()
+        defer { placement.close() }
 
         if pidNSFd >= 0 {
             guard mc_setns(pidNSFd, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
@@ -114,8 +118,16 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         defer { parentEnd.close() }
         let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
                                 noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
-                                unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd)
-        let pid = mc_clone3(flags, -1, 0, nil)
+                                unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
+                                placement: placement)
+        // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
+        // (before 5.7, a threaded or invalid domain) gets the pid written below.
+        var pid = mc_clone3(flags, placement.cgroup2, 0, nil)
+        var bornPlaced = placement.cgroup2 >= 0
+        if pid < 0 && bornPlaced && [EINVAL, ENOSYS, EOPNOTSUPP, EBUSY].contains(errno) {
+            pid = mc_clone3(flags, -1, 0, nil)
+            bornPlaced = false
+        }
         if pid < 0 { throw SysError("clone") }
         if pid == 0 {
             parentEnd.close()
@@ -124,12 +136,13 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         childEnd.close()
         cleanup.pid = pid
         guard let st = Proc.stat(pid) else { throw fail("init exited at once") }
-        // The init first copies the pages it will write (Init.swift), then is placed.
-        guard let pre = try parentEnd.receive(), pre.text == "prefaulted" else { throw fail("init exited at once") }
-
+        // The init first copies the pages it will write (Init.swift), then
+        // places itself in the v1 hierarchies (Placement.swift).
+        guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
+            throw fail("init exited at once")
+        }
+        if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
-        try cgroup.add(pid: pid)
-        if let r = spec.linux?.resources { try cgroup.apply(resources: r) }
 
         var nsPaths: [String: String] = [:]
         for ns in namespaces {

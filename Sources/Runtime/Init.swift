@@ -1,4 +1,5 @@
 import CShim
+import Cgroups
 import Glibc
 import Privileges
 import Rootfs
@@ -23,6 +24,8 @@ struct InitConfig {
     var newUserNS: Bool
     /// The runtime's lock on the state directory, which the init must not keep.
     var lockFd: Int32
+    /// Our cgroup's tasks files and cgroup2 directory (Placement.swift).
+    var placement: Placement
 }
 
 /// Runs in the child after clone; never returns.
@@ -32,9 +35,11 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
     close(c.lockFd)
     do {
         // 0. Copy the runtime's pages we are going to write while still in
-        // the runtime's cgroup, then let the runtime place us in ours.
-        prefaultWritableMappings()
-        try channel.send("prefaulted")
+        // the runtime's (v1 memory) cgroup, then move into ours.
+        if c.placement.placesItself { prefaultWritableMappings() }
+        let placed = c.placement.placeSelf() == 0
+        c.placement.close()
+        try channel.send(placed ? "placed" : "unplaced")
 
         // 1. Wait for the runtime: ids mapped, cgroup placed, createRuntime hooks run.
         guard let go = try channel.receive(), go.text.hasPrefix("go") else { _exit(1) }

@@ -128,11 +128,13 @@ public struct Runtime {
     func destroy(_ r: Record) throws {
         let cg = try manager(r)
         do { try cg.destroy() } catch { throw fail("remove cgroup: \(error)") }
-        // The default parent (/minicontainer in each hierarchy) goes with its
-        // last container; a busy or non-empty one stays.
-        for path in r.cgroups.values where r.cgroupsPath == nil {
-            if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix("/minicontainer") {
-                _ = rmdir(String(path[..<slash]))
+        // Run mode's shared parent (/minicontainer in each hierarchy) goes
+        // with its last container; a busy or non-empty one stays.
+        if r.cgroupsPath == CgroupParent.runMode + "/" + r.id {
+            for path in Set(r.cgroups.values) {
+                if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix(CgroupParent.runMode) {
+                    _ = rmdir(String(path[..<slash]))
+                }
             }
         }
         let hooks = spec(of: r)?.hooks?.poststop

@@ -112,6 +112,14 @@ public enum FS {
     /// failed command can remove exactly those.
     @discardableResult
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws -> [String] {
+        // Usually the parent exists: one mkdir. Otherwise from the top down.
+        let whole = absolute(path)
+        if mkdir(whole, mode) == 0 { return [whole] }
+        if errno == EEXIST {
+            guard isDirectory(whole) else { throw SysError("mkdir \(whole)", errno: ENOTDIR) }
+            return []
+        }
+        guard errno == ENOENT else { throw SysError("mkdir \(whole)") }
         var created: [String] = []
         var cur = ""
         for c in absolute(path).split(separator: "/") {

@@ -245,18 +245,18 @@ final class CgroupsTests: XCTestCase {
         let host = try CgroupHost.detect(mountinfo: dir + "/mountinfo", selfCgroup: dir + "/cgroup")
         let m = makeManager(host: host, cgroupsPath: nil, id: "c1", root: dir + "/fs")
         XCTAssertEqual(m.paths.count, 10)
-        XCTAssertTrue(m.paths.allSatisfy { $0.hasPrefix(dir + "/fs/") && $0.hasSuffix("/minicontainer/c1") }, "\(m.paths)")
-        XCTAssertTrue(m.paths.contains(dir + "/fs/systemd/minicontainer/c1"))
-        XCTAssertEqual(m.unifiedPathForCloneIntoCgroup, dir + "/fs/unified/minicontainer/c1")
+        XCTAssertTrue(m.paths.allSatisfy { $0.hasPrefix(dir + "/fs/") && $0.split(separator: "/").last == "c1" && $0.split(separator: "/").count == dir.split(separator: "/").count + 3 }, "\(m.paths)")
+        XCTAssertTrue(m.paths.contains(dir + "/fs/systemd/c1"))  // runc's default: /<id>
+        XCTAssertEqual(m.unifiedPathForCloneIntoCgroup, dir + "/fs/unified/c1")
     }
 
     // MARK: cgroupsPath rules
 
     func testRequestedPathRules() {
         typealias P = CgroupPath
-        XCTAssertEqual(P.requested(nil, id: "abc").path, "/minicontainer/abc")
+        XCTAssertEqual(P.requested(nil, id: "abc").path, "/abc")
         XCTAssertFalse(P.requested(nil, id: "abc").relative)
-        XCTAssertEqual(P.requested("", id: "abc").path, "/minicontainer/abc")
+        XCTAssertEqual(P.requested("", id: "abc").path, "/abc")
         XCTAssertEqual(P.requested(nil, id: "../../etc").path, "/etc")   // stays inside the hierarchy
         XCTAssertEqual(P.requested("/foo//bar/", id: "x").path, "/foo/bar")
         XCTAssertEqual(P.requested("/../../foo", id: "x").path, "/foo")
@@ -353,7 +353,7 @@ final class CgroupsTests: XCTestCase {
 
     func testV2CreateAddProcsDestroy() throws {
         let root = fakeV2()
-        let m = makeManager(host: CgroupHost(unified: root), cgroupsPath: nil, id: "c1")
+        let m = makeManager(host: CgroupHost(unified: root), cgroupsPath: "/minicontainer/c1", id: "c1")
         XCTAssertEqual(m.paths, [root + "/minicontainer/c1"])
         XCTAssertEqual(m.unifiedPathForCloneIntoCgroup, root + "/minicontainer/c1")
         XCTAssertEqual(m.pathsByController, ["": root + "/minicontainer/c1"])

@@ -23,7 +23,7 @@ def v1(ctrl):
 
 
 def cgfile(ctrl, cid, name):
-    with open(os.path.join(CG, ctrl, "minicontainer", cid, name)) as f:
+    with open(os.path.join(CG, ctrl, cid, name)) as f:
         return f.read().strip()
 
 

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# minicontainer beside runc and crun, in one run, on one bundle (bundle.sh's
+# /bin/true on the busybox rootfs). One table per figure, each also as a ratio
+# to crun, then a summary:
+#   1. N x `run` (create + start + wait + delete): wall time, the runtimes
+#      alternated in ROUNDS rounds so drift hits all alike (as lifecycle.sh)
+#   2. CPU per `run`: user+sys of the whole process tree (GNU time around the
+#      loops of 1) less that of a loop running /bin/true directly as often
+#   3. create, start, state, delete: median and p10-p90 over M samples each
+#      (hyperfine -N; --prepare puts the container in the state the phase needs)
+#   4. peak RSS of `run`: GNU time's %M (the largest process of the tree), the
+#      maximum over R runs
+#   5. the smallest memory limit `run` still works under: bench/memfloor.sh
+#   6. parallel throughput: P loops of K runs at once, containers per second
+#   7. `--version` start-up (hyperfine -N), mean over V runs
+# crun refuses hybrid cgroup hosts, so everything crun runs in a private mount
+# namespace (unshare -m) with /sys/fs/cgroup/unified unmounted there only; the
+# host's mounts are never changed. Each runtime keeps its state under a private
+# --root in a mktemp dir and names its containers mcb-<runtime>-...; on exit
+# every container left is force-deleted, cgroups of ours are removed, and so is
+# the work dir.
+# Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] bench/compare.sh [N] [ROUNDS]
+#   (as root; needs runc, crun, hyperfine and GNU time). Quick try:
+#   M=5 P=2 K=3 SKIP_MEMFLOOR=1 bench/compare.sh 10 2
+set -euo pipefail
+shopt -s inherit_errexit
+N=${1:-100}
+ROUNDS=${2:-5}
+M=${M:-30}
+P=${P:-8}
+K=${K:-10}
+R=${R:-5}
+V=${V:-100}
+[ "$ROUNDS" -le "$N" ] || ROUNDS=$N
+here=$(cd "$(dirname "$0")/.." && pwd)
+MC=${MINICONTAINER:-$here/.build/release/minicontainer}
+ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
+export MINICONTAINER=$MC ROOTFS
+[ -x "$ROOTFS/bin/busybox" ] || "$here/scripts/mkrootfs.sh" "$ROOTFS"
+
+RUNTIMES="minicontainer runc crun"
+declare -A SHORT=([minicontainer]=mc [runc]=runc [crun]=crun)
+work=$(mktemp -d /tmp/mc-compare.XXXXXX)
+bundle=$work/bundle
+declare -A CMD=(
+  [minicontainer]="$MC --root $work/root/mc"
+  [runc]="runc --root $work/root/runc"
+  [crun]="crun --root $work/root/crun"
+)
+# Hierarchies that already have minicontainer's parent cgroup keep it.
+had_parent=$(ls -d /sys/fs/cgroup/*/minicontainer/ 2>/dev/null || true)
+
+# in_ns RUNTIME CMD... -> runs CMD; for crun in a private mount namespace
+# without the cgroup v2 mount.
+in_ns() {
+  local rt=$1; shift
+  if [ "$rt" = crun ]; then
+    unshare -m bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' in-ns "$@"
+  else
+    "$@"
+  fi
+}
+
+cleanup() {
+  set +e
+  local rt d id
+  for rt in $RUNTIMES; do
+    for d in "$work/root/${SHORT[$rt]}"/*/; do
+      [ -d "$d" ] || continue
+      id=$(basename "$d")
+      in_ns "$rt" ${CMD[$rt]} delete --force "$id" >/dev/null 2>&1
+    done
+  done
+  # Our cgroups only: /<id> (runc, crun) or /minicontainer/<id>; anything
+  # still in one is a container process of ours.
+  for d in /sys/fs/cgroup/*/mcb-*/ /sys/fs/cgroup/*/minicontainer/mcb-*/; do
+    [ -d "$d" ] || continue
+    for id in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$id" 2>/dev/null; done
+    for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+  done
+  for d in /sys/fs/cgroup/*/minicontainer/; do
+    case $had_parent in *"$d"*) ;; *) rmdir "$d" 2>/dev/null ;; esac
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+. "$(dirname "$0")/bundle.sh"
+make_true_bundle "$bundle"
+mkdir -p "$work/root"
+
+# ratio A B -> A/B to two places, or n/a
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a !~ /^-?[0-9.]+$/ || b !~ /^-?[0-9.]+$/ || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+version() {  # RUNTIME -> "version (short commit)"
+  in_ns "$1" ${CMD[$1]} --version | awk 'NR == 1 { v = $3 } /^commit:/ { c = $2 }
+    END { if (c ~ /^[0-9a-f]+$/) c = substr(c, 1, 7); printf "%s%s", v, (c == "" ? "" : " (" c ")") }'
+}
+printf 'minicontainer %s, runc %s, crun %s; %s, kernel %s, %s CPUs\n\n' \
+  "$(version minicontainer)" "$(version runc)" "$(version crun)" "$(date -u +%F)" "$(uname -r)" "$(nproc)"
+
+declare -A VAL   # figure:runtime -> number, for the summary
+
+# --- 1 + 2: N x run, wall time and CPU ------------------------------------
+# loop_script COMMAND COUNT -> a script running COMMAND (with $i) COUNT times,
+# printing the wall nanoseconds it took.
+loop_script() {
+  echo "start=\$(date +%s%N); for i in \$(seq $2); do $1 </dev/null >/dev/null || exit 1; done; echo \$(( \$(date +%s%N) - start ))"
+}
+# timed RUNTIME SCRIPT -> "wall-ns cpu-centiseconds" of SCRIPT's process tree
+timed() {
+  local ns
+  ns=$(in_ns "$1" /usr/bin/time -f '%U %S' -o "$work/time" bash -c "$2")
+  echo "$ns $(tail -n 1 "$work/time" | awk '{ printf "%d", ($1 + $2) * 100 + 0.5 }')"
+}
+declare -A wall cpu
+for r in $RUNTIMES baseline; do wall[$r]=0; cpu[$r]=0; done
+per=$(( N / ROUNDS ))
+for round in $(seq "$ROUNDS"); do
+  for r in $RUNTIMES baseline; do
+    if [ "$r" = baseline ]; then
+      out=$(timed "$r" "$(loop_script /bin/true $per)")
+    else
+      out=$(timed "$r" "$(loop_script "${CMD[$r]} run --bundle $bundle mcb-${SHORT[$r]}-w$round-\$i" $per)")
+    fi
+    wall[$r]=$(( wall[$r] + ${out% *} ))
+    cpu[$r]=$(( cpu[$r] + ${out#* } ))
+  done
+done
+n=$(( per * ROUNDS ))
+for r in $RUNTIMES; do
+  VAL[wall:$r]=$(awk -v t="${wall[$r]}" -v n=$n 'BEGIN { printf "%.2f", t / 1e6 / n }')
+  VAL[cpu:$r]=$(awk -v c="${cpu[$r]}" -v b="${cpu[baseline]}" -v n=$n 'BEGIN { printf "%.2f", (c - b) * 10 / n }')
+done
+
+printf '1. %s x run of /bin/true (create+start+wait+delete), %s rounds\n' "$n" "$ROUNDS"
+printf '%-14s %10s %14s %8s\n' runtime "total (s)" "per run (ms)" "x crun"
+for r in $RUNTIMES; do
+  printf '%-14s %10.2f %14.2f %8s\n' "$r" "$(awk -v t="${wall[$r]}" 'BEGIN { print t / 1e9 }')" \
+    "${VAL[wall:$r]}" "$(ratio "${wall[$r]}" "${wall[crun]}")"
+done
+echo
+
+printf '2. CPU (user+sys of the process tree) per run, less a /bin/true loop (%s ms per run)\n' \
+  "$(awk -v b="${cpu[baseline]}" -v n=$n 'BEGIN { printf "%.2f", b * 10 / n }')"
+printf '%-14s %10s %8s\n' runtime "ms" "x crun"
+for r in $RUNTIMES; do
+  printf '%-14s %10s %8s\n' "$r" "${VAL[cpu:$r]}" "$(ratio "${VAL[cpu:$r]}" "${VAL[cpu:crun]}")"
+done
+echo
+
+# --- 3: create, start, state, delete -----------------------------------------
+# phase.sh STATE ID RUNTIME-COMMAND...: put container ID in STATE (gone,
+# created or stopped) for the next timed phase.
+cat >"$work/phase.sh" <<EOF
+#!/usr/bin/env bash
+set -u
+want=\$1 id=\$2; shift 2
+"\$@" delete --force "\$id" >/dev/null 2>&1
+case \$want in
+  gone) exit 0 ;;
+  created) exec "\$@" create --bundle $bundle "\$id" </dev/null >/dev/null ;;
+  stopped)
+    "\$@" create --bundle $bundle "\$id" </dev/null >/dev/null && "\$@" start "\$id" || exit 1
+    for _ in \$(seq 1000); do
+      "\$@" state "\$id" | grep -q '"status": *"stopped"' && exit 0
+      sleep 0.005
+    done
+    exit 1 ;;
+esac
+EOF
+ph="bash $work/phase.sh"
+# phase RUNTIME NAME -> "median p10 p90" in ms over M timed runs
+phase() {
+  local rt=$1 name=$2 id=mcb-${SHORT[$1]}-$2 cmd=${CMD[$1]} args
+  case $name in
+    create) args=(--prepare "$ph gone $id $cmd" "$cmd create --bundle $bundle $id") ;;
+    start) args=(--prepare "$ph created $id $cmd" "$cmd start $id") ;;
+    state) args=(--setup "$ph created $id $cmd" "$cmd state $id") ;;
+    delete) args=(--prepare "$ph stopped $id $cmd" "$cmd delete $id") ;;
+  esac
+  if ! in_ns "$rt" hyperfine -N --style none --warmup 2 --runs "$M" --cleanup "$ph gone $id $cmd" \
+      --export-json "$work/phase.json" "${args[@]}" >"$work/hyperfine.log" 2>&1; then
+    cat "$work/hyperfine.log" >&2
+    return 1
+  fi
+  python3 - "$work/phase.json" <<'PY'
+import json, statistics, sys
+t = sorted(x * 1000 for x in json.load(open(sys.argv[1]))["results"][0]["times"])
+q = statistics.quantiles(t, n=10, method="inclusive")
+print("%.2f %.2f %.2f" % (statistics.median(t), q[0], q[8]))
+PY
+}
+printf '3. per-phase latency, %s samples each (hyperfine -N), ms\n' "$M"
+printf '%-7s %-14s %8s %17s %8s\n' phase runtime median "p10 - p90" "x crun"
+for name in create start state delete; do
+  declare -A lat=()
+  for r in $RUNTIMES; do lat[$r]=$(phase "$r" "$name"); VAL[$name:$r]=${lat[$r]%% *}; done
+  for r in $RUNTIMES; do
+    read -r med lo hi <<<"${lat[$r]}"
+    printf '%-7s %-14s %8s %17s %8s\n' "$name" "$r" "$med" "$lo - $hi" "$(ratio "$med" "${VAL[$name:crun]}")"
+  done
+done
+echo
+
+# --- 4: peak RSS ------------------------------------------------------------
+printf '4. peak RSS of run (GNU time %%M, largest process of the tree, max of %s runs)\n' "$R"
+printf '%-14s %10s %8s %8s\n' runtime KiB MiB "x crun"
+for r in $RUNTIMES; do
+  : >"$work/rss"
+  in_ns "$r" bash -c "$(loop_script "/usr/bin/time -a -o $work/rss -f %M ${CMD[$r]} run --bundle $bundle mcb-${SHORT[$r]}-m\$i" "$R")" >/dev/null
+  VAL[rss:$r]=$(sort -n "$work/rss" | tail -n 1)
+done
+for r in $RUNTIMES; do
+  printf '%-14s %10s %8.1f %8s\n' "$r" "${VAL[rss:$r]}" "$(awk -v k="${VAL[rss:$r]}" 'BEGIN { print k / 1024 }')" \
+    "$(ratio "${VAL[rss:$r]}" "${VAL[rss:crun]}")"
+done
+echo
+
+# --- 5: memory floor --------------------------------------------------------
+if [ "${SKIP_MEMFLOOR:-0}" != 0 ]; then
+  echo "5. memory floor: skipped (SKIP_MEMFLOOR)"
+  for r in $RUNTIMES; do VAL[floor:$r]=skipped; done
+else
+  floor_out=$(bash "$here/bench/memfloor.sh")
+  printf '5. %s\n' "$(head -n 1 <<<"$floor_out")"
+  printf '%-14s %10s %8s\n' runtime KiB "x crun"
+  for r in $RUNTIMES; do
+    VAL[floor:$r]=$(awk -v r="$r" '$1 == r { print $2 }' <<<"$floor_out")
+  done
+  for r in $RUNTIMES; do
+    printf '%-14s %10s %8s\n' "$r" "${VAL[floor:$r]}" "$(ratio "${VAL[floor:$r]}" "${VAL[floor:crun]}")"
+  done
+fi
+echo
+
+# --- 6: parallel throughput -------------------------------------------------
+# P loops at once, in rounds like 1; each loop does K / rounds runs a round.
+prounds=$(( ROUNDS < K ? ROUNDS : K ))
+kper=$(( K / prounds ))
+par_script() {  # RUNTIME ROUND -> a script running P loops at once, printing wall ns
+  local run="${CMD[$1]} run --bundle $bundle mcb-${SHORT[$1]}-p$2-\$p-\$i"
+  echo "start=\$(date +%s%N); pids=
+for p in \$(seq $P); do
+  ( for i in \$(seq $kper); do $run </dev/null >/dev/null || exit 1; done ) & pids=\"\$pids \$!\"
+done
+rc=0; for q in \$pids; do wait \$q || rc=1; done; [ \$rc = 0 ] || exit 1
+echo \$(( \$(date +%s%N) - start ))"
+}
+declare -A par
+for r in $RUNTIMES; do par[$r]=0; done
+for round in $(seq "$prounds"); do
+  for r in $RUNTIMES; do
+    ns=$(in_ns "$r" bash -c "$(par_script "$r" "$round")")
+    par[$r]=$(( par[$r] + ns ))
+  done
+done
+total=$(( P * kper * prounds ))
+printf '6. parallel: %s loops at once, %s runs each (%s rounds), %s containers per runtime\n' "$P" $(( kper * prounds )) "$prounds" "$total"
+printf '%-14s %10s %14s %8s\n' runtime "wall (s)" "containers/s" "x crun"
+for r in $RUNTIMES; do
+  VAL[par:$r]=$(awk -v t="${par[$r]}" -v n=$total 'BEGIN { printf "%.1f", n / (t / 1e9) }')
+done
+for r in $RUNTIMES; do
+  printf '%-14s %10.2f %14s %8s\n' "$r" "$(awk -v t="${par[$r]}" 'BEGIN { print t / 1e9 }')" \
+    "${VAL[par:$r]}" "$(ratio "${VAL[par:$r]}" "${VAL[par:crun]}")"
+done
+echo
+
+# --- 7: --version start-up ----------------------------------------------------
+printf '7. --version start-up, %s runs (hyperfine -N)\n' "$V"
+printf '%-14s %10s %8s\n' runtime "mean (ms)" "x crun"
+for r in $RUNTIMES; do
+  in_ns "$r" hyperfine -N --style none --warmup 5 --runs "$V" --export-json "$work/version.json" \
+    "${CMD[$r]} --version" >/dev/null
+  VAL[version:$r]=$(jq -r '.results[0].mean * 1000' "$work/version.json" | awk '{ printf "%.2f", $1 }')
+done
+for r in $RUNTIMES; do
+  printf '%-14s %10s %8s\n' "$r" "${VAL[version:$r]}" "$(ratio "${VAL[version:$r]}" "${VAL[version:crun]}")"
+done
+echo
+
+# --- summary ----------------------------------------------------------------
+echo "summary (x crun: minicontainer / crun; containers/s higher is better, the rest lower)"
+printf '%-24s %14s %10s %10s %10s\n' figure minicontainer runc crun "mc x crun"
+while IFS='|' read -r key label; do
+  printf '%-24s %14s %10s %10s %10s\n' "$label" "${VAL[$key:minicontainer]}" "${VAL[$key:runc]}" \
+    "${VAL[$key:crun]}" "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:crun]}")"
+done <<'ROWS'
+wall|run wall (ms)
+cpu|run CPU (ms)
+create|create median (ms)
+start|start median (ms)
+state|state median (ms)
+delete|delete median (ms)
+rss|run peak RSS (KiB)
+floor|memory floor (KiB)
+par|parallel (containers/s)
+version|--version (ms)
+ROWS
