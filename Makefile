@@ -4,7 +4,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench test unit integration clean
+.PHONY: all setup build rootfs demo bench bench-all test unit integration clean
 
 all: build
 
@@ -30,6 +30,10 @@ demo: setup build rootfs
 
 bench: build rootfs
 	bash bench/lifecycle.sh 100 5
+
+# minicontainer beside runc and crun on every figure (bench/compare.sh).
+bench-all: build rootfs
+	bash bench/compare.sh
 
 unit:
 	swift build --build-tests

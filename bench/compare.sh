@@ -6,8 +6,9 @@
 #      alternated in ROUNDS rounds so drift hits all alike (as lifecycle.sh)
 #   2. CPU per `run`: user+sys of the whole process tree (GNU time around the
 #      loops of 1) less that of a loop running /bin/true directly as often
-#   3. create, start, state, delete: median and p10-p90 over M samples each
-#      (hyperfine -N; --prepare puts the container in the state the phase needs)
+#   3. create, start, state (of a created container), delete (of a stopped
+#      one): median and p10-p90 over M samples each (hyperfine -N; --prepare
+#      puts the container in the state the phase needs)
 #   4. peak RSS of `run`: GNU time's %M (the largest process of the tree), the
 #      maximum over R runs
 #   5. the smallest memory limit `run` still works under: bench/memfloor.sh
@@ -174,6 +175,13 @@ case \$want in
 esac
 EOF
 ph="bash $work/phase.sh"
+# hf RUNTIME ARGS... -> hyperfine -N ARGS (crun's in its namespace), results in
+# $work/hyperfine.json; its chatter is shown only if it fails.
+hf() {
+  local rt=$1; shift
+  in_ns "$rt" hyperfine -N --style none --export-json "$work/hyperfine.json" "$@" >"$work/hyperfine.log" 2>&1 ||
+    { echo "$rt: hyperfine $*" >&2; cat "$work/hyperfine.log" >&2; return 1; }
+}
 # phase RUNTIME NAME -> "median p10 p90" in ms over M timed runs
 phase() {
   local rt=$1 name=$2 id=mcb-${SHORT[$1]}-$2 cmd=${CMD[$1]} args
@@ -183,12 +191,8 @@ phase() {
     state) args=(--setup "$ph created $id $cmd" "$cmd state $id") ;;
     delete) args=(--prepare "$ph stopped $id $cmd" "$cmd delete $id") ;;
   esac
-  if ! in_ns "$rt" hyperfine -N --style none --warmup 2 --runs "$M" --cleanup "$ph gone $id $cmd" \
-      --export-json "$work/phase.json" "${args[@]}" >"$work/hyperfine.log" 2>&1; then
-    cat "$work/hyperfine.log" >&2
-    return 1
-  fi
-  python3 - "$work/phase.json" <<'PY'
+  hf "$rt" --warmup 2 --runs "$M" --cleanup "$ph gone $id $cmd" "${args[@]}"
+  python3 - "$work/hyperfine.json" <<'PY'
 import json, statistics, sys
 t = sorted(x * 1000 for x in json.load(open(sys.argv[1]))["results"][0]["times"])
 q = statistics.quantiles(t, n=10, method="inclusive")
@@ -275,9 +279,8 @@ echo
 printf '7. --version start-up, %s runs (hyperfine -N)\n' "$V"
 printf '%-14s %10s %8s\n' runtime "mean (ms)" "x crun"
 for r in $RUNTIMES; do
-  in_ns "$r" hyperfine -N --style none --warmup 5 --runs "$V" --export-json "$work/version.json" \
-    "${CMD[$r]} --version" >/dev/null
-  VAL[version:$r]=$(jq -r '.results[0].mean * 1000' "$work/version.json" | awk '{ printf "%.2f", $1 }')
+  hf "$r" --warmup 5 --runs "$V" "${CMD[$r]} --version"
+  VAL[version:$r]=$(jq -r '.results[0].mean * 1000' "$work/hyperfine.json" | awk '{ printf "%.2f", $1 }')
 done
 for r in $RUNTIMES; do
   printf '%-14s %10s %8s\n' "$r" "${VAL[version:$r]}" "$(ratio "${VAL[version:$r]}" "${VAL[version:crun]}")"
