@@ -64,11 +64,20 @@ public struct CgroupHost: Equatable {
         hierarchies.first { $0.has(controller) }
     }
 
-    public static func detect(mountinfo: String = "/proc/self/mountinfo",
-                              selfCgroup: String = "/proc/self/cgroup") throws -> CgroupHost {
-        let text = try FS.readString(mountinfo)
+    /// The host as /proc/self/mountinfo and /proc/self/cgroup show it, read
+    /// once per process (`run` creates and deletes in one).
+    public static func detect() throws -> CgroupHost {
+        if let h = detected { return h }
+        let h = try detect(mountinfo: "/proc/self/mountinfo", selfCgroup: "/proc/self/cgroup")
+        detected = h
+        return h
+    }
+    private static var detected: CgroupHost?
+
+    public static func detect(mountinfo: String, selfCgroup: String = "/proc/self/cgroup") throws -> CgroupHost {
+        let mounts = MountInfo.parse(try FS.readBytes(mountinfo))
         let own = (try? FS.readString(selfCgroup)) ?? ""
-        guard let host = parse(mountinfo: text, selfCgroup: own) else {
+        guard let host = parse(mounts, selfCgroup: own) else {
             throw SysError("no cgroup filesystem mounted (read \(mountinfo))", errno: ENOENT)
         }
         return host
@@ -77,23 +86,23 @@ public struct CgroupHost: Equatable {
     /// The host described by a mountinfo text and a /proc/self/cgroup text;
     /// nil when no cgroup filesystem is mounted.
     public static func parse(mountinfo: String, selfCgroup: String = "") -> CgroupHost? {
+        parse(MountInfo.parse(Array(mountinfo.utf8)), selfCgroup: selfCgroup)
+    }
+
+    static func parse(_ mounts: [MountInfo], selfCgroup: String) -> CgroupHost? {
         var v1: [CgroupHierarchy] = []
         var v2: [(point: String, root: String)] = []
-        for line in mountinfo.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            guard f.count >= 7, let dash = f.firstIndex(of: "-"), dash >= 6, dash + 3 <= f.count else { continue }
-            let root = unescapeMountinfo(f[3]), point = unescapeMountinfo(f[4])
-            let fstype = f[dash + 1], superOptions = dash + 3 < f.count ? f[dash + 3] : ""
-            if fstype == "cgroup2" {
-                v2.append((point, root))
-            } else if fstype == "cgroup" {
-                let controllers = superOptions.split(separator: ",").map(String.init).filter(isControllerOption)
+        for m in mounts {
+            if m.fsType == "cgroup2" {
+                v2.append((m.mountPoint, m.root))
+            } else if m.fsType == "cgroup" {
+                let controllers = m.superOptions.split(separator: ",").map(String.init).filter(isControllerOption)
                 guard !controllers.isEmpty else { continue }
-                let h = CgroupHierarchy(mountPoint: point, controllers: controllers, mountRoot: root)
+                let h = CgroupHierarchy(mountPoint: m.mountPoint, controllers: controllers, mountRoot: m.root)
                 if let i = v1.firstIndex(where: { Set($0.controllers) == Set(controllers) }) {
                     // The same hierarchy mounted twice: keep the one under
                     // /sys/fs/cgroup, else the first.
-                    if !under(v1[i].mountPoint, "/sys/fs/cgroup") && under(point, "/sys/fs/cgroup") { v1[i] = h }
+                    if !under(v1[i].mountPoint, "/sys/fs/cgroup") && under(m.mountPoint, "/sys/fs/cgroup") { v1[i] = h }
                 } else {
                     v1.append(h)
                 }
@@ -136,25 +145,6 @@ public struct CgroupHost: Equatable {
     static func isControllerOption(_ o: String) -> Bool {
         if o.hasPrefix("name=") { return o.count > 5 }
         return !o.contains("=") && !mountOptions.contains(o)
-    }
-
-    /// mountinfo escapes space, tab, newline and backslash as \ooo.
-    static func unescapeMountinfo(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out: [UInt8] = []
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count,
-               let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(v)
-                i += 4
-            } else {
-                out.append(b[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -343,7 +343,7 @@ final class Setup {
         let top = open(m.destination, O_PATH_ | O_DIRECTORY)
         try check(top, "open \(m.destination)")
         defer { close(top) }
-        let hierarchies = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(try FS.readString("/proc/self/mountinfo")),
+        let hierarchies = Rootfs.cgroupHierarchies(mountInfo: MountInfo.parse(try FS.readBytes("/proc/self/mountinfo")),
                                                    procCgroup: Rootfs.parseProcCgroup(try FS.readString("/proc/self/cgroup")))
         for h in hierarchies {
             let path = m.destination + "/" + h.name

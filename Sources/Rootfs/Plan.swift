@@ -72,18 +72,6 @@ public struct DeviceNode: Equatable {
 }
 
 /// One line of /proc/self/mountinfo.
-public struct MountInfo: Equatable {
-    public var id: Int
-    public var parent: Int
-    /// The path inside the filesystem that is mounted here.
-    public var root: String
-    public var mountPoint: String
-    public var options: String
-    public var fsType: String
-    public var source: String
-    public var superOptions: String
-}
-
 /// One line of /proc/self/cgroup.
 public struct ProcCgroup: Equatable {
     public var hierarchy: Int
@@ -228,41 +216,10 @@ extension Rootfs {
     }
 
     /// Decodes mountinfo's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash).
-    static func unescapeMountInfo(_ s: Substring) -> String {
-        guard s.contains("\\") else { return String(s) }
-        var out: [UInt8] = []
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count {
-                let digits = b[(i + 1)...(i + 3)]
-                if digits.allSatisfy({ $0 >= 48 && $0 <= 55 }) {
-                    out.append(digits.reduce(0) { $0 &* 8 &+ ($1 - 48) })
-                    i += 4
-                    continue
-                }
-            }
-            out.append(b[i])
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func unescapeMountInfo(_ s: Substring) -> String { MountInfo.unescape(ArraySlice(s.utf8)) }
 
     /// Parses /proc/self/mountinfo; malformed lines are skipped.
-    public static func parseMountInfo(_ text: String) -> [MountInfo] {
-        var result: [MountInfo] = []
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-            guard f.count >= 9, let sep = f[6...].firstIndex(of: "-"), sep + 2 < f.count,
-                  let id = Int(f[0]), let parent = Int(f[1]) else { continue }
-            result.append(MountInfo(id: id, parent: parent, root: unescapeMountInfo(f[3]),
-                                    mountPoint: unescapeMountInfo(f[4]), options: String(f[5]),
-                                    fsType: String(f[sep + 1]), source: unescapeMountInfo(f[sep + 2]),
-                                    superOptions: sep + 3 < f.count ? String(f[sep + 3]) : ""))
-        }
-        return result
-    }
+    public static func parseMountInfo(_ text: String) -> [MountInfo] { MountInfo.parse(Array(text.utf8)) }
 
     /// Parses /proc/self/cgroup ("ID:controllers:path").
     public static func parseProcCgroup(_ text: String) -> [ProcCgroup] {

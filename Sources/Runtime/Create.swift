@@ -136,14 +136,9 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         childEnd.close()
         cleanup.pid = pid
         guard let st = Proc.stat(pid) else { throw fail("init exited at once") }
-        // The init first copies the pages it will write (Init.swift), then
-        // places itself in the v1 hierarchies (Placement.swift).
-        guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
-            throw fail("init exited at once")
-        }
-        if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
-        if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
 
+        // The state (with `creating`, so that delete --force can undo us)
+        // is written while the init prefaults.
         var nsPaths: [String: String] = [:]
         for ns in namespaces {
             nsPaths[ns.type] = ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
@@ -152,7 +147,21 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
                             created: Log.timestamp(), owner: "", annotations: spec.annotations,
                             cgroups: cgroup.pathsByController, cgroupsPath: spec.linux?.cgroupsPath, namespaces: nsPaths,
                             exitCode: nil, creating: true)
+        if spec.hooks?.poststart != nil || spec.hooks?.poststop != nil {
+            var h = Hooks()
+            h.poststart = spec.hooks?.poststart
+            h.poststop = spec.hooks?.poststop
+            record.hooks = h
+        }
         try store.save(record)
+
+        // The init first copies the pages it will write (Init.swift), then
+        // places itself in the v1 hierarchies (Placement.swift).
+        guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
+            throw fail("init exited at once")
+        }
+        if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+        if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
 
         // A bridged network (or lo alone) for a new network namespace
         // (issue 6), set up before the runtime-side hooks so that they see it.

@@ -4,6 +4,7 @@ import Glibc
 import JSON
 import Network
 import Spec
+import SpecJSON
 import Sys
 
 // start, kill, delete, pause, resume and the queries, each under the
@@ -20,7 +21,7 @@ public struct Runtime {
 
     func spec(of r: Record) -> Spec? {
         guard let bytes = try? FS.readBytes(r.bundle + "/config.json") else { return nil }
-        return try? JSONDecoding.decode(Spec.self, from: bytes, file: "config.json")
+        return try? SpecJSON.decode(bytes, file: "config.json")
     }
 
     /// Runs `body` with the container's record and status, under its lock.
@@ -40,7 +41,7 @@ public struct Runtime {
                 throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
             }
             try releaseInit(r)
-            HookRunner.runWarning(spec(of: r)?.hooks?.poststart, kind: "poststart", state: store.hookState(r, status: "running"))
+            HookRunner.runWarning(r.hooks?.poststart, kind: "poststart", state: store.hookState(r, status: "running"))
         }
     }
 
@@ -137,7 +138,7 @@ public struct Runtime {
                 }
             }
         }
-        let hooks = spec(of: r)?.hooks?.poststop
+        let hooks = r.hooks?.poststop
         do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
         try FS.removeTree(store.dir(r.id))
         HookRunner.runWarning(hooks, kind: "poststop", state: store.hookState(r, status: "stopped"))

@@ -34,6 +34,96 @@ public struct Record: Codable, Equatable {
     public var network: [String: String]? = nil
     /// The resources after the last `update` (the bundle's until then).
     public var resources: Resources? = nil
+    /// The poststart and poststop hooks of the config.json given to create
+    /// (later edits of the bundle do not change them, as the spec requires).
+    public var hooks: Hooks? = nil
+}
+
+// state.json is read and written by hand: every runtime command reads it,
+// and Codable's generic machinery costs more than the rest of `state`.
+extension Record {
+    func json() throws -> JSONValue {
+        var o = JSONObject()
+        o["id"] = .string(id)
+        o["pid"] = .int(Int64(pid))
+        o["startTime"] = startTime <= UInt64(Int64.max) ? .int(Int64(startTime)) : .uint(startTime)
+        o["bundle"] = .string(bundle)
+        o["rootfs"] = .string(rootfs)
+        o["created"] = .string(created)
+        o["owner"] = .string(owner)
+        if let a = annotations { o["annotations"] = Record.object(a) }
+        o["cgroups"] = Record.object(cgroups)
+        if let c = cgroupsPath { o["cgroupsPath"] = .string(c) }
+        if let n = namespaces { o["namespaces"] = Record.object(n) }
+        if let e = exitCode { o["exitCode"] = .int(Int64(e)) }
+        if let c = creating { o["creating"] = .bool(c) }
+        if let n = network { o["network"] = Record.object(n) }
+        if let r = resources { o["resources"] = try JSONEncoding.encode(r) }
+        if let h = hooks { o["hooks"] = try JSONEncoding.encode(h) }
+        return .object(o)
+    }
+
+    init(json v: JSONValue, file: String) throws {
+        guard case .object(let o) = v else { throw JSONError(file: file, message: "expected object, found \(v.kindName)") }
+        func bad(_ key: String, _ want: String) -> JSONError {
+            JSONError(file: file, path: key, message: o[key] == nil ? "required property missing" : "expected \(want), found \(o[key]!.kindName)")
+        }
+        func string(_ key: String) throws -> String {
+            guard case .string(let s)? = o[key] else { throw bad(key, "string") }
+            return s
+        }
+        func optString(_ key: String) throws -> String? { o[key] == nil || o[key] == .null ? nil : try string(key) }
+        func int(_ key: String) throws -> Int64 {
+            guard case .int(let i)? = o[key] else { throw bad(key, "integer") }
+            return i
+        }
+        func map(_ key: String) throws -> [String: String]? {
+            guard let m = o[key], m != .null else { return nil }
+            guard case .object(let mo) = m else { throw bad(key, "object") }
+            var out: [String: String] = [:]
+            for (k, x) in mo.entries {
+                guard case .string(let s) = x else {
+                    throw JSONError(file: file, path: key + "." + k, message: "expected string, found \(x.kindName)")
+                }
+                out[k] = s
+            }
+            return out
+        }
+        id = try string("id")
+        guard let p = Int32(exactly: try int("pid")) else { throw bad("pid", "32-bit integer") }
+        pid = p
+        switch o["startTime"] {
+        case .int(let i)? where i >= 0: startTime = UInt64(i)
+        case .uint(let u)?: startTime = u
+        default: throw bad("startTime", "unsigned integer")
+        }
+        bundle = try string("bundle")
+        rootfs = try string("rootfs")
+        created = try string("created")
+        owner = try string("owner")
+        annotations = try map("annotations")
+        guard let cg = try map("cgroups") else { throw bad("cgroups", "object") }
+        cgroups = cg
+        cgroupsPath = try optString("cgroupsPath")
+        namespaces = try map("namespaces")
+        if let e = o["exitCode"], e != .null {
+            guard let x = Int32(exactly: try int("exitCode")) else { throw bad("exitCode", "32-bit integer") }
+            exitCode = x
+        }
+        if let c = o["creating"], c != .null {
+            guard case .bool(let b) = c else { throw bad("creating", "boolean") }
+            creating = b
+        }
+        network = try map("network")
+        if let r = o["resources"], r != .null { resources = try JSONDecoding.decode(Resources.self, from: r, file: file) }
+        if let h = o["hooks"], h != .null { hooks = try JSONDecoding.decode(Hooks.self, from: h, file: file) }
+    }
+
+    static func object(_ m: [String: String]) -> JSONValue {
+        var o = JSONObject()
+        for k in m.keys.sorted() { o[k] = .string(m[k]!) }
+        return .object(o)
+    }
 }
 
 public enum RuntimeError: Error, CustomStringConvertible {
@@ -87,14 +177,14 @@ public struct Store {
             throw fail("container \(id) is being created or its state is lost (delete --force removes it)")
         }
         do {
-            return try JSONDecoding.decode(Record.self, from: bytes, file: statePath(id))
+            return try Record(json: JSONValue.parse(bytes, file: statePath(id)), file: statePath(id))
         } catch let e as JSONError {
             throw fail("state of \(id) is damaged: \(e)")
         }
     }
 
     public func save(_ r: Record) throws {
-        try FS.writeAtomically(statePath(r.id), try JSONEncoding.encode(r).compact(), mode: 0o600)
+        try FS.writeAtomically(statePath(r.id), try r.json().compact(), mode: 0o600)
     }
 
     public func ids() -> [String] {

@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 import XCTest
 @testable import CLI
 @testable import Compile
@@ -31,6 +32,21 @@ final class StoreTests: XCTestCase {
         for good in ["c1", "A.b_c+d-e", String(repeating: "a", count: 64)] {
             XCTAssertNoThrow(try Store.validate(id: good), good)
         }
+    }
+
+    func testStateJSONByHandMatchesCodable() throws {
+        var r = record("c1", pid: 42, start: UInt64(Int64.max) + 5)
+        XCTAssertEqual(try r.json(), try JSONEncoding.encode(r))
+        XCTAssertEqual(try Record(json: r.json(), file: "s"), r)
+        r.cgroupsPath = "/x"; r.namespaces = ["pid": "/proc/42/ns/pid"]; r.exitCode = -1; r.creating = true
+        r.network = ["address": "172.18.0.2/16"]; r.cgroups = ["memory": "/sys/fs/cgroup/memory/c1", "": "/u"]
+        var res = Resources(); res.pids = Pids(limit: 10); r.resources = res
+        var h = Hooks(); h.poststop = [Hook(path: "/bin/true")]; r.hooks = h
+        XCTAssertEqual(try r.json(), try JSONEncoding.encode(r))
+        XCTAssertEqual(try Record(json: r.json(), file: "s"), r)
+        let bad = try JSONValue.parse(#"{"id":"c1","pid":"x"}"#, file: "state.json")
+        XCTAssertEqual("\(try { () throws -> String in do { _ = try Record(json: bad, file: "state.json"); return "" } catch { return "\(error)" } }())",
+                       "state.json: pid: expected integer, found string")
     }
 
     func testStatusFollowsTheKernel() throws {
