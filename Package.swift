@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "Sys", dependencies: ["CShim"]),
         // OCI runtime-spec types (no imports) and their validation.
         .target(name: "Spec"),
+        // config.json -> Spec without Codable's runtime generics (hand-written, same errors).
+        .target(name: "SpecJSON", dependencies: ["JSON", "Spec"]),
         // Docker-style run flags -> OCI spec.
         .target(name: "Compile", dependencies: ["Spec"]),
         // The container's filesystem: mounts, devices, pivot_root, masked paths.
@@ -31,16 +33,16 @@ let package = Package(
         // cgroup v1 and v2 managers behind one interface.
         .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
         // State store, init and the create/start/kill/delete lifecycle.
-        .target(name: "Runtime", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups", "Network"]),
+        .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups", "Network"]),
         // Docker-style containers on top of bundles: ids, names, overlayfs
         // roots, logs, the detached monitor.
         .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime", "Network", "Cgroups"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime", "Containers", "Network"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Runtime", "Containers", "Network"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Containers", "Network"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Containers", "Network"], path: "Tests/UnitTests"),
     ]
 )

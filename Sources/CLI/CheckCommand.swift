@@ -1,5 +1,6 @@
 import JSON
 import Spec
+import SpecJSON
 import Sys
 
 // `minicontainer check`: reads a bundle's config.json and reports the first
@@ -17,7 +18,7 @@ public func loadSpec(bundle: String) throws -> Spec {
     }
     let spec: Spec
     do {
-        spec = try JSONDecoding.decode(Spec.self, from: bytes, file: "config.json")
+        spec = try SpecJSON.decode(bytes, file: "config.json")
     } catch let e as JSONError {
         throw CommandError(e.description)
     }

@@ -3,6 +3,7 @@ import Glibc
 import JSON
 import Runtime
 import Spec
+import SpecJSON
 import Sys
 
 // The OCI lifecycle commands, with runc's names, flags and output.
@@ -243,7 +244,8 @@ let execCommand = Command(
         if let file = p.string("process") {
             let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
             do {
-                process = try JSONDecoding.decode(Process.self, from: bytes, file: file == "-" ? "process.json" : file)
+                let name = file == "-" ? "process.json" : file
+                process = try SpecJSON.process(JSONValue.parse(bytes, file: name), file: name)
             } catch let e as JSONError {
                 throw CommandError(e.description)
             }

@@ -3,6 +3,7 @@ import Glibc
 import JSON
 import Runtime
 import Spec
+import SpecJSON
 import Sys
 
 // `update` and `events`, with runc's names and flags.
@@ -31,7 +32,8 @@ func updateResources(_ p: Parsed) throws -> Resources {
     if let file = p.string("resources") {
         let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
         do {
-            r = try JSONDecoding.decode(Resources.self, from: bytes, file: file == "-" ? "resources (stdin)" : file)
+            let name = file == "-" ? "resources (stdin)" : file
+            r = try SpecJSON.resources(JSONValue.parse(bytes, file: name), file: name)
         } catch let e as JSONError {
             throw CommandError(e.description)
         }

@@ -91,7 +91,8 @@ enum Control {
         guard dir != mountPoint, under(dir, mountPoint) else {
             throw SysError("refusing to remove \(dir): not a cgroup below \(mountPoint)", errno: EINVAL)
         }
-        guard FS.exists(dir) else { return }
+        // Usually an empty leaf: one rmdir. Otherwise children first.
+        if rmdir(dir) == 0 || errno == ENOENT { return }
         for sub in subdirectories(dir) { try removeCgroup(sub, mountPoint: mountPoint, deadline: deadline) }
         var delay = 0.005, clearedFakeFiles = false
         while rmdir(dir) != 0 {

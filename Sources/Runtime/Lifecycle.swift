@@ -139,7 +139,10 @@ public struct Runtime {
             }
         }
         let hooks = r.hooks?.poststop
-        do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
+        // Leases and ports exist only for containers whose spec asked for a network.
+        if r.network != nil || Network.configures(r.annotations) {
+            do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
+        }
         try FS.removeTree(store.dir(r.id))
         HookRunner.runWarning(hooks, kind: "poststop", state: store.hookState(r, status: "stopped"))
     }

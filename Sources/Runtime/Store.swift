@@ -1,6 +1,7 @@
 import Glibc
 import JSON
 import Spec
+import SpecJSON
 import Sys
 
 // The state store: one directory per container under --root, holding
@@ -115,8 +116,8 @@ extension Record {
             creating = b
         }
         network = try map("network")
-        if let r = o["resources"], r != .null { resources = try JSONDecoding.decode(Resources.self, from: r, file: file) }
-        if let h = o["hooks"], h != .null { hooks = try JSONDecoding.decode(Hooks.self, from: h, file: file) }
+        if let r = o["resources"], r != .null { resources = try SpecJSON.resources(r, file: file) }
+        if let h = o["hooks"], h != .null { hooks = try SpecJSON.hooks(h, file: file) }
     }
 
     static func object(_ m: [String: String]) -> JSONValue {

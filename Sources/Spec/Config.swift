@@ -243,6 +243,7 @@ public struct NetworkResources: Codable, Equatable {
 public struct InterfacePriority: Codable, Equatable {
     public var name: String
     public var priority: UInt32
+    public init(name: String, priority: UInt32) { self.name = name; self.priority = priority }
 }
 
 public struct Pids: Codable, Equatable {
@@ -302,17 +303,22 @@ public struct WeightDevice: Codable, Equatable {
     public var minor: Int64
     public var weight: UInt16?
     public var leafWeight: UInt16?
+    public init(major: Int64, minor: Int64, weight: UInt16? = nil, leafWeight: UInt16? = nil) {
+        self.major = major; self.minor = minor; self.weight = weight; self.leafWeight = leafWeight
+    }
 }
 
 public struct ThrottleDevice: Codable, Equatable {
     public var major: Int64
     public var minor: Int64
     public var rate: UInt64
+    public init(major: Int64, minor: Int64, rate: UInt64) { self.major = major; self.minor = minor; self.rate = rate }
 }
 
 public struct HugepageLimit: Codable, Equatable {
     public var pageSize: String
     public var limit: UInt64
+    public init(pageSize: String, limit: UInt64) { self.pageSize = pageSize; self.limit = limit }
 }
 
 public struct DeviceCgroup: Codable, Equatable {
@@ -356,6 +362,9 @@ public struct SyscallArg: Codable, Equatable {
     public var value: UInt64
     public var valueTwo: UInt64?
     public var op: String
+    public init(index: UInt, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+        self.index = index; self.value = value; self.valueTwo = valueTwo; self.op = op
+    }
 }
 
 // MARK: state

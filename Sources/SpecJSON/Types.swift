@@ -1,0 +1,457 @@
+import JSON
+import Spec
+
+// One decoder per type of Sources/Spec/Config.swift reachable from Spec, in
+// that file's order. Each reads its properties in declaration order (so that
+// the first error is the one Codable reports) and builds the value at the end.
+// `at` is always the path of `v`.
+
+// MARK: - Spec and process
+
+func decodeSpec(_ v: JSONValue, _ at: Where) throws -> Spec {
+    let o = try object(v, at)
+    let ociVersion = try reqString(o, "ociVersion", at)
+    var process: Process?
+    if let x = present(o, "process") { process = try decodeProcess(x, { key(at, "process") }) }
+    var root: Root?
+    if let x = present(o, "root") { root = try decodeRoot(x, { key(at, "root") }) }
+    let hostname = try optString(o, "hostname", at)
+    let domainname = try optString(o, "domainname", at)
+    var mounts: [Mount]?
+    if let x = present(o, "mounts") { mounts = try decodeMounts(x, { key(at, "mounts") }) }
+    var hooks: Hooks?
+    if let x = present(o, "hooks") { hooks = try decodeHooks(x, { key(at, "hooks") }) }
+    let annotations = try optStringMap(o, "annotations", at)
+    var linux: Linux?
+    if let x = present(o, "linux") { linux = try decodeLinux(x, { key(at, "linux") }) }
+    return Spec(ociVersion: ociVersion, process: process, root: root, hostname: hostname, domainname: domainname,
+                mounts: mounts, hooks: hooks, annotations: annotations, linux: linux)
+}
+
+func decodeProcess(_ v: JSONValue, _ at: Where) throws -> Process {
+    let o = try object(v, at)
+    let terminal = try optBool(o, "terminal", at)
+    var consoleSize: ConsoleSize?
+    if let x = present(o, "consoleSize") { consoleSize = try decodeConsoleSize(x, { key(at, "consoleSize") }) }
+    let user = try decodeUser(required(o, "user", at), { key(at, "user") })
+    let args = try optStrings(o, "args", at)
+    let commandLine = try optString(o, "commandLine", at)
+    let env = try optStrings(o, "env", at)
+    let cwd = try reqString(o, "cwd", at)
+    var capabilities: Capabilities?
+    if let x = present(o, "capabilities") { capabilities = try decodeCapabilities(x, { key(at, "capabilities") }) }
+    var rlimits: [Rlimit]?
+    if let x = present(o, "rlimits") { rlimits = try decodeRlimits(x, { key(at, "rlimits") }) }
+    let noNewPrivileges = try optBool(o, "noNewPrivileges", at)
+    let apparmorProfile = try optString(o, "apparmorProfile", at)
+    let oomScoreAdj = try optInt(o, "oomScoreAdj", at)
+    let selinuxLabel = try optString(o, "selinuxLabel", at)
+    var p = Process(terminal: terminal, consoleSize: consoleSize, user: user, args: args, env: env, cwd: cwd,
+                    capabilities: capabilities, rlimits: rlimits, noNewPrivileges: noNewPrivileges,
+                    oomScoreAdj: oomScoreAdj)
+    p.commandLine = commandLine
+    p.apparmorProfile = apparmorProfile
+    p.selinuxLabel = selinuxLabel
+    return p
+}
+
+func decodeConsoleSize(_ v: JSONValue, _ at: Where) throws -> ConsoleSize {
+    let o = try object(v, at)
+    let height = try reqUInt(o, "height", at)
+    let width = try reqUInt(o, "width", at)
+    return ConsoleSize(height: height, width: width)
+}
+
+func decodeUser(_ v: JSONValue, _ at: Where) throws -> User {
+    let o = try object(v, at)
+    let uid = try reqUInt32(o, "uid", at)
+    let gid = try reqUInt32(o, "gid", at)
+    let umask = try optUInt32(o, "umask", at)
+    let additionalGids = try optUInt32s(o, "additionalGids", at)
+    let username = try optString(o, "username", at)
+    var u = User(uid: uid, gid: gid, umask: umask, additionalGids: additionalGids)
+    u.username = username
+    return u
+}
+
+func decodeCapabilities(_ v: JSONValue, _ at: Where) throws -> Capabilities {
+    let o = try object(v, at)
+    let bounding = try optStrings(o, "bounding", at)
+    let effective = try optStrings(o, "effective", at)
+    let inheritable = try optStrings(o, "inheritable", at)
+    let permitted = try optStrings(o, "permitted", at)
+    let ambient = try optStrings(o, "ambient", at)
+    return Capabilities(bounding: bounding, effective: effective, inheritable: inheritable,
+                        permitted: permitted, ambient: ambient)
+}
+
+func decodeRlimit(_ v: JSONValue, _ at: Where) throws -> Rlimit {
+    let o = try object(v, at)
+    let type = try reqString(o, "type", at)
+    let hard = try reqUInt64(o, "hard", at)
+    let soft = try reqUInt64(o, "soft", at)
+    return Rlimit(type: type, hard: hard, soft: soft)
+}
+
+func decodeRlimits(_ v: JSONValue, _ at: Where) throws -> [Rlimit] {
+    let a = try array(v, at)
+    var out: [Rlimit] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeRlimit(a[i], { index(at, i) })) }
+    return out
+}
+
+// MARK: - Root, mounts and hooks
+
+func decodeRoot(_ v: JSONValue, _ at: Where) throws -> Root {
+    let o = try object(v, at)
+    let path = try reqString(o, "path", at)
+    let readonly = try optBool(o, "readonly", at)
+    return Root(path: path, readonly: readonly)
+}
+
+func decodeMount(_ v: JSONValue, _ at: Where) throws -> Mount {
+    let o = try object(v, at)
+    let destination = try reqString(o, "destination", at)
+    let type = try optString(o, "type", at)
+    let source = try optString(o, "source", at)
+    let options = try optStrings(o, "options", at)
+    var uidMappings: [IDMapping]?
+    if let x = present(o, "uidMappings") { uidMappings = try decodeIDMappings(x, { key(at, "uidMappings") }) }
+    var gidMappings: [IDMapping]?
+    if let x = present(o, "gidMappings") { gidMappings = try decodeIDMappings(x, { key(at, "gidMappings") }) }
+    var m = Mount(destination: destination, type: type, source: source, options: options)
+    m.uidMappings = uidMappings
+    m.gidMappings = gidMappings
+    return m
+}
+
+func decodeMounts(_ v: JSONValue, _ at: Where) throws -> [Mount] {
+    let a = try array(v, at)
+    var out: [Mount] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeMount(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeHooks(_ v: JSONValue, _ at: Where) throws -> Hooks {
+    let o = try object(v, at)
+    var h = Hooks()
+    if let x = present(o, "prestart") { h.prestart = try decodeHookList(x, { key(at, "prestart") }) }
+    if let x = present(o, "createRuntime") { h.createRuntime = try decodeHookList(x, { key(at, "createRuntime") }) }
+    if let x = present(o, "createContainer") { h.createContainer = try decodeHookList(x, { key(at, "createContainer") }) }
+    if let x = present(o, "startContainer") { h.startContainer = try decodeHookList(x, { key(at, "startContainer") }) }
+    if let x = present(o, "poststart") { h.poststart = try decodeHookList(x, { key(at, "poststart") }) }
+    if let x = present(o, "poststop") { h.poststop = try decodeHookList(x, { key(at, "poststop") }) }
+    return h
+}
+
+func decodeHook(_ v: JSONValue, _ at: Where) throws -> Hook {
+    let o = try object(v, at)
+    let path = try reqString(o, "path", at)
+    let args = try optStrings(o, "args", at)
+    let env = try optStrings(o, "env", at)
+    let timeout = try optInt(o, "timeout", at)
+    return Hook(path: path, args: args, env: env, timeout: timeout)
+}
+
+func decodeHookList(_ v: JSONValue, _ at: Where) throws -> [Hook] {
+    let a = try array(v, at)
+    var out: [Hook] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeHook(a[i], { index(at, i) })) }
+    return out
+}
+
+// MARK: - linux
+
+func decodeLinux(_ v: JSONValue, _ at: Where) throws -> Linux {
+    let o = try object(v, at)
+    var l = Linux()
+    if let x = present(o, "uidMappings") { l.uidMappings = try decodeIDMappings(x, { key(at, "uidMappings") }) }
+    if let x = present(o, "gidMappings") { l.gidMappings = try decodeIDMappings(x, { key(at, "gidMappings") }) }
+    l.sysctl = try optStringMap(o, "sysctl", at)
+    if let x = present(o, "resources") { l.resources = try decodeResources(x, { key(at, "resources") }) }
+    l.cgroupsPath = try optString(o, "cgroupsPath", at)
+    if let x = present(o, "namespaces") { l.namespaces = try decodeNamespaces(x, { key(at, "namespaces") }) }
+    if let x = present(o, "devices") { l.devices = try decodeDevices(x, { key(at, "devices") }) }
+    if let x = present(o, "seccomp") { l.seccomp = try decodeSeccomp(x, { key(at, "seccomp") }) }
+    l.rootfsPropagation = try optString(o, "rootfsPropagation", at)
+    l.maskedPaths = try optStrings(o, "maskedPaths", at)
+    l.readonlyPaths = try optStrings(o, "readonlyPaths", at)
+    l.mountLabel = try optString(o, "mountLabel", at)
+    if let x = present(o, "personality") { l.personality = try decodePersonality(x, { key(at, "personality") }) }
+    return l
+}
+
+func decodeIDMapping(_ v: JSONValue, _ at: Where) throws -> IDMapping {
+    let o = try object(v, at)
+    let containerID = try reqUInt32(o, "containerID", at)
+    let hostID = try reqUInt32(o, "hostID", at)
+    let size = try reqUInt32(o, "size", at)
+    return IDMapping(containerID: containerID, hostID: hostID, size: size)
+}
+
+func decodeIDMappings(_ v: JSONValue, _ at: Where) throws -> [IDMapping] {
+    let a = try array(v, at)
+    var out: [IDMapping] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeIDMapping(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeNamespace(_ v: JSONValue, _ at: Where) throws -> Namespace {
+    let o = try object(v, at)
+    let type = try reqString(o, "type", at)
+    let path = try optString(o, "path", at)
+    return Namespace(type: type, path: path)
+}
+
+func decodeNamespaces(_ v: JSONValue, _ at: Where) throws -> [Namespace] {
+    let a = try array(v, at)
+    var out: [Namespace] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeNamespace(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeDevice(_ v: JSONValue, _ at: Where) throws -> Device {
+    let o = try object(v, at)
+    let type = try reqString(o, "type", at)
+    let path = try reqString(o, "path", at)
+    let major = try optInt64(o, "major", at)
+    let minor = try optInt64(o, "minor", at)
+    let fileMode = try optUInt32(o, "fileMode", at)
+    let uid = try optUInt32(o, "uid", at)
+    let gid = try optUInt32(o, "gid", at)
+    return Device(type: type, path: path, major: major, minor: minor, fileMode: fileMode, uid: uid, gid: gid)
+}
+
+func decodeDevices(_ v: JSONValue, _ at: Where) throws -> [Device] {
+    let a = try array(v, at)
+    var out: [Device] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeDevice(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodePersonality(_ v: JSONValue, _ at: Where) throws -> Personality {
+    let o = try object(v, at)
+    let domain = try reqString(o, "domain", at)
+    let flags = try optStrings(o, "flags", at)
+    return Personality(domain: domain, flags: flags)
+}
+
+// MARK: - linux.resources
+
+func decodeResources(_ v: JSONValue, _ at: Where) throws -> Resources {
+    let o = try object(v, at)
+    var r = Resources()
+    if let x = present(o, "network") { r.network = try decodeNetworkResources(x, { key(at, "network") }) }
+    if let x = present(o, "pids") { r.pids = try decodePids(x, { key(at, "pids") }) }
+    if let x = present(o, "memory") { r.memory = try decodeMemory(x, { key(at, "memory") }) }
+    if let x = present(o, "cpu") { r.cpu = try decodeCPU(x, { key(at, "cpu") }) }
+    if let x = present(o, "blockIO") { r.blockIO = try decodeBlockIO(x, { key(at, "blockIO") }) }
+    if let x = present(o, "hugepageLimits") { r.hugepageLimits = try decodeHugepageLimits(x, { key(at, "hugepageLimits") }) }
+    if let x = present(o, "devices") { r.devices = try decodeDeviceCgroups(x, { key(at, "devices") }) }
+    r.unified = try optStringMap(o, "unified", at)
+    return r
+}
+
+func decodeNetworkResources(_ v: JSONValue, _ at: Where) throws -> NetworkResources {
+    let o = try object(v, at)
+    var n = NetworkResources()
+    n.classID = try optUInt32(o, "classID", at)
+    if let x = present(o, "priorities") { n.priorities = try decodeInterfacePriorities(x, { key(at, "priorities") }) }
+    return n
+}
+
+func decodeInterfacePriority(_ v: JSONValue, _ at: Where) throws -> InterfacePriority {
+    let o = try object(v, at)
+    let name = try reqString(o, "name", at)
+    let priority = try reqUInt32(o, "priority", at)
+    return InterfacePriority(name: name, priority: priority)
+}
+
+func decodeInterfacePriorities(_ v: JSONValue, _ at: Where) throws -> [InterfacePriority] {
+    let a = try array(v, at)
+    var out: [InterfacePriority] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeInterfacePriority(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodePids(_ v: JSONValue, _ at: Where) throws -> Pids {
+    let o = try object(v, at)
+    return Pids(limit: try reqInt64(o, "limit", at))
+}
+
+func decodeMemory(_ v: JSONValue, _ at: Where) throws -> Memory {
+    let o = try object(v, at)
+    let limit = try optInt64(o, "limit", at)
+    let reservation = try optInt64(o, "reservation", at)
+    let swap = try optInt64(o, "swap", at)
+    var m = Memory(limit: limit, reservation: reservation, swap: swap)
+    m.kernel = try optInt64(o, "kernel", at)
+    m.kernelTCP = try optInt64(o, "kernelTCP", at)
+    m.swappiness = try optUInt64(o, "swappiness", at)
+    m.disableOOMKiller = try optBool(o, "disableOOMKiller", at)
+    m.useHierarchy = try optBool(o, "useHierarchy", at)
+    m.checkBeforeUpdate = try optBool(o, "checkBeforeUpdate", at)
+    return m
+}
+
+func decodeCPU(_ v: JSONValue, _ at: Where) throws -> CPU {
+    let o = try object(v, at)
+    let shares = try optUInt64(o, "shares", at)
+    let quota = try optInt64(o, "quota", at)
+    let burst = try optUInt64(o, "burst", at)
+    let period = try optUInt64(o, "period", at)
+    let realtimeRuntime = try optInt64(o, "realtimeRuntime", at)
+    let realtimePeriod = try optUInt64(o, "realtimePeriod", at)
+    let cpus = try optString(o, "cpus", at)
+    let mems = try optString(o, "mems", at)
+    let idle = try optInt64(o, "idle", at)
+    var c = CPU(shares: shares, quota: quota, period: period, cpus: cpus, mems: mems)
+    c.burst = burst
+    c.realtimeRuntime = realtimeRuntime
+    c.realtimePeriod = realtimePeriod
+    c.idle = idle
+    return c
+}
+
+func decodeBlockIO(_ v: JSONValue, _ at: Where) throws -> BlockIO {
+    let o = try object(v, at)
+    var b = BlockIO()
+    b.weight = try optUInt16(o, "weight", at)
+    b.leafWeight = try optUInt16(o, "leafWeight", at)
+    if let x = present(o, "weightDevice") { b.weightDevice = try decodeWeightDevices(x, { key(at, "weightDevice") }) }
+    if let x = present(o, "throttleReadBpsDevice") {
+        b.throttleReadBpsDevice = try decodeThrottleDevices(x, { key(at, "throttleReadBpsDevice") })
+    }
+    if let x = present(o, "throttleWriteBpsDevice") {
+        b.throttleWriteBpsDevice = try decodeThrottleDevices(x, { key(at, "throttleWriteBpsDevice") })
+    }
+    if let x = present(o, "throttleReadIOPSDevice") {
+        b.throttleReadIOPSDevice = try decodeThrottleDevices(x, { key(at, "throttleReadIOPSDevice") })
+    }
+    if let x = present(o, "throttleWriteIOPSDevice") {
+        b.throttleWriteIOPSDevice = try decodeThrottleDevices(x, { key(at, "throttleWriteIOPSDevice") })
+    }
+    return b
+}
+
+func decodeWeightDevice(_ v: JSONValue, _ at: Where) throws -> WeightDevice {
+    let o = try object(v, at)
+    let major = try reqInt64(o, "major", at)
+    let minor = try reqInt64(o, "minor", at)
+    let weight = try optUInt16(o, "weight", at)
+    let leafWeight = try optUInt16(o, "leafWeight", at)
+    return WeightDevice(major: major, minor: minor, weight: weight, leafWeight: leafWeight)
+}
+
+func decodeWeightDevices(_ v: JSONValue, _ at: Where) throws -> [WeightDevice] {
+    let a = try array(v, at)
+    var out: [WeightDevice] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeWeightDevice(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeThrottleDevice(_ v: JSONValue, _ at: Where) throws -> ThrottleDevice {
+    let o = try object(v, at)
+    let major = try reqInt64(o, "major", at)
+    let minor = try reqInt64(o, "minor", at)
+    let rate = try reqUInt64(o, "rate", at)
+    return ThrottleDevice(major: major, minor: minor, rate: rate)
+}
+
+func decodeThrottleDevices(_ v: JSONValue, _ at: Where) throws -> [ThrottleDevice] {
+    let a = try array(v, at)
+    var out: [ThrottleDevice] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeThrottleDevice(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeHugepageLimit(_ v: JSONValue, _ at: Where) throws -> HugepageLimit {
+    let o = try object(v, at)
+    let pageSize = try reqString(o, "pageSize", at)
+    let limit = try reqUInt64(o, "limit", at)
+    return HugepageLimit(pageSize: pageSize, limit: limit)
+}
+
+func decodeHugepageLimits(_ v: JSONValue, _ at: Where) throws -> [HugepageLimit] {
+    let a = try array(v, at)
+    var out: [HugepageLimit] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeHugepageLimit(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeDeviceCgroup(_ v: JSONValue, _ at: Where) throws -> DeviceCgroup {
+    let o = try object(v, at)
+    let allow = try reqBool(o, "allow", at)
+    let type = try optString(o, "type", at)
+    let major = try optInt64(o, "major", at)
+    let minor = try optInt64(o, "minor", at)
+    let access = try optString(o, "access", at)
+    return DeviceCgroup(allow: allow, type: type, major: major, minor: minor, access: access)
+}
+
+func decodeDeviceCgroups(_ v: JSONValue, _ at: Where) throws -> [DeviceCgroup] {
+    let a = try array(v, at)
+    var out: [DeviceCgroup] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeDeviceCgroup(a[i], { index(at, i) })) }
+    return out
+}
+
+// MARK: - linux.seccomp
+
+func decodeSeccomp(_ v: JSONValue, _ at: Where) throws -> Seccomp {
+    let o = try object(v, at)
+    var s = Seccomp(defaultAction: try reqString(o, "defaultAction", at))
+    s.defaultErrnoRet = try optUInt32(o, "defaultErrnoRet", at)
+    s.architectures = try optStrings(o, "architectures", at)
+    s.flags = try optStrings(o, "flags", at)
+    s.listenerPath = try optString(o, "listenerPath", at)
+    s.listenerMetadata = try optString(o, "listenerMetadata", at)
+    if let x = present(o, "syscalls") { s.syscalls = try decodeSyscalls(x, { key(at, "syscalls") }) }
+    return s
+}
+
+func decodeSyscall(_ v: JSONValue, _ at: Where) throws -> Syscall {
+    let o = try object(v, at)
+    let names = try reqStrings(o, "names", at)
+    let action = try reqString(o, "action", at)
+    var s = Syscall(names: names, action: action)
+    s.errnoRet = try optUInt32(o, "errnoRet", at)
+    if let x = present(o, "args") { s.args = try decodeSyscallArgs(x, { key(at, "args") }) }
+    return s
+}
+
+func decodeSyscalls(_ v: JSONValue, _ at: Where) throws -> [Syscall] {
+    let a = try array(v, at)
+    var out: [Syscall] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeSyscall(a[i], { index(at, i) })) }
+    return out
+}
+
+func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
+    let o = try object(v, at)
+    let index = try reqUInt(o, "index", at)
+    let value = try reqUInt64(o, "value", at)
+    let valueTwo = try optUInt64(o, "valueTwo", at)
+    let op = try reqString(o, "op", at)
+    return SyscallArg(index: index, value: value, valueTwo: valueTwo, op: op)
+}
+
+func decodeSyscallArgs(_ v: JSONValue, _ at: Where) throws -> [SyscallArg] {
+    let a = try array(v, at)
+    var out: [SyscallArg] = []
+    out.reserveCapacity(a.count)
+    for i in a.indices { out.append(try decodeSyscallArg(a[i], { index(at, i) })) }
+    return out
+}

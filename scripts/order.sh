@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Regenerates scripts/symbol-order.txt, the order in which the linker lays
+# out our functions (Makefile: lld --symbol-ordering-file). Peak RSS counts
+# every page the kernel maps, and on a fault it maps the 64 KiB around the
+# page: code run together should lie together. This traces, instruction by
+# instruction (scripts/tracepages.c, ptrace), what `--version`, `run` and the
+# create/start/state/delete lifecycle of a /bin/true container execute, and
+# lists the functions in order of first execution. Slow (minutes); run it by
+# hand after large changes and commit the result. Stale names are ignored.
+# Usage: scripts/order.sh   (as root; after `make build rootfs`)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+MC=${MINICONTAINER:-$here/.build/release/minicontainer}
+ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
+work=$(mktemp -d /tmp/mc-order.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+gcc -O2 -o "$work/tracepages" "$here/scripts/tracepages.c"
+read -r lo size < <(readelf -lW "$MC" | awk '$1 == "LOAD" && $7 == "R" && $8 == "E" { print $3, $6; exit }')
+hi=$(printf '%x' $(( lo + size )))
+lo=${lo#0x}
+mkdir -p "$work/bundle"
+. "$here/bench/bundle.sh"
+make_true_bundle "$work/bundle"
+t() { "$work/tracepages" "$lo" "$hi" "$work/trace.$1" -- "${@:2}" >/dev/null; }
+t 1 "$MC" --version
+t 2 "$MC" --root "$work/state" run --bundle "$work/bundle" order-run
+t 3 "$MC" --root "$work/state" create --bundle "$work/bundle" order-c
+t 4 "$MC" --root "$work/state" start order-c
+t 5 "$MC" --root "$work/state" state order-c
+t 6 "$MC" --root "$work/state" delete --force order-c
+nm -n --defined-only "$MC" > "$work/nm"
+python3 - "$work" "$here/scripts/symbol-order.txt" <<'PY'
+import bisect, sys
+work, out = sys.argv[1], sys.argv[2]
+syms = []
+for line in open(work + "/nm"):
+    p = line.rstrip("\n").split(" ", 2)
+    if len(p) == 3 and p[1] in "tTwW":
+        syms.append((int(p[0], 16), p[2]))
+addrs = [a for a, _ in syms]
+order, seen = [], set()
+for i in range(1, 7):
+    for line in open(f"{work}/trace.{i}"):
+        j = bisect.bisect_right(addrs, int(line, 16)) - 1
+        if j >= 0 and syms[j][1] not in seen:
+            seen.add(syms[j][1])
+            order.append(syms[j][1])
+open(out, "w").write("".join(s + "\n" for s in order))
+print(f"{len(order)} functions -> {out}")
+PY
