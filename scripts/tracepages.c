@@ -1,9 +1,10 @@
 /* tracepages: which code of a binary a command really executes.
  *
  * Runs COMMAND under ptrace, single-stepping every thread and process it
- * starts (until they exec something else), and writes one line per distinct
- * 16-byte-aligned instruction address inside [LO, HI) of the traced binary
- * that was executed, in order of first execution. scripts/order.sh turns
+ * starts (until they exec something else), and writes a line "ADDR P" or
+ * "ADDR C" the first time the command's own process (P) or one of its
+ * children (C, the container's init) executes a 16-byte-aligned
+ * instruction address inside [LO, HI) of the traced binary. scripts/order.sh turns
  * that into a linker symbol ordering file, so that the code a container's
  * life runs lies together and page-fault "fault-around" maps little else:
  * that is what peak RSS counts.
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
     FILE *out = fopen(argv[3], "w");
     if (!out || hi <= lo) { perror("tracepages"); return 2; }
     size_t slots = (hi - lo) / 16 + 1;
-    unsigned char *seen = calloc(slots, 1);
+    unsigned char *seen = calloc(slots, 1);  /* bit 1: by the command, bit 2: by a child */
 
     pid_t child = fork();
     if (child == 0) {
@@ -67,7 +68,11 @@ int main(int argc, char **argv) {
             struct user_regs_struct r;
             if (ptrace(PTRACE_GETREGS, t, 0, &r) == 0 && r.rip >= lo && r.rip < hi) {
                 size_t k = (r.rip - lo) / 16;
-                if (!seen[k]) { seen[k] = 1; fprintf(out, "%llx\n", (unsigned long long)(lo + k * 16)); }
+                unsigned char who = t == child ? 1 : 2;
+                if (!(seen[k] & who)) {
+                    seen[k] |= who;
+                    fprintf(out, "%llx %c\n", (unsigned long long)(lo + k * 16), who == 1 ? 'P' : 'C');
+                }
                 steps++;
             }
         } else if (sig != SIGSTOP) {

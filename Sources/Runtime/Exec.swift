@@ -61,21 +61,33 @@ extension Runtime {
             guard mc_setns(pidNS, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
         }
 
+        // Placed as the init is (Placement.swift): born in the cgroup2
+        // cgroup, moving itself into the v1 ones.
         let cgroup = makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
+        let placement = try cgroup.openPlacement()
+        defer { placement.close() }
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         if !o.detach { _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0) }
-        let child = mc_clone3(0, -1, 0, nil)
+        var child = mc_clone3(0, placement.cgroup2, 0, nil)
+        var bornPlaced = placement.cgroup2 >= 0
+        if child < 0 && bornPlaced && [EINVAL, ENOSYS, EOPNOTSUPP, EBUSY].contains(errno) {
+            child = mc_clone3(0, -1, 0, nil)
+            bornPlaced = false
+        }
         if child < 0 { throw SysError("clone") }
         if child == 0 {
             parentEnd.close()
             execChild(process: process, seccomp: spec.linux?.seccomp, joins: joins,
-                      preserveFds: o.preserveFds, channel: childEnd)
+                      preserveFds: o.preserveFds, placement: placement, channel: childEnd)
         }
         childEnd.close()
         if !o.detach { forwardSignals(to: child) }
         do {
-            try cgroup.add(pid: child)
+            guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
+                throw fail("the exec'd process exited at once")
+            }
+            if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: child) }
             try parentEnd.send("go")
             var terminal: Int32?
             while let msg = try parentEnd.receive() {
@@ -116,12 +128,15 @@ extension Runtime {
 
 /// The exec'd process, after clone. Never returns.
 func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
-               preserveFds: Int, channel: Channel) -> Never {
+               preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {
         // Nobody in the container may read our memory or open our exe
         // while we are in its namespaces with the runtime's image mapped.
         _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+        let placed = placement.placeSelf() == 0
+        placement.close()
+        try channel.send(placed ? "placed" : "unplaced")
         guard let go = try channel.receive(), go.text == "go" else { _exit(1) }
         stage = "join namespaces"
         for (kind, fd) in joins {
