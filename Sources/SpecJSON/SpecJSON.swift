@@ -106,6 +106,19 @@ func array(_ v: JSONValue, _ at: Where) throws -> [JSONValue] {
     return a
 }
 
+/// An array whose elements `one` decodes, each at its index.
+func list<T>(_ v: JSONValue, _ at: Where, _ one: (JSONValue, Where) throws -> T) throws -> [T] {
+    let a = try array(v, at)
+    var out: [T] = []
+    out.reserveCapacity(a.count)
+    // `at` is passed on to `one` inside a new closure: Swift wants that
+    // spelled out for a closure parameter.
+    try withoutActuallyEscaping(at) { at in
+        for i in a.indices { out.append(try one(a[i], { index(at, i) })) }
+    }
+    return out
+}
+
 /// An optional property's value; nil when it is absent or null.
 func present(_ o: JSONObject, _ name: String) -> JSONValue? {
     guard let v = o[name] else { return nil }
@@ -199,24 +212,9 @@ func int(_ v: JSONValue, _ at: Where) throws -> Int {
 
 // MARK: - Collections of scalars
 
-func strings(_ v: JSONValue, _ at: Where) throws -> [String] {
-    let a = try array(v, at)
-    var out: [String] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices {
-        guard case .string(let s) = a[i] else { throw mismatch("string", a[i], { index(at, i) }) }
-        out.append(s)
-    }
-    return out
-}
+func strings(_ v: JSONValue, _ at: Where) throws -> [String] { try list(v, at, string) }
 
-func uint32s(_ v: JSONValue, _ at: Where) throws -> [UInt32] {
-    let a = try array(v, at)
-    var out: [UInt32] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try uint32(a[i], { index(at, i) })) }
-    return out
-}
+func uint32s(_ v: JSONValue, _ at: Where) throws -> [UInt32] { try list(v, at, uint32) }
 
 /// A `[String: String]` (annotations, sysctl, unified), in the document's
 /// key order, each key's path being `parent.key` whatever characters it has.

@@ -94,11 +94,7 @@ func decodeRlimit(_ v: JSONValue, _ at: Where) throws -> Rlimit {
 }
 
 func decodeRlimits(_ v: JSONValue, _ at: Where) throws -> [Rlimit] {
-    let a = try array(v, at)
-    var out: [Rlimit] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeRlimit(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeRlimit)
 }
 
 // MARK: - Root, mounts and hooks
@@ -127,11 +123,7 @@ func decodeMount(_ v: JSONValue, _ at: Where) throws -> Mount {
 }
 
 func decodeMounts(_ v: JSONValue, _ at: Where) throws -> [Mount] {
-    let a = try array(v, at)
-    var out: [Mount] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeMount(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeMount)
 }
 
 func decodeHooks(_ v: JSONValue, _ at: Where) throws -> Hooks {
@@ -156,11 +148,7 @@ func decodeHook(_ v: JSONValue, _ at: Where) throws -> Hook {
 }
 
 func decodeHookList(_ v: JSONValue, _ at: Where) throws -> [Hook] {
-    let a = try array(v, at)
-    var out: [Hook] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeHook(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeHook)
 }
 
 // MARK: - linux
@@ -193,11 +181,7 @@ func decodeIDMapping(_ v: JSONValue, _ at: Where) throws -> IDMapping {
 }
 
 func decodeIDMappings(_ v: JSONValue, _ at: Where) throws -> [IDMapping] {
-    let a = try array(v, at)
-    var out: [IDMapping] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeIDMapping(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeIDMapping)
 }
 
 func decodeNamespace(_ v: JSONValue, _ at: Where) throws -> Namespace {
@@ -208,11 +192,7 @@ func decodeNamespace(_ v: JSONValue, _ at: Where) throws -> Namespace {
 }
 
 func decodeNamespaces(_ v: JSONValue, _ at: Where) throws -> [Namespace] {
-    let a = try array(v, at)
-    var out: [Namespace] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeNamespace(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeNamespace)
 }
 
 func decodeDevice(_ v: JSONValue, _ at: Where) throws -> Device {
@@ -228,11 +208,7 @@ func decodeDevice(_ v: JSONValue, _ at: Where) throws -> Device {
 }
 
 func decodeDevices(_ v: JSONValue, _ at: Where) throws -> [Device] {
-    let a = try array(v, at)
-    var out: [Device] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeDevice(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeDevice)
 }
 
 func decodePersonality(_ v: JSONValue, _ at: Where) throws -> Personality {
@@ -274,11 +250,7 @@ func decodeInterfacePriority(_ v: JSONValue, _ at: Where) throws -> InterfacePri
 }
 
 func decodeInterfacePriorities(_ v: JSONValue, _ at: Where) throws -> [InterfacePriority] {
-    let a = try array(v, at)
-    var out: [InterfacePriority] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeInterfacePriority(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeInterfacePriority)
 }
 
 func decodePids(_ v: JSONValue, _ at: Where) throws -> Pids {
@@ -351,11 +323,7 @@ func decodeWeightDevice(_ v: JSONValue, _ at: Where) throws -> WeightDevice {
 }
 
 func decodeWeightDevices(_ v: JSONValue, _ at: Where) throws -> [WeightDevice] {
-    let a = try array(v, at)
-    var out: [WeightDevice] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeWeightDevice(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeWeightDevice)
 }
 
 func decodeThrottleDevice(_ v: JSONValue, _ at: Where) throws -> ThrottleDevice {
@@ -367,11 +335,7 @@ func decodeThrottleDevice(_ v: JSONValue, _ at: Where) throws -> ThrottleDevice 
 }
 
 func decodeThrottleDevices(_ v: JSONValue, _ at: Where) throws -> [ThrottleDevice] {
-    let a = try array(v, at)
-    var out: [ThrottleDevice] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeThrottleDevice(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeThrottleDevice)
 }
 
 func decodeHugepageLimit(_ v: JSONValue, _ at: Where) throws -> HugepageLimit {
@@ -382,11 +346,7 @@ func decodeHugepageLimit(_ v: JSONValue, _ at: Where) throws -> HugepageLimit {
 }
 
 func decodeHugepageLimits(_ v: JSONValue, _ at: Where) throws -> [HugepageLimit] {
-    let a = try array(v, at)
-    var out: [HugepageLimit] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeHugepageLimit(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeHugepageLimit)
 }
 
 func decodeDeviceCgroup(_ v: JSONValue, _ at: Where) throws -> DeviceCgroup {
@@ -400,11 +360,7 @@ func decodeDeviceCgroup(_ v: JSONValue, _ at: Where) throws -> DeviceCgroup {
 }
 
 func decodeDeviceCgroups(_ v: JSONValue, _ at: Where) throws -> [DeviceCgroup] {
-    let a = try array(v, at)
-    var out: [DeviceCgroup] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeDeviceCgroup(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeDeviceCgroup)
 }
 
 // MARK: - linux.seccomp
@@ -432,11 +388,7 @@ func decodeSyscall(_ v: JSONValue, _ at: Where) throws -> Syscall {
 }
 
 func decodeSyscalls(_ v: JSONValue, _ at: Where) throws -> [Syscall] {
-    let a = try array(v, at)
-    var out: [Syscall] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeSyscall(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeSyscall)
 }
 
 func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
@@ -449,9 +401,5 @@ func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
 }
 
 func decodeSyscallArgs(_ v: JSONValue, _ at: Where) throws -> [SyscallArg] {
-    let a = try array(v, at)
-    var out: [SyscallArg] = []
-    out.reserveCapacity(a.count)
-    for i in a.indices { out.append(try decodeSyscallArg(a[i], { index(at, i) })) }
-    return out
+    try list(v, at, decodeSyscallArg)
 }
