@@ -192,6 +192,14 @@ def test_create_start_state_kill_delete(env):
     assert cgroup_dirs(cid), "no cgroup was made"
     with open(f"/sys/fs/cgroup/pids/{cid}/cgroup.procs") as f:
         assert str(s["pid"]) in f.read().split()
+    # The init placed itself (tasks "0") in every v1 hierarchy and was cloned
+    # into its cgroup2 cgroup: runc's default path /<id> in each.
+    with open(f"/proc/{s['pid']}/cgroup") as f:
+        lines = f.read().split()
+    assert lines and all(line.endswith(f":/{cid}") for line in lines), lines
+    for d in cgroup_dirs(cid):
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            assert str(s["pid"]) in f.read().split(), d
     assert env.mc("start", cid).returncode == 0
     assert env.state(cid)["status"] == "running"
     time.sleep(0.2)
@@ -340,6 +348,25 @@ def test_hooks_order_and_stdin(env):
     states = [json.loads(l.split(" ", 1)[1]) for l in lines]
     assert all(s["id"] == cid and s["bundle"] == bundle for s in states)
     assert states[0]["status"] == "created" and states[2]["status"] == "running" and states[3]["status"] == "stopped"
+
+
+def test_post_hooks_are_the_ones_create_saw(env):
+    # The spec: changes to config.json after create do not affect the container.
+    log = env.tmp / "hooks.log"
+    def hook(word):
+        return {"path": "/bin/sh", "args": ["sh", "-c", f"echo {word} >> {log}"]}
+    cid = env.id()
+    bundle = env.bundle(["/bin/true"], edit=lambda c: c.update(hooks={"poststart": [hook("start-at-create")],
+                                                                      "poststop": [hook("stop-at-create")]}))
+    assert env.create(cid, bundle)[0] == 0
+    cfg_path = os.path.join(bundle, "config.json")
+    cfg = json.loads(open(cfg_path).read())
+    cfg["hooks"] = {"poststart": [hook("start-edited")], "poststop": [hook("stop-edited")]}
+    open(cfg_path, "w").write(json.dumps(cfg))
+    assert env.mc("start", cid).returncode == 0
+    time.sleep(0.2)
+    assert env.mc("delete", cid).returncode == 0
+    assert log.read_text().split() == ["start-at-create", "stop-at-create"]
 
 
 def test_failing_prestart_hook_cleans_up(env):
