@@ -171,5 +171,8 @@ public func runCLI(_ args: [String]) -> Int32 {
 }
 
 public func runMain() -> Never {
-    exit(runCLI(Array(CommandLine.arguments.dropFirst())))
+    var args: [String] = []
+    args.reserveCapacity(Int(mc_argc()))
+    for i in 1..<max(1, mc_argc()) { args.append(String(cString: mc_argv(Int32(i))!)) }
+    exit(runCLI(args))
 }

@@ -170,3 +170,15 @@ uint32_t mc_scmp_act_trace(uint16_t msg) { return SCMP_ACT_TRACE(msg); }
 
 int mc_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int mc_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+
+/* The command line, as glibc hands it to constructors: Swift's CommandLine
+ * would cost a first use of code the runtime does not otherwise need. */
+static int mc_saved_argc;
+static char **mc_saved_argv;
+__attribute__((constructor)) static void mc_save_args(int argc, char **argv, char **envp) {
+    (void)envp;
+    mc_saved_argc = argc;
+    mc_saved_argv = argv;
+}
+int mc_argc(void) { return mc_saved_argc; }
+char *mc_argv(int i) { return i >= 0 && i < mc_saved_argc ? mc_saved_argv[i] : NULL; }

@@ -106,16 +106,13 @@ func array(_ v: JSONValue, _ at: Where) throws -> [JSONValue] {
     return a
 }
 
-/// An array whose elements `one` decodes, each at its index.
-func list<T>(_ v: JSONValue, _ at: Where, _ one: (JSONValue, Where) throws -> T) throws -> [T] {
+/// An array whose elements `one` decodes, given each element and its index
+/// (callers make the element's path from theirs: `{ index(at, i) }`).
+func list<T>(_ v: JSONValue, _ at: Where, _ one: (JSONValue, Int) throws -> T) throws -> [T] {
     let a = try array(v, at)
     var out: [T] = []
     out.reserveCapacity(a.count)
-    // `at` is passed on to `one` inside a new closure: Swift wants that
-    // spelled out for a closure parameter.
-    try withoutActuallyEscaping(at) { at in
-        for i in a.indices { out.append(try one(a[i], { index(at, i) })) }
-    }
+    for i in a.indices { out.append(try one(a[i], i)) }
     return out
 }
 
@@ -212,9 +209,9 @@ func int(_ v: JSONValue, _ at: Where) throws -> Int {
 
 // MARK: - Collections of scalars
 
-func strings(_ v: JSONValue, _ at: Where) throws -> [String] { try list(v, at, string) }
+func strings(_ v: JSONValue, _ at: Where) throws -> [String] { try list(v, at) { x, i in try string(x, { index(at, i) }) } }
 
-func uint32s(_ v: JSONValue, _ at: Where) throws -> [UInt32] { try list(v, at, uint32) }
+func uint32s(_ v: JSONValue, _ at: Where) throws -> [UInt32] { try list(v, at) { x, i in try uint32(x, { index(at, i) }) } }
 
 /// A `[String: String]` (annotations, sysctl, unified), in the document's
 /// key order, each key's path being `parent.key` whatever characters it has.

@@ -94,7 +94,7 @@ func decodeRlimit(_ v: JSONValue, _ at: Where) throws -> Rlimit {
 }
 
 func decodeRlimits(_ v: JSONValue, _ at: Where) throws -> [Rlimit] {
-    try list(v, at, decodeRlimit)
+    try list(v, at) { x, i in try decodeRlimit(x, { index(at, i) }) }
 }
 
 // MARK: - Root, mounts and hooks
@@ -123,7 +123,7 @@ func decodeMount(_ v: JSONValue, _ at: Where) throws -> Mount {
 }
 
 func decodeMounts(_ v: JSONValue, _ at: Where) throws -> [Mount] {
-    try list(v, at, decodeMount)
+    try list(v, at) { x, i in try decodeMount(x, { index(at, i) }) }
 }
 
 func decodeHooks(_ v: JSONValue, _ at: Where) throws -> Hooks {
@@ -148,7 +148,7 @@ func decodeHook(_ v: JSONValue, _ at: Where) throws -> Hook {
 }
 
 func decodeHookList(_ v: JSONValue, _ at: Where) throws -> [Hook] {
-    try list(v, at, decodeHook)
+    try list(v, at) { x, i in try decodeHook(x, { index(at, i) }) }
 }
 
 // MARK: - linux
@@ -181,7 +181,7 @@ func decodeIDMapping(_ v: JSONValue, _ at: Where) throws -> IDMapping {
 }
 
 func decodeIDMappings(_ v: JSONValue, _ at: Where) throws -> [IDMapping] {
-    try list(v, at, decodeIDMapping)
+    try list(v, at) { x, i in try decodeIDMapping(x, { index(at, i) }) }
 }
 
 func decodeNamespace(_ v: JSONValue, _ at: Where) throws -> Namespace {
@@ -192,7 +192,7 @@ func decodeNamespace(_ v: JSONValue, _ at: Where) throws -> Namespace {
 }
 
 func decodeNamespaces(_ v: JSONValue, _ at: Where) throws -> [Namespace] {
-    try list(v, at, decodeNamespace)
+    try list(v, at) { x, i in try decodeNamespace(x, { index(at, i) }) }
 }
 
 func decodeDevice(_ v: JSONValue, _ at: Where) throws -> Device {
@@ -208,7 +208,7 @@ func decodeDevice(_ v: JSONValue, _ at: Where) throws -> Device {
 }
 
 func decodeDevices(_ v: JSONValue, _ at: Where) throws -> [Device] {
-    try list(v, at, decodeDevice)
+    try list(v, at) { x, i in try decodeDevice(x, { index(at, i) }) }
 }
 
 func decodePersonality(_ v: JSONValue, _ at: Where) throws -> Personality {
@@ -250,7 +250,7 @@ func decodeInterfacePriority(_ v: JSONValue, _ at: Where) throws -> InterfacePri
 }
 
 func decodeInterfacePriorities(_ v: JSONValue, _ at: Where) throws -> [InterfacePriority] {
-    try list(v, at, decodeInterfacePriority)
+    try list(v, at) { x, i in try decodeInterfacePriority(x, { index(at, i) }) }
 }
 
 func decodePids(_ v: JSONValue, _ at: Where) throws -> Pids {
@@ -323,7 +323,7 @@ func decodeWeightDevice(_ v: JSONValue, _ at: Where) throws -> WeightDevice {
 }
 
 func decodeWeightDevices(_ v: JSONValue, _ at: Where) throws -> [WeightDevice] {
-    try list(v, at, decodeWeightDevice)
+    try list(v, at) { x, i in try decodeWeightDevice(x, { index(at, i) }) }
 }
 
 func decodeThrottleDevice(_ v: JSONValue, _ at: Where) throws -> ThrottleDevice {
@@ -335,7 +335,7 @@ func decodeThrottleDevice(_ v: JSONValue, _ at: Where) throws -> ThrottleDevice 
 }
 
 func decodeThrottleDevices(_ v: JSONValue, _ at: Where) throws -> [ThrottleDevice] {
-    try list(v, at, decodeThrottleDevice)
+    try list(v, at) { x, i in try decodeThrottleDevice(x, { index(at, i) }) }
 }
 
 func decodeHugepageLimit(_ v: JSONValue, _ at: Where) throws -> HugepageLimit {
@@ -346,7 +346,7 @@ func decodeHugepageLimit(_ v: JSONValue, _ at: Where) throws -> HugepageLimit {
 }
 
 func decodeHugepageLimits(_ v: JSONValue, _ at: Where) throws -> [HugepageLimit] {
-    try list(v, at, decodeHugepageLimit)
+    try list(v, at) { x, i in try decodeHugepageLimit(x, { index(at, i) }) }
 }
 
 func decodeDeviceCgroup(_ v: JSONValue, _ at: Where) throws -> DeviceCgroup {
@@ -360,7 +360,7 @@ func decodeDeviceCgroup(_ v: JSONValue, _ at: Where) throws -> DeviceCgroup {
 }
 
 func decodeDeviceCgroups(_ v: JSONValue, _ at: Where) throws -> [DeviceCgroup] {
-    try list(v, at, decodeDeviceCgroup)
+    try list(v, at) { x, i in try decodeDeviceCgroup(x, { index(at, i) }) }
 }
 
 // MARK: - linux.seccomp
@@ -388,7 +388,7 @@ func decodeSyscall(_ v: JSONValue, _ at: Where) throws -> Syscall {
 }
 
 func decodeSyscalls(_ v: JSONValue, _ at: Where) throws -> [Syscall] {
-    try list(v, at, decodeSyscall)
+    try list(v, at) { x, i in try decodeSyscall(x, { index(at, i) }) }
 }
 
 func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
@@ -401,5 +401,5 @@ func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
 }
 
 func decodeSyscallArgs(_ v: JSONValue, _ at: Where) throws -> [SyscallArg] {
-    try list(v, at, decodeSyscallArg)
+    try list(v, at) { x, i in try decodeSyscallArg(x, { index(at, i) }) }
 }

@@ -53,12 +53,22 @@ public enum Log {
         var t = ts.tv_sec
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        func pad(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
+        // 2026-11-30T13:30:08.123456789Z, digit by digit (no String(Int)).
+        var out: [UInt8] = []
+        out.reserveCapacity(30)
+        func put(_ v: Int, _ width: Int) {
+            var d = [UInt8](repeating: 48, count: width), x = v
+            for k in stride(from: width - 1, through: 0, by: -1) { d[k] = UInt8(48 + x % 10); x /= 10 }
+            out += d
         }
-        let ns = String(ts.tv_nsec)
-        return "\(tmv.tm_year + 1900)-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(String(repeating: "0", count: 9 - ns.count) + ns)Z"
+        put(Int(tmv.tm_year) + 1900, 4); out.append(45)
+        put(Int(tmv.tm_mon) + 1, 2); out.append(45)
+        put(Int(tmv.tm_mday), 2); out.append(84)
+        put(Int(tmv.tm_hour), 2); out.append(58)
+        put(Int(tmv.tm_min), 2); out.append(58)
+        put(Int(tmv.tm_sec), 2); out.append(46)
+        put(Int(ts.tv_nsec), 9); out.append(90)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -9,13 +9,26 @@ public enum Proc {
     /// Together with the pid the start time names a process for good: a
     /// recycled pid has another start time.
     public static func stat(_ pid: Int32) -> (startTime: UInt64, state: Character)? {
-        guard let text = try? FS.readString("/proc/\(pid)/stat") else { return nil }
+        // Every command asks (status): bytes, not Characters.
+        guard let b = try? FS.readBytes("/proc/\(pid)/stat") else { return nil }
         // The command name (field 2) is in parentheses and may hold spaces.
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let rest = text[text.index(after: close)...].split(separator: " ")
-        // rest[0] is field 3 (state); field 22 is rest[19].
-        guard rest.count > 19, let st = rest[0].first, let start = UInt64(rest[19]) else { return nil }
-        return (start, st)
+        guard var i = b.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // Then " S ..." : field 3 (state) is the first after it, field 22
+        // (start time) the twentieth.
+        var field = 2, state: UInt8 = 0
+        while i + 1 < b.count {
+            i += 1
+            guard b[i] == UInt8(ascii: " ") else { continue }
+            field += 1
+            if field == 3, i + 1 < b.count { state = b[i + 1] }
+            if field == 22 {
+                var v: UInt64 = 0, j = i + 1, digits = 0
+                while j < b.count, b[j] >= 48, b[j] <= 57, digits < 19 { v = v * 10 + UInt64(b[j] - 48); j += 1; digits += 1 }
+                guard digits > 0, state != 0 else { return nil }
+                return (v, Character(Unicode.Scalar(state)))
+            }
+        }
+        return nil
     }
 
     /// Whether the process `pid` started at `startTime` still runs (a zombie

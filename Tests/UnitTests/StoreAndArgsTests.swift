@@ -49,6 +49,15 @@ final class StoreTests: XCTestCase {
                        "state.json: pid: expected integer, found string")
     }
 
+    func testTimestampIsRFC3339WithNanoseconds() {
+        let t = Array(Log.timestamp().utf8)
+        XCTAssertEqual(t.count, 30, Log.timestamp())
+        for (i, c) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (29, "Z")] {
+            XCTAssertEqual(t[i], UInt8(ascii: Unicode.Scalar(c)!), Log.timestamp())
+        }
+        XCTAssertGreaterThanOrEqual(Int(String(decoding: t[0..<4], as: UTF8.self)) ?? 0, 2024)
+    }
+
     func testStatusFollowsTheKernel() throws {
         let store = Store(root: root)
         try store.reserve("c1")

@@ -51,6 +51,10 @@ uint32_t mc_scmp_act_trace(uint16_t msg);
 int mc_setresuid(uid_t r, uid_t e, uid_t s);
 int mc_setresgid(gid_t r, gid_t e, gid_t s);
 
+// The process's argc and argv[i], saved by a constructor (no CommandLine).
+int mc_argc(void);
+char *mc_argv(int i);
+
 #endif
 
 // Build facts, set by the Makefile with -Xcc -DMC_COMMIT="...".
