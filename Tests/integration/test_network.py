@@ -396,7 +396,7 @@ class RunEnv:
     def close(self):
         self.mc("rm", "-f", "--all")
         self.mc("prune")
-        sh(f"rm -rf {self.root} {self.data} {self.netdir}; rmdir /run/minicontainer-test-net 2>/dev/null || true", check=False)
+        sh(f"rm -rf {self.root} {self.data} {self.netdir}; rmdir /run/minicontainer-test-net /run/minicontainer-test-data /run/minicontainer-test 2>/dev/null || true", check=False)
 
 
 @pytest.fixture

@@ -115,7 +115,8 @@ def pod(binary, rootfs):
     # podman 4.3's import writes containers/image's blob-info cache to
     # /var/lib/containers/cache whatever graphroot says: remove it if it is ours.
     cache_existed = os.path.exists(BLOB_CACHE_PARENT)
-    state_before = set(os.listdir(STATE_ROOT)) if os.path.isdir(STATE_ROOT) else set()
+    root_existed = os.path.isdir(STATE_ROOT)
+    state_before = set(os.listdir(STATE_ROOT)) if root_existed else set()
     for d in ("root", "run", "tmp", "cni", "volumes"):
         os.makedirs(f"{tmp}/{d}")
     ulimits = ", ".join(json.dumps(u) for u in rlimit_defaults())
@@ -157,6 +158,8 @@ minicontainer = ["{BIN}"]
             shutil.rmtree(BLOB_CACHE_PARENT, ignore_errors=True)
     left = set(os.listdir(STATE_ROOT)) - state_before if os.path.isdir(STATE_ROOT) else set()
     assert not (left & p.ids), f"containers left in {STATE_ROOT}: {left & p.ids}"
+    if not root_existed:
+        os.rmdir(STATE_ROOT)  # we made it; it must be empty again
     assert libpod_cgroups() <= cgroups_before, f"cgroups left: {libpod_cgroups() - cgroups_before}"
     assert not mounts_under(tmp), f"mounts left: {mounts_under(tmp)}"
     assert not os.path.exists(tmp)
