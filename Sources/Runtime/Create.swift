@@ -6,9 +6,10 @@ import Network
 import Spec
 import Sys
 
-// `create`: from this single-threaded process, clone the init into the
-// namespaces the spec asks for, map its ids, place it in its cgroup, run the
-// runtime-side hooks, and wait until it reports ready (blocked on exec.fifo).
+// `create`: from this single-threaded process, make the cgroup with its
+// limits, clone the init into the namespaces the spec asks for (it places
+// itself, Placing.swift), map its ids, run the runtime-side hooks, and wait
+// until it reports ready (blocked on exec.fifo).
 // Any failure undoes everything: the init, its cgroup, the state directory.
 
 public struct CreateOptions {
@@ -122,12 +123,7 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
                                 placement: placement)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
-        var pid = mc_clone3(flags, placement.cgroup2, 0, nil)
-        var bornPlaced = placement.cgroup2 >= 0
-        if pid < 0 && bornPlaced && [EINVAL, ENOSYS, EOPNOTSUPP, EBUSY].contains(errno) {
-            pid = mc_clone3(flags, -1, 0, nil)
-            bornPlaced = false
-        }
+        let (pid, bornPlaced) = clonePlaced(flags, placement)
         if pid < 0 { throw SysError("clone") }
         if pid == 0 {
             parentEnd.close()
@@ -157,10 +153,7 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
 
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).
-        guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
-            throw fail("init exited at once")
-        }
-        if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+        try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
 
         // A bridged network (or lo alone) for a new network namespace

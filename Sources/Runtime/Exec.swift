@@ -69,12 +69,7 @@ extension Runtime {
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         if !o.detach { _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0) }
-        var child = mc_clone3(0, placement.cgroup2, 0, nil)
-        var bornPlaced = placement.cgroup2 >= 0
-        if child < 0 && bornPlaced && [EINVAL, ENOSYS, EOPNOTSUPP, EBUSY].contains(errno) {
-            child = mc_clone3(0, -1, 0, nil)
-            bornPlaced = false
-        }
+        let (child, bornPlaced) = clonePlaced(0, placement)
         if child < 0 { throw SysError("clone") }
         if child == 0 {
             parentEnd.close()
@@ -84,10 +79,8 @@ extension Runtime {
         childEnd.close()
         if !o.detach { forwardSignals(to: child) }
         do {
-            guard let placed = try parentEnd.receive(), placed.text == "placed" || placed.text == "unplaced" else {
-                throw fail("the exec'd process exited at once")
-            }
-            if placed.text == "unplaced" || (placement.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: child) }
+            try awaitPlaced(child, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd,
+                            what: "the exec'd process")
             try parentEnd.send("go")
             var terminal: Int32?
             while let msg = try parentEnd.receive() {
@@ -134,9 +127,7 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
         // Nobody in the container may read our memory or open our exe
         // while we are in its namespaces with the runtime's image mapped.
         _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
-        let placed = placement.placeSelf() == 0
-        placement.close()
-        try channel.send(placed ? "placed" : "unplaced")
+        try placeSelf(placement, channel: channel)
         guard let go = try channel.receive(), go.text == "go" else { _exit(1) }
         stage = "join namespaces"
         for (kind, fd) in joins {

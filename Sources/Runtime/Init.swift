@@ -6,8 +6,8 @@ import Rootfs
 import Spec
 import Sys
 
-// The container's init: the cloned child, still running our image. It waits
-// for the runtime to map its ids and place it in its cgroup, builds the
+// The container's init: the cloned child, still running our image. It places
+// itself in its cgroup, waits for the runtime to map its ids, builds the
 // container (filesystem, hostname, sysctl, terminal, limits), reports ready,
 // blocks on exec.fifo until `start`, drops privileges and execs the process.
 // Failures go back to the runtime over the channel as one line.
@@ -37,11 +37,10 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // 0. Copy the runtime's pages we are going to write while still in
         // the runtime's (v1 memory) cgroup, then move into ours.
         if c.placement.placesItself { prefaultWritableMappings() }
-        let placed = c.placement.placeSelf() == 0
-        c.placement.close()
-        try channel.send(placed ? "placed" : "unplaced")
+        try placeSelf(c.placement, channel: channel)
 
-        // 1. Wait for the runtime: ids mapped, cgroup placed, createRuntime hooks run.
+        // 1. Wait for the runtime: ids mapped, any pid it had to place
+        // itself written, createRuntime hooks run.
         guard let go = try channel.receive(), go.text.hasPrefix("go") else { _exit(1) }
         let hookState = String(go.text.dropFirst(3))
 

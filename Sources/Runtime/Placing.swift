@@ -1,0 +1,36 @@
+import Cgroups
+import CShim
+import Glibc
+import Sys
+
+// Both halves of placing a new child in the container's cgroup the cheap way
+// (Cgroups/Placement.swift), shared by create's init and exec's process.
+
+/// clone3 into the placement's cgroup2 cgroup; where the kernel or the
+/// cgroup refuses that (before 5.7, a threaded or invalid domain), a plain
+/// clone3, and `bornPlaced` false. pid < 0 with errno on failure.
+func clonePlaced(_ flags: UInt64, _ p: Placement) -> (pid: Int32, bornPlaced: Bool) {
+    let pid = mc_clone3(flags, p.cgroup2, 0, nil)
+    if pid < 0 && p.cgroup2 >= 0 && [EINVAL, ENOSYS, EOPNOTSUPP, EBUSY].contains(errno) {
+        return (mc_clone3(flags, -1, 0, nil), false)
+    }
+    return (pid, p.cgroup2 >= 0)
+}
+
+/// The child's half: moves itself into the v1 cgroups, closes the
+/// placement's fds and tells the runtime "placed" or "unplaced".
+func placeSelf(_ p: Placement, channel: Channel) throws {
+    let placed = p.placeSelf() == 0
+    p.close()
+    try channel.send(placed ? "placed" : "unplaced")
+}
+
+/// The runtime's half: waits for the child's word and writes its pid into
+/// cgroup.procs wherever it could not place itself.
+func awaitPlaced(_ pid: Int32, cgroup: CgroupManager, placement p: Placement, bornPlaced: Bool,
+                 channel: Channel, what: String) throws {
+    guard let word = try channel.receive(), word.text == "placed" || word.text == "unplaced" else {
+        throw fail("\(what) exited at once")
+    }
+    if word.text == "unplaced" || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+}
