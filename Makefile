@@ -4,11 +4,13 @@ COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # container costs), linked by lld with every function in its own section, in
 # the order scripts/symbol-order.txt gives (scripts/order.sh): the code a
 # container's life runs lies together, so the pages the kernel maps around
-# each fault are mostly pages we use (peak RSS).
+# each fault are mostly pages we use (peak RSS). --icf=all folds the copies
+# of one function several modules emit (value witnesses), which otherwise
+# keep no symbol to be ordered by.
 ORDER   := $(CURDIR)/scripts/symbol-order.txt
 SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT)\" \
 	-Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
-	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering
+	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering -Xlinker --icf=all
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
