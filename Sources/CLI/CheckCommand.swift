@@ -38,3 +38,16 @@ let checkCommand = Command(
     _ = try loadSpec(bundle: FS.absolute(p.string("bundle") ?? "."))
     return 0
 }
+
+/// A JSON document a flag names (`--resources`, `--process`): a file, or
+/// standard input for "-" (called `stdinName` in errors), decoded by
+/// `decode`; bad JSON is one CommandError line.
+func decodeFlagFile<T>(_ file: String, stdinName: String, _ decode: (JSONValue, String) throws -> T) throws -> T {
+    let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
+    let name = file == "-" ? stdinName : file
+    do {
+        return try decode(JSONValue.parse(bytes, file: name), name)
+    } catch let e as JSONError {
+        throw CommandError(e.description)
+    }
+}

@@ -242,13 +242,7 @@ let execCommand = Command(
     return try about(p.positionals[0]) {
         var process: Process
         if let file = p.string("process") {
-            let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
-            do {
-                let name = file == "-" ? "process.json" : file
-                process = try SpecJSON.process(JSONValue.parse(bytes, file: name), file: name)
-            } catch let e as JSONError {
-                throw CommandError(e.description)
-            }
+            process = try decodeFlagFile(file, stdinName: "process.json", SpecJSON.process(_:file:))
         } else {
             let args = Array(p.positionals.dropFirst())
             guard !args.isEmpty else { throw UsageError("exec needs a command after the container id (or --process FILE)") }

@@ -30,13 +30,7 @@ let updateFlags: [Flag] = [
 func updateResources(_ p: Parsed) throws -> Resources {
     var r = Resources()
     if let file = p.string("resources") {
-        let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
-        do {
-            let name = file == "-" ? "resources (stdin)" : file
-            r = try SpecJSON.resources(JSONValue.parse(bytes, file: name), file: name)
-        } catch let e as JSONError {
-            throw CommandError(e.description)
-        }
+        r = try decodeFlagFile(file, stdinName: "resources (stdin)", SpecJSON.resources(_:file:))
     }
     func bytes(_ key: String) throws -> Int64? {
         guard let s = p.string(key) else { return nil }
