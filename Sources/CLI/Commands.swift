@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Runtime
 import Spec
 import Sys
 
@@ -40,6 +41,8 @@ public struct Command {
     /// The first positional ends the flags (a command line to run follows).
     public var stopAtPositional = false
     public var run: (Parsed, Globals) throws -> Int32
+    /// create, run and exec clone processes into containers.
+    var entersContainers: Bool { name == "create" || name == "run" || name == "exec" }
 }
 
 let globalFlags: [Flag] = [
@@ -157,6 +160,9 @@ public func runCLI(_ args: [String]) -> Int32 {
     }
     do {
         let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)
+        // The commands that put our image into a container run from a file
+        // it cannot write (CVE-2019-5736, Runtime/SealedExe.swift).
+        if cmd.entersContainers { try SealedExe.ensure() }
         return try cmd.run(p, g)
     } catch let e as UsageError {
         Log.error(e.message)
