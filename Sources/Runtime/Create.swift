@@ -94,6 +94,20 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         // The cgroup exists before the init does.
         let cghost = try CgroupHost.detect()
         let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id)
+        // A cgroup that already holds processes is not the container's own:
+        // kill --all, ps and delete --force walk the cgroup, and would reach
+        // them (a host process in "cgroupsPath": "/shared"). runc 1.2 refuses it too.
+        let squatters = (try? cgroup.procs()) ?? []
+        if !squatters.isEmpty {
+            throw fail("cgroup \(cgroup.paths.first ?? "") is not empty (\(squatters.count) process\(squatters.count == 1 ? "" : "es")): a container needs a cgroup of its own")
+        }
+        // Recorded before it is made: a runtime killed from here on leaves a
+        // state that `delete --force` finds the cgroup (and the init) by.
+        var record = Record(id: o.id, pid: 0, startTime: 0, bundle: o.bundle, rootfs: rootfs,
+                            created: Log.timestamp(), owner: "", annotations: spec.annotations,
+                            cgroups: cgroup.pathsByController, cgroupsPath: spec.linux?.cgroupsPath, namespaces: nil,
+                            exitCode: nil, creating: true)
+        try store.save(record)
         // A delete may remove the shared parent (/minicontainer) between our
         // mkdir of it and of our own directory: then make both again.
         for attempt in 1...3 {
@@ -123,6 +137,10 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
                                 placement: placement)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
+        // Non-dumpable from its first instruction to its execve (which
+        // resets it): the created init can't be ptraced, nor its memory,
+        // exe or fds opened through /proc from inside the container.
+        makeNonDumpable()
         let (pid, bornPlaced) = clonePlaced(flags, placement)
         if pid < 0 { throw SysError("clone") }
         if pid == 0 {
@@ -139,10 +157,9 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         for ns in namespaces {
             nsPaths[ns.type] = ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
         }
-        var record = Record(id: o.id, pid: pid, startTime: st.startTime, bundle: o.bundle, rootfs: rootfs,
-                            created: Log.timestamp(), owner: "", annotations: spec.annotations,
-                            cgroups: cgroup.pathsByController, cgroupsPath: spec.linux?.cgroupsPath, namespaces: nsPaths,
-                            exitCode: nil, creating: true)
+        record.pid = pid
+        record.startTime = st.startTime
+        record.namespaces = nsPaths
         if spec.hooks?.poststart != nil || spec.hooks?.poststop != nil {
             var h = Hooks()
             h.poststart = spec.hooks?.poststart

@@ -69,6 +69,10 @@ extension Runtime {
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         if !o.detach { _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0) }
+        // The child is in the container's pid namespace from its first
+        // instruction: it must be non-dumpable from then (no ptrace, no
+        // /proc/PID/mem or fd from the container), so we are before clone.
+        makeNonDumpable()
         let (child, bornPlaced) = clonePlaced(0, placement)
         if child < 0 { throw SysError("clone") }
         if child == 0 {
@@ -124,9 +128,10 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
                preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {
-        // Nobody in the container may read our memory or open our exe
-        // while we are in its namespaces with the runtime's image mapped.
-        _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+        // Non-dumpable since birth (the runtime cleared it before clone):
+        // nobody in the container may read our memory or open our fds.
+        // The caller's fds go first (CVE-2024-21626: exec --cwd /proc/self/fd/N).
+        try closeInheritedFds(preserveFds: preserveFds, own: [channel.fd] + joins.map { $0.1 } + placement.fds)
         try placeSelf(placement, channel: channel)
         guard let go = try channel.receive(), go.text == "go" else { _exit(1) }
         stage = "join namespaces"

@@ -34,6 +34,11 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
     var reported = false  // "ready" sent and the channel closed
     close(c.lockFd)
     do {
+        // First: nothing the caller had open reaches the container (a host
+        // directory on fd 7 and "cwd": "/proc/self/fd/7" was CVE-2024-21626).
+        // Kept: stdio, --preserve-fds, our channel and the cgroup files we
+        // place ourselves with (closed in placeSelf, before "go").
+        try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds)
         // 0. Copy the runtime's pages we are going to write while still in
         // the runtime's (v1 memory) cgroup, then move into ours.
         if c.placement.placesItself { prefaultWritableMappings() }

@@ -97,7 +97,9 @@ public struct Runtime {
         let st = store.status(r)
         switch st {
         case "stopped":
-            break
+            // A create killed midway: its init (if it got that far) may
+            // still be in the cgroup, which is the container's own.
+            if r.creating == true { try stopAll(r) }
         case "created", "creating":
             try stopAll(r)
         default:
@@ -112,8 +114,9 @@ public struct Runtime {
         let cg = try? manager(r)
         if let cg = cg, cg.isFrozen() { try? cg.thaw() }
         try? cg?.kill(signal: SIGKILL)
-        _ = Glibc.kill(r.pid, SIGKILL)
-        if !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) {
+        // pid 0: recorded before the init existed (never kill(0, ...)).
+        if r.pid > 0 { _ = Glibc.kill(r.pid, SIGKILL) }
+        if r.pid > 0 && !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) {
             throw fail("the container's init \(r.pid) did not die after SIGKILL")
         }
         // Without a pid namespace of its own, other processes may remain.

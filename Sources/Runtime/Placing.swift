@@ -1,6 +1,7 @@
 import Cgroups
 import CShim
 import Glibc
+import Privileges
 import Sys
 
 // Both halves of placing a new child in the container's cgroup the cheap way
@@ -33,4 +34,23 @@ func awaitPlaced(_ pid: Int32, cgroup: CgroupManager, placement p: Placement, bo
         throw fail("\(what) exited at once")
     }
     if word.text == "unplaced" || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+}
+
+extension Placement {
+    /// The fds the child needs until it has placed itself.
+    var fds: [Int32] { tasks + (cgroup2 >= 0 ? [cgroup2] : []) }
+}
+
+/// The runtime, before it clones a process into a container: the child
+/// inherits the flag, so it is non-dumpable from birth.
+func makeNonDumpable() {
+    _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+}
+
+/// The child's first act: closes every fd above stdio but `--preserve-fds`
+/// and its own.
+func closeInheritedFds(preserveFds: Int, own: [Int32]) throws {
+    var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
+    for fd in own { keep.insert(fd) }
+    try Privileges.closeFds(keep: keep)
 }

@@ -21,6 +21,10 @@ func prepareProcess(_ process: Process, channel: Channel, stage: inout String) t
     if let adj = process.oomScoreAdj { try Privileges.setOOMScoreAdj(adj) }
     stage = "cwd"
     guard chdir(process.cwd) == 0 else { throw SysError("chdir to \(process.cwd)") }
+    // A cwd that resolved outside the container's root (an fd of the host
+    // through /proc/self/fd, CVE-2024-21626) has no path from our root: the
+    // kernel says "(unreachable)", glibc ENOENT. Refuse it, as runc does.
+    try checkCwdInsideRoot(process.cwd)
     stage = "exec"
     return try Privileges.lookPath(process.args![0], env: process.env ?? [])
 }
@@ -36,4 +40,11 @@ func dropPrivileges(_ process: Process, seccomp: Seccomp?) throws {
     try Privileges.applyCapabilities(process.capabilities)
     if nnp { try Privileges.setNoNewPrivileges() }
     if nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+}
+
+func checkCwdInsideRoot(_ cwd: String) throws {
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buf, buf.count) != nil, buf[0] == 47 /* "/" */ else {
+        throw fail("cwd \(cwd) is outside the container's root")
+    }
 }
