@@ -7,8 +7,10 @@
 #   2. CPU per `run`: user+sys of the whole process tree (GNU time around the
 #      loops of 1) less that of a loop running /bin/true directly as often
 #   3. create, start, state (of a created container), delete (of a stopped
-#      one): median and p10-p90 over M samples each (hyperfine -N; --prepare
-#      puts the container in the state the phase needs)
+#      one), exec of /bin/true in a running container (one `sleep 1000` per
+#      runtime, the same bundle otherwise): median and p10-p90 over M samples
+#      each (hyperfine -N; --prepare or --setup puts the container in the
+#      state the phase needs)
 #   4. peak RSS of `run`: GNU time's %M (the largest process of the tree), the
 #      maximum over R runs
 #   5. the smallest memory limit `run` still works under: bench/memfloor.sh
@@ -20,7 +22,13 @@
 # --root in a mktemp dir and names its containers mcb-<runtime>-...; on exit
 # every container left is force-deleted, cgroups of ours are removed, and so is
 # the work dir.
-# Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] bench/compare.sh [N] [ROUNDS]
+# MC_BEFORE=/path/to/an/older/minicontainer measures that binary too, as one
+# more runtime `before` in the same run (alternated with the others like
+# them): a `before` row in each table, with an `x before` column (after /
+# before) on minicontainer's row, and `before` and `after x before` columns
+# in the summary. Without it the output has neither.
+# Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] [MC_BEFORE=BIN]
+#          bench/compare.sh [N] [ROUNDS]
 #   (as root; needs runc, crun, hyperfine and GNU time). Quick try:
 #   M=5 P=2 K=3 SKIP_MEMFLOOR=1 bench/compare.sh 10 2
 set -euo pipefail
@@ -43,11 +51,20 @@ RUNTIMES="minicontainer runc crun"
 declare -A SHORT=([minicontainer]=mc [runc]=runc [crun]=crun)
 work=$(mktemp -d /tmp/mc-compare.XXXXXX)
 bundle=$work/bundle
+sleep_bundle=$work/sleep-bundle   # the same, running sleep 1000 (for exec)
 declare -A CMD=(
   [minicontainer]="$MC --root $work/root/mc"
   [runc]="runc --root $work/root/runc"
   [crun]="crun --root $work/root/crun"
 )
+MC_BEFORE=${MC_BEFORE:-}
+if [ -n "$MC_BEFORE" ]; then
+  [ -x "$MC_BEFORE" ] || { echo "MC_BEFORE=$MC_BEFORE: not an executable" >&2; rm -rf "$work"; exit 2; }
+  MC_BEFORE=$(readlink -f "$MC_BEFORE")
+  RUNTIMES="minicontainer before runc crun"
+  SHORT[before]=before
+  CMD[before]="$MC_BEFORE --root $work/root/before"
+fi
 # Hierarchies that already have minicontainer's parent cgroup keep it.
 had_parent=$(ls -d /sys/fs/cgroup/*/minicontainer/ 2>/dev/null || true)
 
@@ -89,7 +106,13 @@ trap 'exit 130' INT TERM
 
 . "$(dirname "$0")/bundle.sh"
 make_true_bundle "$bundle"
-mkdir -p "$work/root"
+mkdir -p "$sleep_bundle" "$work/root"
+python3 - "$bundle/config.json" "$sleep_bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["/bin/sleep", "1000"]
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
 
 # ratio A B -> A/B to two places, or n/a
 ratio() {
@@ -101,10 +124,22 @@ version() {  # RUNTIME -> "version (short commit)"
   in_ns "$1" ${CMD[$1]} --version | awk 'NR == 1 { v = $3 } /^commit:/ { c = $2 }
     END { if (c ~ /^[0-9a-f]+$/) c = substr(c, 1, 7); printf "%s%s", v, (c == "" ? "" : " (" c ")") }'
 }
-printf 'minicontainer %s, runc %s, crun %s; %s, kernel %s, %s CPUs\n\n' \
-  "$(version minicontainer)" "$(version runc)" "$(version crun)" "$(date -u +%F)" "$(uname -r)" "$(nproc)"
+before_v=
+[ -z "$MC_BEFORE" ] || before_v=", before $(version before) = $MC_BEFORE"
+printf 'minicontainer %s%s, runc %s, crun %s; %s, kernel %s, %s CPUs\n\n' \
+  "$(version minicontainer)" "$before_v" "$(version runc)" "$(version crun)" "$(date -u +%F)" "$(uname -r)" "$(nproc)"
 
 declare -A VAL   # figure:runtime -> number, for the summary
+
+# With MC_BEFORE: xb_head prints the `x before` column's heading, xb FIGURE
+# RUNTIME its cell (after / before on minicontainer's row, else empty);
+# without, both print nothing.
+xb_head() { [ -z "$MC_BEFORE" ] || printf ' %9s' "x before"; }
+xb() {
+  [ -n "$MC_BEFORE" ] || return 0
+  if [ "$2" = minicontainer ]; then printf ' %9s' "$(ratio "${VAL[$1:minicontainer]}" "${VAL[$1:before]}")"
+  else printf ' %9s' ""; fi
+}
 
 # --- 1 + 2: N x run, wall time and CPU ------------------------------------
 # loop_script COMMAND COUNT -> a script running COMMAND (with $i) COUNT times,
@@ -139,24 +174,25 @@ for r in $RUNTIMES; do
 done
 
 printf '1. %s x run of /bin/true (create+start+wait+delete), %s rounds\n' "$n" "$ROUNDS"
-printf '%-14s %10s %14s %8s\n' runtime "total (s)" "per run (ms)" "x crun"
+printf '%-14s %10s %14s %8s%s\n' runtime "total (s)" "per run (ms)" "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
-  printf '%-14s %10.2f %14.2f %8s\n' "$r" "$(awk -v t="${wall[$r]}" 'BEGIN { print t / 1e9 }')" \
-    "${VAL[wall:$r]}" "$(ratio "${wall[$r]}" "${wall[crun]}")"
+  printf '%-14s %10.2f %14.2f %8s%s\n' "$r" "$(awk -v t="${wall[$r]}" 'BEGIN { print t / 1e9 }')" \
+    "${VAL[wall:$r]}" "$(ratio "${wall[$r]}" "${wall[crun]}")" "$(xb wall "$r")"
 done
 echo
 
 printf '2. CPU (user+sys of the process tree) per run, less a /bin/true loop (%s ms per run)\n' \
   "$(awk -v b="${cpu[baseline]}" -v n=$n 'BEGIN { printf "%.2f", b * 10 / n }')"
-printf '%-14s %10s %8s\n' runtime "ms" "x crun"
+printf '%-14s %10s %8s%s\n' runtime "ms" "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
-  printf '%-14s %10s %8s\n' "$r" "${VAL[cpu:$r]}" "$(ratio "${VAL[cpu:$r]}" "${VAL[cpu:crun]}")"
+  printf '%-14s %10s %8s%s\n' "$r" "${VAL[cpu:$r]}" "$(ratio "${VAL[cpu:$r]}" "${VAL[cpu:crun]}")" "$(xb cpu "$r")"
 done
 echo
 
-# --- 3: create, start, state, delete -----------------------------------------
+# --- 3: create, start, state, delete, exec -----------------------------------
 # phase.sh STATE ID RUNTIME-COMMAND...: put container ID in STATE (gone,
-# created or stopped) for the next timed phase.
+# created, stopped, or running: started from the sleep bundle) for the next
+# timed phase.
 cat >"$work/phase.sh" <<EOF
 #!/usr/bin/env bash
 set -u
@@ -172,6 +208,9 @@ case \$want in
       sleep 0.005
     done
     exit 1 ;;
+  running)
+    "\$@" create --bundle $sleep_bundle "\$id" </dev/null >/dev/null 2>"$work/running.err" &&
+      "\$@" start "\$id" 2>>"$work/running.err" || { cat "$work/running.err" >&2; exit 1; } ;;
 esac
 EOF
 ph="bash $work/phase.sh"
@@ -190,6 +229,7 @@ phase() {
     start) args=(--prepare "$ph created $id $cmd" "$cmd start $id") ;;
     state) args=(--setup "$ph created $id $cmd" "$cmd state $id") ;;
     delete) args=(--prepare "$ph stopped $id $cmd" "$cmd delete $id") ;;
+    exec) args=(--setup "$ph running $id $cmd" "$cmd exec $id /bin/true") ;;
   esac
   hf "$rt" --warmup 2 --runs "$M" --cleanup "$ph gone $id $cmd" "${args[@]}"
   python3 - "$work/hyperfine.json" <<'PY'
@@ -200,28 +240,29 @@ print("%.2f %.2f %.2f" % (statistics.median(t), q[0], q[8]))
 PY
 }
 printf '3. per-phase latency, %s samples each (hyperfine -N), ms\n' "$M"
-printf '%-7s %-14s %8s %17s %8s\n' phase runtime median "p10 - p90" "x crun"
-for name in create start state delete; do
+printf '%-7s %-14s %8s %17s %8s%s\n' phase runtime median "p10 - p90" "x crun" "$(xb_head)"
+for name in create start state delete exec; do
   declare -A lat=()
   for r in $RUNTIMES; do lat[$r]=$(phase "$r" "$name"); VAL[$name:$r]=${lat[$r]%% *}; done
   for r in $RUNTIMES; do
     read -r med lo hi <<<"${lat[$r]}"
-    printf '%-7s %-14s %8s %17s %8s\n' "$name" "$r" "$med" "$lo - $hi" "$(ratio "$med" "${VAL[$name:crun]}")"
+    printf '%-7s %-14s %8s %17s %8s%s\n' "$name" "$r" "$med" "$lo - $hi" "$(ratio "$med" "${VAL[$name:crun]}")" \
+      "$(xb "$name" "$r")"
   done
 done
 echo
 
 # --- 4: peak RSS ------------------------------------------------------------
 printf '4. peak RSS of run (GNU time %%M, largest process of the tree, max of %s runs)\n' "$R"
-printf '%-14s %10s %8s %8s\n' runtime KiB MiB "x crun"
+printf '%-14s %10s %8s %8s%s\n' runtime KiB MiB "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
   : >"$work/rss"
   in_ns "$r" bash -c "$(loop_script "/usr/bin/time -a -o $work/rss -f %M ${CMD[$r]} run --bundle $bundle mcb-${SHORT[$r]}-m\$i" "$R")" >/dev/null
   VAL[rss:$r]=$(sort -n "$work/rss" | tail -n 1)
 done
 for r in $RUNTIMES; do
-  printf '%-14s %10s %8.1f %8s\n' "$r" "${VAL[rss:$r]}" "$(awk -v k="${VAL[rss:$r]}" 'BEGIN { print k / 1024 }')" \
-    "$(ratio "${VAL[rss:$r]}" "${VAL[rss:crun]}")"
+  printf '%-14s %10s %8.1f %8s%s\n' "$r" "${VAL[rss:$r]}" "$(awk -v k="${VAL[rss:$r]}" 'BEGIN { print k / 1024 }')" \
+    "$(ratio "${VAL[rss:$r]}" "${VAL[rss:crun]}")" "$(xb rss "$r")"
 done
 echo
 
@@ -231,13 +272,17 @@ if [ "${SKIP_MEMFLOOR:-0}" != 0 ]; then
   for r in $RUNTIMES; do VAL[floor:$r]=skipped; done
 else
   floor_out=$(bash "$here/bench/memfloor.sh")
+  if [ -n "$MC_BEFORE" ]; then  # memfloor.sh's minicontainer row, for the old binary
+    floor_out+=$'\n'$(MINICONTAINER=$MC_BEFORE RUNTIMES=minicontainer bash "$here/bench/memfloor.sh" |
+      awk '$1 == "minicontainer" { $1 = "before"; print }')
+  fi
   printf '5. %s\n' "$(head -n 1 <<<"$floor_out")"
-  printf '%-14s %10s %8s\n' runtime KiB "x crun"
+  printf '%-14s %10s %8s%s\n' runtime KiB "x crun" "$(xb_head)"
   for r in $RUNTIMES; do
     VAL[floor:$r]=$(awk -v r="$r" '$1 == r { print $2 }' <<<"$floor_out")
   done
   for r in $RUNTIMES; do
-    printf '%-14s %10s %8s\n' "$r" "${VAL[floor:$r]}" "$(ratio "${VAL[floor:$r]}" "${VAL[floor:crun]}")"
+    printf '%-14s %10s %8s%s\n' "$r" "${VAL[floor:$r]}" "$(ratio "${VAL[floor:$r]}" "${VAL[floor:crun]}")" "$(xb floor "$r")"
   done
 fi
 echo
@@ -265,34 +310,47 @@ for round in $(seq "$prounds"); do
 done
 total=$(( P * kper * prounds ))
 printf '6. parallel: %s loops at once, %s runs each (%s rounds), %s containers per runtime\n' "$P" $(( kper * prounds )) "$prounds" "$total"
-printf '%-14s %10s %14s %8s\n' runtime "wall (s)" "containers/s" "x crun"
+printf '%-14s %10s %14s %8s%s\n' runtime "wall (s)" "containers/s" "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
   VAL[par:$r]=$(awk -v t="${par[$r]}" -v n=$total 'BEGIN { printf "%.1f", n / (t / 1e9) }')
 done
 for r in $RUNTIMES; do
-  printf '%-14s %10.2f %14s %8s\n' "$r" "$(awk -v t="${par[$r]}" 'BEGIN { print t / 1e9 }')" \
-    "${VAL[par:$r]}" "$(ratio "${VAL[par:$r]}" "${VAL[par:crun]}")"
+  printf '%-14s %10.2f %14s %8s%s\n' "$r" "$(awk -v t="${par[$r]}" 'BEGIN { print t / 1e9 }')" \
+    "${VAL[par:$r]}" "$(ratio "${VAL[par:$r]}" "${VAL[par:crun]}")" "$(xb par "$r")"
 done
 echo
 
 # --- 7: --version start-up ----------------------------------------------------
 printf '7. --version start-up, %s runs (hyperfine -N)\n' "$V"
-printf '%-14s %10s %8s\n' runtime "mean (ms)" "x crun"
+printf '%-14s %10s %8s%s\n' runtime "mean (ms)" "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
   hf "$r" --warmup 5 --runs "$V" "${CMD[$r]} --version"
   VAL[version:$r]=$(jq -r '.results[0].mean * 1000' "$work/hyperfine.json" | awk '{ printf "%.2f", $1 }')
 done
 for r in $RUNTIMES; do
-  printf '%-14s %10s %8s\n' "$r" "${VAL[version:$r]}" "$(ratio "${VAL[version:$r]}" "${VAL[version:crun]}")"
+  printf '%-14s %10s %8s%s\n' "$r" "${VAL[version:$r]}" "$(ratio "${VAL[version:$r]}" "${VAL[version:crun]}")" \
+    "$(xb version "$r")"
 done
 echo
 
 # --- summary ----------------------------------------------------------------
-echo "summary (x crun: minicontainer / crun; containers/s higher is better, the rest lower)"
-printf '%-24s %14s %10s %10s %10s\n' figure minicontainer runc crun "mc x crun"
+if [ -z "$MC_BEFORE" ]; then
+  echo "summary (x crun: minicontainer / crun; containers/s higher is better, the rest lower)"
+  printf '%-24s %14s %10s %10s %10s\n' figure minicontainer runc crun "mc x crun"
+else
+  echo "summary (x crun: minicontainer / crun; after x before: minicontainer / before;"
+  echo "  containers/s higher is better, the rest lower)"
+  printf '%-24s %14s %10s %10s %10s %10s %15s\n' figure minicontainer before runc crun "mc x crun" "after x before"
+fi
 while IFS='|' read -r key label; do
-  printf '%-24s %14s %10s %10s %10s\n' "$label" "${VAL[$key:minicontainer]}" "${VAL[$key:runc]}" \
-    "${VAL[$key:crun]}" "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:crun]}")"
+  if [ -z "$MC_BEFORE" ]; then
+    printf '%-24s %14s %10s %10s %10s\n' "$label" "${VAL[$key:minicontainer]}" "${VAL[$key:runc]}" \
+      "${VAL[$key:crun]}" "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:crun]}")"
+  else
+    printf '%-24s %14s %10s %10s %10s %10s %15s\n' "$label" "${VAL[$key:minicontainer]}" "${VAL[$key:before]}" \
+      "${VAL[$key:runc]}" "${VAL[$key:crun]}" "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:crun]}")" \
+      "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:before]}")"
+  fi
 done <<'ROWS'
 wall|run wall (ms)
 cpu|run CPU (ms)
@@ -300,6 +358,7 @@ create|create median (ms)
 start|start median (ms)
 state|state median (ms)
 delete|delete median (ms)
+exec|exec median (ms)
 rss|run peak RSS (KiB)
 floor|memory floor (KiB)
 par|parallel (containers/s)
