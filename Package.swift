@@ -18,8 +18,8 @@ let package = Package(
 
         // JSON value, parser over jansson, stdlib Decoder/Encoder, writer.
         .target(name: "JSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
-        // errno-carrying system calls, files, logging.
-        .target(name: "Sys", dependencies: ["CShim"]),
+        // errno-carrying system calls, files, logging (bounded lines: Spec's Quote).
+        .target(name: "Sys", dependencies: ["CShim", "Spec"]),
         // OCI runtime-spec types (no imports) and their validation.
         .target(name: "Spec"),
         // config.json -> Spec without Codable's runtime generics (hand-written, same errors).

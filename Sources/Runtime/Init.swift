@@ -142,14 +142,14 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         let envp = env.map { strdup($0) } + [nil]
         execve(program, argv, envp)
         let e = errno
-        writeStderr("minicontainer: exec \(program): \(errnoText(e))\n")
+        Log.stderrLine("exec \(program): \(errnoText(e))")
         _exit(e == ENOENT ? 127 : 126)
     } catch {
         // Before "ready" the runtime reads this; after, it goes to stderr.
         let text = "\(error)"
         let msg = text.hasPrefix(stage) ? text : "\(stage): \(text)"
         if reported || (try? channel.send("error\u{0}" + msg)) == nil {
-            writeStderr("minicontainer: \(msg)\n")
+            Log.stderrLine(msg)
         }
         _exit(1)
     }
