@@ -60,6 +60,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         if c.unshareCgroup {
             guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
         }
+        try verifySysctlNamespaces()
 
         // Without a mount namespace of its own the container shares the
         // runtime's: nothing is mounted there (the spec's mounts, masked and
@@ -96,7 +97,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         stage = "sysctl"
         for key in (c.spec.linux?.sysctl ?? [:]).keys.sorted() {
-            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            guard let path = Sysctl.procPath(key) else { throw fail("sysctl \(quoted(key)): not a sysctl name") }
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SysError("sysctl \(key): open \(path)") }
             defer { close(fd) }

@@ -161,6 +161,11 @@ extension Spec {
                     }
                 }
             }
+            // Only what a namespace of the container's own isolates
+            // (Sysctl.swift); a namespace joined by path is checked at create.
+            for key in (l.sysctl ?? [:]).keys.sorted() {
+                if let why = Sysctl.refusal(key, namespaces: types) { bad("linux.sysctl", why) }
+            }
             if let p = l.personality, !["LINUX", "LINUX32"].contains(p.domain) {
                 bad("linux.personality.domain", "must be LINUX or LINUX32, not \(quoted(p.domain))")
             }
