@@ -233,8 +233,8 @@ let execCommand = Command(
         Flag(["c", "cap"], value: "CAP", "add a capability", repeats: true),
         Flag(["no-new-privs"], "set no_new_privs"),
         Flag(["preserve-fds"], value: "N", "pass N more file descriptors"),
-        Flag(["process-label"], value: "LABEL", "accepted for runc compatibility"),
-        Flag(["apparmor"], value: "PROFILE", "accepted for runc compatibility"),
+        Flag(["process-label"], value: "LABEL", "the SELinux label of the process (refused where SELinux is off)"),
+        Flag(["apparmor"], value: "PROFILE", "the AppArmor profile of the process (refused where AppArmor is off)"),
         Flag(["cgroup"], value: "PATH", "accepted for runc compatibility"),
     ],
     stopAtPositional: true
@@ -286,6 +286,9 @@ let execCommand = Command(
             if !gids.isEmpty { process.user.additionalGids = gids }
             let caps = p.strings("cap")
             if !caps.isEmpty { process.capabilities = execCapabilities(process.capabilities, adding: caps) }
+            // As runc: the process's own confinement (checked at exec against the host's LSMs).
+            if let a = p.string("apparmor"), !a.isEmpty { process.apparmorProfile = a }
+            if let l = p.string("process-label"), !l.isEmpty { process.selinuxLabel = l }
             if p.bool("no-new-privs") { process.noNewPrivileges = true }
         }
         if p.string("process") != nil && p.bool("tty") { process.terminal = true }

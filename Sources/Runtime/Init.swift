@@ -67,7 +67,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // read-only paths would land on the host); the init only chroots.
         let sharesMounts = !(c.spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         stage = "prepare rootfs"
-        if !sharesMounts { try Rootfs.prepare(spec: c.spec, rootfs: c.rootfs, bundle: c.bundle) }
+        if !sharesMounts { try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle) }
 
         stage = "createContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.createContainer, kind: "createContainer", state: hookState)
