@@ -18,8 +18,8 @@ let package = Package(
 
         // JSON value, parser over jansson, stdlib Decoder/Encoder, writer.
         .target(name: "JSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
-        // errno-carrying system calls, files, logging.
-        .target(name: "Sys", dependencies: ["CShim"]),
+        // errno-carrying system calls, files, logging (bounded lines: Spec's Quote).
+        .target(name: "Sys", dependencies: ["CShim", "Spec"]),
         // OCI runtime-spec types (no imports) and their validation.
         .target(name: "Spec"),
         // config.json -> Spec without Codable's runtime generics (hand-written, same errors).
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups", "Network"]),
         // Docker-style containers on top of bundles: ids, names, overlayfs
         // roots, logs, the detached monitor.
-        .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Runtime", "Network", "Cgroups"]),
+        .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Cgroups"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.

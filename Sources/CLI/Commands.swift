@@ -168,7 +168,8 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.error(e.message)
         return 125
     } catch let e as CommandError {
-        Log.error("\(cmd.name)\(e.subject.map { " " + $0 } ?? ""): \(e.message)")
+        // The subject is input (an id, a name): at most 128 bytes of it.
+        Log.error("\(cmd.name)\(e.subject.map { " " + Log.oneLine($0, max: 128) } ?? ""): \(e.message)")
         return e.code
     } catch {
         Log.error("\(cmd.name): \(error)")

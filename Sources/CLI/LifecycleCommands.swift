@@ -204,6 +204,17 @@ let featuresCommand = Command(name: "features", summary: "print what this runtim
     return 0
 }
 
+/// `exec --cap`: the capabilities go into the bounding, effective and
+/// permitted sets only, never the inheritable or ambient ones (as runc since
+/// 1.1.2, CVE-2022-29162): there they would survive an execve into a
+/// program of a non-root user, who would then hold them.
+func execCapabilities(_ base: Capabilities?, adding caps: [String]) -> Capabilities {
+    var c = base ?? Capabilities()
+    func add(_ l: [String]?) -> [String] { (l ?? []) + caps.filter { !(l ?? []).contains($0) } }
+    c.bounding = add(c.bounding); c.effective = add(c.effective); c.permitted = add(c.permitted)
+    return c
+}
+
 let execCommand = Command(
     name: "exec", summary: "run a process in a running container",
     usage: "[flags] ID [COMMAND [ARG...]]",
@@ -222,8 +233,8 @@ let execCommand = Command(
         Flag(["c", "cap"], value: "CAP", "add a capability", repeats: true),
         Flag(["no-new-privs"], "set no_new_privs"),
         Flag(["preserve-fds"], value: "N", "pass N more file descriptors"),
-        Flag(["process-label"], value: "LABEL", "accepted for runc compatibility"),
-        Flag(["apparmor"], value: "PROFILE", "accepted for runc compatibility"),
+        Flag(["process-label"], value: "LABEL", "the SELinux label of the process (refused where SELinux is off)"),
+        Flag(["apparmor"], value: "PROFILE", "the AppArmor profile of the process (refused where AppArmor is off)"),
         Flag(["cgroup"], value: "PATH", "accepted for runc compatibility"),
     ],
     stopAtPositional: true
@@ -274,13 +285,10 @@ let execCommand = Command(
             }
             if !gids.isEmpty { process.user.additionalGids = gids }
             let caps = p.strings("cap")
-            if !caps.isEmpty {
-                var c = process.capabilities ?? Capabilities()
-                func add(_ l: [String]?) -> [String] { (l ?? []) + caps.filter { !(l ?? []).contains($0) } }
-                c.bounding = add(c.bounding); c.effective = add(c.effective); c.permitted = add(c.permitted)
-                c.inheritable = add(c.inheritable); c.ambient = add(c.ambient)
-                process.capabilities = c
-            }
+            if !caps.isEmpty { process.capabilities = execCapabilities(process.capabilities, adding: caps) }
+            // As runc: the process's own confinement (checked at exec against the host's LSMs).
+            if let a = p.string("apparmor"), !a.isEmpty { process.apparmorProfile = a }
+            if let l = p.string("process-label"), !l.isEmpty { process.selinuxLabel = l }
             if p.bool("no-new-privs") { process.noNewPrivileges = true }
         }
         if p.string("process") != nil && p.bool("tty") { process.terminal = true }

@@ -4,6 +4,7 @@ import Compile
 import Glibc
 import JSON
 import Network
+import Rootfs
 import Runtime
 import Spec
 import Sys
@@ -270,10 +271,9 @@ public struct Containers {
             try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
             try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
             try FS.writeAtomically(d + "/resolv.conf", resolvConf())
-            let opts = "lowerdir=\(req.rootfs),upperdir=\(d)/upper,workdir=\(d)/work"
-            guard mount("overlay", d + "/merged", "overlay", 0, opts) == 0 else {
-                throw SysError("mount overlay at \(d)/merged (lower \(req.rootfs))")
-            }
+            // Each layer passed as a path, never spliced into an option string
+            // (Rootfs/Overlay.swift).
+            try Rootfs.mountOverlay(lower: [req.rootfs], upper: d + "/upper", work: d + "/work", target: d + "/merged")
             var spec = req.spec
             spec.root = Root(path: d + "/merged", readonly: req.spec.root?.readonly)
             var mounts = spec.mounts ?? []

@@ -3,6 +3,7 @@
 
 import Glibc
 import CShim
+import Spec
 import Sys
 
 // From <linux/close_range.h>.
@@ -93,7 +94,7 @@ extension Privileges {
     /// As execvp, a bare name found only as non-executable files gives
     /// permission denied.
     public static func lookPath(_ name: String, env: [String]) throws -> String {
-        let quoted = jsonQuoted(name)
+        let quoted = Quote.quoted(name)
         if name.isEmpty { throw SysError("exec: \(quoted)", errno: ENOENT) }
         if name.contains("/") {
             let e = executableProblem(name)

@@ -95,7 +95,6 @@ public enum Privileges {
         guard mc_prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
 
         let gids = (user.additionalGids ?? []).map { gid_t($0) }
-        let groupsText = gids.isEmpty ? "[]" : "[" + gids.map(String.init).joined(separator: " ") + "]"
         // In a user namespace whose setgroups file says "deny" (rootless), the
         // call always fails with EPERM; with no groups asked for there is
         // nothing to do, so that is not an error (runc skips it too).
@@ -105,7 +104,7 @@ public enum Privileges {
             if rc != 0 {
                 let e = errno
                 if !(e == EPERM && gids.isEmpty) {
-                    throw SysError("setgroups to \(groupsText)" + (denied ? " (setgroups is denied in this user namespace)" : ""), errno: e)
+                    throw SysError("setgroups to \(gids.count > 16 ? "\(gids.count) groups " : "")\(Quote.list(gids))" + (denied ? " (setgroups is denied in this user namespace)" : ""), errno: e)
                 }
             }
         }

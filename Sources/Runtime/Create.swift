@@ -34,6 +34,7 @@ public struct Created {
 public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String) throws -> Spec) throws -> Created {
     try Store.validate(id: o.id)
     let spec = try loadSpec(o.bundle)
+    try checkSysctlNamespaces(spec); try checkHostSupport(spec)
     guard let process = spec.process else { throw fail("config.json has no process to run") }
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath

@@ -35,6 +35,7 @@ extension Runtime {
     /// Returns the process's exit code, or 0 once it started with `detach`.
     public func exec(_ o: ExecOptions) throws -> Int32 {
         try Store.validate(id: o.id)
+        try checkProcessConfinement(o.process)
         let (r, spec, pid) = try withLockedRecord(o.id)
         let process = o.process
         guard !(process.args ?? []).isEmpty else { throw fail("exec needs a command") }

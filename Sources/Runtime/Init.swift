@@ -65,13 +65,14 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         if c.unshareCgroup {
             guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
         }
+        try verifySysctlNamespaces()
 
         // Without a mount namespace of its own the container shares the
         // runtime's: nothing is mounted there (the spec's mounts, masked and
         // read-only paths would land on the host); the init only chroots.
         let sharesMounts = !(c.spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         stage = "prepare rootfs"
-        if !sharesMounts { try Rootfs.prepare(spec: c.spec, rootfs: c.rootfs, bundle: c.bundle) }
+        if !sharesMounts { try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle) }
 
         stage = "createContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.createContainer, kind: "createContainer", state: hookState)
@@ -101,7 +102,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         stage = "sysctl"
         for key in (c.spec.linux?.sysctl ?? [:]).keys.sorted() {
-            let path = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            guard let path = Sysctl.procPath(key) else { throw fail("sysctl \(quoted(key)): not a sysctl name") }
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SysError("sysctl \(key): open \(path)") }
             defer { close(fd) }
@@ -147,14 +148,14 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         let envp = env.map { strdup($0) } + [nil]
         execve(program, argv, envp)
         let e = errno
-        writeStderr("minicontainer: exec \(program): \(errnoText(e))\n")
+        Log.stderrLine("exec \(program): \(errnoText(e))")
         _exit(e == ENOENT ? 127 : 126)
     } catch {
         // Before "ready" the runtime reads this; after, it goes to stderr.
         let text = "\(error)"
         let msg = text.hasPrefix(stage) ? text : "\(stage): \(text)"
         if reported || (try? channel.send("error\u{0}" + msg)) == nil {
-            writeStderr("minicontainer: \(msg)\n")
+            Log.stderrLine(msg)
         }
         _exit(1)
     }

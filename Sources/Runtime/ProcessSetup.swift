@@ -34,6 +34,7 @@ func prepareProcess(_ process: Process, channel: Channel, stage: inout String) t
 /// capabilities change (the profile must then allow what follows); with it,
 /// as late as possible.
 func dropPrivileges(_ process: Process, seccomp: Seccomp?) throws {
+    try LSM.applyExecLabels(process)
     let nnp = process.noNewPrivileges == true
     if !nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
     try Privileges.setUser(process.user)

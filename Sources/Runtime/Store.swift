@@ -134,7 +134,7 @@ public enum RuntimeError: Error, CustomStringConvertible {
     }
 }
 
-func fail(_ m: String) -> RuntimeError { .message(m) }
+func fail(_ m: String) -> RuntimeError { .message(Log.oneLine(m, max: Log.maxError)) }
 
 public struct Store {
     public let root: String
@@ -150,7 +150,7 @@ public struct Store {
         guard !id.isEmpty, id != ".", id != "..", id.count <= 1024,
               id.unicodeScalars.allSatisfy({ ($0.value >= 48 && $0.value <= 57) || ($0.value >= 65 && $0.value <= 90)
                   || ($0.value >= 97 && $0.value <= 122) || "_.+-".unicodeScalars.contains($0) }) else {
-            throw fail("invalid container id \"\(id)\": use letters, digits and _ . + -")
+            throw fail("invalid container id \(quoted(id, max: 128)): use letters, digits and _ . + -")
         }
     }
 

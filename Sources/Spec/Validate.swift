@@ -17,21 +17,21 @@ extension Spec {
         func bad(_ path: String, _ message: String) { out.append(SpecError(path, message)) }
 
         if ociVersion.isEmpty || !ociVersion.first!.isNumber || !ociVersion.contains(".") {
-            bad("ociVersion", "\"\(ociVersion)\" is not a version such as \"\(Spec.version)\"")
+            bad("ociVersion", "\(quoted(ociVersion)) is not a version such as \(quoted(Spec.version))")
         } else if !ociVersion.hasPrefix("1.") {
-            bad("ociVersion", "version \(ociVersion) is not supported (we implement \(Spec.version))")
+            bad("ociVersion", "version \(quoted(ociVersion)) is not supported (we implement \(Spec.version))")
         }
 
         if let p = process {
             if (p.args ?? []).isEmpty { bad("process.args", "must name the program to run (it is empty)") }
-            if !p.cwd.hasPrefix("/") { bad("process.cwd", "must be an absolute path, not \"\(p.cwd)\"") }
+            if !p.cwd.hasPrefix("/") { bad("process.cwd", "must be an absolute path, not \(quoted(p.cwd))") }
             for (i, e) in (p.env ?? []).enumerated() where !e.contains("=") || e.hasPrefix("=") {
-                bad("process.env[\(i)]", "\"\(e)\" is not of the form KEY=VALUE")
+                bad("process.env[\(i)]", "\(quoted(e)) is not of the form KEY=VALUE")
             }
             var seen: [String] = []
             for (i, r) in (p.rlimits ?? []).enumerated() {
                 if !Rlimit.knownTypes.contains(r.type) {
-                    bad("process.rlimits[\(i)].type", "unknown rlimit \"\(r.type)\"")
+                    bad("process.rlimits[\(i)].type", "unknown rlimit \(quoted(r.type))")
                 } else if seen.contains(r.type) {
                     bad("process.rlimits[\(i)].type", "rlimit \(r.type) is listed twice")
                 }
@@ -43,9 +43,12 @@ extension Spec {
                     ("inheritable", caps.inheritable), ("permitted", caps.permitted), ("ambient", caps.ambient)]
                 for (name, list) in sets {
                     for (i, c) in (list ?? []).enumerated() where !c.hasPrefix("CAP_") {
-                        bad("process.capabilities.\(name)[\(i)]", "\"\(c)\" is not a capability name (CAP_...)")
+                        bad("process.capabilities.\(name)[\(i)]", "\(quoted(c)) is not a capability name (CAP_...)")
                     }
                 }
+            }
+            if let gids = p.user.additionalGids, gids.count > Spec.groupsMax {
+                bad("process.user.additionalGids", "\(gids.count) groups, more than the kernel allows (\(Spec.groupsMax))")
             }
             if let adj = p.oomScoreAdj, adj < -1000 || adj > 1000 {
                 bad("process.oomScoreAdj", "\(adj) is outside -1000...1000")
@@ -57,26 +60,28 @@ extension Spec {
                 bad("root.path", "must not be empty")
             } else {
                 let full = r.path.hasPrefix("/") ? r.path : bundle + "/" + r.path
-                if !exists(full) { bad("root.path", "\(full) does not exist") }
+                if !exists(full) { bad("root.path", "\(quoted(full)) does not exist") }
             }
         }
 
-        if let h = hostname, h.count > 64 { bad("hostname", "longer than 64 characters") }
+        if let h = hostname, h.utf8.count > 64 { bad("hostname", "longer than 64 bytes: \(quoted(h))") }
 
         for (i, m) in (mounts ?? []).enumerated() {
             let at = "mounts[\(i)].destination"
             if m.destination.isEmpty {
                 bad(at, "must not be empty")
             } else if !m.destination.hasPrefix("/") {
-                bad(at, "must be an absolute path, not \"\(m.destination)\"")
+                bad(at, "must be an absolute path, not \(quoted(m.destination))")
             } else if m.destination.split(separator: "/").contains("..") {
-                bad(at, "must not contain \"..\": \(m.destination)")
+                bad(at, "must not contain \"..\": \(quoted(m.destination))")
+            } else if m.destination.utf8.count > Spec.pathMax {
+                bad(at, "is \(m.destination.utf8.count) bytes long, more than a path may be (\(Spec.pathMax)): \(quoted(m.destination))")
             }
         }
 
         for (kind, list) in hooks?.all ?? [] {
             for (i, h) in list.enumerated() {
-                if !h.path.hasPrefix("/") { bad("hooks.\(kind)[\(i)].path", "must be an absolute path, not \"\(h.path)\"") }
+                if !h.path.hasPrefix("/") { bad("hooks.\(kind)[\(i)].path", "must be an absolute path, not \(quoted(h.path))") }
                 if let t = h.timeout, t <= 0 { bad("hooks.\(kind)[\(i)].timeout", "must be positive, not \(t)") }
             }
         }
@@ -85,13 +90,13 @@ extension Spec {
             var types: [String] = []
             for (i, ns) in (l.namespaces ?? []).enumerated() {
                 if !Namespace.knownTypes.contains(ns.type) {
-                    bad("linux.namespaces[\(i)].type", "unknown namespace \"\(ns.type)\" (one of \(Namespace.knownTypes.joined(separator: ", ")))")
+                    bad("linux.namespaces[\(i)].type", "unknown namespace \(quoted(ns.type)) (one of \(Namespace.knownTypes.joined(separator: ", ")))")
                 } else if types.contains(ns.type) {
-                    bad("linux.namespaces[\(i)].type", "namespace \"\(ns.type)\" is listed twice")
+                    bad("linux.namespaces[\(i)].type", "namespace \(quoted(ns.type)) is listed twice")
                 }
                 types.append(ns.type)
                 if let p = ns.path, !p.hasPrefix("/") {
-                    bad("linux.namespaces[\(i)].path", "must be an absolute path, not \"\(p)\"")
+                    bad("linux.namespaces[\(i)].path", "must be an absolute path, not \(quoted(p))")
                 }
             }
             let hasUserNS = types.contains("user")
@@ -106,10 +111,10 @@ extension Spec {
             }
             if let prop = l.rootfsPropagation,
                !["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"].contains(prop) {
-                bad("linux.rootfsPropagation", "unknown propagation \"\(prop)\"")
+                bad("linux.rootfsPropagation", "unknown propagation \(quoted(prop))")
             }
             for (i, d) in (l.devices ?? []).enumerated() {
-                if !["c", "b", "u", "p"].contains(d.type) { bad("linux.devices[\(i)].type", "must be c, b, u or p, not \"\(d.type)\"") }
+                if !["c", "b", "u", "p"].contains(d.type) { bad("linux.devices[\(i)].type", "must be c, b, u or p, not \(quoted(d.type))") }
                 if !d.path.hasPrefix("/dev/") && !d.path.hasPrefix("/") { bad("linux.devices[\(i)].path", "must be an absolute path") }
                 if d.type != "p" && (d.major == nil || d.minor == nil) {
                     bad("linux.devices[\(i)]", "a \(d.type) device needs major and minor numbers")
@@ -117,7 +122,7 @@ extension Spec {
             }
             for (name, list) in [("maskedPaths", l.maskedPaths), ("readonlyPaths", l.readonlyPaths)] {
                 for (i, p) in (list ?? []).enumerated() where !p.hasPrefix("/") {
-                    bad("linux.\(name)[\(i)]", "must be an absolute path, not \"\(p)\"")
+                    bad("linux.\(name)[\(i)]", "must be an absolute path, not \(quoted(p))")
                 }
             }
             if let r = l.resources {
@@ -137,31 +142,43 @@ extension Spec {
                 }
                 for (i, d) in (r.devices ?? []).enumerated() {
                     if let t = d.type, !["a", "c", "b"].contains(t) {
-                        bad("linux.resources.devices[\(i)].type", "must be a, c or b, not \"\(t)\"")
+                        bad("linux.resources.devices[\(i)].type", "must be a, c or b, not \(quoted(t))")
                     }
                     if let a = d.access, a.isEmpty || !a.allSatisfy({ "rwm".contains($0) }) {
-                        bad("linux.resources.devices[\(i)].access", "must be letters of rwm, not \"\(a)\"")
+                        bad("linux.resources.devices[\(i)].access", "must be letters of rwm, not \(quoted(a))")
                     }
                 }
             }
             if let s = l.seccomp {
                 if !Seccomp.actions.contains(s.defaultAction) {
-                    bad("linux.seccomp.defaultAction", "unknown action \"\(s.defaultAction)\"")
+                    bad("linux.seccomp.defaultAction", "unknown action \(quoted(s.defaultAction))")
                 }
                 for (i, sc) in (s.syscalls ?? []).enumerated() {
-                    if !Seccomp.actions.contains(sc.action) { bad("linux.seccomp.syscalls[\(i)].action", "unknown action \"\(sc.action)\"") }
+                    if !Seccomp.actions.contains(sc.action) { bad("linux.seccomp.syscalls[\(i)].action", "unknown action \(quoted(sc.action))") }
                     if sc.names.isEmpty { bad("linux.seccomp.syscalls[\(i)].names", "must name at least one system call") }
                     for (j, a) in (sc.args ?? []).enumerated() where !Seccomp.operators.contains(a.op) {
-                        bad("linux.seccomp.syscalls[\(i)].args[\(j)].op", "unknown operator \"\(a.op)\"")
+                        bad("linux.seccomp.syscalls[\(i)].args[\(j)].op", "unknown operator \(quoted(a.op))")
                     }
                 }
             }
+            // Only what a namespace of the container's own isolates
+            // (Sysctl.swift); a namespace joined by path is checked at create.
+            for key in (l.sysctl ?? [:]).keys.sorted() {
+                if let why = Sysctl.refusal(key, namespaces: types) { bad("linux.sysctl", why) }
+            }
             if let p = l.personality, !["LINUX", "LINUX32"].contains(p.domain) {
-                bad("linux.personality.domain", "must be LINUX or LINUX32, not \"\(p.domain)\"")
+                bad("linux.personality.domain", "must be LINUX or LINUX32, not \(quoted(p.domain))")
             }
         }
         return out
     }
+}
+
+extension Spec {
+    /// PATH_MAX less its NUL: the longest path a system call takes.
+    public static let pathMax = 4095
+    /// NGROUPS_MAX: the most supplementary groups setgroups(2) takes.
+    public static let groupsMax = 65536
 }
 
 extension Hooks {

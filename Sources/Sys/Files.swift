@@ -6,7 +6,9 @@ import Glibc
 public struct SysError: Error, CustomStringConvertible {
     public var what: String
     public var errno: Int32
-    public init(_ what: String, errno: Int32 = Glibc.errno) { self.what = what; self.errno = errno }
+    /// `what` is kept as one line of bounded length (Log.oneLine): it may
+    /// quote input, and it may have to cross the init's channel.
+    public init(_ what: String, errno: Int32 = Glibc.errno) { self.what = Log.oneLine(what, max: Log.maxSysError); self.errno = errno }
     public var description: String { "\(what): \(errnoText(errno))" }
 }
 

@@ -1,8 +1,15 @@
 import Glibc
+import Spec
 
 // Where errors go: one line on stderr, and with `--log FILE` also into FILE,
 // as text or as JSON lines ({"level","msg","time"}) that podman and
 // containerd's shim read back.
+//
+// Every message is one line of bounded length, whatever input it quotes:
+// control characters are escaped (\n, \t, \xNN) and what is beyond
+// `maxMessage` bytes is cut, with a marker saying how much (Quote.line).
+// Sources quote a bounded excerpt of their input too (`quoted`), so that the
+// cut rarely hides the end of a message.
 
 public enum LogFormat: String { case text, json }
 
@@ -10,21 +17,41 @@ public enum Log {
     public static var file: String?
     public static var format = LogFormat.text
     public static var debug = false
+    /// The most bytes of a message (of its text after `minicontainer: `).
+    /// Errors wrap one another ("run ID: stage: what: errno"), and each layer
+    /// bounds its own text, inner ones tighter, so that a cut is seldom cut
+    /// again (which would hide how much the first cut took).
+    public static let maxMessage = 1024
+    /// A runtime error's text (Runtime's `fail`).
+    public static let maxError = 896
+    /// A SysError's `what`.
+    public static let maxSysError = 640
+
+    /// `message` as one line of at most `max` bytes.
+    public static func oneLine(_ message: String, max: Int = maxMessage) -> String { Quote.line(message, max: max) }
 
     /// Prints `minicontainer: <message>` on stderr and logs it.
     public static func error(_ message: String) {
-        writeStderr("minicontainer: " + message + "\n")
-        append(level: "error", message)
+        let m = oneLine(message)
+        writeStderr("minicontainer: " + m + "\n")
+        append(level: "error", m)
     }
 
     public static func warn(_ message: String) {
-        writeStderr("minicontainer: warning: " + message + "\n")
-        append(level: "warning", message)
+        let m = oneLine(message)
+        writeStderr("minicontainer: warning: " + m + "\n")
+        append(level: "warning", m)
+    }
+
+    /// `minicontainer: <message>` on stderr only: for a process that is in
+    /// the container already, where --log's path means nothing.
+    public static func stderrLine(_ message: String) {
+        writeStderr("minicontainer: " + oneLine(message) + "\n")
     }
 
     public static func debugLine(_ message: String) {
         guard debug else { return }
-        append(level: "debug", message)
+        append(level: "debug", oneLine(message, max: 8 * maxMessage))
     }
 
     static func append(level: String, _ message: String) {

@@ -54,7 +54,7 @@ final class SpecValidationTests: XCTestCase {
         let ps = problems(base, exists: false)
         XCTAssertEqual(ps.map { $0.path }, ["root.path"])
         XCTAssertTrue(ps.first?.message.contains("/b/rootfs") ?? false, "\(ps)")
-        XCTAssertEqual(ps.first?.description, "root.path: /b/rootfs does not exist")
+        XCTAssertEqual(ps.first?.description, "root.path: \"/b/rootfs\" does not exist")
     }
 
     func testAbsoluteRootIsNotResolvedAgainstBundle() {
@@ -63,7 +63,7 @@ final class SpecValidationTests: XCTestCase {
         var asked: [String] = []
         let ps = s.problems(bundle: "/b", exists: { asked.append($0); return false })
         XCTAssertEqual(asked, ["/srv/rootfs"])
-        XCTAssertEqual(ps.map { $0.description }, ["root.path: /srv/rootfs does not exist"])
+        XCTAssertEqual(ps.map { $0.description }, ["root.path: \"/srv/rootfs\" does not exist"])
         s.root = Root(path: "")
         assertOnlyProblem(s, "root.path", "empty")
     }

@@ -1,0 +1,25 @@
+import Network
+import Privileges
+import Spec
+
+// Checks made before create (or exec) makes anything, against the host.
+
+/// What the spec asks for that this host cannot give, as an error naming
+/// the field: an AppArmor profile or SELinux labels without the module
+/// (runc refuses them too), a `--network container:X` that is not an id.
+func checkHostSupport(_ spec: Spec) throws {
+    if let why = LSM.refusal(apparmorProfile: spec.process?.apparmorProfile, selinuxLabel: spec.process?.selinuxLabel,
+                             mountLabel: spec.linux?.mountLabel) {
+        throw fail(why)
+    }
+    if let other = Network.sharedContainer(spec.annotations) {
+        do { try Store.validate(id: other) } catch { throw fail("--network container:\(quoted(other, max: 128)): not a container id") }
+    }
+}
+
+/// The same for a process exec'd into a container.
+func checkProcessConfinement(_ process: Process) throws {
+    if let why = LSM.refusal(apparmorProfile: process.apparmorProfile, selinuxLabel: process.selinuxLabel) {
+        throw fail(why)
+    }
+}
