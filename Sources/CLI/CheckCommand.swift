@@ -34,7 +34,7 @@ let checkCommand = Command(
     usage: "[--bundle DIR]",
     flags: [Flag(["b", "bundle"], value: "DIR", "the bundle directory (default .)")]
 ) { p, _ in
-    if let extra = p.positionals.first { throw UsageError("check takes no arguments, got \"\(extra)\"") }
+    if let extra = p.positionals.first { throw UsageError("check takes no arguments, got \(quoted(extra))") }
     _ = try loadSpec(bundle: FS.absolute(p.string("bundle") ?? "."))
     return 0
 }

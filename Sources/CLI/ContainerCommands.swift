@@ -99,7 +99,7 @@ func dockerPs(_ p: Parsed, _ g: Globals) throws -> Int32 {
         }
         writeStdout(out)
     case let f:
-        throw UsageError("--format must be table or json, not \"\(f)\"")
+        throw UsageError("--format must be table or json, not \(quoted(f))")
     }
     return 0
 }
@@ -113,7 +113,7 @@ let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGT
                           usage: "[-t SECONDS] CONTAINER...",
                           flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default 10)")]) { p, g in
     let t = p.string("time") ?? "10"
-    guard let timeout = Int(t), timeout >= 0 else { throw UsageError("-t needs a number of seconds, not \"\(t)\"") }
+    guard let timeout = Int(t), timeout >= 0 else { throw UsageError("-t needs a number of seconds, not \(quoted(t))") }
     let c = containers(g)
     var code: Int32 = 0
     for ref in try refs(p, "stop") {
@@ -165,7 +165,7 @@ let pruneCommand = Command(name: "prune",
                            summary: "remove stopped containers, what crashed runs left, and the leases and published ports of containers that are gone",
                            usage: "[--network]",
                            flags: [Flag(["network"], "also remove our NAT table (nft ip minicontainer, or the iptables MINICONTAINER chains; ip_forward restored) and the bridge minicontainer0 when no container uses them")]) { p, g in
-    if let extra = p.positionals.first { throw UsageError("prune takes no arguments, got \"\(extra)\"") }
+    if let extra = p.positionals.first { throw UsageError("prune takes no arguments, got \(quoted(extra))") }
     let c = containers(g)
     let removed = c.prune()
     writeStdout(removed.map { $0.prefix(12) + "\n" }.joined())
@@ -190,7 +190,7 @@ let logsCommand = Command(name: "logs", summary: "print a detached container's o
         let id = try c.resolve(ref)
         var tail: Int?
         if let t = p.string("tail"), t != "all" {
-            guard let n = Int(t), n >= 0 else { throw UsageError("--tail needs a number, not \"\(t)\"") }
+            guard let n = Int(t), n >= 0 else { throw UsageError("--tail needs a number, not \(quoted(t))") }
             tail = n
         }
         let path = c.logPath(id)

@@ -30,7 +30,7 @@ func oneID(_ p: Parsed, _ command: String) throws -> String {
 
 func intFlag(_ p: Parsed, _ key: String) throws -> Int {
     guard let s = p.string(key) else { return 0 }
-    guard let n = Int(s), n >= 0 else { throw UsageError("--\(key) needs a non-negative number, not \"\(s)\"") }
+    guard let n = Int(s), n >= 0 else { throw UsageError("--\(key) needs a non-negative number, not \(quoted(s))") }
     return n
 }
 
@@ -81,7 +81,7 @@ let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM
     let id = ociID(ref, g)
     guard p.positionals.count <= 2 else { throw UsageError("kill takes an id and a signal") }
     let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
-    guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \"\(name)\"", subject: id) }
+    guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \(quoted(name))", subject: id) }
     return try about(id) { try Runtime(root: g.root).kill(id, signal: sig, all: p.bool("all")); return 0 }
 }
 
@@ -136,7 +136,7 @@ let listCommand = Command(name: "list", summary: "list containers", usage: "[--f
         }
         writeStdout(out)
     case let f:
-        throw UsageError("--format must be table or json, not \"\(f)\"")
+        throw UsageError("--format must be table or json, not \(quoted(f))")
     }
     return 0
 }
@@ -161,7 +161,7 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
             }
             writeStdout(out)
         case let f:
-            throw UsageError("--format must be table or json, not \"\(f)\"")
+            throw UsageError("--format must be table or json, not \(quoted(f))")
         }
         return 0
     }
@@ -275,12 +275,12 @@ let execCommand = Command(
             } else if let u = p.string("user") {
                 let parts = u.split(separator: ":").map(String.init)
                 guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
-                    throw UsageError("--user must be UID[:GID] in numbers, not \"\(u)\"")
+                    throw UsageError("--user must be UID[:GID] in numbers, not \(quoted(u))")
                 }
                 process.user = User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1])! : 0)
             }
             let gids = try p.strings("additional-gids").map { s -> UInt32 in
-                guard let n = UInt32(s) else { throw UsageError("--additional-gids needs numbers, not \"\(s)\"") }
+                guard let n = UInt32(s) else { throw UsageError("--additional-gids needs numbers, not \(quoted(s))") }
                 return n
             }
             if !gids.isEmpty { process.user.additionalGids = gids }

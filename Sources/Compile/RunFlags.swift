@@ -75,13 +75,13 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
         throw CompileError("no command given: put it after the flags, e.g. --rootfs \(rootfsArg) /bin/sh")
     }
     if let n = f.name, !validName(n) {
-        throw CompileError("invalid name \"\(n)\": use letters, digits, _ . - and start with a letter or digit")
+        throw CompileError("invalid name \(quoted(n)): use letters, digits, _ . - and start with a letter or digit")
     }
 
     var spec = Spec()
     let hostname = f.hostname ?? "minicontainer"
     if f.hostname != nil, hostname.isEmpty || hostname.count > 64 || hostname.contains("/") || hostname.contains(" ") {
-        throw CompileError("invalid hostname \"\(hostname)\"")
+        throw CompileError("invalid hostname \(quoted(hostname))")
     }
 
     // Process.
@@ -90,7 +90,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     for e in f.env {
         let kv: String
         if let eq = e.firstIndex(of: "=") {
-            guard eq != e.startIndex else { throw CompileError("invalid environment variable \"\(e)\": the name is empty") }
+            guard eq != e.startIndex else { throw CompileError("invalid environment variable \(quoted(e)): the name is empty") }
             kv = e
         } else {
             guard !e.isEmpty else { throw CompileError("invalid environment variable \"\": the name is empty") }
@@ -102,7 +102,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
         env.append(kv)
     }
     let cwd = f.workdir ?? "/"
-    guard cwd.hasPrefix("/") else { throw CompileError("working directory \"\(cwd)\" must be an absolute path") }
+    guard cwd.hasPrefix("/") else { throw CompileError("working directory \(quoted(cwd)) must be an absolute path") }
     let user = try f.user.map { try parseUser($0, rootfs: rootfs, host: host) } ?? User()
     let caps = Capabilities(bounding: runCapabilities, effective: runCapabilities, permitted: runCapabilities)
     spec.process = Process(terminal: f.tty, user: user, args: f.command, env: env, cwd: cwd, capabilities: caps)
@@ -115,7 +115,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     for v in f.volumes {
         let m = try parseVolume(v, host: host)
         if mounts.contains(where: { $0.destination == m.destination && $0.type == "bind" }) {
-            throw CompileError("volume \"\(v)\": \(m.destination) is mounted twice")
+            throw CompileError("volume \(quoted(v)): \(m.destination) is mounted twice")
         }
         mounts.append(m)
     }
@@ -124,7 +124,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // Network.
     let network = f.network ?? "bridge"
     guard ["bridge", "none", "host"].contains(network) || (network.hasPrefix("container:") && network.count > 10) else {
-        throw CompileError("invalid --network \"\(network)\": use bridge, none, host or container:<id|name>")
+        throw CompileError("invalid --network \(quoted(network)): use bridge, none, host or container:<id|name>")
     }
     var ports: [String] = []
     for p in f.publish { ports.append(try parsePort(p)) }
@@ -151,19 +151,19 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     res.devices = [DeviceCgroup(allow: false, access: "rwm")]
     if let m = f.memory {
         guard let bytes = parseSize(m), bytes > 0 else {
-            throw CompileError("invalid --memory \"\(m)\": use a positive size such as 256m, 1g, 512k or 1048576")
+            throw CompileError("invalid --memory \(quoted(m)): use a positive size such as 256m, 1g, 512k or 1048576")
         }
         res.memory = Memory(limit: bytes)
     }
     if let c = f.cpus {
         guard let q = parseCPUs(c) else {
-            throw CompileError("invalid --cpus \"\(c)\": use a positive number of CPUs such as 0.5 or 2")
+            throw CompileError("invalid --cpus \(quoted(c)): use a positive number of CPUs such as 0.5 or 2")
         }
         res.cpu = CPU(quota: q, period: 100_000)
     }
     if let p = f.pidsLimit {
         guard let n = Int64(p), n >= -1 else {
-            throw CompileError("invalid --pids-limit \"\(p)\": use a positive number, or -1 for no limit")
+            throw CompileError("invalid --pids-limit \(quoted(p)): use a positive number, or -1 for no limit")
         }
         if n > 0 { res.pids = Pids(limit: n) }
     }
@@ -228,29 +228,29 @@ public func parseCPUs(_ text: String) -> Int64? {
 public func parseVolume(_ v: String, host: Host) throws -> Mount {
     let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw CompileError("invalid volume \"\(v)\": use HOST:CONTAINER or HOST:CONTAINER:ro")
+        throw CompileError("invalid volume \(quoted(v)): use HOST:CONTAINER or HOST:CONTAINER:ro")
     }
     var readonly = false
     if parts.count == 3 {
         switch parts[2] {
         case "ro": readonly = true
         case "rw": readonly = false
-        default: throw CompileError("invalid volume \"\(v)\": the mode must be ro or rw, not \"\(parts[2])\"")
+        default: throw CompileError("invalid volume \(quoted(v)): the mode must be ro or rw, not \(quoted(parts[2]))")
         }
     }
     let src = parts[0]
     guard src.hasPrefix("/") || src.hasPrefix(".") else {
-        throw CompileError("invalid volume \"\(v)\": the host path must be absolute (or start with ./)")
+        throw CompileError("invalid volume \(quoted(v)): the host path must be absolute (or start with ./)")
     }
     guard let real = host.realPath(src) else {
-        throw CompileError("volume \"\(v)\": host path \(src) does not exist")
+        throw CompileError("volume \(quoted(v)): host path \(src) does not exist")
     }
     let dst = parts[1]
     guard dst.hasPrefix("/") else {
-        throw CompileError("invalid volume \"\(v)\": the container path must be absolute")
+        throw CompileError("invalid volume \(quoted(v)): the container path must be absolute")
     }
     guard !dst.split(separator: "/").contains(".."), dst != "/" else {
-        throw CompileError("invalid volume \"\(v)\": the container path must not be / or contain ..")
+        throw CompileError("invalid volume \(quoted(v)): the container path must not be / or contain ..")
     }
     let norm = "/" + dst.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
     var opts = ["rbind", "rprivate"]
@@ -261,21 +261,21 @@ public func parseVolume(_ v: String, host: Host) throws -> Mount {
 /// `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp]` -> the canonical
 /// `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` kept in the ports annotation.
 public func parsePort(_ p: String) throws -> String {
-    let bad = CompileError("invalid port \"\(p)\": use [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp], e.g. 8080:80")
+    let bad = CompileError("invalid port \(quoted(p)): use [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp], e.g. 8080:80")
     var proto = "tcp"
     var body = Substring(p)
     if let slash = p.firstIndex(of: "/") {
         proto = String(p[p.index(after: slash)...])
         body = p[..<slash]
         guard proto == "tcp" || proto == "udp" else {
-            throw CompileError("invalid port \"\(p)\": the protocol must be tcp or udp, not \"\(proto)\"")
+            throw CompileError("invalid port \(quoted(p)): the protocol must be tcp or udp, not \(quoted(proto))")
         }
     }
     let parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard parts.count == 2 || parts.count == 3 else { throw bad }
     func port(_ s: String) throws -> Int {
         guard let n = Int(s), (1...65535).contains(n), s.first != "+" else {
-            throw CompileError("invalid port \"\(p)\": \"\(s)\" is not a port number (1-65535)")
+            throw CompileError("invalid port \(quoted(p)): \(quoted(s)) is not a port number (1-65535)")
         }
         return n
     }
@@ -285,7 +285,7 @@ public func parsePort(_ p: String) throws -> String {
         let ip = parts[0]
         let octets = ip.split(separator: ".", omittingEmptySubsequences: false)
         guard octets.count == 4, octets.allSatisfy({ o in o.count <= 3 && UInt8(o) != nil }) else {
-            throw CompileError("invalid port \"\(p)\": \"\(ip)\" is not an IPv4 address")
+            throw CompileError("invalid port \(quoted(p)): \(quoted(ip)) is not an IPv4 address")
         }
         return "\(ip):\(hp):\(cp)/\(proto)"
     }
@@ -297,7 +297,7 @@ public func parsePort(_ p: String) throws -> String {
 public func parseUser(_ u: String, rootfs: String, host: Host) throws -> User {
     let parts = u.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard parts.count <= 2, !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
-        throw CompileError("invalid user \"\(u)\": use UID[:GID] or NAME[:GROUP]")
+        throw CompileError("invalid user \(quoted(u)): use UID[:GID] or NAME[:GROUP]")
     }
     func table(_ file: String) -> [[Substring]] {
         (host.readFile(rootfs + file) ?? "").split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
@@ -310,7 +310,7 @@ public func parseUser(_ u: String, rootfs: String, host: Host) throws -> User {
     } else {
         guard let row = table("/etc/passwd").first(where: { $0.count > 3 && $0[0] == parts[0] }),
               let n = UInt32(row[2]), let g = UInt32(row[3]) else {
-            throw CompileError("user \"\(parts[0])\" is not in \(rootfs)/etc/passwd (give a numeric UID)")
+            throw CompileError("user \(quoted(parts[0])) is not in \(rootfs)/etc/passwd (give a numeric UID)")
         }
         uid = n
         gid = g
@@ -320,7 +320,7 @@ public func parseUser(_ u: String, rootfs: String, host: Host) throws -> User {
             gid = g
         } else {
             guard let row = table("/etc/group").first(where: { $0.count > 2 && $0[0] == parts[1] }), let g = UInt32(row[2]) else {
-                throw CompileError("group \"\(parts[1])\" is not in \(rootfs)/etc/group (give a numeric GID)")
+                throw CompileError("group \(quoted(parts[1])) is not in \(rootfs)/etc/group (give a numeric GID)")
             }
             gid = g
         }

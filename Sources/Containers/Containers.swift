@@ -172,7 +172,7 @@ public struct Containers {
         if let m = metas.first(where: { $0.name == ref }) { return m.id }
         let hits = ref.isEmpty ? [] : metas.filter { $0.id.hasPrefix(ref) }
         if hits.count == 1 { return hits[0].id }
-        if hits.count > 1 { throw ContainerError("\"\(ref)\" matches \(hits.count) containers: give more of the id") }
+        if hits.count > 1 { throw ContainerError("\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
         throw ContainerError("no such container: \(ref)")
     }
 
@@ -242,7 +242,7 @@ public struct Containers {
         var name = req.name ?? ""
         if let n = req.name {
             if let other = metas.first(where: { $0.name == n }) {
-                throw ContainerError("the name \"\(n)\" is already in use by container \(other.id.prefix(12)); remove it or choose another name")
+                throw ContainerError("the name \(quoted(n)) is already in use by container \(other.id.prefix(12)); remove it or choose another name")
             }
         } else {
             for _ in 0..<20 {

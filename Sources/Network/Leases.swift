@@ -1,4 +1,5 @@
 import Glibc
+import Spec
 import Sys
 
 // Address leases and published host ports, as files under one directory
@@ -20,7 +21,7 @@ public struct PortMapping: Equatable, CustomStringConvertible {
 
     /// Parses the canonical form Compile writes (and the short ones).
     public init(_ s: String) throws {
-        let bad = NetworkError("invalid published port \"\(s)\": use [HOSTIP:]HOSTPORT:CTRPORT/tcp|udp")
+        let bad = NetworkError("invalid published port \(quoted(s)): use [HOSTIP:]HOSTPORT:CTRPORT/tcp|udp")
         var body = Substring(s)
         proto = "tcp"
         if let slash = s.firstIndex(of: "/") {

@@ -234,6 +234,21 @@ final class LSMTests: XCTestCase {
         if !FS.exists("/sys/fs/selinux") { XCTAssertFalse(LSM.selinuxEnabled()) }
     }
 
+    func testProcAttrWriteReportsTheKernelsAnswer() {
+        // Without an LSM the kernel refuses attr/exec (EINVAL): the write is
+        // made, and its failure is an error, not ignored.
+        guard !LSM.appArmorEnabled() && !LSM.selinuxEnabled() else { return }
+        XCTAssertThrowsError(try LSM.writeProcAttr("attr/exec", "exec unconfined")) { e in
+            XCTAssertEqual((e as? SysError)?.errno, EINVAL, "\(e)")
+        }
+        XCTAssertNoThrow(try LSM.applyExecLabels(Process(args: ["true"])))
+        var p = Process(args: ["true"])
+        p.apparmorProfile = "x"
+        XCTAssertThrowsError(try LSM.applyExecLabels(p)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("apply AppArmor profile \"x\": write /proc/thread-self/attr/exec"), "\(e)")
+        }
+    }
+
     func testMountLabelGoesWhereRuncPutsIt() {
         var s = Spec.defaultSpec()
         XCTAssertEqual(s.withMountLabel(), s)
