@@ -103,17 +103,26 @@ def cgroup_dirs(name):
     return found
 
 
+def is_zombie(pid):
+    try:
+        return read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True  # gone
+
+
 def procs_in_cgroup_named(name):
-    """Pids whose /proc/PID/cgroup mentions a path ending in /name."""
+    """Live pids whose /proc/PID/cgroup mentions a path ending in /name
+    (zombies are skipped: this host's pid 1 reaps orphans late)."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
-            lines = read(f"/proc/{d}/cgroup").split()
+            lines = read(f"/proc/{d}/cgroup").splitlines()
         except OSError:
             continue
-        if any(l.split(":", 2)[-1].rstrip("/").endswith("/" + name) for l in lines):
+        paths = [l.split(":", 2)[-1].replace(" (deleted)", "").rstrip("/") for l in lines]
+        if any(p.endswith("/" + name) for p in paths) and not is_zombie(d):
             pids.append(int(d))
     return pids
 
@@ -132,12 +141,7 @@ def procs_running(path):
             s = os.stat(f"/proc/{d}/exe")
         except OSError:
             continue
-        if (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino):
-            try:
-                if read(f"/proc/{d}/stat").rsplit(")", 1)[1].split()[0] == "Z":
-                    continue
-            except OSError:
-                continue
+        if (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino) and not is_zombie(d):
             pids.append(int(d))
     return pids
 
@@ -338,11 +342,6 @@ class Lab:
             self.restore_copy()
         except OSError as e:
             errors.append(repr(e))
-        for fn in reversed(self.cleanups):
-            try:
-                fn()
-            except Exception as e:  # keep cleaning
-                errors.append(repr(e))
         for f in self.files:
             try:
                 f.close()
@@ -358,6 +357,13 @@ class Lab:
                 self.mc("rm", "-f", "--all", timeout=30)
                 self.mc("prune", timeout=30)
             except Exception as e:
+                errors.append(repr(e))
+        # The test's own host-side things (processes, cgroups), after the
+        # containers that may use them are gone; last added first.
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception as e:  # keep cleaning
                 errors.append(repr(e))
         # What delete killed may take a moment to go; a container that
         # escaped `delete` must still not outlive the test.
