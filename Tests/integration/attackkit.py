@@ -198,7 +198,7 @@ class Lab:
 
     def make_rootfs(self, name, programs=()):
         r = os.path.join(self.dir, name)
-        subprocess.run(["cp", "-a", ROOTFS, r], check=True)
+        copy_rootfs(r)
         os.makedirs(os.path.join(r, "atk"), exist_ok=True)
         for p in programs:
             self.install(p, r)
@@ -387,6 +387,20 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
         assert not errors, f"cleanup errors: {errors}"
         assert not left, f"left behind: {left}"
+
+
+# The top-level entries of a busybox rootfs that the tests copy (only
+# these: whatever else other tests may have left in the shared rootfs
+# stays out of our copies).
+ROOTFS_ENTRIES = ("bin", "sbin", "usr", "etc", "dev", "proc", "sys", "tmp", "root", "run", "var", "lib", "lib64")
+
+
+def copy_rootfs(dst):
+    """A private copy of $ROOTFS at dst (cp -a of its standard entries)."""
+    os.makedirs(dst, exist_ok=True)
+    names = [os.path.join(ROOTFS, n) for n in ROOTFS_ENTRIES if os.path.lexists(os.path.join(ROOTFS, n))]
+    subprocess.run(["cp", "-a", *names, dst + "/"], check=True)
+    return dst
 
 
 def with_fd7(path, argv):
