@@ -1,8 +1,8 @@
 /* The created init is dumpable (issue 11, item 3), from an exec'd process
  * in a created container with the default capabilities (no CAP_SYS_PTRACE).
  * Tries, against PID (default 1): PTRACE_ATTACH, process_vm_readv, reading
- * /proc/PID/mem, /proc/PID/environ, /proc/PID/maps, listing /proc/PID/fd,
- * readlink /proc/PID/exe. One line per attempt: "NAME OK detail" or
+ * /proc/PID/mem, /proc/PID/environ, /proc/PID/maps, readlink of each
+ * /proc/PID/fd/N, readlink /proc/PID/exe. One line per attempt: "NAME OK detail" or
  * "NAME DENIED errno=E". Exit 0 when every attempt was denied.
  */
 #define _GNU_SOURCE
@@ -66,15 +66,29 @@ int main(int argc, char **argv) {
         close(fd);
     }
 
+    /* The fd numbers alone are listed to anyone with the same uid (a DAC
+     * check only, whatever the dumpable flag): not counted. What each one
+     * is (readlink, open) needs ptrace access. */
     snprintf(p, sizeof p, "/proc/%d/fd", pid);
     DIR *d = opendir(p);
-    if (!d) denied("fd");
+    if (!d) denied("fd-names");
     else {
-        int count = 0; struct dirent *e;
-        while ((e = readdir(d))) if (e->d_name[0] != '.') count++;
+        int count = 0, links = 0; struct dirent *e;
+        char l[300], t[512], first[512] = "";
+        int lerr = 0;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            count++;
+            snprintf(l, sizeof l, "/proc/%d/fd/%.200s", pid, e->d_name);
+            ssize_t m = readlink(l, t, sizeof t - 1);
+            if (m > 0) { t[m] = 0; if (!links++) snprintf(first, sizeof first, "%.200s -> %.250s", e->d_name, t); }
+            else lerr = errno;
+        }
         closedir(d);
-        snprintf(detail, sizeof detail, "entries=%d", count);
-        if (count > 0) ok("fd", detail); else { errno = 0; printf("fd EMPTY\n"); }
+        printf("fd-names INFO entries=%d\n", count);
+        if (links) { snprintf(detail, sizeof detail, "links=%d first=%.400s", links, first); ok("fd", detail); }
+        else if (count) { errno = lerr; denied("fd"); }
+        else printf("fd EMPTY\n");
     }
 
     snprintf(p, sizeof p, "/proc/%d/exe", pid);

@@ -24,6 +24,7 @@
 static volatile sig_atomic_t usr1;
 static void on_usr1(int s) { (void)s; usr1 = 1; }
 static char seen[65536];
+static char reported[65536][24];  /* the variable last reported per pid: each leak once */
 static int nsaw, leaks;
 
 static double now(void) {
@@ -48,8 +49,13 @@ static void look(int pid, const char *secret) {
                 while (var > buf && var[-1] != '\n') var--;
                 int len = 0;
                 while (var + len < hit && var[len] != '=' && len < 64) len++;
-                printf("LEAK pid=%d where=environ var=%.*s\n", pid, len, var);
-                leaks++;
+                char name[24];
+                snprintf(name, sizeof name, "%.*s", len, var);
+                if (strcmp(reported[pid], name) != 0) {
+                    snprintf(reported[pid], sizeof reported[pid], "%s", name);
+                    printf("LEAK pid=%d where=environ var=%s\n", pid, name);
+                    leaks++;
+                }
             }
         }
     }
@@ -64,7 +70,11 @@ static void look(int pid, const char *secret) {
             ssize_t n = readlink(l, t, sizeof t - 1);
             if (n > 0) {
                 t[n] = 0;
-                if (strstr(t, secret)) { printf("LEAK pid=%d where=fd fd=%s -> %s\n", pid, e->d_name, t); leaks++; }
+                if (strstr(t, secret) && strcmp(reported[pid], "fd") != 0) {
+                    snprintf(reported[pid], sizeof reported[pid], "fd");
+                    printf("LEAK pid=%d where=fd fd=%s -> %s\n", pid, e->d_name, t);
+                    leaks++;
+                }
             }
         }
         closedir(d);
