@@ -73,4 +73,5 @@ def test_bounded_one_line_error_for_an_id(lab, case, command):
         return  # runc: delete --force of what does not exist succeeds (nothing printed)
     assert r.returncode == 125, (r.returncode, r.stderr[:500])
     one_line(r.stderr, LIMIT)
-    assert not os.listdir(lab.state) if os.path.isdir(lab.state) else True, os.listdir(lab.state)
+    left = os.listdir(lab.state) if os.path.isdir(lab.state) else []
+    assert not left, f"state left: {left}"

@@ -42,34 +42,47 @@ def reach_script(d):
     return f"pwd; cat secret; cat '{rel}'; ls"
 
 
+# leaked: fd 7 is the caller's, which the runtime must close;
+# preserved: --preserve-fds 5 passes fds 3-7 on purpose, so only the check
+# after chdir (a cwd outside the container's root is refused) stops it.
+PASSING = {"leaked": (), "preserved": ("--preserve-fds", "5")}
+
+
+@pytest.mark.parametrize("passing", sorted(PASSING))
 @pytest.mark.parametrize("cwd", sorted(CWDS), ids=sorted(CWDS))
-def test_cve_2024_21626_process_cwd(lab, host_dir, cwd):
+def test_cve_2024_21626_process_cwd(lab, host_dir, cwd, passing):
     """Attack: config.json's process.cwd is /proc/self/fd/7 (or that with
-    ../../.. appended): the init chdirs through the runtime's leaked fd 7
-    to the host directory (or the host's root) and reads the secret.
-    Passes if create refuses, or the process cannot read the secret."""
+    ../../.. appended): the init chdirs through fd 7 (leaked, or passed
+    with --preserve-fds) to the host directory (or the host's root) and
+    reads the secret through its cwd. Passes if create refuses, or the
+    process cannot read the secret through its cwd."""
     d, secret = host_dir
     cid = lab.id("21626")
     b = lab.bundle(["/bin/sh", "-c", reach_script(d)], edit=lambda c: c["process"].update(cwd=CWDS[cwd]))
-    rc, err, out = lab.run_to_end(cid, b, fd7=d)
+    rc, err, out = lab.run_to_end(cid, b, *PASSING[passing], fd7=d)
+    print(f"create rc={rc} err={err!r} out={out!r}")
     assert secret not in out, f"the container read the host's secret through fd 7 (cwd {CWDS[cwd]}):\n{out}"
     assert secret not in err
     if rc != 0:
         assert err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("passing", sorted(PASSING))
 @pytest.mark.parametrize("cwd", sorted(CWDS), ids=sorted(CWDS))
-def test_cve_2024_21626_exec_cwd(lab, host_dir, cwd):
+def test_cve_2024_21626_exec_cwd(lab, host_dir, cwd, passing):
     """Attack: `exec --cwd /proc/self/fd/7` (or with ../../..) from a shell
-    holding the host directory on fd 7, into a running container.
-    Passes if exec refuses, or the process cannot read the secret."""
+    holding the host directory on fd 7 (leaked, or passed with
+    --preserve-fds), into a running container. Passes if exec refuses, or
+    the process cannot read the secret through its cwd."""
     d, secret = host_dir
     cid = lab.id("21626x")
     rc, err = lab.create(cid, lab.bundle(["/bin/sleep", "60"]))
     assert rc == 0, err
     lab.start(cid)
-    r = subprocess.run(with_fd7(d, lab.cmd("exec", "--cwd", CWDS[cwd], cid, "/bin/sh", "-c", reach_script(d))),
+    r = subprocess.run(with_fd7(d, lab.cmd("exec", *PASSING[passing], "--cwd", CWDS[cwd], cid,
+                                           "/bin/sh", "-c", reach_script(d))),
                        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=lab.environ, timeout=30)
+    print(f"exec rc={r.returncode} err={r.stderr!r} out={r.stdout!r}")
     assert secret not in r.stdout, f"exec read the host's secret through fd 7 (cwd {CWDS[cwd]}):\n{r.stdout}"
     assert secret not in r.stderr
 
@@ -85,4 +98,5 @@ def test_cve_2024_21626_created_init_fd(lab, host_dir):
     assert rc == 0, err
     assert lab.status(cid) == "created"
     r = lab.mc("exec", cid, "/bin/sh", "-c", "ls -l /proc/1/fd; cat /proc/1/fd/7/secret")
+    print(f"exec rc={r.returncode} err={r.stderr!r} out={r.stdout!r}")
     assert secret not in r.stdout, f"an exec'd process read the host's secret through the created init's fd 7:\n{r.stdout}"

@@ -60,7 +60,10 @@ DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "ur
 
 
 def probe_script(marker, writes, openw=(), stats=()):
-    lines = [f"/atk/probe write {p} '{marker}'" for p in writes]
+    # First, what the container reads as core_pattern: the host's value,
+    # which shows a write there would reach the host.
+    lines = [f"/atk/probe read {CORE}"]
+    lines += [f"/atk/probe write {p} '{marker}'" for p in writes]
     lines += [f"/atk/probe openw {p}" for p in openw]
     lines += [f"/atk/probe stat {p}" for p in stats]
     return "; ".join(lines) + "; echo END"
@@ -107,6 +110,7 @@ def test_cve_2025_31133_masked_paths_dev_null(lab, host_value, variant, null):
         return
     print("ran:", out)
     assert "END" in out, out
+    assert f"OK read {CORE}: {core.saved}" in out, f"the container does not see the host's core_pattern: {out}"
     # Writing to a masked file is writing to the null device: harmless, if
     # it is the null device.
     for l in out.splitlines():
@@ -152,6 +156,7 @@ def test_cve_2025_52565_dev_console_symlink(lab, host_value, variant):
     lab.wait_stopped(cid)
     assert not core.changed(), f"the host's core_pattern became {core.now()!r}"
     assert "END" in out, out
+    assert f"OK read {CORE}: {core.saved.strip()}" in out, f"the container does not see the host's core_pattern: {out}"
     assert f"OK write {CORE}" not in out, out
     stdin = [l for l in out.splitlines() if "stat /proc/self/fd/0" in l]
     assert stdin and "type=chr rdev=136:" in stdin[0], f"the terminal is not a pty: {stdin or out}"
