@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all test unit integration clean
+.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security clean
 
 all: build
 
@@ -52,6 +52,12 @@ unit:
 
 integration: build rootfs
 	MINICONTAINER=$(abspath $(BIN)) ROOTFS=$(ROOTFS) python3 -m pytest -q Tests/integration
+
+# The attack suite alone (issue 11): each attack made from inside a
+# container against a copy of the binary; part of `integration` as well.
+# ATTACK_KILL_RUNS sets the killed-create runs (default 200).
+test-security: build rootfs
+	MINICONTAINER=$(abspath $(BIN)) ROOTFS=$(ROOTFS) python3 -m pytest -q Tests/integration/test_security_*.py
 
 # The test command: unit tests, then the integration tests as root.
 test: setup unit integration

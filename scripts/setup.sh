@@ -2,8 +2,9 @@
 # Installs what building and testing minicontainer needs, from Debian's
 # packages only. Idempotent: packages already present are not fetched again.
 set -euo pipefail
+# gcc and libc6-dev: the attack suite compiles its attacker programs static.
 pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
-      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux)
+      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
