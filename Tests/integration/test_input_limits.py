@@ -286,7 +286,10 @@ def test_4k_mount_paths(env, tmp_path):
     # A 4 KiB source that does not exist: refused by the kernel, in the init.
     deep = "/".join(["b" * 200] * 20)
     def missing(cfg):
-        cfg["mounts"].append({"destination": "/" + "/".join(["a" * 200] * 20), "type": "bind",
+        # Under /dev, the spec's tmpfs: the init makes the destination's
+        # directories before the bind fails, and they must not land in the
+        # shared rootfs.
+        cfg["mounts"].append({"destination": "/dev/" + "/".join(["a" * 200] * 20), "type": "bind",
                               "source": "/nonexistent/" + deep, "options": ["rbind"]})
     stderr = env.refused(env.bundle(edit=missing, name="b3"), "no such file or directory")
     assert "bytes cut" in stderr
