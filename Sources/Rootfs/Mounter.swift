@@ -353,9 +353,13 @@ final class Setup {
         defer { close(src) }
         var st = stat()
         try check(fstat(src, &st), "stat \(m.source)")
-        let dst = try mountPoint(m.destination, directory: st.st_mode & S_IFMT == S_IFDIR)
+        let directory = st.st_mode & S_IFMT == S_IFDIR
+        let srcType = fstatFS(src)?.type
+        // A procfs or sysfs bound in (rootless, --pid=host) is held to what a mount of one is.
+        let kernelFS = directory && (srcType == PROC_SUPER_MAGIC || srcType == SYSFS_MAGIC)
+        let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: directory)
         defer { close(dst) }
-        try checkProcDestination(dst, m, sourceIsProcfs: fstatFS(src)?.type == PROC_SUPER_MAGIC)
+        try checkProcDestination(dst, m, sourceIsProcfs: srcType == PROC_SUPER_MAGIC)
         let tree = try cloneTree(src, recursive: m.options.flags & MS.rec != 0, what: m.label)
         do {
             try attach(tree, onto: dst, what: m.label)
