@@ -41,11 +41,13 @@ extension Privileges {
         n >= 0 && Int(n) < capabilityNames.count ? capabilityNames[Int(n)] : "capability \(n)"
     }
 
-    /// The highest capability this kernel knows: /proc/sys/kernel/cap_last_cap,
+    /// The highest capability this kernel knows: /proc/sys/kernel/cap_last_cap
+    /// read through ProcFS (the container's /proc may be the image's: a fake
+    /// that says 8 would keep CAP_SYS_ADMIN and the rest in the bounding set),
     /// else libcap's probe of the bounding set.
     static func lastCapability() -> Int32 {
-        if let s = try? FS.readString("/proc/sys/kernel/cap_last_cap"),
-           let n = Int32(s.filter { !$0.isWhitespace }), n >= 0 {
+        if let b = try? ProcFS.read("sys/kernel/cap_last_cap"),
+           let n = Int32(String(decoding: b, as: UTF8.self).filter { !$0.isWhitespace }), n >= 0 {
             return n
         }
         return cap_max_bits() - 1

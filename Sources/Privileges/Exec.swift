@@ -59,10 +59,13 @@ extension Privileges {
         return out
     }
 
-    /// The open fds, from /proc/self/fd (less the directory's own), or every
-    /// number below the open-files limit when /proc is not there.
+    /// The open fds, from /proc/self/fd of our own procfs (ProcFS: a listing
+    /// the container's /proc could fake would leave fds open), less the
+    /// directory's own; or every number below the open-files limit.
     static func openFds() throws -> [Int32] {
-        guard let dir = opendir("/proc/self/fd") else {
+        let fdDir = (try? ProcFS.open("self/fd", O_RDONLY | O_DIRECTORY)) ?? -1
+        guard fdDir >= 0, let dir = fdopendir(fdDir) else {
+            if fdDir >= 0 { close(fdDir) }
             var rl = rlimit()
             let limit = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl) == 0 ? min(Int(clamping: rl.rlim_cur), 1 << 20) : 1024
             return (0..<Int32(limit)).map { $0 }

@@ -74,17 +74,11 @@ public enum LSM {
 
     /// Writes `value` into /proc/thread-self/<relative> (the attributes are
     /// per thread) in one write, as the modules require.
-    /// The one place that writes a /proc attribute: another helper's
-    /// ProcFS.write, which resists a procfs mounted over or swapped by the
-    /// container (CVE-2019-16884), replaces its body.
+    /// The one place that writes a /proc attribute: through ProcFS, a
+    /// procfs of our own that the container cannot mount over or swap
+    /// (CVE-2019-16884, CVE-2025-52881), one write as the kernel wants.
     public static func writeProcAttr(_ relative: String, _ value: String) throws {
-        let path = "/proc/thread-self/" + relative
-        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw SysError("open \(path)") }
-        defer { close(fd) }
-        let bytes = Array(value.utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw SysError("write \(path)", errno: n < 0 ? errno : EIO) }
+        try ProcFS.write("thread-self/" + relative, Array(value.utf8), what: "write /proc/thread-self/\(relative)")
     }
 }
 

@@ -72,15 +72,13 @@ public enum Privileges {
 
     // MARK: oom_score_adj
 
-    /// Writes /proc/self/oom_score_adj. Lowering it needs CAP_SYS_RESOURCE.
+    /// Writes /proc/self/oom_score_adj, through a procfs of our own (ProcFS),
+    /// not the container's /proc. Lowering it needs CAP_SYS_RESOURCE.
     public static func setOOMScoreAdj(_ value: Int) throws {
         let what = "set oom_score_adj to \(value)"
-        let fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError(what) }
-        defer { close(fd) }
         do {
-            try FS.writeAll(fd: fd, Array(String(value).utf8), what: what)
-        } catch let e as SysError where e.errno == EACCES {
+            try ProcFS.write("self/oom_score_adj", Array(String(value).utf8), what: what)
+        } catch let e as SysError where e.errno == EACCES && e.what == what {
             throw SysError(what + " (lowering it needs CAP_SYS_RESOURCE)", errno: e.errno)
         }
     }
@@ -98,14 +96,14 @@ public enum Privileges {
         // In a user namespace whose setgroups file says "deny" (rootless), the
         // call always fails with EPERM; with no groups asked for there is
         // nothing to do, so that is not an error (runc skips it too).
-        let denied = setgroupsDenied()
-        if !(denied && gids.isEmpty) {
-            let rc = gids.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) }
-            if rc != 0 {
-                let e = errno
-                if !(e == EPERM && gids.isEmpty) {
-                    throw SysError("setgroups to \(gids.count > 16 ? "\(gids.count) groups " : "")\(Quote.list(gids))" + (denied ? " (setgroups is denied in this user namespace)" : ""), errno: e)
-                }
+        // Always called, so that no file read decides whether the runtime's
+        // own groups survive; /proc/self/setgroups only explains a failure.
+        let rc = gids.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) }
+        if rc != 0 {
+            let e = errno
+            if !(e == EPERM && gids.isEmpty) {
+                let denied = setgroupsDenied()
+                throw SysError("setgroups to \(gids.count > 16 ? "\(gids.count) groups " : "")\(Quote.list(gids))" + (denied ? " (setgroups is denied in this user namespace)" : ""), errno: e)
             }
         }
         guard mc_setresgid(user.gid, user.gid, user.gid) == 0 else { throw SysError("setresgid to \(user.gid)") }
@@ -115,8 +113,8 @@ public enum Privileges {
     }
 
     static func setgroupsDenied() -> Bool {
-        guard let s = try? FS.readString("/proc/self/setgroups") else { return false }
-        return s.hasPrefix("deny")
+        guard let b = try? ProcFS.read("self/setgroups") else { return false }
+        return String(decoding: b, as: UTF8.self).hasPrefix("deny")
     }
 
     // MARK: no_new_privs

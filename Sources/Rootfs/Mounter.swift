@@ -4,18 +4,103 @@ import Sys
 
 // The half of the filesystem setup that makes system calls. Every path a
 // container controls is resolved inside the root with openat2(RESOLVE_IN_ROOT),
-// and mounts go onto the resulting file descriptor through /proc/self/fd/N,
-// so a symlink in the image cannot send a mount (or mkdir, mknod) outside it.
+// once: mounts then go by file descriptor. A new filesystem is made detached
+// (fsopen, fsconfig, fsmount), a bind is a detached copy (open_tree), set up
+// while nothing can see it and attached with move_mount onto the target's
+// descriptor; what follows (a remount, propagation) uses the descriptor of
+// the new mount itself, never the path again, so a symlink in the image or a
+// rename raced from a shared volume cannot send a mount (or mkdir, mknod)
+// outside the root or onto another file. Before pivot_root, mount(2) calls
+// name descriptors as /proc/self/fd/N: that /proc is the host's, in a mount
+// namespace nothing of the container runs in. After it (masked and
+// read-only paths) nothing goes through the container's /proc.
 
 let O_PATH_: Int32 = 0o10000000
 let AT_EMPTY_PATH_: Int32 = 0x1000
 let AT_RECURSIVE_: UInt32 = 0x8000
 let RESOLVE_NO_MAGICLINKS: UInt64 = 0x02
+let RESOLVE_NO_SYMLINKS: UInt64 = 0x04
 let RESOLVE_IN_ROOT: UInt64 = 0x10
 let PROC_SUPER_MAGIC: UInt64 = 0x9fa0
+let SYSFS_MAGIC: UInt64 = 0x6265_6572
 let CGROUP2_SUPER_MAGIC: UInt64 = 0x6367_7270
+let OPEN_TREE_CLONE: UInt32 = 1
+let OPEN_TREE_CLOEXEC: UInt32 = 0o2000000
+let MOVE_MOUNT_F_EMPTY_PATH: UInt32 = 0x4
+let MOVE_MOUNT_T_EMPTY_PATH: UInt32 = 0x40
+let FSCONFIG_SET_FLAG: UInt32 = 0
+let FSCONFIG_SET_STRING: UInt32 = 1
+let FSCONFIG_CMD_CREATE: UInt32 = 6
 
 func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
+
+/// fstatfs(2): (filesystem magic, ST_* flags), or nil.
+func fstatFS(_ fd: Int32) -> (type: UInt64, flags: UInt64)? {
+    var t: UInt64 = 0, f: UInt64 = 0
+    return mc_fstatfs(fd, &t, &f) == 0 ? (t, f) : nil
+}
+
+/// A detached copy of the mount `fd` is on, from `fd`'s place in it (a
+/// bind; with `recursive` the mounts below too): open_tree(OPEN_TREE_CLONE).
+func cloneTree(_ fd: Int32, recursive: Bool, what: @autoclosure () -> String) throws -> Int32 {
+    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | UInt32(AT_EMPTY_PATH_) | (recursive ? AT_RECURSIVE_ : 0)
+    let tree = mc_open_tree(fd, "", flags)
+    try check(tree, what())
+    return tree
+}
+
+/// Attaches the detached mount `tree` on top of what `target` is
+/// (move_mount between two descriptors: no path is looked up).
+func attach(_ tree: Int32, onto target: Int32, what: @autoclosure () -> String) throws {
+    try check(mc_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH), what())
+}
+
+/// mount_setattr(2) on the mount `fd` is the root of.
+func setAttributes(_ fd: Int32, set: UInt64, clear: UInt64 = 0, recursive: Bool = false,
+                   what: @autoclosure () -> String) throws {
+    try check(mc_mount_setattr(fd, "", UInt32(AT_EMPTY_PATH_) | (recursive ? AT_RECURSIVE_ : 0), set, clear, 0), what())
+}
+
+/// A new filesystem, not yet attached anywhere.
+enum NewMount {
+    /// The detached mount's descriptor (from fsmount).
+    case detached(Int32)
+    /// Only mount(2) can do this one: flags fsconfig has no key for
+    /// (remount, mand, acl, iversion), or no fsopen (ENOSYS, or EPERM from a
+    /// seccomp filter: root may always call it otherwise).
+    case legacy
+    /// The kernel refused it, with this errno.
+    case failed(Int32)
+}
+
+/// fsopen(`type`), its source, superblock flags and `data` options one by
+/// one (key=value, or a flag), FSCONFIG_CMD_CREATE, then fsmount with the
+/// per-mount flags: the same checks as mount(2) would make, and the same
+/// superblock, but the mount is the caller's alone until it is attached.
+func newMount(type: String, source: String, flags: UInt, data: String) -> NewMount {
+    guard let keys = Rootfs.superblockKeys(flags) else { return .legacy }
+    // tmpfs reads commas inside an mpol= node list from a whole data string only.
+    if type == "tmpfs" && data.contains("mpol=") { return .legacy }
+    let fs = mc_fsopen(type, 1 /* FSOPEN_CLOEXEC */)
+    if fs < 0 {
+        let e = errno
+        return e == ENOSYS || e == EPERM ? .legacy : .failed(e)
+    }
+    defer { close(fs) }
+    func config(_ cmd: UInt32, _ key: String?, _ value: String?) -> Bool {
+        withOptionalCString(key) { k in withOptionalCString(value) { v in mc_fsconfig(fs, cmd, k, v, 0) == 0 } }
+    }
+    if !source.isEmpty, !config(FSCONFIG_SET_STRING, "source", source) { return .failed(errno) }
+    for k in keys where !config(FSCONFIG_SET_FLAG, k, nil) { return .failed(errno) }
+    for p in Rootfs.fsParameters(data) {
+        if !(p.value == nil ? config(FSCONFIG_SET_FLAG, p.key, nil) : config(FSCONFIG_SET_STRING, p.key, p.value)) {
+            return .failed(errno)
+        }
+    }
+    if !config(FSCONFIG_CMD_CREATE, nil, nil) { return .failed(errno) }
+    let m = mc_fsmount(fs, 1 /* FSMOUNT_CLOEXEC */, UInt32(Rootfs.mountAttributes(flags)))
+    return m >= 0 ? .detached(m) : .failed(errno)
+}
 
 func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let s = s else { return body(nil) }
@@ -77,26 +162,33 @@ final class Setup {
     let root: Int32
     /// The root's canonical path as this process sees it (host path before pivot_root, "/" after).
     let rootPath: String
-    let inUserNamespace: Bool
+    /// Read when first needed, before pivot_root (the host's /proc).
+    lazy var inUserNamespace: Bool =
+        !Rootfs.isInitialIDMap((try? FS.readString("/proc/self/uid_map")) ?? "0 0 4294967295")
+    /// The container's /dev/null, checked to be the null device, once a masked file needs it.
+    var null: Int32 = -1
 
     init(rootPath: String) throws {
         let fd = Glibc.open(rootPath, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
         try check(fd, "open root \(rootPath)")
         root = fd
         self.rootPath = rootPath
-        inUserNamespace = !Rootfs.isInitialIDMap((try? FS.readString("/proc/self/uid_map")) ?? "0 0 4294967295")
     }
 
-    deinit { close(root) }
+    deinit {
+        close(root)
+        if null >= 0 { close(null) }
+    }
 
     /// openat2 of a container path inside the root; -1 with errno on failure.
-    func open(_ path: String, _ flags: Int32, mode: mode_t = 0) -> Int32 {
+    /// `resolve` adds RESOLVE_* flags (RESOLVE_NO_SYMLINKS).
+    func open(_ path: String, _ flags: Int32, mode: mode_t = 0, resolve: UInt64 = 0) -> Int32 {
         var rel = String(Rootfs.cleanPath(path).dropFirst())
         if rel.isEmpty { rel = "." }
         var tries = 0
         while true {
             let fd = mc_openat2(root, rel, UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode),
-                                RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+                                RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve)
             // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
             if fd < 0 && (errno == EAGAIN || errno == EINTR) && tries < 64 { tries += 1; continue }
             return fd
@@ -105,10 +197,12 @@ final class Setup {
 
     /// mkdir -p inside the root (mode 0755 by default); returns an O_PATH
     /// descriptor of the directory. A dangling symlink on the way is
-    /// followed inside the root and its target created, as runc's securejoin.
-    func mkdirAll(_ path: String, mode: mode_t = 0o755, depth: Int = 0) throws -> Int32 {
+    /// followed inside the root and its target created, as runc's securejoin;
+    /// with `noSymlinks` any symlink on the way fails with ELOOP instead.
+    func mkdirAll(_ path: String, mode: mode_t = 0o755, noSymlinks: Bool = false, depth: Int = 0) throws -> Int32 {
         let clean = Rootfs.cleanPath(path)
-        let fd = open(clean, O_PATH_ | O_DIRECTORY)
+        let resolve = noSymlinks ? RESOLVE_NO_SYMLINKS : 0
+        let fd = open(clean, O_PATH_ | O_DIRECTORY, resolve: resolve)
         if fd >= 0 { return fd }
         if errno != ENOENT { try check(-1, "mkdir \(clean)") }
         var cur = open("/", O_PATH_ | O_DIRECTORY)
@@ -118,14 +212,14 @@ final class Setup {
         for (i, c) in comps.enumerated() {
             let parent = prefix
             prefix += "/" + c
-            var next = open(prefix, O_PATH_ | O_DIRECTORY)
+            var next = open(prefix, O_PATH_ | O_DIRECTORY, resolve: resolve)
             if next < 0 && errno == ENOENT {
                 if mkdirat(cur, c, mode) != 0 {
                     let e = errno
                     if e == EEXIST, let target = readLinkAt(cur, c) {
-                        // A dangling symlink: create where it points, inside the root.
                         close(cur)
-                        guard depth < 40 else { throw SysError("mkdir \(prefix)", errno: ELOOP) }
+                        guard !noSymlinks, depth < 40 else { throw SysError("mkdir \(prefix)", errno: ELOOP) }
+                        // A dangling symlink: create where it points, inside the root.
                         let base = target.hasPrefix("/") ? target : parent + "/" + target
                         let rest = comps[(i + 1)...].joined(separator: "/")
                         return try mkdirAll(base + "/" + rest, mode: mode, depth: depth + 1)
@@ -135,7 +229,7 @@ final class Setup {
                         throw SysError("mkdir \(prefix)", errno: e)
                     }
                 }
-                next = open(prefix, O_PATH_ | O_DIRECTORY)
+                next = open(prefix, O_PATH_ | O_DIRECTORY, resolve: resolve)
             }
             if next < 0 {
                 let e = errno
@@ -169,6 +263,23 @@ final class Setup {
         fd = open(path, O_PATH_)
         try check(fd, "open \(path)")
         return fd
+    }
+
+    /// The mount point of a kernel filesystem that the runtime (and the
+    /// container's LSM labels) go on to trust, proc and sysfs: a directory,
+    /// created when missing, reached without any symlink (CVE-2019-19921: a
+    /// /proc that is a symlink into a volume lets the image swap in a fake).
+    func kernelFSMountPoint(_ path: String) throws -> Int32 {
+        do {
+            return try mkdirAll(path, noSymlinks: true)
+        } catch let e as SysError where e.errno == ELOOP {
+            let parent = Rootfs.splitPath(Rootfs.cleanPath(path)).parent
+            let p = open(parent, O_PATH_ | O_DIRECTORY, resolve: RESOLVE_NO_SYMLINKS)
+            if p >= 0 { close(p) }
+            throw SysError(p >= 0 ? "destination is a symlink" : "destination resolves through a symlink", errno: ELOOP)
+        } catch let e as SysError where e.errno == ENOTDIR || e.errno == EEXIST {
+            throw SysError("destination is not a directory", errno: ENOTDIR)
+        }
     }
 
     /// The path of `fd` inside the root, or nil when it is not inside it.
@@ -207,19 +318,15 @@ final class Setup {
         throw SysError(what, errno: e)
     }
 
-    /// After a mount at `m.destination`: its propagation and recursive attributes.
-    func finishMount(_ m: PlannedMount) throws {
-        guard !m.options.propagation.isEmpty || m.options.hasRecursiveAttributes else { return }
-        let fd = open(m.destination, O_PATH_)
-        try check(fd, "open \(m.destination)")
-        defer { close(fd) }
+    /// After a mount at `m.destination` (`fd` is the new mount itself): its
+    /// propagation and recursive attributes.
+    func finishMount(_ m: PlannedMount, _ fd: Int32) throws {
         for p in m.options.propagation {
             try check(sysMount(nil, fdPath(fd), nil, p), "set propagation of \(m.destination)")
         }
         if m.options.hasRecursiveAttributes {
-            try check(mc_mount_setattr(fd, "", UInt32(AT_EMPTY_PATH_) | AT_RECURSIVE_, m.options.recursiveSet,
-                                       m.options.recursiveClear, 0),
-                      "set recursive mount attributes of \(m.destination)")
+            try setAttributes(fd, set: m.options.recursiveSet, clear: m.options.recursiveClear, recursive: true,
+                              what: "set recursive mount attributes of \(m.destination)")
         }
     }
 
@@ -228,40 +335,53 @@ final class Setup {
     func perform(_ m: PlannedMount, cgroupNamespace: Bool) throws {
         try step(m.label) {
             if m.idmapped { throw SysError("idmapped mounts are not supported", errno: EOPNOTSUPP) }
+            let fd: Int32
             switch m.kind {
-            case .bind: try bind(m)
-            case .cgroup: try cgroup(m, cgroupNamespace: cgroupNamespace)
-            case .filesystem(let type): try filesystem(m, type: type)
+            case .bind: fd = try bind(m)
+            case .cgroup: fd = try cgroup(m, cgroupNamespace: cgroupNamespace)
+            case .filesystem(let type): fd = try filesystem(m, type: type)
             }
-            try finishMount(m)
+            defer { close(fd) }
+            try finishMount(m, fd)
         }
     }
 
-    func bind(_ m: PlannedMount) throws {
+    /// Returns the new mount's descriptor.
+    func bind(_ m: PlannedMount) throws -> Int32 {
         let src = Glibc.open(m.source, O_PATH_ | O_CLOEXEC)
         try check(src, m.label)
         defer { close(src) }
         var st = stat()
         try check(fstat(src, &st), "stat \(m.source)")
-        let dst = try mountPoint(m.destination, directory: st.st_mode & S_IFMT == S_IFDIR)
+        let directory = st.st_mode & S_IFMT == S_IFDIR
+        let srcType = fstatFS(src)?.type
+        // A procfs or sysfs bound in (rootless, --pid=host) is held to what a mount of one is.
+        let kernelFS = directory && (srcType == PROC_SUPER_MAGIC || srcType == SYSFS_MAGIC)
+        let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: directory)
         defer { close(dst) }
-        try checkProcDestination(dst, m, sourceIsProcfs: statFS(fdPath(src))?.type == PROC_SUPER_MAGIC)
-        try check(sysMount(fdPath(src), fdPath(dst), nil, MS.bind | (m.options.flags & MS.rec)), m.label)
-        if m.options.needsBindRemount {
-            let top = open(m.destination, O_PATH_)
-            try check(top, "open \(m.destination)")
-            defer { close(top) }
-            try remountBind(fdPath(top), requested: m.options.flags, cleared: m.options.clearedFlags,
-                            what: "remount \(m.destination)")
+        try checkProcDestination(dst, m, sourceIsProcfs: srcType == PROC_SUPER_MAGIC)
+        let tree = try cloneTree(src, recursive: m.options.flags & MS.rec != 0, what: m.label)
+        do {
+            try attach(tree, onto: dst, what: m.label)
+            if m.options.needsBindRemount {
+                try remountBind(fdPath(tree), requested: m.options.flags, cleared: m.options.clearedFlags,
+                                what: "remount \(m.destination)")
+            }
+        } catch {
+            close(tree)
+            throw error
         }
+        return tree
     }
 
     /// Hosts paths bound instead when a filesystem cannot be mounted in a
     /// user namespace (sysfs without a network namespace of our own, as runc).
     static let userNamespaceFallback = ["sysfs": "/sys", "mqueue": "/dev/mqueue"]
 
-    func filesystem(_ m: PlannedMount, type: String) throws {
-        let dst = try mountPoint(m.destination, directory: true)
+    /// Returns the new mount's descriptor.
+    func filesystem(_ m: PlannedMount, type: String) throws -> Int32 {
+        let kernelFS = type == "proc" || type == "sysfs"
+        let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: true)
         defer { close(dst) }
         try checkProcDestination(dst, m)
         let copyUp = m.options.extensions.contains("tmpcopyup") && type == "tmpfs"
@@ -272,77 +392,142 @@ final class Setup {
             try check(under, "open \(m.destination)")
         }
         defer { if under >= 0 { close(under) } }
+        var data = m.options.data
+        while true {
+            do {
+                let fd = try mountFilesystem(type: type, source: m.source, flags: flags, data: data, onto: dst,
+                                             at: m.destination, what: m.label, copyFrom: under,
+                                             cleared: m.options.clearedFlags)
+                if type == "proc" { try verifyProc(fd, m) }
+                return fd
+            } catch let e as SysError {
+                if e.errno == EINVAL, type == "devpts", data == m.options.data, inUserNamespace {
+                    // gid=5 is not mapped in this user namespace: devpts without it, as crun does.
+                    let without = data.split(separator: ",").filter { !$0.hasPrefix("gid=") }.joined(separator: ",")
+                    if without != data { data = without; continue }
+                }
+                guard inUserNamespace, e.errno == EPERM || e.errno == EBUSY,
+                      let host = Setup.userNamespaceFallback[type] else { throw e }
+                return try bindFallback(host: host, onto: dst, m)
+            }
+        }
+    }
+
+    /// Mounts a new `type` filesystem on `dst` (container path `path`) and
+    /// returns the descriptor of the new mount. With the new mount API the
+    /// mount is made detached, filled from `under` (tmpcopyup) and, when
+    /// `flags` ask for it, made read-only after that, then attached; no path
+    /// is looked up again. Where only mount(2) can do it (NewMount.legacy),
+    /// the mount goes onto /proc/self/fd/N and the path is opened again.
+    func mountFilesystem(type: String, source: String, flags: UInt, data: String, onto dst: Int32, at path: String,
+                         what: String, copyFrom under: Int32 = -1, cleared: UInt = 0) throws -> Int32 {
         // A read-only tmpfs to copy into is mounted writable and made read-only after the copy.
-        let mountFlags = copyUp ? flags & ~MS.rdonly : flags
-        var mounted = sysMount(m.source, fdPath(dst), type, mountFlags, m.options.data) == 0
-        var e = errno
-        if !mounted, e == EINVAL, type == "devpts", inUserNamespace {
-            // gid=5 is not mapped in this user namespace: devpts without it, as crun does.
-            let data = m.options.data.split(separator: ",").filter { !$0.hasPrefix("gid=") }.joined(separator: ",")
-            if data != m.options.data {
-                mounted = sysMount(m.source, fdPath(dst), type, mountFlags, data) == 0
-                e = errno
+        let copy = under >= 0
+        let mountFlags = copy ? flags & ~MS.rdonly : flags
+        switch newMount(type: type, source: source, flags: mountFlags, data: data) {
+        case .detached(let fd):
+            do {
+                if copy {
+                    let top = Glibc.openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                    try check(top, "open \(path)")
+                    defer { close(top) }
+                    try Setup.copyTree(from: under, to: top, path: path)
+                    if flags & MS.rdonly != 0 {
+                        try setAttributes(fd, set: MountAttr.rdonly, what: "remount \(path) read-only")
+                    }
+                }
+                try attach(fd, onto: dst, what: what)
+            } catch {
+                close(fd)
+                throw error
             }
+            return fd
+        case .failed(let e):
+            throw SysError(what, errno: e)
+        case .legacy:
+            try check(sysMount(source, fdPath(dst), type, mountFlags, data), what)
+            let top = open(path, O_RDONLY | O_DIRECTORY)
+            try check(top, "open \(path)")
+            do {
+                if copy {
+                    try Setup.copyTree(from: under, to: top, path: path)
+                    if flags & MS.rdonly != 0 {
+                        try remountBind(fdPath(top), requested: flags, cleared: cleared,
+                                        what: "remount \(path) read-only")
+                    }
+                }
+            } catch {
+                close(top)
+                throw error
+            }
+            return top
         }
-        if !mounted {
-            guard inUserNamespace, e == EPERM || e == EBUSY, let host = Setup.userNamespaceFallback[type] else {
-                throw SysError(m.label, errno: e)
-            }
-            try bindFallback(host: host, onto: dst, m)
-        }
-        if copyUp {
-            let top = open(m.destination, O_RDONLY | O_DIRECTORY)
-            try check(top, "open \(m.destination)")
-            defer { close(top) }
-            try Setup.copyTree(from: under, to: top, path: m.destination)
-            if flags & MS.rdonly != 0 {
-                try remountBind(fdPath(top), requested: flags, cleared: m.options.clearedFlags,
-                                what: "remount \(m.destination) read-only")
-            }
+    }
+
+    /// After procfs is mounted: what the destination now leads to (without
+    /// a symlink) must be that procfs, the root of it.
+    func verifyProc(_ fd: Int32, _ m: PlannedMount) throws {
+        let again = open(m.destination, O_PATH_ | O_DIRECTORY, resolve: RESOLVE_NO_SYMLINKS)
+        try check(again, "open \(m.destination)")
+        defer { close(again) }
+        var a = stat(), b = stat()
+        guard fstatFS(again)?.type == PROC_SUPER_MAGIC, fstat(again, &a) == 0, fstat(fd, &b) == 0,
+              a.st_dev == b.st_dev, a.st_ino == b.st_ino else {
+            throw SysError("\(m.destination) is not the procfs just mounted", errno: EXDEV)
         }
     }
 
     /// rbind of a host path in place of a filesystem the kernel refused, with
-    /// the flags asked for applied to it and every mount below it.
-    func bindFallback(host: String, onto dst: Int32, _ m: PlannedMount) throws {
-        let src = Glibc.open(host, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
-        try check(src, "open \(host)")
-        defer { close(src) }
-        try check(sysMount(fdPath(src), fdPath(dst), nil, MS.bind | MS.rec), "bind \(host) on \(m.destination)")
-        let top = open(m.destination, O_PATH_)
-        try check(top, "open \(m.destination)")
-        defer { close(top) }
-        try remountBind(fdPath(top), requested: m.options.flags, cleared: m.options.clearedFlags,
-                        what: "remount \(m.destination)")
+    /// the flags asked for applied to it and every mount below it. Returns
+    /// the new mount's descriptor.
+    func bindFallback(host: String, onto dst: Int32, _ m: PlannedMount) throws -> Int32 {
+        let top = try bindHost(host, onto: dst, at: m.destination, flags: m.options.flags,
+                               cleared: m.options.clearedFlags, always: true)
         var set: UInt64 = 0
         for (f, a) in [(MS.rdonly, MountAttr.rdonly), (MS.nosuid, MountAttr.nosuid), (MS.nodev, MountAttr.nodev),
                        (MS.noexec, MountAttr.noexec)] where m.options.flags & f != 0 { set |= a }
         if set != 0 {
-            try check(mc_mount_setattr(top, "", UInt32(AT_EMPTY_PATH_) | AT_RECURSIVE_, set, 0, 0),
-                      "set recursive mount attributes of \(m.destination)")
+            do {
+                try setAttributes(top, set: set, recursive: true, what: "set recursive mount attributes of \(m.destination)")
+            } catch {
+                close(top)
+                throw error
+            }
         }
+        return top
     }
 
     // MARK: cgroup
 
-    func cgroup(_ m: PlannedMount, cgroupNamespace: Bool) throws {
+    /// Returns the new mount's descriptor.
+    func cgroup(_ m: PlannedMount, cgroupNamespace: Bool) throws -> Int32 {
         let dst = try mountPoint(m.destination, directory: true)
         defer { close(dst) }
         try checkProcDestination(dst, m)
         let flags = m.options.flags & ~(MS.propagationMask | MS.bind | MS.rec | MS.remount)
         if statFS("/sys/fs/cgroup")?.type == CGROUP2_SUPER_MAGIC {
-            if sysMount("cgroup2", fdPath(dst), "cgroup2", flags, m.options.data) == 0 { return }
-            let e = errno
-            guard e == EPERM || e == EBUSY else { throw SysError(m.label, errno: e) }
-            // No cgroup2 of our own (a user namespace without a cgroup namespace): the host's, bound.
-            try bindHost("/sys/fs/cgroup", onto: dst, at: m.destination, flags: flags, cleared: m.options.clearedFlags)
-            return
+            do {
+                return try mountFilesystem(type: "cgroup2", source: "cgroup2", flags: flags, data: m.options.data,
+                                           onto: dst, at: m.destination, what: m.label)
+            } catch let e as SysError where e.errno == EPERM || e.errno == EBUSY {
+                // No cgroup2 of our own (a user namespace without a cgroup namespace): the host's, bound.
+                return try bindHost("/sys/fs/cgroup", onto: dst, at: m.destination, flags: flags,
+                                    cleared: m.options.clearedFlags)
+            }
         }
         // v1 or hybrid: a tmpfs holding one directory per host hierarchy.
-        try check(sysMount("tmpfs", fdPath(dst), "tmpfs", flags & ~MS.rdonly, "mode=755"), m.label)
-        let top = open(m.destination, O_PATH_ | O_DIRECTORY)
-        try check(top, "open \(m.destination)")
-        defer { close(top) }
+        let top = try mountFilesystem(type: "tmpfs", source: "tmpfs", flags: flags & ~MS.rdonly, data: "mode=755",
+                                      onto: dst, at: m.destination, what: m.label)
+        do {
+            try cgroupHierarchies(m, top: top, flags: flags, cgroupNamespace: cgroupNamespace)
+        } catch {
+            close(top)
+            throw error
+        }
+        return top
+    }
+
+    func cgroupHierarchies(_ m: PlannedMount, top: Int32, flags: UInt, cgroupNamespace: Bool) throws {
         let hierarchies = Rootfs.cgroupHierarchies(mountInfo: MountInfo.parse(try FS.readBytes("/proc/self/mountinfo")),
                                                    procCgroup: Rootfs.parseProcCgroup(try FS.readString("/proc/self/cgroup")))
         for h in hierarchies {
@@ -359,7 +544,7 @@ final class Setup {
                     throw SysError("mount \(h.fsType) \(h.name) on \(path)", errno: e)
                 }
             }
-            try bindHost(h.hostPath, onto: sub, at: path, flags: flags, cleared: m.options.clearedFlags)
+            close(try bindHost(h.hostPath, onto: sub, at: path, flags: flags, cleared: m.options.clearedFlags))
         }
         for l in Rootfs.cgroupSymlinks(hierarchies) {
             if symlinkat(l.target, top, l.link) != 0 && errno != EEXIST {
@@ -372,17 +557,25 @@ final class Setup {
         }
     }
 
-    /// Binds a host directory onto `dst` (container path `at`), then applies `flags`.
-    func bindHost(_ host: String, onto dst: Int32, at: String, flags: UInt, cleared: UInt) throws {
+    /// Binds a host directory onto `dst` (container path `at`), then applies
+    /// `flags` (with `always`, a remount even when no per-mount flag is
+    /// asked). Returns the new mount's descriptor.
+    func bindHost(_ host: String, onto dst: Int32, at: String, flags: UInt, cleared: UInt,
+                  always: Bool = false) throws -> Int32 {
         let src = Glibc.open(host, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
         try check(src, "open \(host)")
         defer { close(src) }
-        try check(sysMount(fdPath(src), fdPath(dst), nil, MS.bind | MS.rec), "bind \(host) on \(at)")
-        guard flags & MS.perMountMask != 0 else { return }
-        let top = open(at, O_PATH_)
-        try check(top, "open \(at)")
-        defer { close(top) }
-        try remountBind(fdPath(top), requested: flags, cleared: cleared, what: "remount \(at)")
+        let tree = try cloneTree(src, recursive: true, what: "bind \(host) on \(at)")
+        do {
+            try attach(tree, onto: dst, what: "bind \(host) on \(at)")
+            if always || flags & MS.perMountMask != 0 {
+                try remountBind(fdPath(tree), requested: flags, cleared: cleared, what: "remount \(at)")
+            }
+        } catch {
+            close(tree)
+            throw error
+        }
+        return tree
     }
 
     // MARK: devices

@@ -215,3 +215,50 @@ extension Rootfs {
         return f
     }
 }
+
+// MARK: the new mount API (fsconfig, fsmount)
+
+extension Rootfs {
+    /// The fsconfig flag keys for the superblock flags among mount(2)
+    /// `flags` ("ro", "sync", "dirsync", "lazytime"); nil when a flag has no
+    /// such key (remount, move, mand, acl, iversion): mount(2) must do that
+    /// mount. Per-mount flags go to fsmount instead (mountAttributes);
+    /// MS_SILENT only quiets the kernel log and is dropped.
+    public static func superblockKeys(_ flags: UInt) -> [String]? {
+        if flags & (MS.remount | MS.move | MS.bind | MS.mandlock | MS.posixacl | MS.iversion) != 0 { return nil }
+        var keys: [String] = []
+        if flags & MS.rdonly != 0 { keys.append("ro") }
+        if flags & MS.synchronous != 0 { keys.append("sync") }
+        if flags & MS.dirsync != 0 { keys.append("dirsync") }
+        if flags & MS.lazytime != 0 { keys.append("lazytime") }
+        return keys
+    }
+
+    /// fsmount's MOUNT_ATTR_* for mount(2) `flags`, with mount(2)'s access
+    /// time rule: strictatime wins, else noatime, else relatime.
+    public static func mountAttributes(_ flags: UInt) -> UInt64 {
+        var a: UInt64 = 0
+        if flags & MS.rdonly != 0 { a |= MountAttr.rdonly }
+        if flags & MS.nosuid != 0 { a |= MountAttr.nosuid }
+        if flags & MS.nodev != 0 { a |= MountAttr.nodev }
+        if flags & MS.noexec != 0 { a |= MountAttr.noexec }
+        if flags & MS.nodiratime != 0 { a |= MountAttr.nodiratime }
+        if flags & MS.nosymfollow != 0 { a |= MountAttr.nosymfollow }
+        if flags & MS.strictatime != 0 {
+            a |= MountAttr.strictatime
+        } else if flags & MS.noatime != 0 {
+            a |= MountAttr.noatime
+        }
+        return a
+    }
+
+    /// mount(2) data as fsconfig parameters: "mode=755,size=65536k,newinstance"
+    /// is (mode, 755), (size, 65536k), (newinstance, nil), the way the
+    /// kernel itself splits a data string for a filesystem; empty items are skipped.
+    public static func fsParameters(_ data: String) -> [(key: String, value: String?)] {
+        data.split(separator: ",").map { item in
+            guard let eq = item.firstIndex(of: "=") else { return (key: String(item), value: nil) }
+            return (key: String(item[..<eq]), value: String(item[item.index(after: eq)...]))
+        }
+    }
+}

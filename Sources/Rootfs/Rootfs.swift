@@ -49,6 +49,9 @@ public enum Rootfs {
         for n in specDevices {
             try step("create device \(n.path)") { try setup.createDevice(n) }
         }
+        if spec.process?.terminal == true {
+            try step("create /dev/console") { try setup.createConsoleTarget() }
+        }
     }
 
     /// pivot_root into `rootfs` the way runc does (pivot_root(".", "."), then
@@ -78,12 +81,14 @@ public enum Rootfs {
         try check(chdir("/"), "chdir to /")
     }
 
-    /// After pivot (and after sysctls): `linux.maskedPaths` (/dev/null bound
-    /// over files, a read-only empty tmpfs over directories; missing ones
-    /// skipped), `linux.readonlyPaths` (bound over themselves and remounted
-    /// read-only keeping nosuid/nodev/noexec; missing ones skipped), a
-    /// read-only / when `root.readonly`, and last the propagation of
-    /// `linux.rootfsPropagation` on /.
+    /// After pivot (and after sysctls): `linux.maskedPaths` (the container's
+    /// /dev/null, checked to be the null device, bound over files, a
+    /// read-only empty tmpfs over directories), `linux.readonlyPaths` (bound
+    /// over themselves, the top mount made read-only, its other flags kept),
+    /// missing ones skipped and symlinks refused; a read-only / when
+    /// `root.readonly`, and last the propagation of `linux.rootfsPropagation`
+    /// on /. Every mount here goes by descriptor: nothing is resolved through
+    /// the container's /proc, which the image or its mounts may fake.
     public static func finalize(spec: Spec) throws {
         let setup = try Setup(rootPath: "/")
         for p in spec.linux?.maskedPaths ?? [] {
@@ -93,7 +98,7 @@ public enum Rootfs {
             try step("make \(p) read-only") { try setup.makeReadonly(p) }
         }
         if spec.root?.readonly == true {
-            try setup.remountBind("/", requested: MS.rdonly, cleared: 0, what: "remount / read-only")
+            try setAttributes(setup.root, set: MountAttr.rdonly, what: "remount / read-only")
         }
         if let (flag, name) = try rootPropagation(spec, default: nil) {
             try check(sysMount(nil, "/", nil, flag), "set propagation of / to \(name)")
@@ -148,52 +153,85 @@ public enum Rootfs {
 }
 
 extension Setup {
-    /// A path for mount(2) naming what `fd` is: /proc/self/fd/N when a procfs
-    /// is mounted, else the plain path (no proc in the container).
-    func target(_ fd: Int32, _ path: String) -> String {
-        access("/proc/self/fd", F_OK) == 0 ? fdPath(fd) : Rootfs.cleanPath(path)
+    /// The container's /dev/null, opened once: it must be the null device
+    /// (character device 1:3) itself, not a symlink to one or anything else
+    /// (CVE-2025-31133: a /dev/null swapped for a symlink to a procfs file
+    /// would bind that file, writable, over a masked path).
+    func nullDevice() throws -> Int32 {
+        if null >= 0 { return null }
+        let fd = open("/dev/null", O_PATH_ | O_NOFOLLOW)
+        try check(fd, "open /dev/null")
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFCHR, UInt64(st.st_rdev) == Rootfs.makedev(1, 3) else {
+            close(fd)
+            throw SysError("/dev/null is not the null device", errno: ENODEV)
+        }
+        null = fd
+        return fd
     }
 
-    func mask(_ path: String) throws {
-        let fd = open(path, O_PATH_)
+    /// The masked or read-only path `path` (after pivot_root): its O_PATH
+    /// descriptor, resolved inside the root, or nil when it does not exist.
+    /// A symlink there is refused: the mount would go on what it points to,
+    /// which the image chooses, while the path itself stayed as it is; the
+    /// kernel filesystems these paths are for (proc, sysfs) have none there.
+    func maskTarget(_ path: String) throws -> Int32? {
+        let fd = open(path, O_PATH_ | O_NOFOLLOW)
         if fd < 0 {
-            if errno == ENOENT || errno == ENOTDIR { return }
+            if errno == ENOENT || errno == ENOTDIR { return nil }
             try check(-1, "open \(path)")
         }
+        var st = stat()
+        if fstat(fd, &st) != 0 { let e = SysError("stat \(path)"); close(fd); throw e }
+        if st.st_mode & S_IFMT == S_IFLNK {
+            close(fd)
+            throw SysError("\(path) is a symlink", errno: ELOOP)
+        }
+        return fd
+    }
+
+    /// Masks `path`: a directory with an empty read-only tmpfs, anything else
+    /// with the container's /dev/null; both made and attached by descriptor
+    /// (fsmount, open_tree, move_mount), nothing through /proc.
+    func mask(_ path: String) throws {
+        guard let fd = try maskTarget(path) else { return }
         defer { close(fd) }
         var st = stat()
         try check(fstat(fd, &st), "stat \(path)")
+        let tree: Int32
         if st.st_mode & S_IFMT == S_IFDIR {
-            try check(sysMount("tmpfs", target(fd, path), "tmpfs", MS.rdonly | MS.nosuid | MS.nodev | MS.noexec),
-                      "mount tmpfs on \(path)")
-            return
+            switch newMount(type: "tmpfs", source: "tmpfs", flags: MS.rdonly | MS.nosuid | MS.nodev | MS.noexec, data: "") {
+            case .detached(let m): tree = m
+            case .failed(let e): throw SysError("mount tmpfs on \(path)", errno: e)
+            case .legacy: throw SysError("mount tmpfs on \(path): fsopen", errno: ENOSYS)
+            }
+        } else {
+            tree = try cloneTree(try nullDevice(), recursive: false, what: "bind /dev/null on \(path)")
         }
-        let null = open("/dev/null", O_PATH_)
-        try check(null, "open /dev/null")
-        defer { close(null) }
-        var ns = stat()
-        try check(fstat(null, &ns), "stat /dev/null")
-        guard ns.st_mode & S_IFMT == S_IFCHR, UInt64(ns.st_rdev) == Rootfs.makedev(1, 3) else {
-            throw SysError("/dev/null is not the null device", errno: ENODEV)
-        }
-        try check(sysMount(target(null, "/dev/null"), target(fd, path), nil, MS.bind), "bind /dev/null on \(path)")
+        defer { close(tree) }
+        try attach(tree, onto: fd, what: st.st_mode & S_IFMT == S_IFDIR ? "mount tmpfs on \(path)" : "bind /dev/null on \(path)")
     }
 
+    /// A read-only view of `path` over it: a recursive copy of its mounts,
+    /// the top one made read-only (as runc's remount; every other flag kept),
+    /// attached over the path by descriptor.
     func makeReadonly(_ path: String) throws {
-        let fd = open(path, O_PATH_)
-        if fd < 0 {
-            if errno == ENOENT || errno == ENOTDIR { return }
-            try check(-1, "open \(path)")
-        }
-        let bound = sysMount(target(fd, path), target(fd, path), nil, MS.bind | MS.rec)
-        let e = errno
-        close(fd)
-        if bound != 0 { throw SysError("bind \(path) on itself", errno: e) }
-        let top = open(path, O_PATH_)
-        try check(top, "open \(path)")
-        defer { close(top) }
-        let t = target(top, path)
-        let keep = Rootfs.msFlags(statfsFlags: statFS(t)?.flags ?? 0) & (MS.nosuid | MS.nodev | MS.noexec)
-        try remountBind(t, requested: MS.rdonly | keep, cleared: 0, what: "remount \(path) read-only")
+        guard let fd = try maskTarget(path) else { return }
+        defer { close(fd) }
+        let tree = try cloneTree(fd, recursive: true, what: "bind \(path) on itself")
+        defer { close(tree) }
+        try setAttributes(tree, set: MountAttr.rdonly, what: "remount \(path) read-only")
+        try attach(tree, onto: fd, what: "bind \(path) on itself")
+    }
+
+    /// /dev/console's mount point for a container with a terminal: an empty
+    /// file, made now (before / may become read-only) when there is none.
+    /// What is there is checked when the terminal is bound on it (Console).
+    func createConsoleTarget() throws {
+        let dev = try mkdirAll("/dev")
+        defer { close(dev) }
+        let f = openat(dev, "console", O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
+        if f >= 0 { close(f); return }
+        if errno != EEXIST { try check(-1, "create /dev/console") }
     }
 }

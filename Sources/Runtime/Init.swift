@@ -101,20 +101,20 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         }
 
         stage = "sysctl"
-        for key in (c.spec.linux?.sysctl ?? [:]).keys.sorted() {
-            guard let path = Sysctl.procPath(key) else { throw fail("sysctl \(quoted(key)): not a sysctl name") }
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SysError("sysctl \(key): open \(path)") }
-            defer { close(fd) }
-            try FS.writeAll(fd: fd, Array(c.spec.linux!.sysctl![key]!.utf8), what: "sysctl \(key)")
+        for (key, value) in (c.spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try ProcFS.writeSysctl(key, value)  // through a procfs of our own, not the container's /proc
         }
 
         stage = "finalize rootfs"
         if !sharesMounts { try Rootfs.finalize(spec: c.spec) }
 
         let process = c.spec.process!
-        let program = try prepareProcess(process, channel: channel, stage: &stage)
+        let program = try prepareProcess(process, channel: channel, stage: &stage, console: !sharesMounts)
         let env = process.env ?? []
+
+        // The fifo is reopened after "ready" through a procfs of our own (pids
+        // only), made while we may still make one.
+        let fifoDir = stateDir >= 0 ? -1 : try ProcFS.fdDirectory(what: "open exec fifo")
 
         // Privileges go before "ready", as runc's init does: their errors
         // fail `create`, and after `start` only the fifo write, the
@@ -126,6 +126,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }), cloexecOnly: true)
 
         stage = "exec"
+        ProcFS.close()  // no unmasked procfs open while the container's processes may look at us
         try channel.send("ready")
         channel.close()
         reported = true
@@ -133,12 +134,13 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // 2. Wait for `start`: it opens the fifo for reading (mode 0622, so
         // the container's user may open it for writing).
         let w = stateDir >= 0 ? openat(stateDir, "exec.fifo", O_WRONLY | O_CLOEXEC)
-                              : open("/proc/self/fd/\(fifo)", O_WRONLY | O_CLOEXEC)
+                              : try ProcFS.reopen(fifo, O_WRONLY, in: fifoDir, what: "open exec fifo")
         guard w >= 0 else { throw SysError("open exec fifo") }
         var byte: UInt8 = 48
         _ = write(w, &byte, 1)
         close(w)
         close(fifo)
+        if fifoDir >= 0 { close(fifoDir) }
         if stateDir >= 0 { close(stateDir) }
 
         stage = "startContainer hooks"
@@ -237,22 +239,27 @@ private func hexDigit(_ c: UInt8) -> UInt? {
     }
 }
 
-/// Opens a pty pair inside the container, makes the slave our controlling
-/// terminal and stdio, and returns the master with the slave's name.
-func openTerminal(size: ConsoleSize?) throws -> (Int32, String) {
-    var buf = [CChar](repeating: 0, count: 128)
-    let master = mc_open_pty(&buf, buf.count)
-    guard master >= 0 else { throw SysError("open a terminal through /dev/ptmx") }
-    let name = String(cString: buf)
-    let slave = open(name, O_RDWR | O_NOCTTY)
-    guard slave >= 0 else { throw SysError("open \(name)") }
-    if let s = size {
-        var ws = winsize(ws_row: UInt16(s.height), ws_col: UInt16(s.width), ws_xpixel: 0, ws_ypixel: 0)
-        _ = ioctl(slave, UInt(TIOCSWINSZ), &ws)
+/// Opens a pty pair inside the container (Console.openPty: devpts' own
+/// ptmx, the slave as its peer), binds the slave over /dev/console when
+/// `console` (the init of a container with its own mounts, as runc), makes it
+/// our controlling terminal and stdio, and returns the master with the
+/// slave's name.
+func openTerminal(size: ConsoleSize?, console: Bool = false) throws -> (Int32, String) {
+    let (master, slave, name) = try Console.openPty()
+    do {
+        if let s = size {
+            var ws = winsize(ws_row: UInt16(s.height), ws_col: UInt16(s.width), ws_xpixel: 0, ws_ypixel: 0)
+            _ = ioctl(slave, UInt(TIOCSWINSZ), &ws)
+        }
+        if console { try Console.mount(slave: slave) }
+        guard setsid() >= 0 else { throw SysError("setsid") }
+        guard ioctl(slave, UInt(TIOCSCTTY), 0) == 0 else { throw SysError("set controlling terminal") }
+        for fd in Int32(0)...2 { guard dup2(slave, fd) >= 0 else { throw SysError("dup2 terminal") } }
+    } catch {
+        close(master)
+        if slave > 2 { close(slave) }
+        throw error
     }
-    guard setsid() >= 0 else { throw SysError("setsid") }
-    guard ioctl(slave, UInt(TIOCSCTTY), 0) == 0 else { throw SysError("set controlling terminal") }
-    for fd in Int32(0)...2 { guard dup2(slave, fd) >= 0 else { throw SysError("dup2 terminal") } }
     if slave > 2 { close(slave) }
     return (master, name)
 }

@@ -58,6 +58,8 @@ public struct Runtime {
             if n == 1 { break }
             if n < 0 && errno != EAGAIN && errno != EINTR { throw SysError("read \(path)") }
             guard Proc.alive(r.pid, startTime: r.startTime) else {
+                // It may have written its byte, and exited, since the read.
+                if read(fd, &byte, 1) == 1 { break }
                 unlink(path)
                 throw fail("the container's init exited before start")
             }

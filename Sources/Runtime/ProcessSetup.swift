@@ -9,10 +9,11 @@ import Sys
 
 /// Terminal (its master goes to the runtime over `channel`), rlimits, oom
 /// score, cwd; returns the program's path. `stage` names the step for errors.
-func prepareProcess(_ process: Process, channel: Channel, stage: inout String) throws -> String {
+/// `console`: the terminal is also bound over /dev/console (the init's).
+func prepareProcess(_ process: Process, channel: Channel, stage: inout String, console: Bool = false) throws -> String {
     if process.terminal == true {
         stage = "terminal"
-        let (master, name) = try openTerminal(size: process.consoleSize)
+        let (master, name) = try openTerminal(size: process.consoleSize, console: console)
         try channel.send("pty\u{0}" + name, fd: master)
         close(master)
     }

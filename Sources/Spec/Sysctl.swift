@@ -72,12 +72,6 @@ public enum Sysctl {
     /// and messages; nil when it is not a sysctl name.
     public static func name(_ key: String) -> String? { components(key)?.joined(separator: ".") }
 
-    /// The file to write, "/proc/sys/" and the components; nil when the key
-    /// is not a sysctl name.
-    public static func procPath(_ key: String) -> String? {
-        components(key).map { "/proc/sys/" + $0.joined(separator: "/") }
-    }
-
     /// The namespace type ("ipc", "network", "uts") that isolates the key,
     /// nil when none does (or it is a global net.* one).
     public static func namespace(of key: String) -> String? {

@@ -134,8 +134,8 @@ final class SysctlPolicyTests: XCTestCase {
         // sysctl(8): the first separator decides; the other one is a dot in a name.
         XCTAssertEqual(Sysctl.components("net/ipv4/conf/eth0.100/forwarding"), ["net", "ipv4", "conf", "eth0.100", "forwarding"])
         XCTAssertEqual(Sysctl.components("net.ipv4.conf.eth0/100.forwarding"), ["net", "ipv4", "conf", "eth0.100", "forwarding"])
-        XCTAssertEqual(Sysctl.procPath("kernel/shmmax"), "/proc/sys/kernel/shmmax")
-        XCTAssertEqual(Sysctl.procPath("net.ipv4.conf.eth0/100.forwarding"), "/proc/sys/net/ipv4/conf/eth0.100/forwarding")
+        XCTAssertEqual(ProcFS.sysctlPath("kernel/shmmax"), "kernel/shmmax")
+        XCTAssertEqual(ProcFS.sysctlPath("net.ipv4.conf.eth0/100.forwarding"), "net/ipv4/conf/eth0.100/forwarding")
         for bad in ["", ".", "net..ipv4", "net/../kernel/core_pattern", "/net/ipv4", "net.ipv4.", "net/./x", "net\u{0}.x",
                     "fs.mqueue/../../kernel/core_pattern"] {
             XCTAssertNil(Sysctl.components(bad), bad)

@@ -1,6 +1,6 @@
 import XCTest
 import Spec
-import Sys
+@testable import Sys
 @testable import Rootfs
 
 // MARK: - Mount options
@@ -536,5 +536,127 @@ final class RootfsSafetyTests: XCTestCase {
         spec.linux!.rootfsPropagation = nil
         XCTAssertEqual(try Rootfs.rootPropagation(spec, default: (MS.slave | MS.rec, "rslave")).0, MS.slave | MS.rec)
         XCTAssertNil(try Rootfs.rootPropagation(spec, default: nil))
+    }
+}
+
+// MARK: - The new mount API: mount(2) flags and data as fsconfig/fsmount take them
+
+final class RootfsNewMountTests: XCTestCase {
+    func testSuperblockKeys() {
+        XCTAssertEqual(Rootfs.superblockKeys(0), [])
+        XCTAssertEqual(Rootfs.superblockKeys(MS.rdonly | MS.nosuid | MS.nodev | MS.noexec), ["ro"])
+        XCTAssertEqual(Rootfs.superblockKeys(MS.synchronous | MS.dirsync | MS.lazytime), ["sync", "dirsync", "lazytime"])
+        // Dropped: only quiets the kernel log.
+        XCTAssertEqual(Rootfs.superblockKeys(MS.silent), [])
+        // Only mount(2) can do these.
+        for f in [MS.remount, MS.move, MS.bind, MS.mandlock, MS.posixacl, MS.iversion] {
+            XCTAssertNil(Rootfs.superblockKeys(f | MS.rdonly), String(f, radix: 16))
+        }
+    }
+
+    func testMountAttributes() {
+        XCTAssertEqual(Rootfs.mountAttributes(0), MountAttr.relatime)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.rdonly | MS.nosuid | MS.nodev | MS.noexec),
+                       MountAttr.rdonly | MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.noatime), MountAttr.noatime)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.relatime), MountAttr.relatime)
+        // mount(2): strictatime wins over noatime.
+        XCTAssertEqual(Rootfs.mountAttributes(MS.strictatime | MS.noatime), MountAttr.strictatime)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.nodiratime | MS.nosymfollow), MountAttr.nodiratime | MountAttr.nosymfollow)
+        // Superblock flags are not mount attributes.
+        XCTAssertEqual(Rootfs.mountAttributes(MS.synchronous | MS.lazytime), 0)
+    }
+
+    func testFsParameters() {
+        let p = Rootfs.fsParameters("newinstance,ptmxmode=0666,mode=0620,gid=5")
+        XCTAssertEqual(p.map { $0.key }, ["newinstance", "ptmxmode", "mode", "gid"])
+        XCTAssertEqual(p.map { $0.value }, [nil, "0666", "0620", "5"])
+        XCTAssertTrue(Rootfs.fsParameters("").isEmpty)
+        XCTAssertEqual(Rootfs.fsParameters(",size=1k,,").map { $0.key }, ["size"])
+        // Only the first "=" splits; the value keeps the rest.
+        let o = Rootfs.fsParameters("lowerdir=/a:/b,context=system_u:object_r:x=y")
+        XCTAssertEqual(o.map { $0.key }, ["lowerdir", "context"])
+        XCTAssertEqual(o.map { $0.value }, ["/a:/b", "system_u:object_r:x=y"])
+        XCTAssertEqual(Rootfs.fsParameters("empty=").map { $0.value }, [""])
+    }
+}
+
+// MARK: - ProcFS: the procfs handle of Sys (CVE-2025-52881)
+
+final class RootfsProcFSTests: XCTestCase {
+    func testSysctlPath() {
+        XCTAssertEqual(ProcFS.sysctlPath("net.ipv4.ip_forward"), "net/ipv4/ip_forward")
+        XCTAssertEqual(ProcFS.sysctlPath("kernel.shm_rmid_forced"), "kernel/shm_rmid_forced")
+        XCTAssertEqual(ProcFS.sysctlPath("net.ipv4.conf.all.rp_filter"), "net/ipv4/conf/all/rp_filter")
+        XCTAssertEqual(ProcFS.sysctlPath("net.ipv6.conf.eth-0.disable_ipv6"), "net/ipv6/conf/eth-0/disable_ipv6")
+        // Slashes: the path itself, dots kept (a VLAN interface).
+        XCTAssertEqual(ProcFS.sysctlPath("net/ipv4/ip_forward"), "net/ipv4/ip_forward")
+        XCTAssertEqual(ProcFS.sysctlPath("net/ipv4/conf/eth0.100/forwarding"), "net/ipv4/conf/eth0.100/forwarding")
+        for bad in ["", ".", "..", "net..ipv4", ".net.ipv4", "net.ipv4.", "net//ipv4", "/net/ipv4", "net/ipv4/",
+                    "net/../kernel/core_pattern", "net/./ipv4", "kernel/..", "../sys", "net.ipv4 .x", "net.ipv4.x\n",
+                    "net.ipv4.*", "kernel.core_pattern\u{0}", "net.ipv4.conf.eth0:1.forwarding", "nét.x",
+                    String(repeating: "a", count: 5000)] {
+            XCTAssertNil(ProcFS.sysctlPath(bad), bad)
+        }
+    }
+
+    func testExpandSelf() {
+        let links = ["self": "42", "thread-self": "42/task/43"]
+        XCTAssertEqual(ProcFS.expandSelf("self/oom_score_adj", link: { links[$0] }), "42/oom_score_adj")
+        XCTAssertEqual(ProcFS.expandSelf("thread-self/attr/exec", link: { links[$0] }), "42/task/43/attr/exec")
+        XCTAssertEqual(ProcFS.expandSelf("self", link: { links[$0] }), "42")
+        XCTAssertEqual(ProcFS.expandSelf("sys/net/ipv4/ip_forward", link: { links[$0] }), "sys/net/ipv4/ip_forward")
+        XCTAssertEqual(ProcFS.expandSelf("selfish/x", link: { links[$0] }), "selfish/x")
+        // What the link says must stay beneath the procfs root.
+        XCTAssertNil(ProcFS.expandSelf("self/x", link: { _ in nil }))
+        XCTAssertNil(ProcFS.expandSelf("self/x", link: { _ in "/etc" }))
+        XCTAssertNil(ProcFS.expandSelf("self/x", link: { _ in "../x" }))
+    }
+
+    func testOpensBeneathItsOwnProcfs() throws {
+        try XCTSkipIf(geteuid() != 0, "needs root (fsopen)")
+        defer { ProcFS.close() }
+        let status = String(decoding: try ProcFS.read("self/status"), as: UTF8.self)
+        XCTAssertTrue(status.contains("\nPid:\t\(getpid())\n"), status)
+        XCTAssertFalse(try ProcFS.read("sys/kernel/ostype").isEmpty)
+        // A symlink on the way is refused (the handle's own "self" is spelled out, "mounts" is not).
+        XCTAssertThrowsError(try ProcFS.read("mounts")) { e in
+            XCTAssertEqual((e as? SysError)?.errno, ELOOP)
+        }
+        XCTAssertThrowsError(try ProcFS.read("self/../../etc/hostname"))  // out of the procfs: RESOLVE_BENEATH
+        XCTAssertThrowsError(try ProcFS.writeSysctl("kernel/../../etc/passwd", "x")) { e in
+            XCTAssertEqual((e as? SysError)?.description, "sysctl kernel/../../etc/passwd: not a valid sysctl name: invalid argument")
+        }
+        XCTAssertThrowsError(try ProcFS.writeSysctl("net.ipv4.no_such_knob", "1")) { e in
+            XCTAssertEqual((e as? SysError)?.description,
+                           "sysctl net.ipv4.no_such_knob: open /proc/sys/net/ipv4/no_such_knob: no such file or directory")
+        }
+        // The cached handle survives its number being closed behind its back.
+        let fd = try ProcFS.open("self/status", O_RDONLY)
+        close(fd)
+        XCTAssertFalse(try ProcFS.read("self/stat").isEmpty)
+    }
+
+    func testReopen() throws {
+        try XCTSkipIf(geteuid() != 0, "needs root (fsopen)")
+        let path = "/tmp/procfs-reopen-\(getpid())"
+        XCTAssertTrue(FileManagerless.write(path, "hello"))
+        defer { unlink(path) }
+        let o = open(path, O_PATH_ | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(o, 0)
+        defer { close(o) }
+        let r = try ProcFS.reopen(o, O_RDONLY, what: "reopen")
+        defer { close(r) }
+        XCTAssertEqual(String(decoding: try FS.readFd(r), as: UTF8.self), "hello")
+    }
+}
+
+/// A file write without Foundation, for the tests above.
+enum FileManagerless {
+    static func write(_ path: String, _ text: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return (try? FS.writeAll(fd: fd, Array(text.utf8), what: "write")) != nil
     }
 }

@@ -156,6 +156,63 @@ def test_mounts_masked_readonly(env):
         assert word in r.stdout.split(), (word, r.stdout)
 
 
+def test_mounts_by_descriptor_keep_their_options(env):
+    """Spec mounts, masked and read-only paths go by descriptor (fsmount,
+    open_tree, move_mount, mount_setattr): their options still hold, and the
+    sysctl and oom_score_adj writes (through a procfs of the runtime's own)
+    reach the container's kernel objects."""
+    vol = env.tmp / "vol"
+    vol.mkdir()
+    (vol / "f").write_text("from-host\n")
+
+    def edit(cfg):
+        cfg["mounts"] += [
+            {"destination": "/root", "type": "bind", "source": str(vol), "options": ["rbind", "ro", "nosuid"]},
+            {"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "ro", "nodev", "mode=755"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["noexec", "size=1m", "rprivate"]},
+            {"destination": "/var", "type": "tmpfs", "source": "tmpfs", "options": ["rro"]},
+        ]
+        cfg["linux"]["maskedPaths"] += ["/etc/passwd", "/var"]
+        cfg["linux"]["readonlyPaths"] += ["/run"]
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel/msgmax": "4096"}
+        cfg["process"]["oomScoreAdj"] = 123
+    script = ("cat /root/f; touch /root/g 2>/dev/null || echo vol-ro; "
+              "grep ' /root ' /proc/self/mountinfo | grep -q nosuid && echo vol-nosuid; "
+              "test -s /etc/group && echo etc-copied; touch /etc/x 2>/dev/null || echo etc-ro; "
+              "grep ' /etc ' /proc/self/mountinfo | grep -q nodev && echo etc-nodev; "
+              "test -c /etc/passwd && test ! -s /etc/passwd && echo passwd-masked; "
+              "test -z \"$(ls -A /var)\" && echo var-masked; "
+              "touch /run/x 2>/dev/null || echo run-ro; "
+              "grep ' /run ' /proc/self/mountinfo | grep -q noexec && echo run-noexec; "
+              "echo sysctl $(cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax); "
+              "echo oom $(cat /proc/self/oom_score_adj)")
+    r = run(env, ["/bin/sh", "-c", script], edit=edit)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "from-host", r.stdout
+    for word in ("vol-ro", "vol-nosuid", "etc-copied", "etc-ro", "etc-nodev", "passwd-masked", "var-masked",
+                 "run-ro", "run-noexec"):
+        assert word in lines, (word, r.stdout)
+    assert "sysctl 1 4096" in lines and "oom 123" in lines, r.stdout
+    assert not (vol / "g").exists()
+
+
+def test_proc_over_a_symlink_is_refused(env):
+    """CVE-2019-19921: an image whose /proc is a symlink (into a volume, say)
+    would get procfs mounted elsewhere and a fake /proc in its place."""
+    rootfs = env.tmp / "rootfs"
+    subprocess.run(["cp", "-a", env.rootfs, str(rootfs)], check=True)
+    os.rmdir(rootfs / "proc")
+    os.symlink("/tmp/p", rootfs / "proc")
+    def edit(cfg):
+        cfg["root"]["path"] = str(rootfs)
+    r = run(env, ["/bin/true"], edit=edit)
+    assert r.returncode == 125
+    assert "mount proc on /proc: destination is a symlink" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not os.path.exists(rootfs / "tmp" / "p")
+
+
 def test_user_caps_rlimits_env_cwd(env):
     def edit(cfg):
         cfg["process"]["user"] = {"uid": 65534, "gid": 65534, "additionalGids": [5]}
@@ -398,7 +455,8 @@ def test_console_socket(env):
     t = threading.Thread(target=receive)
     t.start()
     cid = env.id()
-    bundle = env.bundle(["/bin/sh", "-c", "tty; echo hello-tty"], terminal=True)
+    # /dev/console is the terminal too, as runc binds it (by descriptor).
+    bundle = env.bundle(["/bin/sh", "-c", "tty; stat -c console-%t:%T /dev/console $(tty); echo hello-tty"], terminal=True)
     rc, err = env.create(cid, bundle, "--console-socket", sock_path)
     t.join(10)
     srv.close()
@@ -417,6 +475,8 @@ def test_console_socket(env):
         out += chunk
     os.close(got["fd"])
     assert b"/dev/pts/0" in out and b"hello-tty" in out, out
+    consoles = [l for l in out.split() if l.startswith(b"console-")]
+    assert len(consoles) == 2 and consoles[0] == consoles[1], out
 
 
 def test_invalid_ids_and_unknown_container(env):
