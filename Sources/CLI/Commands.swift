@@ -41,8 +41,6 @@ public struct Command {
     /// The first positional ends the flags (a command line to run follows).
     public var stopAtPositional = false
     public var run: (Parsed, Globals) throws -> Int32
-    /// create, run and exec clone processes into containers.
-    var entersContainers: Bool { name == "create" || name == "run" || name == "exec" }
 }
 
 let globalFlags: [Flag] = [
@@ -160,9 +158,6 @@ public func runCLI(_ args: [String]) -> Int32 {
     }
     do {
         let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)
-        // The commands that put our image into a container run from a file
-        // it cannot write (CVE-2019-5736, Runtime/SealedExe.swift).
-        if cmd.entersContainers { try SealedExe.ensure() }
         return try cmd.run(p, g)
     } catch let e as UsageError {
         Log.error(e.message)
@@ -181,5 +176,28 @@ public func runMain() -> Never {
     var args: [String] = []
     args.reserveCapacity(Int(mc_argc()))
     for i in 1..<max(1, mc_argc()) { args.append(String(cString: mc_argv(Int32(i))!)) }
+    // The commands that clone processes into containers run from a file the
+    // container cannot write (CVE-2019-5736, Runtime/SealedExe.swift). First
+    // thing, before any other work: where it re-executes, all of that would
+    // be done twice.
+    if entersContainers(args) {
+        do { try SealedExe.ensure() } catch {
+            Log.error("\(error)")
+            exit(125)
+        }
+    }
     exit(runCLI(args))
+}
+
+/// Whether the command (the first argument that is not a global flag or a
+/// global flag's value, as runCLI reads them) is create, run or exec.
+func entersContainers(_ args: [String]) -> Bool {
+    var i = 0
+    while i < args.count, args[i].hasPrefix("-") {
+        let name = args[i].drop(while: { $0 == "-" })
+        if !name.contains("="), globalFlags.contains(where: { $0.value != nil && $0.names.contains(String(name)) }) { i += 1 }
+        i += 1
+    }
+    guard i < args.count else { return false }
+    return args[i] == "create" || args[i] == "run" || args[i] == "exec"
 }
