@@ -1,7 +1,7 @@
 /* tracepages: which code of a binary a command really executes.
  *
  * Runs COMMAND under ptrace, single-stepping every thread and process it
- * starts (until they exec something else), and writes a line "ADDR P" or
+ * starts (children until they exec something else), and writes a line "ADDR P" or
  * "ADDR C" the first time the command's own process (P) or one of its
  * children (C, the container's init) executes a 16-byte-aligned
  * instruction address inside [LO, HI) of the traced binary. scripts/order.sh turns
@@ -62,8 +62,10 @@ int main(int argc, char **argv) {
         if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
             live++;  /* the new one stops with SIGSTOP and is stepped from there */
         } else if (event == PTRACE_EVENT_EXEC) {
-            /* The first exec is the command itself; any later one leaves the binary. */
-            if (t != child || steps > 0) { ptrace(PTRACE_DETACH, t, 0, 0); live--; continue; }
+            /* The command's own execs (the first, and the runtime re-executing
+             * itself from a read-only copy) stay in the binary; a child's exec
+             * (the container's program, a hook) leaves it. */
+            if (t != child) { ptrace(PTRACE_DETACH, t, 0, 0); live--; continue; }
         } else if (sig == SIGTRAP) {
             struct user_regs_struct r;
             if (ptrace(PTRACE_GETREGS, t, 0, &r) == 0 && r.rip >= lo && r.rip < hi) {
