@@ -8,7 +8,4 @@
 int mc_pipe2(int fds[2], int flags);
 // O_PATH, for Swift.
 int mc_o_path(void);
-// Opens a new pty master (O_RDWR|O_NOCTTY|O_CLOEXEC), unlocks it and writes
-// the slave's path into name. Returns the master or -1.
-int mc_open_pty(char *name, size_t len);
 #endif
