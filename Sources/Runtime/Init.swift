@@ -138,7 +138,9 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         guard w >= 0 else { throw SysError("open exec fifo") }
         var byte: UInt8 = 48
         _ = write(w, &byte, 1)
-        close(w)
+        // `w` stays open (close-on-exec) until our execve: `start` reads
+        // the fifo to its end, so it returns, and runs the poststart hooks,
+        // only once the container's process is executing, as the spec asks.
         close(fifo)
         if fifoDir >= 0 { close(fifoDir) }
         if stateDir >= 0 { close(stateDir) }

@@ -46,7 +46,7 @@ public struct Runtime {
     }
 
     /// Opens exec.fifo for reading, which lets the blocked init go on, and
-    /// reads its byte; then removes the fifo.
+    /// reads its byte; then removes the fifo and waits for the init's execve.
     func releaseInit(_ r: Record) throws {
         let path = store.fifoPath(r.id)
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -67,6 +67,16 @@ public struct Runtime {
             _ = poll(&p, 1, 50)
         }
         unlink(path)
+        // The init keeps its end open until its execve (Init.swift): the
+        // fifo's end means the container's process is executing (or the
+        // init is gone), so poststart hooks run after it, as the spec says.
+        while true {
+            let n = read(fd, &byte, 1)
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { break }
+            guard Proc.alive(r.pid, startTime: r.startTime) else { break }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 50)
+        }
     }
 
     // MARK: kill
