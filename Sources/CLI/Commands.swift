@@ -98,17 +98,8 @@ extension String {
 public func runCLI(_ args: [String]) -> Int32 {
     var g = Globals()
     // Global flags stand before the command.
-    var i = 0
-    var globalArgs: [String] = []
-    while i < args.count, args[i].hasPrefix("-") {
-        globalArgs.append(args[i])
-        let name = args[i].drop(while: { $0 == "-" })
-        if !name.contains("="), let f = globalFlags.first(where: { $0.names.contains(String(name)) }), f.value != nil, i + 1 < args.count {
-            i += 1
-            globalArgs.append(args[i])
-        }
-        i += 1
-    }
+    let i = commandIndex(args)
+    let globalArgs = Array(args[..<i])
     let parsed: Parsed
     do {
         parsed = try parseArgs(globalArgs, flags: globalFlags, stopAtPositional: false, context: "")
@@ -189,15 +180,23 @@ public func runMain() -> Never {
     exit(runCLI(args))
 }
 
-/// Whether the command (the first argument that is not a global flag or a
-/// global flag's value, as runCLI reads them) is create, run or exec.
-func entersContainers(_ args: [String]) -> Bool {
+/// Where the command is: the first argument that is not a global flag or a
+/// global flag's value (args.count when there is none).
+func commandIndex(_ args: [String]) -> Int {
     var i = 0
     while i < args.count, args[i].hasPrefix("-") {
         let name = args[i].drop(while: { $0 == "-" })
-        if !name.contains("="), globalFlags.contains(where: { $0.value != nil && $0.names.contains(String(name)) }) { i += 1 }
+        if !name.contains("="), let f = globalFlags.first(where: { $0.names.contains(String(name)) }), f.value != nil, i + 1 < args.count {
+            i += 1
+        }
         i += 1
     }
+    return i
+}
+
+/// Whether the command is create, run or exec.
+func entersContainers(_ args: [String]) -> Bool {
+    let i = commandIndex(args)
     guard i < args.count else { return false }
     return args[i] == "create" || args[i] == "run" || args[i] == "exec"
 }

@@ -34,7 +34,8 @@ public struct Created {
 public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String) throws -> Spec) throws -> Created {
     try Store.validate(id: o.id)
     let spec = try loadSpec(o.bundle)
-    try checkSysctlNamespaces(spec); try checkHostSupport(spec)
+    let hostNamespaces = try checkSysctlNamespaces(spec)
+    try checkHostSupport(spec)
     guard let process = spec.process else { throw fail("config.json has no process to run") }
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
@@ -135,7 +136,7 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
                                 noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
-                                placement: placement)
+                                placement: placement, hostNamespaces: hostNamespaces)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

@@ -26,6 +26,8 @@ struct InitConfig {
     var lockFd: Int32
     /// Our cgroup's tasks files and cgroup2 directory (Placement.swift).
     var placement: Placement
+    /// The host's namespaces a joined one must not be, for its sysctls (SysctlPolicy.swift).
+    var hostNamespaces: HostNamespaces
 }
 
 /// Runs in the child after clone; never returns.
@@ -65,7 +67,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         if c.unshareCgroup {
             guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
         }
-        try verifySysctlNamespaces()
+        try verifySysctlNamespaces(c.hostNamespaces)
 
         // Without a mount namespace of its own the container shares the
         // runtime's: nothing is mounted there (the spec's mounts, masked and

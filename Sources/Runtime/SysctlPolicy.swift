@@ -22,17 +22,21 @@ struct NamespaceID: Equatable {
     }
 }
 
-/// The runtime's namespaces (its own and its pid namespace's init's) of
-/// each kind that a sysctl is set in through a joined namespace; the init
-/// inherits them (it is a clone of the runtime).
-var hostNamespaces: [(kind: String, key: String, ids: [NamespaceID])] = []
+/// The runtime's namespaces (its own and its pid namespace's init's) of a
+/// kind that a sysctl is set in through a joined namespace, for the init to
+/// check again once it has joined (InitConfig).
+struct HostNamespaces {
+    var entries: [(kind: String, key: String, ids: [NamespaceID])] = []
+}
 
 /// Refuses sysctls set in a namespace joined by path that is the runtime's
-/// own (or that of the init of its pid namespace).
-func checkSysctlNamespaces(_ spec: Spec) throws {
-    hostNamespaces = []
+/// own (or that of the init of its pid namespace); returns what the init
+/// checks again.
+@discardableResult
+func checkSysctlNamespaces(_ spec: Spec) throws -> HostNamespaces {
+    var host = HostNamespaces()
     let keys = (spec.linux?.sysctl ?? [:]).keys.sorted()
-    guard !keys.isEmpty else { return }
+    guard !keys.isEmpty else { return host }
     for ns in spec.linux?.namespaces ?? [] {
         guard let path = ns.path, let key = keys.first(where: { Sysctl.namespace(of: $0) == ns.type }) else { continue }
         let proc = NamespaceKind.procName[ns.type] ?? ns.type
@@ -41,14 +45,15 @@ func checkSysctlNamespaces(_ spec: Spec) throws {
             throw fail(hostNamespaceMessage(key: key, kind: ns.type, path: path))
         }
         // A path that cannot be read now fails the join, later.
-        hostNamespaces.append((ns.type, key, own))
+        host.entries.append((ns.type, key, own))
     }
+    return host
 }
 
 /// In the init, after it joined its namespaces (and before pivot_root, while
 /// /proc is the runtime's): the same check on what it is now in.
-func verifySysctlNamespaces() throws {
-    for h in hostNamespaces {
+func verifySysctlNamespaces(_ host: HostNamespaces) throws {
+    for h in host.entries {
         let proc = NamespaceKind.procName[h.kind] ?? h.kind
         guard let mine = NamespaceID("/proc/self/ns/" + proc) else {
             throw fail("linux.sysctl: cannot tell which \(h.kind) namespace the container joined (/proc/self/ns/\(proc))")
