@@ -47,7 +47,7 @@ func dockerRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
         req.autoRemove = p.bool("rm")
         req.interactive = flags.interactive
         req.tty = flags.tty
-        return try containers(g).run(req, loadSpec: loadSpec)
+        return try containers(g).run(req)
     }
 }
 

@@ -56,7 +56,7 @@ let createCommand = Command(name: "create", summary: "create a container from a 
                             usage: "[flags] ID", flags: createFlags) { p, g in
     let id = try oneID(p, "create")
     return try about(id) {
-        _ = try createContainer(try createOptions(p, id: id), store: Store(root: g.root), loadSpec: loadSpec)
+        _ = try createContainer(try createOptions(p, id: id), store: Store(root: g.root))
         return 0
     }
 }
@@ -110,7 +110,7 @@ let runCommand = Command(name: "run", summary: "run a container: from a bundle (
     return try about(id) {
         var o = RunOptions(create: try createOptions(p, id: id))
         o.detach = p.bool("detach")
-        return try Runtime(root: g.root).run(o, loadSpec: loadSpec)
+        return try Runtime(root: g.root).run(o)
     }
 }
 

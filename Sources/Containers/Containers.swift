@@ -329,9 +329,9 @@ public struct Containers {
 
     /// Runs a prepared request: in the foreground (the container's exit
     /// code) or detached (prints the id; a monitor stays behind).
-    public func run(_ req: RunRequest, loadSpec: @escaping (String) throws -> Spec) throws -> Int32 {
+    public func run(_ req: RunRequest) throws -> Int32 {
         let id = try prepare(req)
-        if req.detach { return try runDetached(id, req, loadSpec: loadSpec) }
+        if req.detach { return try runDetached(id, req) }
         if !req.interactive {
             let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
             if null >= 0 { dup2(null, 0); close(null) }
@@ -342,7 +342,7 @@ public struct Containers {
         o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
         let code: Int32
         do {
-            code = try runtime.run(o, loadSpec: loadSpec)
+            code = try runtime.run(o)
         } catch {
             let text = "\(error)"
             remove(id)
@@ -356,14 +356,14 @@ public struct Containers {
     /// Detached: a monitor (a fork that calls setsid) creates and starts the
     /// container, so the init is its child; it keeps the container's output
     /// in container.log, records the exit and honours --rm.
-    func runDetached(_ id: String, _ req: RunRequest, loadSpec: @escaping (String) throws -> Spec) throws -> Int32 {
+    func runDetached(_ id: String, _ req: RunRequest) throws -> Int32 {
         var fds: [Int32] = [0, 0]
         guard mc_pipe2(&fds, O_CLOEXEC) == 0 else { remove(id); throw SysError("pipe") }
         let pid = mc_clone3(0, -1, 0, nil)
         if pid < 0 { remove(id); throw SysError("fork the monitor") }
         if pid == 0 {
             close(fds[0])
-            monitor(id, req, report: fds[1], loadSpec: loadSpec)
+            monitor(id, req, report: fds[1])
         }
         close(fds[1])
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -389,7 +389,7 @@ public struct Containers {
         throw ContainerError("the container monitor exited before the container started")
     }
 
-    func monitor(_ id: String, _ req: RunRequest, report: Int32, loadSpec: (String) throws -> Spec) -> Never {
+    func monitor(_ id: String, _ req: RunRequest, report: Int32) -> Never {
         _ = setsid()
         // Forked once more so the monitor is nobody's child but init's (or a subreaper's).
         let again = mc_clone3(0, -1, 0, nil)
@@ -415,7 +415,7 @@ public struct Containers {
         co.keepTerminal = true
         let created: Created
         do {
-            created = try createContainer(co, store: rt.store, loadSpec: loadSpec)
+            created = try createContainer(co, store: rt.store)
             do {
                 try writeHosts(id, record: (try? rt.store.load(id)) ?? created.record, hostname: req.hostname)
                 try rt.start(id)

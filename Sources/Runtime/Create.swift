@@ -31,9 +31,10 @@ public struct Created {
     public var terminal: Int32?
 }
 
-public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String) throws -> Spec) throws -> Created {
+public func createContainer(_ o: CreateOptions, store: Store) throws -> Created {
     try Store.validate(id: o.id)
-    let spec = try loadSpec(o.bundle)
+    let bundle = try Bundle.load(o.bundle)
+    let spec = bundle.spec
     let hostNamespaces = try checkSysctlNamespaces(spec)
     try checkHostSupport(spec)
     guard let process = spec.process else { throw fail("config.json has no process to run") }
@@ -61,6 +62,8 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
     do {
         let lock = try store.lock(o.id)
         defer { lock.unlock() }
+        // The copy every command after this one reads (Bundle.swift).
+        try FS.writeAtomically(store.configPath(o.id), bundle.config, mode: 0o600)
         // The init opens exec.fifo for writing after it has become the
         // container's user: mode 0622 whatever our umask, owned by the host
         // ids of the container's root (as runc does).
@@ -162,12 +165,6 @@ public func createContainer(_ o: CreateOptions, store: Store, loadSpec: (String)
         record.pid = pid
         record.startTime = st.startTime
         record.namespaces = nsPaths
-        if spec.hooks?.poststart != nil || spec.hooks?.poststop != nil {
-            var h = Hooks()
-            h.poststart = spec.hooks?.poststart
-            h.poststop = spec.hooks?.poststop
-            record.hooks = h
-        }
         try store.save(record)
 
         // The init first copies the pages it will write (Init.swift), then

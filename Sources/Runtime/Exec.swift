@@ -28,7 +28,7 @@ extension Runtime {
     public func baseProcess(_ id: String) throws -> Process {
         try Store.validate(id: id)
         let r = try store.load(id)
-        guard let p = spec(of: r)?.process else { throw fail("cannot read the container's config.json in \(r.bundle)") }
+        guard let p = try spec(of: r).process else { throw fail("the container's config has no process") }
         return p
     }
 
@@ -119,8 +119,7 @@ extension Runtime {
         let r = try store.load(id)
         let st = store.status(r)
         guard st == "running" || st == "created" else { throw fail("cannot exec in a container that is \(st)") }
-        guard let spec = spec(of: r) else { throw fail("cannot read the container's config.json in \(r.bundle)") }
-        return (r, spec, r.pid)
+        return (r, try spec(of: r), r.pid)
     }
 }
 

@@ -19,9 +19,15 @@ public struct Runtime {
         makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
     }
 
-    func spec(of r: Record) -> Spec? {
-        guard let bytes = try? FS.readBytes(r.bundle + "/config.json") else { return nil }
-        return try? SpecJSON.decode(bytes, file: "config.json")
+    /// The config.json the container was created from: the copy create
+    /// kept, never the bundle's (which may have been edited since).
+    func spec(of r: Record) throws -> Spec {
+        let path = store.configPath(r.id)
+        let bytes: [UInt8]
+        do { bytes = try FS.readBytes(path) } catch {
+            throw fail("cannot read the container's config (\(path)): \(error)")
+        }
+        return try Bundle.decode(bytes, file: path)
     }
 
     /// Runs `body` with the container's record and status, under its lock.
@@ -40,8 +46,9 @@ public struct Runtime {
             guard st == "created" else {
                 throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
             }
+            let hooks = try spec(of: r).hooks?.poststart
             try releaseInit(r)
-            HookRunner.runWarning(r.hooks?.poststart, kind: "poststart", state: store.hookState(r, status: "running"))
+            HookRunner.runWarning(hooks, kind: "poststart", state: store.hookState(r, status: "running"))
         }
     }
 
@@ -153,7 +160,8 @@ public struct Runtime {
                 }
             }
         }
-        let hooks = r.hooks?.poststop
+        // A create killed before it wrote the copy has no hooks to run.
+        let hooks = (try? spec(of: r))?.hooks?.poststop
         // Leases and ports exist only for containers whose spec asked for a network.
         if r.network != nil || Network.configures(r.annotations) {
             do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }

@@ -29,11 +29,11 @@ public struct RunOptions {
 
 extension Runtime {
     /// Returns the container's exit code (128+N after signal N).
-    public func run(_ o: RunOptions, loadSpec: (String) throws -> Spec) throws -> Int32 {
+    public func run(_ o: RunOptions) throws -> Int32 {
         var co = o.create
         co.keepTerminal = !o.detach && co.consoleSocket == nil
         _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
-        let c = try createContainer(co, store: store, loadSpec: loadSpec)
+        let c = try createContainer(co, store: store)
         if !o.detach { forwardSignals(to: c.record.pid) }
         do {
             try o.afterCreate?(c)

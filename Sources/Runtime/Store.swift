@@ -5,8 +5,9 @@ import SpecJSON
 import Sys
 
 // The state store: one directory per container under --root, holding
-// state.json (written atomically), exec.fifo while the container is created
-// and not yet started, and serving as the per-container lock.
+// state.json (written atomically), config.json as create read it, exec.fifo
+// while the container is created and not yet started, and serving as the
+// per-container lock.
 
 /// What we keep about a container. Its status is not stored: it is derived
 /// from the kernel each time (see `status`).
@@ -33,11 +34,8 @@ public struct Record: Codable, Equatable {
     public var creating: Bool?
     /// The bridged network's address, gateway, bridge, host veth and ports.
     public var network: [String: String]? = nil
-    /// The resources after the last `update` (the bundle's until then).
+    /// The resources after the last `update` (the config's until then).
     public var resources: Resources? = nil
-    /// The poststart and poststop hooks of the config.json given to create
-    /// (later edits of the bundle do not change them, as the spec requires).
-    public var hooks: Hooks? = nil
 }
 
 // state.json is read and written by hand: every runtime command reads it,
@@ -60,7 +58,6 @@ extension Record {
         if let c = creating { o["creating"] = .bool(c) }
         if let n = network { o["network"] = Record.object(n) }
         if let r = resources { o["resources"] = try JSONEncoding.encode(r) }
-        if let h = hooks { o["hooks"] = try JSONEncoding.encode(h) }
         return .object(o)
     }
 
@@ -117,7 +114,6 @@ extension Record {
         }
         network = try map("network")
         if let r = o["resources"], r != .null { resources = try SpecJSON.resources(r, file: file) }
-        if let h = o["hooks"], h != .null { hooks = try SpecJSON.hooks(h, file: file) }
     }
 
     static func object(_ m: [String: String]) -> JSONValue {
@@ -144,6 +140,8 @@ public struct Store {
     public func dir(_ id: String) -> String { root + "/" + id }
     public func statePath(_ id: String) -> String { dir(id) + "/state.json" }
     public func fifoPath(_ id: String) -> String { dir(id) + "/exec.fifo" }
+    /// The config.json create read (Bundle.swift).
+    public func configPath(_ id: String) -> String { dir(id) + "/config.json" }
 
     /// Container ids: letters, digits and _ . + -, not "." or "..".
     public static func validate(id: String) throws {

@@ -72,9 +72,9 @@ public func mergeResources(_ base: Resources?, _ delta: Resources) -> Resources 
 
 extension Runtime {
     /// The resources the container runs with: the last update's merge, else
-    /// the bundle's linux.resources.
-    public func currentResources(_ r: Record) -> Resources? {
-        r.resources ?? spec(of: r)?.linux?.resources
+    /// the linux.resources of the config it was created from.
+    public func currentResources(_ r: Record) throws -> Resources? {
+        try r.resources ?? spec(of: r).linux?.resources
     }
 
     /// Writes `delta` merged onto the current resources into the container's
@@ -83,7 +83,7 @@ extension Runtime {
         try withContainer(id) { r, st in
             guard st != "stopped" else { throw fail("cannot update a container that has stopped") }
             var record = r
-            record.resources = mergeResources(currentResources(r), delta)
+            record.resources = mergeResources(try currentResources(r), delta)
             var toApply = record.resources!
             toApply.devices = nil
             try manager(r).apply(resources: toApply)

@@ -92,11 +92,15 @@ public enum FS {
     /// Writes a file whole: to a temporary name beside it, then rename, so a
     /// reader sees the old or the new file, never a part.
     public static func writeAtomically(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
+        try writeAtomically(path, Array(text.utf8), mode: mode)
+    }
+
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SysError("create \(tmp)") }
         do {
-            try writeAll(fd: fd, Array(text.utf8), what: "write \(tmp)")
+            try writeAll(fd: fd, bytes, what: "write \(tmp)")
         } catch {
             close(fd)
             unlink(tmp)

@@ -564,3 +564,36 @@ def test_no_mount_namespace_shares_ours_and_mounts_nothing(env):
     assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
     assert os.readlink(f"/proc/{pid}/root") == env.rootfs
     assert open("/proc/self/mountinfo").read() == before
+
+
+def test_edits_to_the_bundle_after_create_do_not_reach_exec_or_update(env):
+    # runtime-spec: changes to config.json after create do not affect the
+    # container. create keeps a copy; exec (process defaults, namespaces,
+    # seccomp) and update (its merge base) read it, not the bundle.
+    cid = env.id()
+    def first(c):
+        c["process"]["env"] = ["PATH=/bin", "WHO=at-create"]
+        c["linux"]["resources"] = {"pids": {"limit": 50}}
+        c["hostname"] = "at-create"
+    bundle = env.bundle(["/bin/sleep", "100"], edit=first)
+    assert env.create(cid, bundle)[0] == 0
+    assert env.mc("start", cid).returncode == 0
+    cfg_path = os.path.join(bundle, "config.json")
+    cfg = json.loads(open(cfg_path).read())
+    cfg["process"]["env"] = ["PATH=/bin", "WHO=edited"]
+    cfg["linux"]["resources"] = {"pids": {"limit": 77}}
+    # No uts namespace (exec would stay in the host's) and a filter that
+    # makes mkdir fail.
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "uts"]
+    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    open(cfg_path, "w").write(json.dumps(cfg))
+    r = env.mc("exec", cid, "/bin/sh", "-c", "echo $WHO; hostname; mkdir /dev/d && echo made")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["at-create", "at-create", "made"]
+    assert env.mc("update", "--memory", "64m", cid).returncode == 0
+    pids = f"/sys/fs/cgroup/pids/{cid}/pids.max"
+    mem = f"/sys/fs/cgroup/memory/{cid}/memory.limit_in_bytes"
+    assert open(pids).read().strip() == "50"
+    assert open(mem).read().strip() == str(64 << 20)
+    assert env.mc("delete", "--force", cid).returncode == 0
