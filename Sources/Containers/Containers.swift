@@ -190,7 +190,7 @@ public struct Containers {
         let store = runtime.store
         guard store.exists(id), let r = try? store.load(id) else { return nil }
         let st = store.status(r)
-        return st == "stopped" ? nil : (st, r.pid)
+        return st == .stopped ? nil : (st.rawValue, r.pid)
     }
 
     func ownerAlive(_ m: Meta) -> Bool {

@@ -43,7 +43,7 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
     var namespaces = spec.linux?.namespaces ?? []
     // --network container:X: join X's network namespace (issue 6).
     if let other = Network.sharedContainer(spec.annotations), !namespaces.contains(where: { $0.type == "network" }) {
-        guard let r = try? store.load(other), store.status(r) != "stopped", let path = r.namespaces?["network"] else {
+        guard let r = try? store.load(other), store.status(r).isLive, let path = r.namespaces?["network"] else {
             throw fail("--network container:\(other): no running container \(other)")
         }
         namespaces.append(Namespace(type: "network", path: path))
@@ -78,21 +78,22 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
         // Clone flags for new namespaces; the cgroup namespace is unshared by
         // the init after it has been placed, so that its root is its own cgroup.
         var flags: UInt64 = 0
-        var joins: [(String, String)] = []
+        var joins: [(NamespaceKind, String)] = []
         var pidNSFd: Int32 = -1
         for ns in namespaces {
+            let kind = try NamespaceKind.of(ns)
             if let path = ns.path {
-                if ns.type == "pid" {
+                if kind == .pid {
                     pidNSFd = open(path, O_RDONLY | O_CLOEXEC)
                     guard pidNSFd >= 0 else { throw SysError("open pid namespace \(path)") }
                 } else {
-                    joins.append((ns.type, path))
+                    joins.append((kind, path))
                 }
-            } else if ns.type != "cgroup" {
-                flags |= NamespaceKind.cloneFlags[ns.type] ?? 0
+            } else if kind != .cgroup {
+                flags |= kind.cloneFlag
             }
         }
-        joins.sort { NamespaceKind.joinOrder.firstIndex(of: $0.0)! < NamespaceKind.joinOrder.firstIndex(of: $1.0)! }
+        joins.sort { $0.0.joinRank < $1.0.joinRank }
         let newUserNS = namespaces.contains { $0.type == "user" && $0.path == nil }
         let unshareCgroup = namespaces.contains { $0.type == "cgroup" && $0.path == nil }
 
@@ -130,7 +131,7 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
         defer { placement.close() }
 
         if pidNSFd >= 0 {
-            guard mc_setns(pidNSFd, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
+            guard mc_setns(pidNSFd, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
             close(pidNSFd)
         }
 
@@ -160,7 +161,7 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
         // is written while the init prefaults.
         var nsPaths: [String: String] = [:]
         for ns in namespaces {
-            nsPaths[ns.type] = ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
+            nsPaths[ns.type] = try ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.of(ns).procName)"
         }
         record.pid = pid
         record.startTime = st.startTime
@@ -182,26 +183,12 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
 
         // Hooks during create see "created", as crun gives them and the
         // conformance suite expects (runc says "creating").
-        let state = store.hookState(record, status: "created")
+        let state = store.state(record, status: .created).hookJSON()
         try HookRunner.runAll(spec.hooks?.prestart, kind: "prestart", state: state)
         try HookRunner.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state)
-        try parentEnd.send("go\n" + state)
-
-        var terminal: Int32?
-        while true {
-            guard let msg = try parentEnd.receive() else { throw fail("the container's init exited before it was ready") }
-            if msg.text == "ready" { break }
-            if msg.text.hasPrefix("error\u{0}") { throw fail(String(msg.text.dropFirst(6))) }
-            if msg.text.hasPrefix("pty\u{0}") {
-                guard msg.fd >= 0 else { throw fail("the init sent no terminal") }
-                if o.keepTerminal {
-                    terminal = msg.fd
-                } else {
-                    defer { close(msg.fd) }
-                    try sendConsole(msg.fd, name: String(msg.text.dropFirst(4)), socket: o.consoleSocket!)
-                }
-            }
-        }
+        try parentEnd.send(.go(state: state))
+        let terminal = try awaitStarted(parentEnd, untilReady: true,
+                                        terminal: process.terminal != true ? nil : o.keepTerminal ? .keep : .socket(o.consoleSocket!))
 
         record.creating = nil
         try store.save(record)

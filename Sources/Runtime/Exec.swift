@@ -44,22 +44,23 @@ extension Runtime {
         }
 
         // Namespace files of the init, opened while we know it is alive.
-        var joins: [(String, Int32)] = []
+        var joins: [(NamespaceKind, Int32)] = []
         var pidNS: Int32 = -1
         defer {
             for (_, fd) in joins { close(fd) }
             if pidNS >= 0 { close(pidNS) }
         }
         for ns in spec.linux?.namespaces ?? [] {
-            let path = "/proc/\(pid)/ns/\(NamespaceKind.procName[ns.type] ?? ns.type)"
+            let kind = try NamespaceKind.of(ns)
+            let path = "/proc/\(pid)/ns/\(kind.procName)"
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SysError("open \(path)") }
-            if ns.type == "pid" { pidNS = fd } else { joins.append((ns.type, fd)) }
+            if kind == .pid { pidNS = fd } else { joins.append((kind, fd)) }
         }
-        joins.sort { NamespaceKind.joinOrder.firstIndex(of: $0.0)! < NamespaceKind.joinOrder.firstIndex(of: $1.0)! }
+        joins.sort { $0.0.joinRank < $1.0.joinRank }
         guard Proc.alive(pid, startTime: r.startTime) else { throw fail("container \(o.id) is not running") }
         if pidNS >= 0 {
-            guard mc_setns(pidNS, Int32(NamespaceKind.cloneFlags["pid"]!)) == 0 else { throw SysError("join pid namespace") }
+            guard mc_setns(pidNS, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
         }
 
         // Placed as the init is (Placement.swift): born in the cgroup2
@@ -86,19 +87,9 @@ extension Runtime {
         do {
             try awaitPlaced(child, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd,
                             what: "the exec'd process")
-            try parentEnd.send("go")
-            var terminal: Int32?
-            while let msg = try parentEnd.receive() {
-                if msg.text.hasPrefix("error\u{0}") { throw fail(String(msg.text.dropFirst(6))) }
-                if msg.text.hasPrefix("pty\u{0}"), msg.fd >= 0 {
-                    if let sock = o.consoleSocket {
-                        defer { close(msg.fd) }
-                        try sendConsole(msg.fd, name: String(msg.text.dropFirst(4)), socket: sock)
-                    } else {
-                        terminal = msg.fd
-                    }
-                }
-            }
+            try parentEnd.send(.go(state: ""))
+            let terminal = try awaitStarted(parentEnd, untilReady: false,
+                                            terminal: process.terminal != true ? nil : o.consoleSocket.map { .socket($0) } ?? .keep)
             if let pf = o.pidFile { try FS.writeAtomically(FS.absolute(pf), "\(child)") }
             if o.detach { return 0 }
             let code = waitFor(pid: child, terminal: terminal)
@@ -118,13 +109,13 @@ extension Runtime {
         defer { lock.unlock() }
         let r = try store.load(id)
         let st = store.status(r)
-        guard st == "running" || st == "created" else { throw fail("cannot exec in a container that is \(st)") }
+        guard st.canExec else { throw fail("cannot exec in a container that is \(st)") }
         return (r, try spec(of: r), r.pid)
     }
 }
 
 /// The exec'd process, after clone. Never returns.
-func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
+func execChild(process: Process, seccomp: Seccomp?, joins: [(NamespaceKind, Int32)],
                preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {
@@ -133,12 +124,12 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
         // The caller's fds go first (CVE-2024-21626: exec --cwd /proc/self/fd/N).
         try closeInheritedFds(preserveFds: preserveFds, own: [channel.fd] + joins.map { $0.1 } + placement.fds)
         try placeSelf(placement, channel: channel)
-        guard let go = try channel.receive(), go.text == "go" else { _exit(1) }
+        guard let (go, _) = try channel.receiveMessage(), case .go = go else { _exit(1) }
         stage = "join namespaces"
         for (kind, fd) in joins {
             guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace") }
             close(fd)
-            if kind == "user" {
+            if kind == .user {
                 guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
             }
         }
@@ -148,13 +139,13 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(String, Int32)],
         var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
         keep.insert(channel.fd)
         try Privileges.closeFds(keep: keep)
+        stage = "exec"
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = (process.env ?? []).map { strdup($0) } + [nil]
         execve(path, argv, envp)
         throw SysError("exec \(path)")
     } catch {
-        let text = "\(error)"
-        _ = try? channel.send("error\u{0}" + (text.hasPrefix(stage) ? text : "\(stage): \(text)"))
+        _ = try? channel.send(.error(InitFailure(stage: stage, error)))
         _exit(1)
     }
 }

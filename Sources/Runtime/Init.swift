@@ -10,7 +10,7 @@ import Sys
 // itself in its cgroup, waits for the runtime to map its ids, builds the
 // container (filesystem, hostname, sysctl, terminal, limits), reports ready,
 // blocks on exec.fifo until `start`, drops privileges and execs the process.
-// Failures go back to the runtime over the channel as one line.
+// Failures go back to the runtime over the channel (InitMessage.error).
 
 struct InitConfig {
     var spec: Spec
@@ -19,7 +19,7 @@ struct InitConfig {
     var fifoPath: String
     var noPivot: Bool
     var preserveFds: Int
-    var joinPaths: [(String, String)]  // (kind, path) to setns, in join order, pid excluded
+    var joinPaths: [(NamespaceKind, String)]  // to setns, in join order, pid excluded
     var unshareCgroup: Bool
     var newUserNS: Bool
     /// The runtime's lock on the state directory, which the init must not keep.
@@ -48,24 +48,22 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         // 1. Wait for the runtime: ids mapped, any pid it had to place
         // itself written, createRuntime hooks run.
-        guard let go = try channel.receive(), go.text.hasPrefix("go") else { _exit(1) }
-        let hookState = String(go.text.dropFirst(3))
+        guard let (go, _) = try channel.receiveMessage(), case .go(let hookState) = go else { _exit(1) }
 
         stage = "join namespaces"
         for (kind, path) in c.joinPaths {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SysError("open \(kind) namespace \(path)") }
             // With its type, so that a path to a namespace of another kind is refused.
-            let nstype = Int32(truncatingIfNeeded: NamespaceKind.cloneFlags[kind] ?? 0)
-            guard mc_setns(fd, nstype) == 0 else { throw SysError("join \(kind) namespace \(path)") }
+            guard mc_setns(fd, kind.nstype) == 0 else { throw SysError("join \(kind) namespace \(path)") }
             close(fd)
         }
-        if c.newUserNS || c.joinPaths.contains(where: { $0.0 == "user" }) {
+        if c.newUserNS || c.joinPaths.contains(where: { $0.0 == .user }) {
             // Become root of the user namespace (as mapped).
             guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
         }
         if c.unshareCgroup {
-            guard mc_unshare(Int32(NamespaceKind.cloneFlags["cgroup"]!)) == 0 else { throw SysError("unshare cgroup namespace") }
+            guard mc_unshare(NamespaceKind.cgroup.nstype) == 0 else { throw SysError("unshare cgroup namespace") }
         }
         try verifySysctlNamespaces(c.hostNamespaces)
 
@@ -129,7 +127,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         stage = "exec"
         ProcFS.close()  // no unmasked procfs open while the container's processes may look at us
-        try channel.send("ready")
+        try channel.send(.ready)
         channel.close()
         reported = true
 
@@ -158,10 +156,9 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         _exit(e == ENOENT ? 127 : 126)
     } catch {
         // Before "ready" the runtime reads this; after, it goes to stderr.
-        let text = "\(error)"
-        let msg = text.hasPrefix(stage) ? text : "\(stage): \(text)"
-        if reported || (try? channel.send("error\u{0}" + msg)) == nil {
-            Log.stderrLine(msg)
+        let failure = InitFailure(stage: stage, error)
+        if reported || (try? channel.send(.error(failure))) == nil {
+            Log.stderrLine(failure.text)
         }
         _exit(1)
     }

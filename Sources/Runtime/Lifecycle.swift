@@ -31,7 +31,7 @@ public struct Runtime {
     }
 
     /// Runs `body` with the container's record and status, under its lock.
-    func withContainer<T>(_ id: String, _ body: (Record, String) throws -> T) throws -> T {
+    func withContainer<T>(_ id: String, _ body: (Record, ContainerStatus) throws -> T) throws -> T {
         try Store.validate(id: id)
         let lock = try store.lock(id)
         defer { lock.unlock() }
@@ -43,12 +43,12 @@ public struct Runtime {
 
     public func start(_ id: String) throws {
         try withContainer(id) { r, st in
-            guard st == "created" else {
-                throw fail(st == "stopped" ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
+            guard st.canStart else {
+                throw fail(st == .stopped ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
             }
             let hooks = try spec(of: r).hooks?.poststart
             try releaseInit(r)
-            HookRunner.runWarning(hooks, kind: "poststart", state: store.hookState(r, status: "running"))
+            HookRunner.runWarning(hooks, kind: "poststart", state: store.state(r, status: .running).hookJSON())
         }
     }
 
@@ -91,11 +91,11 @@ public struct Runtime {
     public func kill(_ id: String, signal: Int32, all: Bool) throws {
         try withContainer(id) { r, st in
             if all {
-                guard st != "stopped" || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
+                guard st.isLive || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
                 try manager(r).kill(signal: signal)
                 return
             }
-            guard st != "stopped" else { throw fail("container not running") }
+            guard st.canKill else { throw fail("container not running") }
             guard Glibc.kill(r.pid, signal) == 0 else { throw SysError("kill \(r.pid)") }
         }
     }
@@ -115,13 +115,13 @@ public struct Runtime {
         }
         let st = store.status(r)
         switch st {
-        case "stopped":
+        case .stopped:
             // A create killed midway: its init (if it got that far) may
             // still be in the cgroup, which is the container's own.
             if r.creating == true { try stopAll(r) }
-        case "created", "creating":
+        case .created, .creating:
             try stopAll(r)
-        default:
+        case .running, .paused:
             guard force else { throw fail("cannot delete container \(id) that is not stopped: \(st)") }
             try stopAll(r)
         }
@@ -167,21 +167,21 @@ public struct Runtime {
             do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
         }
         try FS.removeTree(store.dir(r.id))
-        HookRunner.runWarning(hooks, kind: "poststop", state: store.hookState(r, status: "stopped"))
+        HookRunner.runWarning(hooks, kind: "poststop", state: store.state(r, status: .stopped).hookJSON())
     }
 
     // MARK: pause / resume
 
     public func pause(_ id: String) throws {
         try withContainer(id) { r, st in
-            guard st == "running" || st == "created" else { throw fail("cannot pause a container that is \(st)") }
+            guard st.canPause else { throw fail("cannot pause a container that is \(st)") }
             try manager(r).freeze()
         }
     }
 
     public func resume(_ id: String) throws {
         try withContainer(id) { r, st in
-            guard st == "paused" else { throw fail("cannot resume a container that is \(st)") }
+            guard st.canResume else { throw fail("cannot resume a container that is \(st)") }
             try manager(r).thaw()
         }
     }
@@ -191,17 +191,17 @@ public struct Runtime {
     public func state(_ id: String) throws -> JSONValue {
         try Store.validate(id: id)
         guard store.exists(id) else { throw fail("container \(id) does not exist") }
-        return store.ociState(try store.load(id))
+        return store.stateJSON(try store.load(id))
     }
 
     public func list() -> [JSONValue] {
-        store.ids().compactMap { id in (try? store.load(id)).map { store.ociState($0) } }
+        store.ids().compactMap { id in (try? store.load(id)).map { store.stateJSON($0) } }
     }
 
     public func processes(_ id: String) throws -> [Int32] {
         try Store.validate(id: id)
         let r = try store.load(id)
-        guard store.status(r) != "stopped" else { return [] }
+        guard store.status(r).isLive else { return [] }
         return try manager(r).procs().sorted()
     }
 }

@@ -1,17 +1,45 @@
 import Spec
 
-// Namespace kinds: clone flags and the names of their files in /proc/PID/ns.
+// Namespace kinds: their names in config.json, clone flags, the names of
+// their files in /proc/PID/ns, and the order they are joined in.
 
-public enum NamespaceKind {
-    public static let cloneFlags: [String: UInt64] = [
-        "pid": 0x2000_0000, "network": 0x4000_0000, "mount": 0x0002_0000, "ipc": 0x0800_0000,
-        "uts": 0x0400_0000, "user": 0x1000_0000, "cgroup": 0x0200_0000, "time": 0x0000_0080,
-    ]
-    public static let procName: [String: String] = [
-        "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
-        "cgroup": "cgroup", "time": "time",
-    ]
-    /// The order in which namespaces are joined by path: the user namespace
-    /// first (it grants the rights to join the others), mount last.
-    public static let joinOrder = ["user", "ipc", "uts", "network", "cgroup", "time", "mount"]
+public enum NamespaceKind: String, CaseIterable {
+    case pid, network, mount, ipc, uts, user, cgroup, time
+
+    /// The kind of a config.json namespace (validation has refused others).
+    static func of(_ ns: Namespace) throws -> NamespaceKind {
+        guard let k = NamespaceKind(rawValue: ns.type) else { throw fail("unknown namespace type \(quoted(ns.type, max: 64))") }
+        return k
+    }
+
+    public var cloneFlag: UInt64 {
+        switch self {
+        case .pid: return 0x2000_0000
+        case .network: return 0x4000_0000
+        case .mount: return 0x0002_0000
+        case .ipc: return 0x0800_0000
+        case .uts: return 0x0400_0000
+        case .user: return 0x1000_0000
+        case .cgroup: return 0x0200_0000
+        case .time: return 0x0000_0080
+        }
+    }
+
+    /// setns(2)'s nstype.
+    var nstype: Int32 { Int32(truncatingIfNeeded: cloneFlag) }
+
+    /// The file in /proc/PID/ns.
+    public var procName: String {
+        switch self {
+        case .network: return "net"
+        case .mount: return "mnt"
+        default: return rawValue
+        }
+    }
+
+    /// Namespaces joined by path go in this order: the user namespace first
+    /// (it grants the rights to join the others), mount last. pid is not
+    /// joined by the child but by the runtime, for its children.
+    static let joinOrder: [NamespaceKind] = [.user, .ipc, .uts, .network, .cgroup, .time, .mount]
+    var joinRank: Int { NamespaceKind.joinOrder.firstIndex(of: self) ?? NamespaceKind.joinOrder.count }
 }

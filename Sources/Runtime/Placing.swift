@@ -19,21 +19,26 @@ func clonePlaced(_ flags: UInt64, _ p: Placement) -> (pid: Int32, bornPlaced: Bo
 }
 
 /// The child's half: moves itself into the v1 cgroups, closes the
-/// placement's fds and tells the runtime "placed" or "unplaced".
+/// placement's fds and tells the runtime whether it managed.
 func placeSelf(_ p: Placement, channel: Channel) throws {
     let placed = p.placeSelf() == 0
     p.close()
-    try channel.send(placed ? "placed" : "unplaced")
+    try channel.send(.placed(placed))
 }
 
 /// The runtime's half: waits for the child's word and writes its pid into
 /// cgroup.procs wherever it could not place itself.
 func awaitPlaced(_ pid: Int32, cgroup: CgroupManager, placement p: Placement, bornPlaced: Bool,
                  channel: Channel, what: String) throws {
-    guard let word = try channel.receive(), word.text == "placed" || word.text == "unplaced" else {
-        throw fail("\(what) exited at once")
+    guard let (m, _) = try channel.receiveMessage() else { throw fail("\(what) exited at once") }
+    switch m {
+    case .placed(let placed):
+        if !placed || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+    case .error(let f):
+        throw f
+    default:
+        throw fail("\(what) said \(m) before it was placed")
     }
-    if word.text == "unplaced" || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
 }
 
 extension Placement {

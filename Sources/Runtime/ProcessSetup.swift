@@ -14,7 +14,7 @@ func prepareProcess(_ process: Process, channel: Channel, stage: inout String, c
     if process.terminal == true {
         stage = "terminal"
         let (master, name) = try openTerminal(size: process.consoleSize, console: console)
-        try channel.send("pty\u{0}" + name, fd: master)
+        try channel.send(.pty(name: name), fd: master)
         close(master)
     }
     stage = "rlimits"

@@ -191,12 +191,12 @@ public struct Store {
     }
 
     /// created, running, paused or stopped, from the kernel.
-    public func status(_ r: Record) -> String {
-        guard Proc.alive(r.pid, startTime: r.startTime) else { return "stopped" }
-        if r.creating == true { return "creating" }
-        if FS.exists(fifoPath(r.id)) { return "created" }
-        if isFrozen(r) { return "paused" }
-        return "running"
+    public func status(_ r: Record) -> ContainerStatus {
+        guard Proc.alive(r.pid, startTime: r.startTime) else { return .stopped }
+        if r.creating == true { return .creating }
+        if FS.exists(fifoPath(r.id)) { return .created }
+        if isFrozen(r) { return .paused }
+        return .running
     }
 
     /// Frozen: v1 freezer.state, else v2 cgroup.freeze.
@@ -210,45 +210,51 @@ public struct Store {
         return false
     }
 
-    /// The OCI state as `state` prints it (runc's fields).
-    public func ociState(_ r: Record) -> JSONValue {
-        let st = status(r)
-        var o = JSONObject()
-        o["ociVersion"] = .string(Spec.version)
-        o["id"] = .string(r.id)
-        o["pid"] = .int(st == "stopped" ? 0 : Int64(r.pid))
-        o["status"] = .string(st)
-        o["bundle"] = .string(r.bundle)
-        o["rootfs"] = .string(r.rootfs)
-        o["created"] = .string(r.created)
-        o["owner"] = .string(r.owner)
+    /// The container's OCI state, with the status the kernel shows (or
+    /// the one hooks are to see, with `status`).
+    public func state(_ r: Record, status: ContainerStatus? = nil) -> State {
+        let st = status ?? self.status(r)
         var a = r.annotations ?? [:]
         // The bridged network, while the container lives: our own keys.
-        if st != "stopped", let n = r.network {
+        if status == nil, st.isLive, let n = r.network {
             if let addr = n["address"] { a["org.minicontainer.ip"] = String(addr.split(separator: "/").first ?? "") }
             if let g = n["gateway"] { a["org.minicontainer.gateway"] = g }
         }
-        if !a.isEmpty {
-            var ao = JSONObject()
-            for k in a.keys.sorted() { ao[k] = .string(a[k]!) }
-            o["annotations"] = .object(ao)
-        }
+        return State(id: r.id, status: st, pid: status == nil && !st.isLive ? 0 : Int(r.pid), bundle: r.bundle,
+                     annotations: a.isEmpty ? nil : a)
+    }
+
+    /// The state as `state` and `list` print it: runc's fields.
+    public func stateJSON(_ r: Record) -> JSONValue { state(r).json(rootfs: r.rootfs, created: r.created, owner: r.owner) }
+}
+
+// Written by hand, as state.json is (Record): every command prints or
+// passes one.
+extension State {
+    /// With runc's rootfs, created and owner.
+    public func json(rootfs: String, created: String, owner: String) -> JSONValue {
+        var o = JSONObject()
+        o["ociVersion"] = .string(ociVersion)
+        o["id"] = .string(id)
+        o["pid"] = .int(Int64(pid ?? 0))
+        o["status"] = .string(status.rawValue)
+        o["bundle"] = .string(bundle)
+        o["rootfs"] = .string(rootfs)
+        o["created"] = .string(created)
+        o["owner"] = .string(owner)
+        if let a = annotations, !a.isEmpty { o["annotations"] = Record.object(a) }
         return .object(o)
     }
 
-    /// The state as hooks receive it on stdin (the spec's fields only).
-    public func hookState(_ r: Record, status: String) -> String {
+    /// As hooks receive it on stdin: the spec's fields only.
+    public func hookJSON() -> String {
         var o = JSONObject()
-        o["ociVersion"] = .string(Spec.version)
-        o["id"] = .string(r.id)
-        o["status"] = .string(status)
-        o["pid"] = .int(Int64(r.pid))
-        o["bundle"] = .string(r.bundle)
-        if let a = r.annotations, !a.isEmpty {
-            var ao = JSONObject()
-            for k in a.keys.sorted() { ao[k] = .string(a[k]!) }
-            o["annotations"] = .object(ao)
-        }
+        o["ociVersion"] = .string(ociVersion)
+        o["id"] = .string(id)
+        o["status"] = .string(status.rawValue)
+        o["pid"] = .int(Int64(pid ?? 0))
+        o["bundle"] = .string(bundle)
+        if let a = annotations, !a.isEmpty { o["annotations"] = Record.object(a) }
         return JSONValue.object(o).compact()
     }
 }

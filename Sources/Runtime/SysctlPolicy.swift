@@ -39,7 +39,7 @@ func checkSysctlNamespaces(_ spec: Spec) throws -> HostNamespaces {
     guard !keys.isEmpty else { return host }
     for ns in spec.linux?.namespaces ?? [] {
         guard let path = ns.path, let key = keys.first(where: { Sysctl.namespace(of: $0) == ns.type }) else { continue }
-        let proc = NamespaceKind.procName[ns.type] ?? ns.type
+        let proc = try NamespaceKind.of(ns).procName
         let own = ["/proc/self/ns/" + proc, "/proc/1/ns/" + proc].compactMap { NamespaceID($0) }
         if let joined = NamespaceID(path), own.contains(joined) {
             throw fail(hostNamespaceMessage(key: key, kind: ns.type, path: path))
@@ -54,7 +54,7 @@ func checkSysctlNamespaces(_ spec: Spec) throws -> HostNamespaces {
 /// /proc is the runtime's): the same check on what it is now in.
 func verifySysctlNamespaces(_ host: HostNamespaces) throws {
     for h in host.entries {
-        let proc = NamespaceKind.procName[h.kind] ?? h.kind
+        let proc = NamespaceKind(rawValue: h.kind)?.procName ?? h.kind
         guard let mine = NamespaceID("/proc/self/ns/" + proc) else {
             throw fail("linux.sysctl: cannot tell which \(h.kind) namespace the container joined (/proc/self/ns/\(proc))")
         }

@@ -81,7 +81,7 @@ extension Runtime {
     /// cgroup, then records the merge. Device rules are not rewritten (as runc).
     public func update(_ id: String, resources delta: Resources) throws {
         try withContainer(id) { r, st in
-            guard st != "stopped" else { throw fail("cannot update a container that has stopped") }
+            guard st.canUpdate else { throw fail("cannot update a container that has stopped") }
             var record = r
             record.resources = mergeResources(try currentResources(r), delta)
             var toApply = record.resources!
@@ -95,7 +95,7 @@ extension Runtime {
     public func stats(_ id: String) throws -> JSONValue {
         try Store.validate(id: id)
         let r = try store.load(id)
-        guard store.status(r) != "stopped" else { throw fail("container \(id) is not running") }
+        guard store.status(r).isLive else { throw fail("container \(id) is not running") }
         return statsEvent(id: id, readStats(try manager(r)))
     }
 
@@ -105,7 +105,7 @@ extension Runtime {
     public func events(_ id: String, interval: Double, statsEach: Bool, emit: (JSONValue) -> Void) throws {
         try Store.validate(id: id)
         let r = try store.load(id)
-        guard store.status(r) != "stopped" else { throw fail("container \(id) is not running") }
+        guard store.status(r).isLive else { throw fail("container \(id) is not running") }
         let m = try manager(r)
         var last = readOOMKills(m) ?? 0
         func check() {
@@ -120,7 +120,7 @@ extension Runtime {
         while true {
             check()
             if statsEach { emit(statsEvent(id: id, readStats(m))) }
-            guard store.exists(id), store.status(r) != "stopped" else { break }
+            guard store.exists(id), store.status(r).isLive else { break }
             // Sleep in short steps so that an OOM kill of the init is seen
             // before the cgroup is deleted.
             let deadline = monotonicNow() + interval

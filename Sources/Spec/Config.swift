@@ -369,17 +369,17 @@ public struct SyscallArg: Codable, Equatable {
 
 // MARK: state
 
-/// The OCI state of a container, as `state ID` prints it.
+/// The OCI state of a container: what `state ID` prints (with runc's
+/// rootfs, created and owner beside it) and what hooks read on stdin.
 public struct State: Codable, Equatable {
     public var ociVersion: String
     public var id: String
-    /// creating, created, running, stopped (and paused, which runc adds).
-    public var status: String
+    public var status: ContainerStatus
     public var pid: Int?
     public var bundle: String
     public var annotations: [String: String]?
 
-    public init(id: String, status: String, pid: Int?, bundle: String, annotations: [String: String]? = nil) {
+    public init(id: String, status: ContainerStatus, pid: Int?, bundle: String, annotations: [String: String]? = nil) {
         self.ociVersion = Spec.version
         self.id = id
         self.status = status
@@ -390,3 +390,22 @@ public struct State: Codable, Equatable {
 
     public static let statuses = ["creating", "created", "running", "stopped", "paused"]
 }
+
+/// A container's status, derived from the kernel (Store.status), and what
+/// each allows (runtime-spec's lifecycle).
+public enum ContainerStatus: String, Codable {
+    case creating, created, running, paused, stopped
+
+    public var canStart: Bool { self == .created }
+    /// kill without --all.
+    public var canKill: Bool { self != .stopped }
+    /// delete without --force.
+    public var canDelete: Bool { self == .stopped || self == .created || self == .creating }
+    public var canPause: Bool { self == .running || self == .created }
+    public var canResume: Bool { self == .paused }
+    public var canExec: Bool { self == .running || self == .created }
+    public var canUpdate: Bool { self != .stopped }
+    /// The init is alive (any status but stopped).
+    public var isLive: Bool { self != .stopped }
+}
+

@@ -142,24 +142,26 @@ public struct Channel {
         return (Channel(fd: fds[0]), Channel(fd: fds[1]))
     }
 
-    public func send(_ text: String, fd passing: Int32 = -1) throws {
-        let bytes = Array(text.utf8)
+    /// One packet, with `passing` beside it when >= 0. The messages are
+    /// Runtime's (InitMessage).
+    public func send(bytes: [UInt8], fd passing: Int32 = -1) throws {
         let r = bytes.withUnsafeBytes { mc_send_fd(fd, passing, $0.baseAddress, $0.count) }
-        guard r == 0 else { throw SysError("send to init") }
+        guard r == 0 else { throw SysError("send to the container's process") }
     }
 
-    /// Receives one message; nil at end of stream (the peer closed or died).
-    public func receive() throws -> (text: String, fd: Int32)? {
+    /// Receives one packet and the fd passed with it (-1); nil at end of
+    /// stream (the peer closed, executed or died).
+    public func receiveBytes() throws -> ([UInt8], Int32)? {
         var buf = [UInt8](repeating: 0, count: 65536)
         var passed: Int32 = -1
         while true {
             let n = buf.withUnsafeMutableBytes { mc_recv_fd(fd, &passed, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SysError("receive from init")
+                throw SysError("receive from the container's process")
             }
             if n == 0 { return nil }
-            return (String(decoding: buf[0..<n], as: UTF8.self), passed)
+            return (Array(buf[0..<n]), passed)
         }
     }
 

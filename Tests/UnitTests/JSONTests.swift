@@ -537,11 +537,11 @@ final class JSONDecodeTests: XCTestCase {
     }
 
     func testStateDecodeAndEncode() throws {
-        let st = State(id: "c1", status: "running", pid: 42, bundle: "/b", annotations: ["k": "v"])
+        let st = State(id: "c1", status: .running, pid: 42, bundle: "/b", annotations: ["k": "v"])
         let v = try JSONEncoding.encode(st)
         XCTAssertEqual(v.compact(), #"{"ociVersion":"1.1.0","id":"c1","status":"running","pid":42,"bundle":"/b","annotations":{"k":"v"}}"#)
         XCTAssertEqual(try JSONDecoding.decode(State.self, from: v, file: "state.json"), st)
-        let stopped = State(id: "c1", status: "stopped", pid: nil, bundle: "/b")
+        let stopped = State(id: "c1", status: .stopped, pid: nil, bundle: "/b")
         XCTAssertEqual(try JSONEncoding.encode(stopped).compact(), #"{"ociVersion":"1.1.0","id":"c1","status":"stopped","bundle":"/b"}"#)
     }
 }

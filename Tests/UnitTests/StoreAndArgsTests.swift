@@ -66,18 +66,18 @@ final class StoreTests: XCTestCase {
         var r = record("c1", pid: me, start: start)
         try store.save(r)
         XCTAssertEqual(try store.load("c1"), r)
-        XCTAssertEqual(store.status(r), "running")
+        XCTAssertEqual(store.status(r), .running)
         XCTAssertEqual(mkfifo(store.fifoPath("c1"), 0o622), 0)
-        XCTAssertEqual(store.status(r), "created")
+        XCTAssertEqual(store.status(r), .created)
         unlink(store.fifoPath("c1"))
         r.creating = true
-        XCTAssertEqual(store.status(r), "creating")
+        XCTAssertEqual(store.status(r), .creating)
         r.creating = nil
         // Same pid, another start time: a recycled pid is not our init.
         r.startTime = start + 1
-        XCTAssertEqual(store.status(r), "stopped")
+        XCTAssertEqual(store.status(r), .stopped)
         r.pid = 0
-        XCTAssertEqual(store.status(r), "stopped")
+        XCTAssertEqual(store.status(r), .stopped)
         XCTAssertEqual(store.ids(), ["c1"])
     }
 
@@ -89,20 +89,20 @@ final class StoreTests: XCTestCase {
         try FS.writeAtomically(cg + "/freezer.state", "FROZEN\n")
         var r = record("c2", pid: getpid(), start: try XCTUnwrap(Proc.stat(getpid())).startTime)
         r.cgroups = ["freezer": cg]
-        XCTAssertEqual(store.status(r), "paused")
+        XCTAssertEqual(store.status(r), .paused)
         try FS.writeAtomically(cg + "/freezer.state", "THAWED\n")
-        XCTAssertEqual(store.status(r), "running")
+        XCTAssertEqual(store.status(r), .running)
     }
 
     func testOCIStateHasRuncsFieldsAndZeroPidWhenStopped() throws {
         let store = Store(root: root)
         let r = record("c3", pid: 0, start: 0)
-        let s = store.ociState(r)
+        let s = store.stateJSON(r)
         XCTAssertEqual(s["status"], .string("stopped"))
         XCTAssertEqual(s["pid"], .int(0))
         XCTAssertEqual(s["annotations"]?["a"], .string("1"))
         for k in ["ociVersion", "id", "bundle", "rootfs", "created", "owner"] { XCTAssertNotNil(s[k], k) }
-        let hook = store.hookState(r, status: "creating")
+        let hook = store.state(r, status: .creating).hookJSON()
         XCTAssertTrue(hook.hasPrefix("{\"ociVersion\":\"1.1.0\",\"id\":\"c3\",\"status\":\"creating\""), hook)
     }
 
