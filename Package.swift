@@ -33,7 +33,7 @@ let package = Package(
         // cgroup v1 and v2 managers behind one interface.
         .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
         // State store, init and the create/start/kill/delete lifecycle.
-        .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups", "Network"]),
+        .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
         // Docker-style containers on top of bundles: ids, names, overlayfs
         // roots, logs, the detached monitor.
         .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Cgroups"]),

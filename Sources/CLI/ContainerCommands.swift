@@ -18,10 +18,14 @@ let runModeFlags: [Flag] = [
 
 func containers(_ g: Globals) -> Containers { Containers(ociRoot: g.root) }
 
+/// The OCI runtime over --root, with the network driver the bundles'
+/// annotations choose a mode of (Engine's BridgeNetwork).
+func runtime(_ g: Globals) -> Runtime { Runtime(root: g.root, network: BridgeNetwork()) }
+
 /// An OCI container id as given, or else the run-mode container a name or
 /// unique id prefix names (so every command takes those too).
 func ociID(_ ref: String, _ g: Globals) -> String {
-    if Runtime(root: g.root).store.exists(ref) { return ref }
+    if runtime(g).store.exists(ref) { return ref }
     return containers(g).tryResolve(ref) ?? ref
 }
 

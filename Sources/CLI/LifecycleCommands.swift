@@ -56,20 +56,20 @@ let createCommand = Command(name: "create", summary: "create a container from a 
                             usage: "[flags] ID", flags: createFlags) { p, g in
     let id = try oneID(p, "create")
     return try about(id) {
-        _ = try createContainer(try createOptions(p, id: id), store: Store(root: g.root))
+        _ = try runtime(g).create(try createOptions(p, id: id))
         return 0
     }
 }
 
 let startCommand = Command(name: "start", summary: "run the process of a created container", usage: "ID", flags: []) { p, g in
     let id = ociID(try oneID(p, "start"), g)
-    return try about(id) { try Runtime(root: g.root).start(id); return 0 }
+    return try about(id) { try runtime(g).start(id); return 0 }
 }
 
 let stateCommand = Command(name: "state", summary: "print a container's OCI state as JSON", usage: "ID", flags: []) { p, g in
     let id = ociID(try oneID(p, "state"), g)
     return try about(id) {
-        writeStdout(try Runtime(root: g.root).state(id).pretty())
+        writeStdout(try runtime(g).state(id).pretty())
         return 0
     }
 }
@@ -82,14 +82,14 @@ let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM
     guard p.positionals.count <= 2 else { throw UsageError("kill takes an id and a signal") }
     let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
     guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \(quoted(name))", subject: id) }
-    return try about(id) { try Runtime(root: g.root).kill(id, signal: sig, all: p.bool("all")); return 0 }
+    return try about(id) { try runtime(g).kill(id, signal: sig, all: p.bool("all")); return 0 }
 }
 
 let deleteCommand = Command(name: "delete", summary: "remove a container's state, cgroup and processes",
                             usage: "[--force] ID",
                             flags: [Flag(["f", "force"], "kill a running container first")]) { p, g in
     let id = try oneID(p, "delete")
-    let rt = Runtime(root: g.root)
+    let rt = runtime(g)
     if p.bool("force") && !rt.store.exists(id) {
         return 0  // runc: delete --force of a missing container succeeds
     }
@@ -110,14 +110,14 @@ let runCommand = Command(name: "run", summary: "run a container: from a bundle (
     return try about(id) {
         var o = RunOptions(create: try createOptions(p, id: id))
         o.detach = p.bool("detach")
-        return try Runtime(root: g.root).run(o)
+        return try runtime(g).run(o)
     }
 }
 
 let listCommand = Command(name: "list", summary: "list containers", usage: "[--format table|json] [-q]",
                           flags: [Flag(["f", "format"], value: "table|json", "output format"),
                                   Flag(["q", "quiet"], "print the ids only")]) { p, g in
-    let states = Runtime(root: g.root).list()
+    let states = runtime(g).list()
     if p.bool("quiet") {
         writeStdout(states.map { ($0["id"].flatMap { if case .string(let s) = $0 { return s } else { return nil } } ?? "") + "\n" }.joined())
         return 0
@@ -147,9 +147,9 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
                                 Flag(["a", "all"], "every run-mode container, stopped ones too"),
                                 Flag(["q", "quiet"], "print the ids only")]) { p, g in
     guard var id = p.positionals.first else { return try dockerPs(p, g) }
-    if !Runtime(root: g.root).store.exists(id), let full = containers(g).tryResolve(id) { id = full }
+    if !runtime(g).store.exists(id), let full = containers(g).tryResolve(id) { id = full }
     return try about(id) {
-        let pids = try Runtime(root: g.root).processes(id)
+        let pids = try runtime(g).processes(id)
         switch p.string("format") ?? "table" {
         case "json":
             writeStdout(JSONValue.array(pids.map { .int(Int64($0)) }).compact() + "\n")
@@ -169,12 +169,12 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
 
 let pauseCommand = Command(name: "pause", summary: "freeze every process of a container", usage: "ID", flags: []) { p, g in
     let id = ociID(try oneID(p, "pause"), g)
-    return try about(id) { try Runtime(root: g.root).pause(id); return 0 }
+    return try about(id) { try runtime(g).pause(id); return 0 }
 }
 
 let resumeCommand = Command(name: "resume", summary: "thaw a paused container", usage: "ID", flags: []) { p, g in
     let id = ociID(try oneID(p, "resume"), g)
-    return try about(id) { try Runtime(root: g.root).resume(id); return 0 }
+    return try about(id) { try runtime(g).resume(id); return 0 }
 }
 
 let featuresCommand = Command(name: "features", summary: "print what this runtime supports, as JSON", usage: "", flags: []) { _, _ in
@@ -240,7 +240,7 @@ let execCommand = Command(
     stopAtPositional: true
 ) { p, g in
     guard var id = p.positionals.first else { throw UsageError("exec needs a container id") }
-    let rt = Runtime(root: g.root)
+    let rt = runtime(g)
     var runModeRoot: String?
     if !rt.store.exists(id), let full = containers(g).tryResolve(id) {
         id = full

@@ -88,7 +88,7 @@ let updateCommand = Command(name: "update", summary: "change the resource limits
     let id = try oneID(p, "update")
     let r = try updateResources(p)
     return try about(id) {
-        try Runtime(root: g.root).update(id, resources: r)
+        try runtime(g).update(id, resources: r)
         return 0
     }
 }
@@ -114,7 +114,7 @@ let eventsCommand = Command(name: "events", summary: "print a container's resour
         throw UsageError("--interval needs a positive duration (5s, 500ms), not \(quoted(text))")
     }
     return try about(id) {
-        let rt = Runtime(root: g.root)
+        let rt = runtime(g)
         if p.bool("stats") {
             writeStdout(try rt.stats(id).compact() + "\n")
             return 0

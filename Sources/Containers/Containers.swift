@@ -121,7 +121,7 @@ let nouns = ["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", 
 public struct Containers {
     public let data: String
     public let ociRoot: String
-    public var runtime: Runtime { Runtime(root: ociRoot) }
+    public var runtime: Runtime { Runtime(root: ociRoot, network: BridgeNetwork()) }
 
     public init(ociRoot: String, data: String? = nil) {
         self.data = FS.absolute(data ?? Env.get("MINICONTAINER_DATA").flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/minicontainer")
@@ -415,7 +415,7 @@ public struct Containers {
         co.keepTerminal = true
         let created: Created
         do {
-            created = try createContainer(co, store: rt.store)
+            created = try rt.create(co)
             do {
                 try writeHosts(id, record: (try? rt.store.load(id)) ?? created.record, hostname: req.hostname)
                 try rt.start(id)

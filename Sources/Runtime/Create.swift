@@ -2,7 +2,6 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
-import Network
 import Spec
 import Sys
 
@@ -31,18 +30,24 @@ public struct Created {
     public var terminal: Int32?
 }
 
-public func createContainer(_ o: CreateOptions, store: Store) throws -> Created {
+extension Runtime {
+    public func create(_ o: CreateOptions) throws -> Created {
+        try createContainer(o, store: store, network: network)
+    }
+}
+
+func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) throws -> Created {
     try Store.validate(id: o.id)
     let bundle = try Bundle.load(o.bundle)
     let spec = bundle.spec
     let hostNamespaces = try checkSysctlNamespaces(spec)
-    try checkHostSupport(spec)
+    try checkHostSupport(spec, network: network)
     guard let process = spec.process else { throw fail("config.json has no process to run") }
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
     var namespaces = spec.linux?.namespaces ?? []
     // --network container:X: join X's network namespace (issue 6).
-    if let other = Network.sharedContainer(spec.annotations), !namespaces.contains(where: { $0.type == "network" }) {
+    if let other = network.sharedContainer(spec.annotations), !namespaces.contains(where: { $0.type == "network" }) {
         guard let r = try? store.load(other), store.status(r).isLive, let path = r.namespaces?["network"] else {
             throw fail("--network container:\(other): no running container \(other)")
         }
@@ -58,7 +63,7 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
     }
 
     try store.reserve(o.id)
-    var cleanup = Cleanup(store: store, id: o.id)
+    var cleanup = Cleanup(store: store, id: o.id, driver: network)
     do {
         let lock = try store.lock(o.id)
         defer { lock.unlock() }
@@ -175,9 +180,9 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
 
         // A bridged network (or lo alone) for a new network namespace
         // (issue 6), set up before the runtime-side hooks so that they see it.
-        if Network.configures(spec.annotations), namespaces.contains(where: { $0.type == "network" && $0.path == nil }) {
+        if network.configures(spec.annotations), namespaces.contains(where: { $0.type == "network" && $0.path == nil }) {
             cleanup.network = true
-            record.network = try Network.setUp(annotations: spec.annotations, id: o.id, pid: pid)?.fields
+            record.network = try network.setUp(annotations: spec.annotations, id: o.id, pid: pid)
             try store.save(record)
         }
 
@@ -205,6 +210,7 @@ public func createContainer(_ o: CreateOptions, store: Store) throws -> Created 
 struct Cleanup {
     let store: Store
     let id: String
+    let driver: NetworkDriver
     var pid: Int32 = 0
     var cgroup: CgroupManager?
     var network = false
@@ -220,7 +226,7 @@ struct Cleanup {
             while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
         }
         if let c = cgroup { try? c.destroy() }
-        if network { try? Network.tearDown(id: id) }
+        if network { try? driver.tearDown(id: id) }
         try? FS.removeTree(store.dir(id))
     }
 }

@@ -2,7 +2,6 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
-import Network
 import Spec
 import SpecJSON
 import Sys
@@ -12,8 +11,13 @@ import Sys
 
 public struct Runtime {
     public let store: Store
+    /// What create connects a new network namespace with (NetworkDriver.swift).
+    public let network: NetworkDriver
 
-    public init(root: String) { store = Store(root: root) }
+    public init(root: String, network: NetworkDriver) {
+        store = Store(root: root)
+        self.network = network
+    }
 
     func manager(_ r: Record) throws -> CgroupManager {
         makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
@@ -109,7 +113,7 @@ public struct Runtime {
         guard let r = try? store.load(id) else {
             // A create that died before writing its state: only remove.
             guard force else { throw fail("container \(id) has no state (it may be being created); use delete --force") }
-            try? Network.tearDown(id: id)
+            try? network.tearDown(id: id)
             try FS.removeTree(store.dir(id))
             return
         }
@@ -163,8 +167,8 @@ public struct Runtime {
         // A create killed before it wrote the copy has no hooks to run.
         let hooks = (try? spec(of: r))?.hooks?.poststop
         // Leases and ports exist only for containers whose spec asked for a network.
-        if r.network != nil || Network.configures(r.annotations) {
-            do { try Network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
+        if r.network != nil || network.configures(r.annotations) {
+            do { try network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }
         }
         try FS.removeTree(store.dir(r.id))
         HookRunner.runWarning(hooks, kind: "poststop", state: store.state(r, status: .stopped).hookJSON())

@@ -1,4 +1,3 @@
-import Network
 import Privileges
 import Spec
 
@@ -7,12 +6,12 @@ import Spec
 /// What the spec asks for that this host cannot give, as an error naming
 /// the field: an AppArmor profile or SELinux labels without the module
 /// (runc refuses them too), a `--network container:X` that is not an id.
-func checkHostSupport(_ spec: Spec) throws {
+func checkHostSupport(_ spec: Spec, network: NetworkDriver) throws {
     if let why = LSM.refusal(apparmorProfile: spec.process?.apparmorProfile, selinuxLabel: spec.process?.selinuxLabel,
                              mountLabel: spec.linux?.mountLabel) {
         throw fail(why)
     }
-    if let other = Network.sharedContainer(spec.annotations) {
+    if let other = network.sharedContainer(spec.annotations) {
         do { try Store.validate(id: other) } catch { throw fail("--network container:\(quoted(other, max: 128)): not a container id") }
     }
 }

@@ -33,7 +33,7 @@ extension Runtime {
         var co = o.create
         co.keepTerminal = !o.detach && co.consoleSocket == nil
         _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
-        let c = try createContainer(co, store: store)
+        let c = try create(co)
         if !o.detach { forwardSignals(to: c.record.pid) }
         do {
             try o.afterCreate?(c)

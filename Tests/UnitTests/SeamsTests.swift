@@ -93,3 +93,91 @@ final class StatusAndKindsTests: XCTestCase {
         XCTAssertEqual(try JSONEncoding.encode(s).compact(), s.hookJSON())
     }
 }
+
+private func link(_ path: String) -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    let n = readlink(path, &buf, 255)
+    return n < 0 ? "" : String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// A network driver that records what Runtime asks of it.
+final class FakeNetwork: NetworkDriver {
+    var setUps: [(id: String, pid: Int32, annotations: [String: String]?)] = []
+    var tearDowns: [String] = []
+    var failSetUp = false
+    func sharedContainer(_ annotations: [String: String]?) -> String? { annotations?["fake.join"] }
+    func configures(_ annotations: [String: String]?) -> Bool { annotations?["fake.mode"] != nil }
+    func setUp(annotations: [String: String]?, id: String, pid: Int32) throws -> [String: String]? {
+        setUps.append((id, pid, annotations))
+        // What a driver sees: the init, already in its own network namespace.
+        XCTAssertNotEqual(link("/proc/\(pid)/ns/net"), link("/proc/self/ns/net"))
+        if failSetUp { throw SysError("fake network", errno: EADDRINUSE) }
+        return ["address": "10.9.0.2/24", "gateway": "10.9.0.1"]
+    }
+    func tearDown(id: String) throws { tearDowns.append(id) }
+}
+
+/// Runtime with the network driver faked: create hands it the new network
+/// namespace, delete and a failed create hand the id back. As root, with
+/// the busybox rootfs (`make rootfs`).
+final class NetworkDriverSeamTests: XCTestCase {
+    let rootfs = "/var/lib/minicontainer/rootfs/busybox"
+    var dir = ""
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(getuid() == 0 && FS.exists(rootfs + "/bin/busybox"), "needs root and \(rootfs)")
+        var t = Array("/tmp/mc-seam-XXXXXX".utf8CString)
+        dir = String(cString: mkdtemp(&t)!)
+        var spec = Spec.defaultSpec()
+        spec.root = Root(path: rootfs, readonly: true)
+        spec.process?.args = ["/bin/true"]
+        spec.process?.terminal = false
+        spec.annotations = ["fake.mode": "yes"]
+        try FS.makeDirectories(dir + "/bundle")
+        try FS.writeAtomically(dir + "/bundle/config.json", try JSONEncoding.pretty(spec))
+    }
+
+    override func tearDownWithError() throws {
+        if !dir.isEmpty { try? FS.removeTree(dir) }
+    }
+
+    func testCreateAndDeleteGoThroughTheDriver() throws {
+        let fake = FakeNetwork()
+        let rt = Runtime(root: dir + "/state", network: fake)
+        let c = try rt.create(CreateOptions(id: "seam1", bundle: dir + "/bundle"))
+        XCTAssertEqual(fake.setUps.map { $0.id }, ["seam1"])
+        XCTAssertEqual(fake.setUps.first?.pid, c.record.pid)
+        XCTAssertEqual(fake.setUps.first?.annotations?["fake.mode"], "yes")
+        XCTAssertEqual(try rt.store.load("seam1").network?["address"], "10.9.0.2/24")
+        XCTAssertEqual(try rt.state("seam1")["annotations"]?["org.minicontainer.ip"], .string("10.9.0.2"))
+        XCTAssertEqual(fake.tearDowns, [])
+        try rt.delete("seam1", force: true)
+        XCTAssertEqual(fake.tearDowns, ["seam1"])
+        XCTAssertFalse(rt.store.exists("seam1"))
+    }
+
+    func testAFailedSetUpIsUndoneAndLeavesNothing() throws {
+        let fake = FakeNetwork()
+        fake.failSetUp = true
+        let rt = Runtime(root: dir + "/state", network: fake)
+        XCTAssertThrowsError(try rt.create(CreateOptions(id: "seam2", bundle: dir + "/bundle"))) {
+            XCTAssertTrue("\($0)".contains("fake network"), "\($0)")
+        }
+        XCTAssertEqual(fake.tearDowns, ["seam2"])
+        XCTAssertFalse(rt.store.exists("seam2"))
+        XCTAssertFalse(FS.exists("/sys/fs/cgroup/pids/seam2"))
+    }
+
+    func testTheDriverNamesTheContainerToJoin() throws {
+        let fake = FakeNetwork()
+        let rt = Runtime(root: dir + "/state", network: fake)
+        var spec = try Bundle.load(dir + "/bundle").spec
+        spec.annotations = ["fake.join": "../etc"]
+        try FS.writeAtomically(dir + "/bundle/config.json", try JSONEncoding.pretty(spec))
+        XCTAssertThrowsError(try rt.create(CreateOptions(id: "seam3", bundle: dir + "/bundle"))) {
+            XCTAssertTrue("\($0)".contains("not a container id"), "\($0)")
+        }
+        XCTAssertEqual(fake.setUps.count, 0)
+        XCTAssertFalse(rt.store.exists("seam3"))
+    }
+}
