@@ -12,7 +12,9 @@ import Sys
 public let version = "0.1.0"
 
 public struct Globals {
-    public var root = "/run/minicontainer"
+    /// --root and the run-mode, network and cgroup homes (Sys/Locations.swift).
+    public var locations = Locations()
+    public var root: String { locations.root }
     public var log: String?
     public var logFormat = LogFormat.text
     public var debug = false
@@ -107,7 +109,7 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.error("\(error)")
         return 125
     }
-    if let r = parsed.string("root") { g.root = r }
+    g.locations = Locations.from(root: parsed.string("root"))
     g.log = parsed.string("log")
     g.debug = parsed.bool("debug")
     Log.file = g.log

@@ -16,11 +16,13 @@ let runModeFlags: [Flag] = [
     Flag(["rm"], "remove the container when it exits"),
 ]
 
-func containers(_ g: Globals) -> Containers { Containers(ociRoot: g.root) }
+func containers(_ g: Globals) -> Containers {
+    Containers(ociRoot: g.root, data: g.locations.data, networkDir: g.locations.network)
+}
 
 /// The OCI runtime over --root, with the network driver the bundles'
 /// annotations choose a mode of (Engine's BridgeNetwork).
-func runtime(_ g: Globals) -> Runtime { Runtime(root: g.root, network: BridgeNetwork()) }
+func runtime(_ g: Globals) -> Runtime { Runtime(root: g.root, network: BridgeNetwork(dir: g.locations.network)) }
 
 /// An OCI container id as given, or else the run-mode container a name or
 /// unique id prefix names (so every command takes those too).
@@ -178,7 +180,7 @@ let pruneCommand = Command(name: "prune",
     do { _ = try c.reclaimNetwork() } catch { throw CommandError("network: \(error)") }
     if p.bool("network") {
         let done: Bool
-        do { done = try Network.cleanUp() } catch { throw CommandError("network: \(error)") }
+        do { done = try Network.cleanUp(dir: g.locations.network) } catch { throw CommandError("network: \(error)") }
         if !done { Log.warn("prune --network: containers still use the network; the bridge and NAT table stay") }
     }
     return 0

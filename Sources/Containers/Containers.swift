@@ -121,11 +121,13 @@ let nouns = ["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", 
 public struct Containers {
     public let data: String
     public let ociRoot: String
-    public var runtime: Runtime { Runtime(root: ociRoot, network: BridgeNetwork()) }
+    public let networkDir: String
+    public var runtime: Runtime { Runtime(root: ociRoot, network: BridgeNetwork(dir: networkDir)) }
 
-    public init(ociRoot: String, data: String? = nil) {
-        self.data = FS.absolute(data ?? Env.get("MINICONTAINER_DATA").flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/minicontainer")
+    public init(ociRoot: String, data: String = Locations.defaultData, networkDir: String = Locations.defaultNetwork) {
+        self.data = FS.absolute(data)
         self.ociRoot = ociRoot
+        self.networkDir = networkDir
     }
 
     public var base: String { data + "/containers" }
@@ -534,7 +536,7 @@ public struct Containers {
     /// container whose veth is still there (one of another --root);
     /// returns the ids whose network was released.
     public func reclaimNetwork() throws -> [String] {
-        try Network.reclaim(isAlive: { id in
+        try Network.reclaim(dir: networkDir, isAlive: { id in
             Network.attached(id) || liveStatus(id) != nil
         })
     }

@@ -33,10 +33,9 @@ public enum Network {
     public static let portsAnnotation = "org.minicontainer.ports"
     public static let bridgeName = "minicontainer0"
     public static let defaultSubnet = Subnet("172.18.0.0/16")!
-    /// Leases, port reservations and the firewall state; MINICONTAINER_NETWORK_DIR overrides.
-    public static var directory: String { Env.get("MINICONTAINER_NETWORK_DIR") ?? "/var/lib/minicontainer/network" }
-
-    static var leases: Leases { Leases(dir: directory, subnet: defaultSubnet) }
+    /// The leases, port reservations and firewall state in `dir`
+    /// (Locations.network).
+    static func leases(_ dir: String) -> Leases { Leases(dir: dir, subnet: defaultSubnet) }
 
     /// The host-side veth name of container `id`: "mc" + 8 hex digits of an
     /// FNV-1a hash of the id (ids may be long or not hex).
@@ -77,7 +76,7 @@ public enum Network {
     /// a veth pair (eth0 inside), lo up, the default route, NAT and the
     /// published ports. Returns nil when the annotations do not ask for
     /// a bridge. On failure nothing of it is left.
-    public static func setUp(annotations: [String: String]?, id: String, pid: Int32) throws -> Attachment? {
+    public static func setUp(annotations: [String: String]?, id: String, pid: Int32, dir: String) throws -> Attachment? {
         if annotations?[modeAnnotation] == "none" {
             let ns = try RouteSocket.inNamespace(ofPid: pid)
             try ns.setUp(try ns.requireIndex("lo"), what: "lo")
@@ -85,7 +84,7 @@ public enum Network {
         }
         guard wantsBridge(annotations) else { return nil }
         let ports = try PortMapping.list(annotations?[portsAnnotation])
-        let l = leases
+        let l = leases(dir)
         return try l.locked {
             do {
                 return try attach(id: id, pid: pid, ports: ports, leases: l)
@@ -155,8 +154,8 @@ public enum Network {
 
     /// Releases what `setUp` gave container `id`. Cheap when it had nothing
     /// (no network directory: nothing to do).
-    public static func tearDown(id: String) throws {
-        let l = leases
+    public static func tearDown(id: String, dir: String) throws {
+        let l = leases(dir)
         guard FS.isDirectory(l.dir) else { return }
         let owns = !l.owned(by: id).isEmpty || l.ports().contains { $0.id == id }
         guard owns else { return }
@@ -165,16 +164,16 @@ public enum Network {
 
     /// For prune: releases everything held by ids not in `alive`; returns them.
     @discardableResult
-    public static func reclaim(alive: Set<String>) throws -> [String] {
-        try reclaim(isAlive: { alive.contains($0) })
+    public static func reclaim(alive: Set<String>, dir: String) throws -> [String] {
+        try reclaim(dir: dir, isAlive: { alive.contains($0) })
     }
 
     /// For prune: releases everything held by ids for which `isAlive` is
     /// false; returns them. `isAlive` is asked under the network lock, so a
     /// container attached concurrently is seen by it (see `attached`).
     @discardableResult
-    public static func reclaim(isAlive: (String) -> Bool) throws -> [String] {
-        let l = leases
+    public static func reclaim(dir: String, isAlive: (String) -> Bool) throws -> [String] {
+        let l = leases(dir)
         guard FS.isDirectory(l.dir) else { return [] }
         return try l.locked {
             let dead = Set(l.all().values).union(l.ports().map { $0.id }).filter { !isAlive($0) }.sorted()
@@ -198,8 +197,8 @@ public enum Network {
     /// container of another network directory); returns false (and removes
     /// nothing) otherwise.
     @discardableResult
-    public static func cleanUp(removeBridge: Bool = true) throws -> Bool {
-        let l = leases
+    public static func cleanUp(dir: String, removeBridge: Bool = true) throws -> Bool {
+        let l = leases(dir)
         if FS.isDirectory(l.dir) {
             let idle = try l.locked { () -> Bool in
                 guard l.all().isEmpty, bridgePorts().isEmpty else { return false }

@@ -186,18 +186,17 @@ final class NetlinkTests: XCTestCase {
 
     func testPortConflictsAndReclaim() throws {
         let d = tempDir(); defer { rmrf(d) }
-        setenv("MINICONTAINER_NETWORK_DIR", d, 1); defer { unsetenv("MINICONTAINER_NETWORK_DIR") }
-        let l = Network.leases
+        let l = Network.leases(d)
         let a = try l.locked { try l.allocate(id: "a") }
         try l.locked { try l.reserve([try PortMapping("18080:80/tcp")], id: "a", address: a) }
         XCTAssertThrowsError(try l.reserve([try PortMapping("127.0.0.1:18080:81/tcp")], id: "b", address: a)) { e in
             XCTAssertEqual("\(e)", "host port 127.0.0.1:18080/tcp is already published by container a")
         }
         XCTAssertNoThrow(try l.reserve([try PortMapping("18080:80/udp")], id: "b", address: a), "another protocol is free")
-        XCTAssertEqual(try Network.reclaim(alive: ["b"]), ["a"])
+        XCTAssertEqual(try Network.reclaim(alive: ["b"], dir: d), ["a"])
         XCTAssertTrue(l.owned(by: "a").isEmpty)
         XCTAssertEqual(l.ports().map { $0.id }, ["b"])
-        XCTAssertNoThrow(try Network.tearDown(id: "b"))
+        XCTAssertNoThrow(try Network.tearDown(id: "b", dir: d))
         XCTAssertTrue(l.ports().isEmpty)
     }
 
