@@ -34,15 +34,15 @@ let package = Package(
         .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
         // State store, init and the create/start/kill/delete lifecycle.
         .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
-        // Docker-style containers on top of bundles: ids, names, overlayfs
+        // The Docker-style engine on top of bundles: ids, names, overlayfs
         // roots, logs, the detached monitor.
-        .target(name: "Containers", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Cgroups"]),
+        .target(name: "Engine", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Cgroups"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Runtime", "Containers", "Network"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Runtime", "Engine", "Network"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Containers", "Network"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network"], path: "Tests/UnitTests"),
     ]
 )

@@ -1,5 +1,5 @@
 import Compile
-import Containers
+import Engine
 import Glibc
 import JSON
 import Network

@@ -1,10 +1,10 @@
 import XCTest
 @testable import CLI
-@testable import Containers
+@testable import Engine
 
 /// The pure parts of Docker-style containers: ids, durations, error codes,
 /// resolv.conf, mountinfo escapes, and how `run` splits flags from the command.
-final class ContainersTests: XCTestCase {
+final class EngineTests: XCTestCase {
     func testIDsAre64HexDigits() {
         let a = newID(), b = newID()
         XCTAssertEqual(a.count, 64)
