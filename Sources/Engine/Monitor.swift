@@ -1,0 +1,108 @@
+import CShim
+import Glibc
+import Runtime
+import Sys
+
+// `run -d`: a monitor process (setsid, forked again) is the init's parent; it
+// keeps the output in container.log, records the exit and honours --rm.
+
+extension Containers {
+    /// Detached: a monitor (a fork that calls setsid) creates and starts the
+    /// container, so the init is its child; it keeps the container's output
+    /// in container.log, records the exit and honours --rm.
+    func runDetached(_ id: String, _ req: RunRequest) throws -> Int32 {
+        var fds: [Int32] = [0, 0]
+        guard mc_pipe2(&fds, O_CLOEXEC) == 0 else { remove(id); throw SysError("pipe") }
+        let pid = mc_clone3(0, -1, 0, nil)
+        if pid < 0 { remove(id); throw SysError("fork the monitor") }
+        if pid == 0 {
+            close(fds[0])
+            monitor(id, req, report: fds[1])
+        }
+        close(fds[1])
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var got: [UInt8] = []
+        while true {
+            let n = read(fds[0], &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += buf[0..<n]
+        }
+        close(fds[0])
+        var s: Int32 = 0
+        while waitpid(pid, &s, 0) < 0 && errno == EINTR {}  // the monitor's first fork (it forks again)
+        let text = String(decoding: got, as: UTF8.self)
+        if text == "ok" {
+            writeStdout(id + "\n")
+            return 0
+        }
+        if let nul = text.firstIndex(of: "\u{0}"), let code = Int32(text[..<nul]) {
+            throw ContainerError(String(text[text.index(after: nul)...]), code: code)
+        }
+        remove(id)
+        throw ContainerError("the container monitor exited before the container started")
+    }
+
+    func monitor(_ id: String, _ req: RunRequest, report: Int32) -> Never {
+        _ = setsid()
+        // Forked once more so the monitor is nobody's child but init's (or a subreaper's).
+        let again = mc_clone3(0, -1, 0, nil)
+        if again < 0 { _exit(1) }
+        if again > 0 { _exit(0) }
+        for s in [SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTTOU, SIGTTIN] { signal(s, SIG_IGN) }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        let log = open(logPath(id), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        if null >= 0 { dup2(null, 0) }
+        if log >= 0 { dup2(log, 1); dup2(log, 2) }
+        if null > 2 { close(null) }
+        if log > 2 { close(log) }
+        let me = Proc.stat(getpid())
+        update(id) { $0.ownerPid = getpid(); $0.ownerStart = me?.startTime; $0.started = Log.timestamp(); $0.startedUnix = now() }
+        func tell(_ s: String) {
+            let b = Array(s.utf8)
+            _ = b.withUnsafeBytes { write(report, $0.baseAddress, $0.count) }
+            close(report)
+        }
+        _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
+        let rt = runtime
+        var co = CreateOptions(id: id, bundle: dir(id))
+        co.keepTerminal = true
+        let created: Created
+        do {
+            created = try rt.create(co)
+            do {
+                try writeHosts(id, record: (try? rt.store.load(id)) ?? created.record, hostname: req.hostname)
+                try rt.start(id)
+            } catch { try? rt.delete(id, force: true); throw error }
+        } catch {
+            let text = "\(error)"
+            remove(id)
+            tell("\(Containers.exitCode(forCreateError: text))\u{0}\(text)")
+            _exit(1)
+        }
+        tell("ok")
+        let initPid = created.record.pid
+        if let master = created.terminal {
+            var buf = [UInt8](repeating: 0, count: 32768)
+            while true {
+                let n = read(master, &buf, buf.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                try? FS.writeAll(fd: 1, Array(buf[0..<n]), what: "log")
+            }
+            close(master)
+        }
+        var status: Int32 = 0
+        var code: Int32 = 0
+        while true {
+            let r = waitpid(-1, &status, 0)
+            if r == initPid { code = Proc.exitCode(fromWaitStatus: status); break }
+            if r < 0 && errno == ECHILD { break }
+        }
+        while waitpid(-1, &status, WNOHANG) > 0 {}
+        try? rt.delete(id, force: true)
+        finish(id, exitCode: code)
+        if req.autoRemove { remove(id) }
+        _exit(0)
+    }
+}

@@ -1,0 +1,93 @@
+import Cgroups
+import Compile
+import Glibc
+import JSON
+import Network
+import Rootfs
+import Runtime
+import Spec
+import Sys
+
+// Bundle preparation for `run --rootfs`: the container directory and metadata,
+// the generated hostname, hosts and resolv.conf, the overlay root, config.json.
+
+/// The host's resolv.conf without loopback nameservers (they mean nothing in
+/// the container's network namespace); Google's when none is left, as Docker.
+/// Network.resolvConf's, under the name the unit tests know.
+public func containerResolvConf(host: String) -> String { Network.resolvConf(host: host) }
+
+extension Containers {
+    /// Creates the container directory and metadata (the name is reserved
+    /// under a lock on the containers directory) and prepares the bundle:
+    /// generated files, the overlay mount, config.json.
+    func prepare(_ req: RunRequest) throws -> String {
+        try FS.makeDirectories(base, mode: 0o711)
+        let lock = try FileLock.acquire(base)
+        defer { lock.unlock() }
+        let metas = all()
+        let id = chooseID(among: metas)
+        let name = try chooseName(req.name, id: id, among: metas)
+        let d = dir(id)
+        guard mkdir(d, 0o711) == 0 else { throw SysError("mkdir \(d)") }
+        let st = Proc.stat(getpid())
+        let meta = Meta(id: id, name: name, created: Log.timestamp(), createdUnix: now(), command: req.spec.process?.args ?? [],
+                        rootfs: req.rootfs, ociRoot: ociRoot, ownerPid: getpid(), ownerStart: st?.startTime,
+                        started: nil, startedUnix: nil, finished: nil, finishedUnix: nil, exitCode: nil,
+                        autoRemove: req.autoRemove, detached: req.detach)
+        do {
+            try save(meta)
+            for sub in ["upper", "work", "merged"] {
+                guard mkdir(d + "/" + sub, 0o755) == 0 else { throw SysError("mkdir \(d)/\(sub)") }
+            }
+            // Files the container sees at /etc/hostname, /etc/hosts, /etc/resolv.conf.
+            // /etc/hosts is rewritten with the address once create has leased
+            // one (writeHosts); until then the name is on 127.0.1.1.
+            try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
+            try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
+            try FS.writeAtomically(d + "/resolv.conf", resolvConf())
+            // Each layer passed as a path, never spliced into an option string
+            // (Rootfs/Overlay.swift).
+            try Rootfs.mountOverlay(lower: [req.rootfs], upper: d + "/upper", work: d + "/work", target: d + "/merged")
+            var spec = req.spec
+            spec.root = Root(path: d + "/merged", readonly: req.spec.root?.readonly)
+            var mounts = spec.mounts ?? []
+            for f in ["hostname", "hosts", "resolv.conf"] where !mounts.contains(where: { $0.destination == "/etc/" + f }) {
+                mounts.append(Mount(destination: "/etc/" + f, type: "bind", source: d + "/" + f, options: ["rbind", "rprivate"]))
+            }
+            spec.mounts = mounts
+            var ann = spec.annotations ?? [:]
+            ann[Annotation.name] = name
+            spec.annotations = ann
+            // Run-mode containers share a parent cgroup, as Docker's /docker/<id>.
+            if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = CgroupParent.runMode + "/" + id }
+            try FS.writeAtomically(d + "/config.json", try JSONEncoding.pretty(spec))
+        } catch {
+            removeFiles(id)
+            throw error
+        }
+        return id
+    }
+
+    func resolvConf() -> String { Network.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "") }
+
+    /// The bridged address a created container was given (Record.network,
+    /// "172.18.0.2/16"), without the prefix length.
+    static func address(of r: Record) -> IPv4? {
+        guard let a = r.network?["address"], let ip = a.split(separator: "/").first else { return nil }
+        return IPv4(String(ip))
+    }
+
+    /// After create, before start: puts the leased address in the
+    /// container's /etc/hosts. In place (O_TRUNC, no rename): the file is
+    /// bind-mounted into the container, and a rename would leave the mount
+    /// on the old inode. Nothing to do without a bridged address.
+    func writeHosts(_ id: String, record r: Record, hostname: String) throws {
+        guard let a = Containers.address(of: r) else { return }
+        let name = load(id)?.name ?? ""
+        let path = dir(id) + "/hosts"
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open \(path)") }
+        defer { close(fd) }
+        try FS.writeAll(fd: fd, Array(Network.hostsFile(hostname: hostname, address: a, aliases: [name]).utf8), what: "write \(path)")
+    }
+}

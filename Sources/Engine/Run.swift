@@ -1,0 +1,61 @@
+import Glibc
+import Runtime
+import Spec
+import Sys
+
+// `run --rootfs` in the foreground: the bundle prepared, then Runtime.run with
+// this process as the init's parent; the exit recorded and --rm honoured.
+
+extension Containers {
+    /// What `run --rootfs` asks for: the compiled spec, and the flags that
+    /// are the engine's own.
+    public struct RunRequest {
+        public var spec: Spec
+        public var name: String?
+        public var hostname: String
+        public var rootfs: String
+        public var detach = false
+        public var autoRemove = false
+        public var interactive = false
+        public var tty = false
+        public init(spec: Spec, name: String?, hostname: String, rootfs: String) {
+            self.spec = spec; self.name = name; self.hostname = hostname; self.rootfs = rootfs
+        }
+    }
+
+    /// Maps an init's create error to Docker's codes: 127 not found, 126
+    /// cannot execute.
+    public static func exitCode(forCreateError text: String) -> Int32 {
+        if text.contains("exec") {
+            if text.contains("executable file not found") || text.hasSuffix("no such file or directory") { return 127 }
+            if text.hasSuffix("permission denied") || text.contains("exec format error") { return 126 }
+        }
+        return 125
+    }
+
+    /// Runs a prepared request: in the foreground (the container's exit
+    /// code) or detached (prints the id; a monitor stays behind).
+    public func run(_ req: RunRequest) throws -> Int32 {
+        let id = try prepare(req)
+        if req.detach { return try runDetached(id, req) }
+        if !req.interactive {
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if null >= 0 { dup2(null, 0); close(null) }
+        }
+        update(id) { $0.started = Log.timestamp(); $0.startedUnix = now() }
+        var o = RunOptions(create: CreateOptions(id: id, bundle: dir(id)))
+        o.relayStdin = req.interactive
+        o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
+        let code: Int32
+        do {
+            code = try runtime.run(o)
+        } catch {
+            let text = "\(error)"
+            remove(id)
+            throw ContainerError(text, code: Containers.exitCode(forCreateError: text))
+        }
+        finish(id, exitCode: code)
+        if req.autoRemove { remove(id) }
+        return code
+    }
+}

@@ -1,0 +1,91 @@
+import Glibc
+import Network
+import Sys
+
+// The end of a run-mode container: its exit recorded (finish), stop, rm, and
+// prune of stopped containers, stray overlay mounts and orphaned leases.
+
+extension Containers {
+    /// After the init has gone: the OCI state and the overlay mount go, the
+    /// exit code and time are recorded (when known).
+    public func finish(_ id: String, exitCode: Int32?) {
+        if runtime.store.exists(id), liveStatus(id) == nil { try? runtime.delete(id, force: true) }
+        unmountAll(merged(id))
+        update(id) { m in
+            if let c = exitCode, m.exitCode == nil { m.exitCode = c }
+            if m.finished == nil { m.finished = Log.timestamp(); m.finishedUnix = now() }
+        }
+    }
+
+    /// Removes everything of a container: its init (killed), OCI state and
+    /// cgroup, overlay mount, directory.
+    public func remove(_ id: String) {
+        if runtime.store.exists(id) { try? runtime.delete(id, force: true) }
+        if runtime.store.exists(id) { try? FS.removeTree(runtime.store.dir(id)) }
+        removeFiles(id)
+    }
+
+    func removeFiles(_ id: String) {
+        // Under the container's lock, so that an owner recording the exit
+        // (update) cannot write into a directory being removed.
+        let lock = FS.isDirectory(dir(id)) ? try? FileLock.acquire(dir(id)) : nil
+        defer { lock?.unlock() }
+        unmountAll(merged(id))
+        // Never recurse into a mount we failed to remove.
+        if isMounted(merged(id)) { return }
+        try? FS.removeTree(dir(id))
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout` seconds; waits for the init.
+    public func stop(_ id: String, timeout: Int) throws {
+        let rt = runtime
+        if let live = liveStatus(id), let r = try? rt.store.load(id) {
+            if live.status == "paused" { try? rt.resume(id) }
+            if live.status == "created" || live.status == "creating" {
+                try? rt.kill(id, signal: SIGKILL, all: false)
+            } else {
+                try? rt.kill(id, signal: SIGTERM, all: false)
+                if !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: timeout * 1000) {
+                    try? rt.kill(id, signal: SIGKILL, all: false)
+                }
+            }
+            guard Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) else {
+                throw ContainerError("container \(id.prefix(12)) did not stop")
+            }
+        }
+        // Let the owner record the exit code; finish ourselves if it is gone.
+        for _ in 0..<100 {
+            guard let m = load(id), m.exitCode == nil, ownerAlive(m) else { break }
+            usleep(20_000)
+        }
+        finish(id, exitCode: nil)
+    }
+
+    /// Stopped containers and what crashed runs left: directories whose OCI
+    /// state is gone or stopped, overlay mounts without a container.
+    public func prune() -> [String] {
+        var removed: [String] = []
+        for m in all() where !isRunning(m.id) {
+            // A run or monitor still at work (preparing, creating, or
+            // about to record the exit) is left alone.
+            if m.exitCode == nil && ownerAlive(m) { continue }
+            remove(m.id)
+            removed.append(m.id)
+        }
+        for mp in mountPoints() where mp.hasPrefix(base + "/") {
+            let id = String(mp.dropFirst(base.count + 1).split(separator: "/").first ?? "")
+            if !FS.isDirectory(dir(id)) || !isRunning(id) { unmountAll(mp) }
+        }
+        return removed
+    }
+
+    /// For prune: frees the leases and published ports of containers that
+    /// no longer exist. Alive are this root's running containers and any
+    /// container whose veth is still there (one of another --root);
+    /// returns the ids whose network was released.
+    public func reclaimNetwork() throws -> [String] {
+        try Network.reclaim(dir: networkDir, isAlive: { id in
+            Network.attached(id) || liveStatus(id) != nil
+        })
+    }
+}
