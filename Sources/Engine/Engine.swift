@@ -32,5 +32,4 @@ public struct Containers {
     public func dir(_ id: String) -> String { base + "/" + id }
     func metaPath(_ id: String) -> String { dir(id) + "/container.json" }
     public func logPath(_ id: String) -> String { dir(id) + "/container.log" }
-    func merged(_ id: String) -> String { dir(id) + "/merged" }
 }

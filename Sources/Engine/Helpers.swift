@@ -42,13 +42,3 @@ func unescapeMount(_ s: String) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
-
-public func isMounted(_ path: String) -> Bool { mountPoints().contains(path) }
-
-/// Lazily unmounts everything mounted at `path`.
-public func unmountAll(_ path: String) {
-    for _ in 0..<16 {
-        guard isMounted(path) else { return }
-        if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINTR { return }
-    }
-}

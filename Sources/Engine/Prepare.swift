@@ -28,6 +28,7 @@ extension Containers {
         let id = chooseID(among: metas)
         let name = try chooseName(req.name, id: id, among: metas)
         let d = dir(id)
+        let layer = rootLayer(id)
         guard mkdir(d, 0o711) == 0 else { throw SysError("mkdir \(d)") }
         let st = Proc.stat(getpid())
         let meta = Meta(id: id, name: name, created: Log.timestamp(), createdUnix: now(), command: req.spec.process?.args ?? [],
@@ -36,20 +37,16 @@ extension Containers {
                         autoRemove: req.autoRemove, detached: req.detach)
         do {
             try save(meta)
-            for sub in ["upper", "work", "merged"] {
-                guard mkdir(d + "/" + sub, 0o755) == 0 else { throw SysError("mkdir \(d)/\(sub)") }
-            }
+            try layer.makeDirectories()
             // Files the container sees at /etc/hostname, /etc/hosts, /etc/resolv.conf.
             // /etc/hosts is rewritten with the address once create has leased
             // one (writeHosts); until then the name is on 127.0.1.1.
             try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
             try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
             try FS.writeAtomically(d + "/resolv.conf", resolvConf())
-            // Each layer passed as a path, never spliced into an option string
-            // (Rootfs/Overlay.swift).
-            try Rootfs.mountOverlay(lower: [req.rootfs], upper: d + "/upper", work: d + "/work", target: d + "/merged")
+            try layer.mount(lower: [req.rootfs])
             var spec = req.spec
-            spec.root = Root(path: d + "/merged", readonly: req.spec.root?.readonly)
+            spec.root = Root(path: layer.merged, readonly: req.spec.root?.readonly)
             var mounts = spec.mounts ?? []
             for f in ["hostname", "hosts", "resolv.conf"] where !mounts.contains(where: { $0.destination == "/etc/" + f }) {
                 mounts.append(Mount(destination: "/etc/" + f, type: "bind", source: d + "/" + f, options: ["rbind", "rprivate"]))

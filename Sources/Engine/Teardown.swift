@@ -10,7 +10,7 @@ extension Containers {
     /// exit code and time are recorded (when known).
     public func finish(_ id: String, exitCode: Int32?) {
         if runtime.store.exists(id), liveStatus(id) == nil { try? runtime.delete(id, force: true) }
-        unmountAll(merged(id))
+        rootLayer(id).unmount()
         update(id) { m in
             if let c = exitCode, m.exitCode == nil { m.exitCode = c }
             if m.finished == nil { m.finished = Log.timestamp(); m.finishedUnix = now() }
@@ -30,9 +30,10 @@ extension Containers {
         // (update) cannot write into a directory being removed.
         let lock = FS.isDirectory(dir(id)) ? try? FileLock.acquire(dir(id)) : nil
         defer { lock?.unlock() }
-        unmountAll(merged(id))
+        let layer = rootLayer(id)
+        layer.unmount()
         // Never recurse into a mount we failed to remove.
-        if isMounted(merged(id)) { return }
+        if layer.isMounted { return }
         try? FS.removeTree(dir(id))
     }
 
@@ -72,9 +73,8 @@ extension Containers {
             remove(m.id)
             removed.append(m.id)
         }
-        for mp in mountPoints() where mp.hasPrefix(base + "/") {
-            let id = String(mp.dropFirst(base.count + 1).split(separator: "/").first ?? "")
-            if !FS.isDirectory(dir(id)) || !isRunning(id) { unmountAll(mp) }
+        for m in RootLayer.mounted(under: base) where !FS.isDirectory(dir(m.id)) || !isRunning(m.id) {
+            RootLayer.unmount(m.path)
         }
         return removed
     }
