@@ -24,6 +24,12 @@ public struct RunOptions {
     /// Called between create and start (run mode writes /etc/hosts with the
     /// address the network got at create).
     public var afterCreate: ((Created) throws -> Void)?
+    /// Called once start succeeded, before the wait (the detached monitor
+    /// tells the `run -d` waiting for it that the container runs).
+    public var afterStart: ((Created) -> Void)?
+    /// Forward the signals we receive to the init. Off for a caller that
+    /// keeps its own dispositions (the detached monitor ignores them).
+    public var forwardSignals = true
     public init(create: CreateOptions) { self.create = create }
 }
 
@@ -34,7 +40,7 @@ extension Runtime {
         co.keepTerminal = !o.detach && co.consoleSocket == nil
         _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
         let c = try create(co)
-        if !o.detach { forwardSignals(to: c.record.pid) }
+        if !o.detach && o.forwardSignals { forwardSignals(to: c.record.pid) }
         do {
             try o.afterCreate?(c)
             try start(o.create.id)
@@ -42,8 +48,9 @@ extension Runtime {
             try? delete(o.create.id, force: true)
             throw error
         }
+        o.afterStart?(c)
         if o.detach { return 0 }
-        let code = waitFor(pid: c.record.pid, terminal: c.terminal, relayStdin: o.relayStdin)
+        let code = waitFor(pid: c.record.pid, terminal: c.terminal, relayStdin: o.relayStdin, forwardSignals: o.forwardSignals)
         if let t = c.terminal { close(t) }
         do {
             try delete(o.create.id, force: true)
@@ -76,8 +83,8 @@ extension Runtime {
         }
     }
 
-    func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true) -> Int32 {
-        forwardSignals(to: pid)
+    func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true, forwardSignals forward: Bool = true) -> Int32 {
+        if forward { forwardSignals(to: pid) }
         var rawSaved: termios?
         if let master = terminal {
             if relayStdin && isatty(0) == 1 {
