@@ -1,6 +1,5 @@
 import CShim
 import Glibc
-import Runtime
 import Sys
 
 // `run -d`: a monitor process (setsid, forked again) is the init's parent; it
@@ -63,44 +62,21 @@ extension Containers {
             _ = b.withUnsafeBytes { write(report, $0.baseAddress, $0.count) }
             close(report)
         }
-        _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
-        let rt = runtime
-        var co = CreateOptions(id: id, bundle: dir(id))
-        co.keepTerminal = true
-        let created: Created
+        // Runtime.run, as in the foreground, but keeping the signals ignored
+        // above and relaying no stdin: a terminal's output goes to the log.
+        var o = runOptions(id, req)
+        o.relayStdin = false
+        o.forwardSignals = false
+        o.afterStart = { _ in tell("ok") }
+        let code: Int32
         do {
-            created = try rt.create(co)
-            do {
-                try writeHosts(id, record: (try? rt.store.load(id)) ?? created.record, hostname: req.hostname)
-                try rt.start(id)
-            } catch { try? rt.delete(id, force: true); throw error }
+            code = try runtime.run(o)
         } catch {
             let text = "\(error)"
             remove(id)
             tell("\(Containers.exitCode(forCreateError: text))\u{0}\(text)")
             _exit(1)
         }
-        tell("ok")
-        let initPid = created.record.pid
-        if let master = created.terminal {
-            var buf = [UInt8](repeating: 0, count: 32768)
-            while true {
-                let n = read(master, &buf, buf.count)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                try? FS.writeAll(fd: 1, Array(buf[0..<n]), what: "log")
-            }
-            close(master)
-        }
-        var status: Int32 = 0
-        var code: Int32 = 0
-        while true {
-            let r = waitpid(-1, &status, 0)
-            if r == initPid { code = Proc.exitCode(fromWaitStatus: status); break }
-            if r < 0 && errno == ECHILD { break }
-        }
-        while waitpid(-1, &status, WNOHANG) > 0 {}
-        try? rt.delete(id, force: true)
         finish(id, exitCode: code)
         if req.autoRemove { remove(id) }
         _exit(0)

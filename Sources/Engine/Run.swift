@@ -33,6 +33,14 @@ extension Containers {
         return 125
     }
 
+    /// What the foreground run and the monitor both give Runtime.run: the
+    /// prepared bundle, and /etc/hosts written between create and start.
+    func runOptions(_ id: String, _ req: RunRequest) -> RunOptions {
+        var o = RunOptions(create: CreateOptions(id: id, bundle: dir(id)))
+        o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
+        return o
+    }
+
     /// Runs a prepared request: in the foreground (the container's exit
     /// code) or detached (prints the id; a monitor stays behind).
     public func run(_ req: RunRequest) throws -> Int32 {
@@ -43,9 +51,8 @@ extension Containers {
             if null >= 0 { dup2(null, 0); close(null) }
         }
         update(id) { $0.started = Log.timestamp(); $0.startedUnix = now() }
-        var o = RunOptions(create: CreateOptions(id: id, bundle: dir(id)))
+        var o = runOptions(id, req)
         o.relayStdin = req.interactive
-        o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
         let code: Int32
         do {
             code = try runtime.run(o)
