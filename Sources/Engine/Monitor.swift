@@ -68,17 +68,13 @@ extension Containers {
         o.relayStdin = false
         o.forwardSignals = false
         o.afterStart = { _ in tell("ok") }
-        let code: Int32
         do {
-            code = try runtime.run(o)
+            _ = try runPrepared(id, req, o)
         } catch {
-            let text = "\(error)"
-            remove(id)
-            tell("\(Containers.exitCode(forCreateError: text))\u{0}\(text)")
+            let e = error as? ContainerError ?? ContainerError("\(error)")
+            tell("\(e.code)\u{0}\(e.message)")
             _exit(1)
         }
-        finish(id, exitCode: code)
-        if req.autoRemove { remove(id) }
         _exit(0)
     }
 }

@@ -41,6 +41,23 @@ extension Containers {
         return o
     }
 
+    /// Runtime.run of a prepared container, then its exit recorded and --rm
+    /// honoured. A container that fails to create or start is removed; the
+    /// error carries Docker's code (exitCode(forCreateError:)).
+    func runPrepared(_ id: String, _ req: RunRequest, _ o: RunOptions) throws -> Int32 {
+        let code: Int32
+        do {
+            code = try runtime.run(o)
+        } catch {
+            let text = "\(error)"
+            remove(id)
+            throw ContainerError(text, code: Containers.exitCode(forCreateError: text))
+        }
+        finish(id, exitCode: code)
+        if req.autoRemove { remove(id) }
+        return code
+    }
+
     /// Runs a prepared request: in the foreground (the container's exit
     /// code) or detached (prints the id; a monitor stays behind).
     public func run(_ req: RunRequest) throws -> Int32 {
@@ -53,16 +70,6 @@ extension Containers {
         update(id) { $0.started = Log.timestamp(); $0.startedUnix = now() }
         var o = runOptions(id, req)
         o.relayStdin = req.interactive
-        let code: Int32
-        do {
-            code = try runtime.run(o)
-        } catch {
-            let text = "\(error)"
-            remove(id)
-            throw ContainerError(text, code: Containers.exitCode(forCreateError: text))
-        }
-        finish(id, exitCode: code)
-        if req.autoRemove { remove(id) }
-        return code
+        return try runPrepared(id, req, o)
     }
 }
