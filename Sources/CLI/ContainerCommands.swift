@@ -17,12 +17,12 @@ let runModeFlags: [Flag] = [
 ]
 
 func containers(_ g: Globals) -> Containers {
-    Containers(ociRoot: g.root, data: g.locations.data, networkDir: g.locations.network)
+    Containers(locations: g.locations)
 }
 
 /// The OCI runtime over --root, with the network driver the bundles'
 /// annotations choose a mode of (Engine's BridgeNetwork).
-func runtime(_ g: Globals) -> Runtime { Runtime(root: g.root, network: BridgeNetwork(dir: g.locations.network)) }
+func runtime(_ g: Globals) -> Runtime { Runtime(locations: g.locations, network: BridgeNetwork(dir: g.locations.network)) }
 
 /// An OCI container id as given, or else the run-mode container a name or
 /// unique id prefix names (so every command takes those too).
@@ -58,7 +58,7 @@ func dockerRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
 }
 
 func psRows(_ c: Containers, all: Bool) -> [(Meta, String, String)] {
-    c.all().compactMap { m in
+    c.mine().compactMap { m in
         let (state, text) = c.statusText(m)
         if !all && state != "running" && state != "paused" { return nil }
         return (m, state, text)
@@ -144,7 +144,7 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
     let c = containers(g)
     var list = p.positionals
     if p.bool("all") {
-        list = c.all().filter { p.bool("force") || !c.isRunning($0.id) }.map { $0.id }
+        list = c.mine().filter { p.bool("force") || !c.isRunning($0.id) }.map { $0.id }
     } else if list.isEmpty {
         throw UsageError("rm needs at least one container (id, prefix or name), or --all")
     }

@@ -82,8 +82,3 @@ public enum CgroupPath {
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + r
     }
 }
-
-public enum CgroupParent {
-    /// Where Docker-style `run` puts its containers' cgroups: /minicontainer/<id>.
-    public static let runMode = "/minicontainer"
-}

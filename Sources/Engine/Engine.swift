@@ -2,7 +2,10 @@ import Runtime
 import Sys
 
 // The engine's root: run-mode containers live in DATA/containers/<id>/ (DATA is
-// Locations.data, given by the CLI), their OCI state under --root.
+// Locations.data, given by the CLI), their OCI state under --root. A container
+// belongs to the --root it was run with (Meta.ociRoot): its status is read
+// there whatever --root is given now, and only commands given that --root
+// list it, stop it or remove it (Metadata.swift's resolve).
 
 public struct ContainerError: Error, CustomStringConvertible {
     public var message: String
@@ -17,15 +20,20 @@ public struct ContainerError: Error, CustomStringConvertible {
 /// container.json) and drives the OCI create/start/delete state machine with
 /// the same id under --root.
 public struct Containers {
-    public let data: String
-    public let ociRoot: String
-    public let networkDir: String
-    public var runtime: Runtime { Runtime(root: ociRoot, network: BridgeNetwork(dir: networkDir)) }
+    public let locations: Locations
+    public var data: String { locations.data }
+    public var ociRoot: String { locations.root }
+    public var networkDir: String { locations.network }
+    public var runtime: Runtime { Runtime(locations: locations, network: BridgeNetwork(dir: networkDir)) }
 
-    public init(ociRoot: String, data: String = Locations.defaultData, networkDir: String = Locations.defaultNetwork) {
-        self.data = FS.absolute(data)
-        self.ociRoot = ociRoot
-        self.networkDir = networkDir
+    public init(locations: Locations) { self.locations = locations }
+
+    /// The runtime over the --root container `id` was run with.
+    func runtime(of id: String) -> Runtime {
+        guard let m = load(id), m.ociRoot != ociRoot else { return runtime }
+        var l = locations
+        l.root = m.ociRoot
+        return Runtime(locations: l, network: BridgeNetwork(dir: networkDir))
     }
 
     public var base: String { data + "/containers" }

@@ -103,14 +103,26 @@ extension Containers {
         return id
     }
 
-    /// An id, a name or a unique prefix of an id -> the full id.
+    /// The containers run with this --root (`all` has every one of the
+    /// data dir: names and ids are unique across it).
+    public func mine() -> [Meta] { all().filter { $0.ociRoot == ociRoot } }
+
+    /// An id, a name or a unique prefix of an id -> the full id, among the
+    /// containers of this --root; one of another --root is named in the error.
     public func resolve(_ ref: String) throws -> String {
-        let metas = all()
-        if metas.contains(where: { $0.id == ref }) { return ref }
-        if let m = metas.first(where: { $0.name == ref }) { return m.id }
-        let hits = ref.isEmpty ? [] : metas.filter { $0.id.hasPrefix(ref) }
-        if hits.count == 1 { return hits[0].id }
-        if hits.count > 1 { throw ContainerError("\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
+        func find(_ metas: [Meta]) throws -> String? {
+            if metas.contains(where: { $0.id == ref }) { return ref }
+            if let m = metas.first(where: { $0.name == ref }) { return m.id }
+            let hits = ref.isEmpty ? [] : metas.filter { $0.id.hasPrefix(ref) }
+            if hits.count == 1 { return hits[0].id }
+            if hits.count > 1 { throw ContainerError("\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
+            return nil
+        }
+        let every = all()
+        if let id = try find(every.filter { $0.ociRoot == ociRoot }) { return id }
+        if let id = try? find(every), let m = every.first(where: { $0.id == id }) {
+            throw ContainerError("container \(quoted(ref, max: 128)) was run with --root \(quoted(m.ociRoot, max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
+        }
         throw ContainerError("no such container: \(ref)")
     }
 

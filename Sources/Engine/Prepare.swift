@@ -56,7 +56,7 @@ extension Containers {
             ann[Annotation.name] = name
             spec.annotations = ann
             // Run-mode containers share a parent cgroup, as Docker's /docker/<id>.
-            if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = CgroupParent.runMode + "/" + id }
+            if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = locations.cgroupParent + "/" + id }
             try FS.writeAtomically(d + "/config.json", try JSONEncoding.pretty(spec))
         } catch {
             removeFiles(id)

@@ -23,14 +23,11 @@ extension Containers {
         }
     }
 
-    /// Maps an init's create error to Docker's codes: 127 not found, 126
-    /// cannot execute.
-    public static func exitCode(forCreateError text: String) -> Int32 {
-        if text.contains("exec") {
-            if text.contains("executable file not found") || text.hasSuffix("no such file or directory") { return 127 }
-            if text.hasSuffix("permission denied") || text.contains("exec format error") { return 126 }
-        }
-        return 125
+    /// Docker's code for a create that failed: 127 when the program was
+    /// not found, 126 when it could not be executed (from the init's errno,
+    /// InitFailure.programExitCode), else 125.
+    public static func exitCode(forCreateError error: Error) -> Int32 {
+        (error as? InitFailure)?.programExitCode ?? 125
     }
 
     /// What the foreground run and the monitor both give Runtime.run: the
@@ -49,9 +46,8 @@ extension Containers {
         do {
             code = try runtime.run(o)
         } catch {
-            let text = "\(error)"
             remove(id)
-            throw ContainerError(text, code: Containers.exitCode(forCreateError: text))
+            throw ContainerError("\(error)", code: Containers.exitCode(forCreateError: error))
         }
         finish(id, exitCode: code)
         if req.autoRemove { remove(id) }

@@ -8,7 +8,7 @@ extension Containers {
     /// The OCI status (created, running, paused, creating) while the init
     /// lives, else nil.
     public func liveStatus(_ id: String) -> (status: String, pid: Int32)? {
-        let store = runtime.store
+        let store = runtime(of: id).store
         guard store.exists(id), let r = try? store.load(id) else { return nil }
         let st = store.status(r)
         return st == .stopped ? nil : (st.rawValue, r.pid)

@@ -9,7 +9,7 @@ extension Containers {
     /// After the init has gone: the OCI state and the overlay mount go, the
     /// exit code and time are recorded (when known).
     public func finish(_ id: String, exitCode: Int32?) {
-        if runtime.store.exists(id), liveStatus(id) == nil { try? runtime.delete(id, force: true) }
+        if runtime(of: id).store.exists(id), liveStatus(id) == nil { try? runtime(of: id).delete(id, force: true) }
         rootLayer(id).unmount()
         update(id) { m in
             if let c = exitCode, m.exitCode == nil { m.exitCode = c }
@@ -20,8 +20,8 @@ extension Containers {
     /// Removes everything of a container: its init (killed), OCI state and
     /// cgroup, overlay mount, directory.
     public func remove(_ id: String) {
-        if runtime.store.exists(id) { try? runtime.delete(id, force: true) }
-        if runtime.store.exists(id) { try? FS.removeTree(runtime.store.dir(id)) }
+        if runtime(of: id).store.exists(id) { try? runtime(of: id).delete(id, force: true) }
+        if runtime(of: id).store.exists(id) { try? FS.removeTree(runtime(of: id).store.dir(id)) }
         removeFiles(id)
     }
 
@@ -66,7 +66,7 @@ extension Containers {
     /// state is gone or stopped, overlay mounts without a container.
     public func prune() -> [String] {
         var removed: [String] = []
-        for m in all() where !isRunning(m.id) {
+        for m in mine() where !isRunning(m.id) {
             // A run or monitor still at work (preparing, creating, or
             // about to record the exit) is left alone.
             if m.exitCode == nil && ownerAlive(m) { continue }

@@ -13,11 +13,17 @@ public struct Runtime {
     public let store: Store
     /// What create connects a new network namespace with (NetworkDriver.swift).
     public let network: NetworkDriver
+    /// The parent cgroup that delete removes with its last container
+    /// (Locations.cgroupParent: run mode's, as Docker's /docker).
+    let sharedCgroupParent: String
 
-    public init(root: String, network: NetworkDriver) {
-        store = Store(root: root)
+    public init(locations: Locations, network: NetworkDriver) {
+        store = Store(root: locations.root)
         self.network = network
+        sharedCgroupParent = locations.cgroupParent
     }
+
+    public init(root: String, network: NetworkDriver) { self.init(locations: Locations(root: root), network: network) }
 
     func manager(_ r: Record) throws -> CgroupManager {
         makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
@@ -157,9 +163,9 @@ public struct Runtime {
         do { try cg.destroy() } catch { throw fail("remove cgroup: \(error)") }
         // Run mode's shared parent (/minicontainer in each hierarchy) goes
         // with its last container; a busy or non-empty one stays.
-        if r.cgroupsPath == CgroupParent.runMode + "/" + r.id {
+        if r.cgroupsPath == sharedCgroupParent + "/" + r.id {
             for path in Set(r.cgroups.values) {
-                if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix(CgroupParent.runMode) {
+                if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix(sharedCgroupParent) {
                     _ = rmdir(String(path[..<slash]))
                 }
             }

@@ -1,6 +1,9 @@
+import Glibc
 import XCTest
 @testable import CLI
 @testable import Engine
+@testable import Runtime
+import Sys
 
 /// The pure parts of Docker-style containers: ids, durations, error codes,
 /// resolv.conf, mountinfo escapes, and how `run` splits flags from the command.
@@ -23,10 +26,13 @@ final class EngineTests: XCTestCase {
     }
 
     func testCreateErrorsMapToDockerCodes() {
-        XCTAssertEqual(Containers.exitCode(forCreateError: "exec: \"nosuch\": executable file not found in $PATH: no such file or directory"), 127)
-        XCTAssertEqual(Containers.exitCode(forCreateError: "exec: \"/bin/nosuch\": no such file or directory"), 127)
-        XCTAssertEqual(Containers.exitCode(forCreateError: "exec: \"/etc/passwd\": permission denied"), 126)
-        XCTAssertEqual(Containers.exitCode(forCreateError: "prepare rootfs: mount /x: no such file or directory"), 125)
+        // From the init's stage and errno (InitMessage.error), not its text.
+        func f(_ stage: String, _ e: Int32, _ text: String) -> Error { InitFailure(stage: stage, errno: e, text: text) }
+        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", ENOENT, "exec: \"nosuch\": executable file not found in $PATH: no such file or directory")), 127)
+        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", ENOENT, "exec: \"/bin/nosuch\": no such file or directory")), 127)
+        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", EACCES, "exec: \"/etc/passwd\": permission denied")), 126)
+        XCTAssertEqual(Containers.exitCode(forCreateError: f("prepare rootfs", ENOENT, "prepare rootfs: mount /x: no such file or directory")), 125)
+        XCTAssertEqual(Containers.exitCode(forCreateError: SysError("exec: no such file or directory", errno: ENOENT)), 125)
     }
 
     func testResolvConfDropsLoopbackNameservers() {

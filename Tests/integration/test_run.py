@@ -394,3 +394,36 @@ def test_concurrent_runs_of_one_name_one_wins(env):
     assert len(wins) == 1, results
     assert all(r[0] == 125 and "already in use" in r[2] for r in results if r[0] != 0)
     assert env.ids() == [wins[0][1].strip()]
+
+
+def test_another_root_neither_misreports_nor_removes_a_running_container(env):
+    # A run-mode container belongs to the --root it was run with. Another
+    # --root over the same data dir used to show it as Created, and rm
+    # deleted its files while it ran, leaving its lease, cgroup and state.
+    r = run(env, "-d", "--name", "keep", "--rootfs", ROOTFS, "/bin/sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    other = env.root + "-other"
+    def mc_other(*args):
+        return subprocess.run([BIN, "--root", other, *args], capture_output=True, text=True, env=env.environ, timeout=30)
+    try:
+        r = mc_other("ps", "-a", "--format", "json")
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stdout
+        for args in (["rm", "-f", "keep"], ["stop", "keep"], ["rm", cid[:12]]):
+            r = mc_other(*args)
+            one_line_error(r)
+            assert f"--root {env.root}" in r.stderr or f'--root "{env.root}"' in r.stderr, r.stderr
+        r = mc_other("rm", "-f", "--all")
+        assert r.returncode == 0 and r.stdout == "", r.stdout
+        r = mc_other("prune")
+        assert r.returncode == 0 and r.stdout == "", r.stdout
+        # Still running, with its files and overlay, under its own --root.
+        [c] = env.ps()
+        assert c["id"] == cid and c["state"] == "running", c
+        assert env.ids() == [cid]
+        assert any(m.startswith(env.dir(cid)) for m in mountinfo())
+        assert os.path.isdir(os.path.join(env.root, cid))
+    finally:
+        subprocess.run(["rm", "-rf", other])
+    assert env.mc("rm", "-f", "keep").returncode == 0
+    env.assert_clean([cid])
