@@ -2,6 +2,8 @@
 // long names as urfave/cli takes them, `-it` clusters of short booleans, `--`
 // ending the flags). A library, so tests parse argv without spawning.
 
+import Sys
+
 public struct Flag {
     /// All spellings without dashes: ["e", "env"]. The first long one is the key.
     public var names: [String]
@@ -25,12 +27,6 @@ public struct Flag {
     }
 }
 
-public struct UsageError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public struct Parsed {
     public var values: [String: [String]] = [:]
     public var positionals: [String] = []
@@ -51,10 +47,10 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
     var out = Parsed()
     var i = 0
     func find(_ name: String) -> Flag? { flags.first { $0.names.contains(name) } }
-    func unknown(_ spelled: String) -> UsageError {
+    func unknown(_ spelled: String) -> Failure {
         context.isEmpty
-            ? UsageError("unknown global flag \(spelled) (see 'minicontainer --help')")
-            : UsageError("unknown flag \(spelled) for \(context) (see 'minicontainer \(context) --help')")
+            ? Failure(.usage, "unknown global flag \(spelled) (see 'minicontainer --help')")
+            : Failure(.usage, "unknown flag \(spelled) for \(context) (see 'minicontainer \(context) --help')")
     }
     // Every occurrence is kept; single-valued flags read the last (the last
     // one wins, as with urfave/cli).
@@ -88,13 +84,13 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
                 if let v = inline {
                     try record(f, v, a)
                 } else {
-                    guard i + 1 < args.count else { throw UsageError("flag \(a) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
+                    guard i + 1 < args.count else { throw Failure(.usage, "flag \(a) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
                     i += 1
                     try record(f, args[i], a)
                 }
             } else {
                 if let v = inline, v != "true" && v != "false" {
-                    throw UsageError("flag \(a.split(separator: "=")[0]) of \(context) takes no value (true or false at most)")
+                    throw Failure(.usage, "flag \(a.split(separator: "=")[0]) of \(context) takes no value (true or false at most)")
                 }
                 try record(f, inline ?? "true", a)
             }
@@ -113,7 +109,7 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
                     if !rest.isEmpty {
                         try record(f, rest.hasPrefix("=") ? String(rest.dropFirst()) : rest, a)
                     } else {
-                        guard i + 1 < args.count else { throw UsageError("flag -\(chars[j]) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
+                        guard i + 1 < args.count else { throw Failure(.usage, "flag -\(chars[j]) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
                         try record(f, args[i + 1], a)
                         consumedNext = true
                     }

@@ -13,20 +13,20 @@ let checkCommand = Command(
     usage: "[--bundle DIR]",
     flags: [Flag(["b", "bundle"], value: "DIR", "the bundle directory (default .)")]
 ) { p, _ in
-    if let extra = p.positionals.first { throw UsageError("check takes no arguments, got \(quoted(extra))") }
+    if let extra = p.positionals.first { throw Failure(.usage, "check takes no arguments, got \(quoted(extra))") }
     _ = try Bundle.load(FS.absolute(p.string("bundle") ?? "."))
     return 0
 }
 
 /// A JSON document a flag names (`--resources`, `--process`): a file, or
 /// standard input for "-" (called `stdinName` in errors), decoded by
-/// `decode`; bad JSON is one CommandError line.
+/// `decode`; bad JSON is one line (a Failure).
 func decodeFlagFile<T>(_ file: String, stdinName: String, _ decode: (JSONValue, String) throws -> T) throws -> T {
     let bytes = file == "-" ? try FS.readFd(0) : try FS.readBytes(file)
     let name = file == "-" ? stdinName : file
     do {
         return try decode(JSONValue.parse(bytes, file: name), name)
     } catch let e as JSONError {
-        throw CommandError(e.description)
+        throw Failure(.invalid, e.description)
     }
 }

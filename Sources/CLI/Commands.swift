@@ -21,18 +21,14 @@ public struct Globals {
     public init() {}
 }
 
-/// A failure of a command, printed as `minicontainer: <command>: <message>`.
-public struct CommandError: Error, CustomStringConvertible {
-    public var message: String
-    public var code: Int32
-    /// The container the command was about, printed after the command name.
-    public var subject: String?
-    public init(_ message: String, code: Int32 = 125, subject: String? = nil) {
-        self.message = message
-        self.code = code
-        self.subject = subject
-    }
-    public var description: String { message }
+/// The exit code of a failed command: the one place kinds become codes.
+/// 125 for every failure of minicontainer's own; a Docker-style run whose
+/// program cannot start gives a shell's 127 (not found) or 126 (cannot
+/// execute), from the init's errno. The pure layers' errors (JSONError,
+/// SpecError, CompileError) are bad input: 125.
+func exitCode(_ error: Error, programCodes: Bool) -> Int32 {
+    if programCodes, let f = error as? Failure, f.kind == .program, let c = Failure.programExitCode(f.errno) { return c }
+    return 125
 }
 
 public struct Command {
@@ -152,16 +148,15 @@ public func runCLI(_ args: [String]) -> Int32 {
     do {
         let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)
         return try cmd.run(p, g)
-    } catch let e as UsageError {
+    } catch let e as Failure where e.kind == .usage {
         Log.error(e.message)
         return 125
-    } catch let e as CommandError {
-        // The subject is input (an id, a name): at most 128 bytes of it.
-        Log.error("\(cmd.name)\(e.subject.map { " " + Log.oneLine($0, max: 128) } ?? ""): \(e.message)")
-        return e.code
     } catch {
-        Log.error("\(cmd.name): \(error)")
-        return 125
+        // A failure is printed as `minicontainer: <command> [<subject>]: <what>`;
+        // the subject is input (an id, a name): at most 128 bytes of it.
+        let subject = (error as? Failure)?.subject.map { " " + Log.oneLine($0, max: 128) } ?? ""
+        Log.error("\(cmd.name)\(subject): \(error)")
+        return exitCode(error, programCodes: cmd.name == "run" && rest.contains { $0 == "--rootfs" || $0.hasPrefix("--rootfs=") })
     }
 }
 

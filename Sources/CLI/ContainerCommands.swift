@@ -31,14 +31,14 @@ func ociID(_ ref: String, _ g: Globals) -> String {
     return containers(g).tryResolve(ref) ?? ref
 }
 
-/// Runs `body`, turning Containers' errors into command errors.
+/// Runs `body` about `subject` (a container reference), whose failures
+/// name it.
 func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let e as ContainerError {
-        throw CommandError(e.message, code: e.code, subject: subject)
-    } catch let e as CompileError {
-        throw CommandError(e.message, subject: subject)
+    } catch var e as Failure where e.kind != .usage {
+        if e.subject == nil { e.subject = subject }
+        throw e
     }
 }
 
@@ -105,13 +105,13 @@ func dockerPs(_ p: Parsed, _ g: Globals) throws -> Int32 {
         }
         writeStdout(out)
     case let f:
-        throw UsageError("--format must be table or json, not \(quoted(f))")
+        throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
     }
     return 0
 }
 
 func refs(_ p: Parsed, _ command: String) throws -> [String] {
-    guard !p.positionals.isEmpty else { throw UsageError("\(command) needs at least one container (id, prefix or name)") }
+    guard !p.positionals.isEmpty else { throw Failure(.usage, "\(command) needs at least one container (id, prefix or name)") }
     return p.positionals
 }
 
@@ -119,7 +119,7 @@ let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGT
                           usage: "[-t SECONDS] CONTAINER...",
                           flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default 10)")]) { p, g in
     let t = p.string("time") ?? "10"
-    guard let timeout = Int(t), timeout >= 0 else { throw UsageError("-t needs a number of seconds, not \(quoted(t))") }
+    guard let timeout = Int(t), timeout >= 0 else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t))") }
     let c = containers(g)
     var code: Int32 = 0
     for ref in try refs(p, "stop") {
@@ -129,9 +129,9 @@ let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGT
                 try c.stop(id, timeout: timeout)
                 writeStdout(ref + "\n")
             }
-        } catch let e as CommandError {
-            Log.error("stop \(ref): \(e.message)")
-            code = e.code
+        } catch let e as Failure {
+            Log.error("stop \(ref): \(e)")
+            code = exitCode(e, programCodes: false)
         }
     }
     return code
@@ -146,7 +146,7 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
     if p.bool("all") {
         list = c.mine().filter { p.bool("force") || !c.isRunning($0.id) }.map { $0.id }
     } else if list.isEmpty {
-        throw UsageError("rm needs at least one container (id, prefix or name), or --all")
+        throw Failure(.usage, "rm needs at least one container (id, prefix or name), or --all")
     }
     var code: Int32 = 0
     for ref in list {
@@ -154,14 +154,14 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
             try docker(ref) {
                 let id = try c.resolve(ref)
                 if c.isRunning(id) && !p.bool("force") {
-                    throw ContainerError("container \(id.prefix(12)) is running: stop it first or use rm -f")
+                    throw Failure(.state, "container \(id.prefix(12)) is running: stop it first or use rm -f")
                 }
                 c.remove(id)
                 writeStdout((p.bool("all") ? String(ref.prefix(12)) : ref) + "\n")
             }
-        } catch let e as CommandError {
-            Log.error("rm \(ref): \(e.message)")
-            code = e.code
+        } catch let e as Failure {
+            Log.error("rm \(ref): \(e)")
+            code = exitCode(e, programCodes: false)
         }
     }
     return code
@@ -171,16 +171,16 @@ let pruneCommand = Command(name: "prune",
                            summary: "remove stopped containers, what crashed runs left, and the leases and published ports of containers that are gone",
                            usage: "[--network]",
                            flags: [Flag(["network"], "also remove our NAT table (nft ip minicontainer, or the iptables MINICONTAINER chains; ip_forward restored) and the bridge minicontainer0 when no container uses them")]) { p, g in
-    if let extra = p.positionals.first { throw UsageError("prune takes no arguments, got \(quoted(extra))") }
+    if let extra = p.positionals.first { throw Failure(.usage, "prune takes no arguments, got \(quoted(extra))") }
     let c = containers(g)
     let removed = c.prune()
     writeStdout(removed.map { $0.prefix(12) + "\n" }.joined())
     // Leases and ports of containers that died unseen (any --root: a live
     // one still has its veth).
-    do { _ = try c.reclaimNetwork() } catch { throw CommandError("network: \(error)") }
+    do { _ = try c.reclaimNetwork() } catch { throw Failure(.failed, "network: \(error)") }
     if p.bool("network") {
         let done: Bool
-        do { done = try Network.cleanUp(dir: g.locations.network) } catch { throw CommandError("network: \(error)") }
+        do { done = try Network.cleanUp(dir: g.locations.network) } catch { throw Failure(.failed, "network: \(error)") }
         if !done { Log.warn("prune --network: containers still use the network; the bridge and NAT table stay") }
     }
     return 0
@@ -196,7 +196,7 @@ let logsCommand = Command(name: "logs", summary: "print a detached container's o
         let id = try c.resolve(ref)
         var tail: Int?
         if let t = p.string("tail"), t != "all" {
-            guard let n = Int(t), n >= 0 else { throw UsageError("--tail needs a number, not \(quoted(t))") }
+            guard let n = Int(t), n >= 0 else { throw Failure(.usage, "--tail needs a number, not \(quoted(t))") }
             tail = n
         }
         let path = c.logPath(id)
@@ -245,9 +245,9 @@ let inspectCommand = Command(name: "inspect", summary: "print run-mode container
         do {
             let id = try docker(ref) { try c.resolve(ref) }
             out.append(c.inspect(id))
-        } catch let e as CommandError {
-            Log.error("inspect \(ref): \(e.message)")
-            code = e.code
+        } catch let e as Failure {
+            Log.error("inspect \(ref): \(e)")
+            code = exitCode(e, programCodes: false)
         }
     }
     writeStdout(JSONValue.array(out).pretty())

@@ -13,24 +13,21 @@ import Sys
 func about<T>(_ id: String, _ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let e as CommandError {
-        throw CommandError(e.message, code: e.code, subject: e.subject ?? id)
-    } catch let e as UsageError {
+    } catch var e as Failure where e.kind != .usage {
+        if e.subject == nil { e.subject = id }
         throw e
-    } catch {
-        throw CommandError("\(error)", subject: id)
     }
 }
 
 func oneID(_ p: Parsed, _ command: String) throws -> String {
-    guard let id = p.positionals.first else { throw UsageError("\(command) needs a container id (see 'minicontainer \(command) --help')") }
-    guard p.positionals.count == 1 else { throw UsageError("\(command) takes one container id, got \(p.positionals.count) arguments") }
+    guard let id = p.positionals.first else { throw Failure(.usage, "\(command) needs a container id (see 'minicontainer \(command) --help')") }
+    guard p.positionals.count == 1 else { throw Failure(.usage, "\(command) takes one container id, got \(p.positionals.count) arguments") }
     return id
 }
 
 func intFlag(_ p: Parsed, _ key: String) throws -> Int {
     guard let s = p.string(key) else { return 0 }
-    guard let n = Int(s), n >= 0 else { throw UsageError("--\(key) needs a non-negative number, not \(quoted(s))") }
+    guard let n = Int(s), n >= 0 else { throw Failure(.usage, "--\(key) needs a non-negative number, not \(quoted(s))") }
     return n
 }
 
@@ -77,11 +74,11 @@ let stateCommand = Command(name: "state", summary: "print a container's OCI stat
 let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM) to a container's init",
                           usage: "[--all] ID [SIGNAL]",
                           flags: [Flag(["a", "all"], "signal every process in the container")]) { p, g in
-    guard let ref = p.positionals.first else { throw UsageError("kill needs a container id") }
+    guard let ref = p.positionals.first else { throw Failure(.usage, "kill needs a container id") }
     let id = ociID(ref, g)
-    guard p.positionals.count <= 2 else { throw UsageError("kill takes an id and a signal") }
+    guard p.positionals.count <= 2 else { throw Failure(.usage, "kill takes an id and a signal") }
     let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
-    guard let sig = Signal.parse(name) else { throw CommandError("unknown signal \(quoted(name))", subject: id) }
+    guard let sig = Signal.parse(name) else { throw Failure(.invalid, "unknown signal \(quoted(name))") }
     return try about(id) { try runtime(g).kill(id, signal: sig, all: p.bool("all")); return 0 }
 }
 
@@ -104,7 +101,7 @@ let runCommand = Command(name: "run", summary: "run a container: from a bundle (
                          stopAtPositional: true) { p, g in
     if p.has("rootfs") { return try dockerRun(p, g) }
     if let f = (runFlagTable + runModeFlags).first(where: { p.has($0.key) }) {
-        throw UsageError("run: --\(f.key) needs --rootfs (a bundle's config.json says everything else)")
+        throw Failure(.usage, "run: --\(f.key) needs --rootfs (a bundle's config.json says everything else)")
     }
     let id = try oneID(p, "run")
     return try about(id) {
@@ -136,7 +133,7 @@ let listCommand = Command(name: "list", summary: "list containers", usage: "[--f
         }
         writeStdout(out)
     case let f:
-        throw UsageError("--format must be table or json, not \(quoted(f))")
+        throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
     }
     return 0
 }
@@ -161,7 +158,7 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
             }
             writeStdout(out)
         case let f:
-            throw UsageError("--format must be table or json, not \(quoted(f))")
+            throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
         }
         return 0
     }
@@ -239,7 +236,7 @@ let execCommand = Command(
     ],
     stopAtPositional: true
 ) { p, g in
-    guard var id = p.positionals.first else { throw UsageError("exec needs a container id") }
+    guard var id = p.positionals.first else { throw Failure(.usage, "exec needs a container id") }
     let rt = runtime(g)
     var runModeRoot: String?
     if !rt.store.exists(id), let full = containers(g).tryResolve(id) {
@@ -256,7 +253,7 @@ let execCommand = Command(
             process = try decodeFlagFile(file, stdinName: "process.json", SpecJSON.process(_:file:))
         } else {
             let args = Array(p.positionals.dropFirst())
-            guard !args.isEmpty else { throw UsageError("exec needs a command after the container id (or --process FILE)") }
+            guard !args.isEmpty else { throw Failure(.usage, "exec needs a command after the container id (or --process FILE)") }
             process = try rt.baseProcess(id)
             process.args = args
             process.terminal = p.bool("tty")
@@ -270,17 +267,17 @@ let execCommand = Command(
                 do {
                     process.user = try parseUser(u, rootfs: merged, host: realHost)
                 } catch let e as CompileError {
-                    throw CommandError(e.message)
+                    throw Failure(.invalid, e.message)
                 }
             } else if let u = p.string("user") {
                 let parts = u.split(separator: ":").map(String.init)
                 guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
-                    throw UsageError("--user must be UID[:GID] in numbers, not \(quoted(u))")
+                    throw Failure(.usage, "--user must be UID[:GID] in numbers, not \(quoted(u))")
                 }
                 process.user = User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1])! : 0)
             }
             let gids = try p.strings("additional-gids").map { s -> UInt32 in
-                guard let n = UInt32(s) else { throw UsageError("--additional-gids needs numbers, not \(quoted(s))") }
+                guard let n = UInt32(s) else { throw Failure(.usage, "--additional-gids needs numbers, not \(quoted(s))") }
                 return n
             }
             if !gids.isEmpty { process.user.additionalGids = gids }

@@ -35,17 +35,17 @@ func updateResources(_ p: Parsed) throws -> Resources {
     func bytes(_ key: String) throws -> Int64? {
         guard let s = p.string(key) else { return nil }
         if s == "-1" { return -1 }
-        guard let n = parseSize(s) else { throw UsageError("--\(key) needs a size in bytes (256m, 1g, -1), not \(quoted(s))") }
+        guard let n = parseSize(s) else { throw Failure(.usage, "--\(key) needs a size in bytes (256m, 1g, -1), not \(quoted(s))") }
         return n
     }
     func int(_ key: String) throws -> Int64? {
         guard let s = p.string(key) else { return nil }
-        guard let n = Int64(s) else { throw UsageError("--\(key) needs a number, not \(quoted(s))") }
+        guard let n = Int64(s) else { throw Failure(.usage, "--\(key) needs a number, not \(quoted(s))") }
         return n
     }
     func uint(_ key: String) throws -> UInt64? {
         guard let s = p.string(key) else { return nil }
-        guard let n = UInt64(s) else { throw UsageError("--\(key) needs a non-negative number, not \(quoted(s))") }
+        guard let n = UInt64(s) else { throw Failure(.usage, "--\(key) needs a non-negative number, not \(quoted(s))") }
         return n
     }
     let memFlags = (limit: try bytes("memory"), swap: try bytes("memory-swap"), res: try bytes("memory-reservation"),
@@ -75,7 +75,7 @@ func updateResources(_ p: Parsed) throws -> Resources {
     }
     if let v = try int("pids-limit") { r.pids = Pids(limit: v) }
     if let s = p.string("blkio-weight") {
-        guard let w = UInt16(s) else { throw UsageError("--blkio-weight needs a number from 10 to 1000, not \(quoted(s))") }
+        guard let w = UInt16(s) else { throw Failure(.usage, "--blkio-weight needs a number from 10 to 1000, not \(quoted(s))") }
         var b = r.blockIO ?? BlockIO()
         b.weight = w
         r.blockIO = b
@@ -111,7 +111,7 @@ let eventsCommand = Command(name: "events", summary: "print a container's resour
     let id = try oneID(p, "events")
     let text = p.string("interval") ?? "5s"
     guard let interval = parseDuration(text), interval > 0 else {
-        throw UsageError("--interval needs a positive duration (5s, 500ms), not \(quoted(text))")
+        throw Failure(.usage, "--interval needs a positive duration (5s, 500ms), not \(quoted(text))")
     }
     return try about(id) {
         let rt = runtime(g)

@@ -72,11 +72,11 @@ let specCommand = Command(
     let compiling = p.has("rootfs") || !p.positionals.isEmpty || runFlagTable.contains { p.has($0.key) }
     let spec: Spec
     if compiling {
-        if p.bool("rootless") { throw CommandError("--rootless cannot be combined with run flags") }
+        if p.bool("rootless") { throw Failure(.usage, "--rootless cannot be combined with run flags") }
         do {
             spec = try compile(runFlags(from: p, command: p.positionals), host: realHost)
         } catch let e as CompileError {
-            throw CommandError(e.message)
+            throw Failure(.invalid, e.message)
         }
     } else {
         spec = Spec.defaultSpec(rootless: p.bool("rootless"), uid: getuid(), gid: getgid())
@@ -88,13 +88,13 @@ let specCommand = Command(
     }
     let path = bundle + "/config.json"
     if FS.exists(path) && !p.bool("force") {
-        throw CommandError("\(path) already exists (remove it or use --force)")
+        throw Failure(.exists, "\(path) already exists (remove it or use --force)")
     }
     if !FS.isDirectory(bundle) {
         if compiling {
             try FS.makeDirectories(bundle)
         } else {
-            throw CommandError("bundle directory \(bundle) does not exist")
+            throw Failure(.notFound, "bundle directory \(bundle) does not exist")
         }
     }
     try FS.writeAtomically(path, text)

@@ -7,13 +7,6 @@ import Sys
 // there whatever --root is given now, and only commands given that --root
 // list it, stop it or remove it (Metadata.swift's resolve).
 
-public struct ContainerError: Error, CustomStringConvertible {
-    public var message: String
-    public var code: Int32
-    public init(_ message: String, code: Int32 = 125) { self.message = message; self.code = code }
-    public var description: String { message }
-}
-
 /// Docker-style containers on top of bundles: `run --rootfs` compiles its
 /// flags into a bundle in the container's directory (config.json, an overlayfs
 /// root, generated hostname/hosts/resolv.conf, the log and our metadata in

@@ -83,7 +83,7 @@ extension Containers {
     func chooseName(_ requested: String?, id: String, among metas: [Meta]) throws -> String {
         if let n = requested {
             if let other = metas.first(where: { $0.name == n }) {
-                throw ContainerError("the name \(quoted(n)) is already in use by container \(other.id.prefix(12)); remove it or choose another name")
+                throw Failure(.exists, "the name \(quoted(n)) is already in use by container \(other.id.prefix(12)); remove it or choose another name")
             }
             if !n.isEmpty { return n }
         } else {
@@ -115,15 +115,15 @@ extension Containers {
             if let m = metas.first(where: { $0.name == ref }) { return m.id }
             let hits = ref.isEmpty ? [] : metas.filter { $0.id.hasPrefix(ref) }
             if hits.count == 1 { return hits[0].id }
-            if hits.count > 1 { throw ContainerError("\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
+            if hits.count > 1 { throw Failure(.invalid, "\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
             return nil
         }
         let every = all()
         if let id = try find(every.filter { $0.ociRoot == ociRoot }) { return id }
         if let id = try? find(every), let m = every.first(where: { $0.id == id }) {
-            throw ContainerError("container \(quoted(ref, max: 128)) was run with --root \(quoted(m.ociRoot, max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
+            throw Failure(.notFound, "container \(quoted(ref, max: 128)) was run with --root \(quoted(m.ociRoot, max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
         }
-        throw ContainerError("no such container: \(ref)")
+        throw Failure(.notFound, "no such container: \(ref)")
     }
 
     /// Resolves without throwing (for runc-style commands that fall back).

@@ -35,11 +35,13 @@ extension Containers {
             writeStdout(id + "\n")
             return 0
         }
-        if let nul = text.firstIndex(of: "\u{0}"), let code = Int32(text[..<nul]) {
-            throw ContainerError(String(text[text.index(after: nul)...]), code: code)
+        // The monitor's failure: kind, errno and message, NUL-separated.
+        let f = text.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false)
+        if f.count == 3, let kind = Failure.Kind(rawValue: String(f[0])), let e = Int32(f[1]) {
+            throw Failure(kind, String(f[2]), errno: e)
         }
         remove(id)
-        throw ContainerError("the container monitor exited before the container started")
+        throw Failure(.failed, "the container monitor exited before the container started")
     }
 
     func monitor(_ id: String, _ req: RunRequest, report: Int32) -> Never {
@@ -71,8 +73,8 @@ extension Containers {
         do {
             _ = try runPrepared(id, req, o)
         } catch {
-            let e = error as? ContainerError ?? ContainerError("\(error)")
-            tell("\(e.code)\u{0}\(e.message)")
+            let e = error as? Failure ?? Failure(.failed, "\(error)")
+            tell("\(e.kind.rawValue)\u{0}\(e.errno)\u{0}\(e.what)")
             _exit(1)
         }
         _exit(0)

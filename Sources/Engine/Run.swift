@@ -23,12 +23,6 @@ extension Containers {
         }
     }
 
-    /// Docker's code for a create that failed: 127 when the program was
-    /// not found, 126 when it could not be executed (from the init's errno,
-    /// InitFailure.programExitCode), else 125.
-    public static func exitCode(forCreateError error: Error) -> Int32 {
-        (error as? InitFailure)?.programExitCode ?? 125
-    }
 
     /// What the foreground run and the monitor both give Runtime.run: the
     /// prepared bundle, and /etc/hosts written between create and start.
@@ -39,15 +33,15 @@ extension Containers {
     }
 
     /// Runtime.run of a prepared container, then its exit recorded and --rm
-    /// honoured. A container that fails to create or start is removed; the
-    /// error carries Docker's code (exitCode(forCreateError:)).
+    /// honoured. A container that fails to create or start is removed (a
+    /// program that cannot run is a Failure of kind .program).
     func runPrepared(_ id: String, _ req: RunRequest, _ o: RunOptions) throws -> Int32 {
         let code: Int32
         do {
             code = try runtime.run(o)
         } catch {
             remove(id)
-            throw ContainerError("\(error)", code: Containers.exitCode(forCreateError: error))
+            throw error
         }
         finish(id, exitCode: code)
         if req.autoRemove { remove(id) }

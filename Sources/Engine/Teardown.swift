@@ -51,7 +51,7 @@ extension Containers {
                 }
             }
             guard Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) else {
-                throw ContainerError("container \(id.prefix(12)) did not stop")
+                throw Failure(.failed, "container \(id.prefix(12)) did not stop")
             }
         }
         // Let the owner record the exit code; finish ourselves if it is gone.

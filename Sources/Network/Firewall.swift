@@ -42,7 +42,7 @@ enum Firewall {
         if let forced = Env.get("MINICONTAINER_FIREWALL"), let b = Backend(rawValue: forced) { return b }
         if nft != nil { return .nft }
         if iptables != nil { return .iptables }
-        throw NetworkError("neither nft nor iptables is installed: NAT and published ports need one")
+        throw Failure(.failed, "neither nft nor iptables is installed: NAT and published ports need one")
     }
 
     /// The nft script that creates (or completes) our table. Idempotent: it
@@ -225,7 +225,7 @@ enum Firewall {
         let code = Proc.exitCode(fromWaitStatus: status)
         if code != 0 {
             let msg = String(decoding: out, as: UTF8.self).trimmingNewline()
-            throw NetworkError("\(path.split(separator: "/").last!) \(args.first == "-f" ? "-f -" : args.joined(separator: " ")): exit \(code): \(msg)")
+            throw Failure(.failed, "\(path.split(separator: "/").last!) \(args.first == "-f" ? "-f -" : args.joined(separator: " ")): exit \(code): \(msg)")
         }
         return code
     }

@@ -21,7 +21,7 @@ public struct PortMapping: Equatable, CustomStringConvertible {
 
     /// Parses the canonical form Compile writes (and the short ones).
     public init(_ s: String) throws {
-        let bad = NetworkError("invalid published port \(quoted(s)): use [HOSTIP:]HOSTPORT:CTRPORT/tcp|udp")
+        let bad = Failure(.invalid, "invalid published port \(quoted(s)): use [HOSTIP:]HOSTPORT:CTRPORT/tcp|udp")
         var body = Substring(s)
         proto = "tcp"
         if let slash = s.firstIndex(of: "/") {
@@ -49,10 +49,6 @@ public struct PortMapping: Equatable, CustomStringConvertible {
     var fileName: String { "\(proto)-\(hostPort)-\(hostIP?.description ?? "any")" }
 }
 
-public struct NetworkError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
-}
 
 public struct Leases {
     public let dir: String
@@ -109,7 +105,7 @@ public struct Leases {
             }
             v += 1
         }
-        throw NetworkError("no free address in \(subnet): all \(subnet.broadcast.value - subnet.gateway.value - 1) are leased")
+        throw Failure(.invalid, "no free address in \(subnet): all \(subnet.broadcast.value - subnet.gateway.value - 1) are leased")
     }
 
     /// Removes the leases of `id`; returns them.
@@ -140,7 +136,7 @@ public struct Leases {
         for m in mappings {
             for e in existing where e.mapping.proto == m.proto && e.mapping.hostPort == m.hostPort
                 && (e.mapping.hostIP == nil || m.hostIP == nil || e.mapping.hostIP == m.hostIP) {
-                throw NetworkError("host port \(m.hostIP.map { "\($0):" } ?? "")\(m.hostPort)/\(m.proto) is already published by container \(e.id)")
+                throw Failure(.invalid, "host port \(m.hostIP.map { "\($0):" } ?? "")\(m.hostPort)/\(m.proto) is already published by container \(e.id)")
             }
         }
         var done: [String] = []

@@ -211,12 +211,6 @@ public func parseNetlink(_ buf: [UInt8], seq: UInt32? = nil) -> [NetlinkReply] {
     return out
 }
 
-/// An error from the kernel for one request.
-public struct NetlinkError: Error, CustomStringConvertible {
-    public var what: String
-    public var errno: Int32
-    public var description: String { "\(what): \(errnoText(errno))" }
-}
 
 /// A NETLINK_ROUTE socket in the namespace it was opened in.
 public final class RouteSocket {
@@ -264,7 +258,7 @@ public final class RouteSocket {
             guard got >= 0 else { throw SysError("receive netlink reply (\(what))") }
             for reply in parseNetlink(Array(buf[0..<got]), seq: s) {
                 if case .ack(let e) = reply {
-                    if e != 0 { throw NetlinkError(what: what, errno: e) }
+                    if e != 0 { throw SysError(what, errno: e) }
                     return replies
                 }
                 replies.append(reply)
@@ -281,13 +275,13 @@ public final class RouteSocket {
         do {
             for case .link(let i, _, _) in try call(RTNL.getLink(name: name), what: "find link \(name)") { return i }
             return nil
-        } catch let e as NetlinkError where e.errno == ENODEV {
+        } catch let e as SysError where e.errno == ENODEV {
             return nil
         }
     }
 
     public func requireIndex(_ name: String) throws -> Int32 {
-        guard let i = try index(of: name) else { throw NetlinkError(what: "find link \(name)", errno: ENODEV) }
+        guard let i = try index(of: name) else { throw SysError("find link \(name)", errno: ENODEV) }
         return i
     }
 
@@ -296,7 +290,7 @@ public final class RouteSocket {
         if let i = try index(of: name) { return (i, false) }
         do {
             try call(RTNL.newBridge(name: name), what: "create bridge \(name)")
-        } catch let e as NetlinkError where e.errno == EEXIST {}
+        } catch let e as SysError where e.errno == EEXIST {}
         return (try requireIndex(name), true)
     }
 
@@ -325,7 +319,7 @@ public final class RouteSocket {
     public func addAddress(_ index: Int32, _ a: IPv4, prefix: Int) throws {
         do {
             try call(RTNL.addAddress(index: index, a, prefix: prefix), what: "add address \(a)/\(prefix)")
-        } catch let e as NetlinkError where e.errno == EEXIST {}
+        } catch let e as SysError where e.errno == EEXIST {}
     }
 
     public func addDefaultRoute(via gw: IPv4, index: Int32) throws {
@@ -338,7 +332,7 @@ public final class RouteSocket {
         do {
             try call(RTNL.deleteLink(name: name), what: "delete link \(name)")
             return true
-        } catch let e as NetlinkError where e.errno == ENODEV {
+        } catch let e as SysError where e.errno == ENODEV {
             return false
         }
     }

@@ -62,12 +62,12 @@ public enum LSM {
             // used only when the new file is missing).
             let attr = FS.exists("/proc/thread-self/attr/apparmor/exec") ? "attr/apparmor/exec" : "attr/exec"
             do { try writeProcAttr(attr, "exec " + p) } catch {
-                throw LSMError("apply AppArmor profile \(quoted(p, max: 128)): \(error)")
+                throw Failure(.failed, "apply AppArmor profile \(quoted(p, max: 128)): \(error)")
             }
         }
         if let l = process.selinuxLabel, !l.isEmpty {
             do { try writeProcAttr("attr/exec", l) } catch {
-                throw LSMError("apply SELinux label \(quoted(l, max: 128)): \(error)")
+                throw Failure(.failed, "apply SELinux label \(quoted(l, max: 128)): \(error)")
             }
         }
     }
@@ -80,11 +80,6 @@ public enum LSM {
     public static func writeProcAttr(_ relative: String, _ value: String) throws {
         try ProcFS.write("thread-self/" + relative, Array(value.utf8), what: "write /proc/thread-self/\(relative)")
     }
-}
-
-public struct LSMError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
 }
 
 extension Spec {

@@ -12,11 +12,6 @@ import Glibc
 import Spec
 import Sys
 
-public struct OverlayError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ d: String) { description = d }
-}
-
 extension Rootfs {
     /// Why `path` may not be an overlay layer (or upper or work) directory,
     /// nil when it may. Always: absolute, clean (no empty, "." or ".."
@@ -44,11 +39,11 @@ extension Rootfs {
     /// forbids (false) mount(2), for tests; by default it is used before 6.8.
     public static func mountOverlay(lower: [String], upper: String, work: String, target: String,
                                     legacy: Bool? = nil) throws {
-        guard !lower.isEmpty else { throw OverlayError("overlay: no lower layer") }
+        guard !lower.isEmpty else { throw Failure(.invalid, "overlay: no lower layer") }
         let modern = !(legacy ?? !kernelAtLeast(6, 8))
         for (role, p) in lower.map({ ("lower layer", $0) }) + [("upper directory", upper), ("work directory", work)] {
             if let why = overlayPathProblem(p, legacy: !modern) {
-                throw OverlayError("overlay \(role) \(quoted(p)) \(why)")
+                throw Failure(.invalid, "overlay \(role) \(quoted(p)) \(why)")
             }
         }
         if modern {
@@ -59,7 +54,7 @@ extension Rootfs {
         // fall back on mount(2) with the paths checked above.
         if legacy == nil, (try? mountOverlayFsconfig(lower: lower, upper: upper, work: work, target: target)) != nil { return }
         let data = "lowerdir=" + lower.joined(separator: ":") + ",upperdir=" + upper + ",workdir=" + work
-        guard data.utf8.count < 4096 else { throw OverlayError("overlay: \(lower.count) layers make mount options longer than a page") }
+        guard data.utf8.count < 4096 else { throw Failure(.invalid, "overlay: \(lower.count) layers make mount options longer than a page") }
         guard mount("overlay", target, "overlay", 0, data) == 0 else {
             throw SysError("mount overlay at \(quoted(target)) (lower \(Quote.list(lower.map { quoted($0, max: 128) }, max: 4)))")
         }

@@ -23,11 +23,11 @@ public struct Bundle {
         do {
             bytes = try FS.readBytes(path)
         } catch let e as SysError {
-            throw fail("cannot read \(path): \(errnoText(e.errno))")
+            throw fail("cannot read \(path): \(errnoText(e.errno))", .invalid)
         }
         let spec = try decode(bytes, file: "config.json")
         if let p = spec.problems(bundle: dir, exists: { FS.exists($0) }).first {
-            throw fail("config.json: \(p)")
+            throw fail("config.json: \(p)", .invalid)
         }
         return Bundle(dir: dir, spec: spec, config: bytes)
     }
@@ -37,7 +37,7 @@ public struct Bundle {
         do {
             return try SpecJSON.decode(bytes, file: file)
         } catch let e as JSONError {
-            throw fail(e.description)
+            throw fail(e.description, .invalid)
         }
     }
 }

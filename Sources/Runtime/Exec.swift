@@ -109,7 +109,7 @@ extension Runtime {
         defer { lock.unlock() }
         let r = try store.load(id)
         let st = store.status(r)
-        guard st.canExec else { throw fail("cannot exec in a container that is \(st)") }
+        guard st.canExec else { throw fail("cannot exec in a container that is \(st)", .state) }
         return (r, try spec(of: r), r.pid)
     }
 }

@@ -158,7 +158,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // Before "ready" the runtime reads this; after, it goes to stderr.
         let failure = InitFailure(stage: stage, error)
         if reported || (try? channel.send(.error(failure))) == nil {
-            Log.stderrLine(failure.text)
+            Log.stderrLine(failure.description)
         }
         _exit(1)
     }

@@ -54,27 +54,35 @@ enum InitMessage: Equatable {
 
 /// What failed in the init or an exec'd process, before its program ran:
 /// the stage ("prepare rootfs", "exec", ...), errno (0 when none) and the
-/// message, which names the stage.
-public struct InitFailure: Error, Equatable, CustomStringConvertible {
-    public var stage: String
-    public var errno: Int32
-    public var text: String
-    public var description: String { text }
+/// message, which names the stage (without errno's text).
+struct InitFailure: Equatable, CustomStringConvertible {
+    var stage: String
+    var errno: Int32
+    var text: String
+    var description: String { failure.description }
 
     /// From an error thrown in the child at `stage`.
     init(stage: String, _ error: Error) {
-        let t = "\(error)"
+        let f = error as? Failure
+        let t = f?.what ?? "\(error)"
         self.stage = stage
-        errno = (error as? SysError)?.errno ?? 0
+        errno = f?.errno ?? 0
         text = Log.oneLine(t.hasPrefix(stage) ? t : "\(stage): \(t)", max: Log.maxError)
     }
 
     init(stage: String, errno: Int32, text: String) { self.stage = stage; self.errno = errno; self.text = text }
 
-    /// The program could not be found (127) or not be executed (126), as
-    /// a shell and Docker say; nil for any other failure.
-    public var programExitCode: Int32? {
-        guard stage == "exec" else { return nil }
+    /// What the runtime throws: of kind .program when the program could
+    /// not be found or executed (the CLI's 127 and 126), else .failed.
+    var failure: Failure {
+        Failure(stage == "exec" && Failure.programExitCode(errno) != nil ? .program : .failed, text, errno: errno)
+    }
+}
+
+extension Failure {
+    /// For a failure of kind .program: 127 when the program is not found,
+    /// 126 when it cannot be executed, as a shell and Docker say.
+    public static func programExitCode(_ errno: Int32) -> Int32? {
         switch errno {
         case ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG: return 127
         case EACCES, ENOEXEC, EPERM, EISDIR, ETXTBSY: return 126
@@ -124,7 +132,7 @@ func awaitStarted(_ channel: Channel, untilReady: Bool, terminal: TerminalDestin
                 return kept
             case .error(let f):
                 if fd >= 0 { close(fd) }
-                throw f
+                throw f.failure
             case .pty(let name):
                 guard fd >= 0 else { throw fail("the container's process sent no terminal") }
                 switch terminal {

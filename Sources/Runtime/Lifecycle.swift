@@ -54,7 +54,7 @@ public struct Runtime {
     public func start(_ id: String) throws {
         try withContainer(id) { r, st in
             guard st.canStart else {
-                throw fail(st == .stopped ? "cannot start a container that has stopped" : "cannot start a container that is \(st)")
+                throw fail(st == .stopped ? "cannot start a container that has stopped" : "cannot start a container that is \(st)", .state)
             }
             let hooks = try spec(of: r).hooks?.poststart
             try releaseInit(r)
@@ -101,11 +101,11 @@ public struct Runtime {
     public func kill(_ id: String, signal: Int32, all: Bool) throws {
         try withContainer(id) { r, st in
             if all {
-                guard st.isLive || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running") }
+                guard st.isLive || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running", .state) }
                 try manager(r).kill(signal: signal)
                 return
             }
-            guard st.canKill else { throw fail("container not running") }
+            guard st.canKill else { throw fail("container not running", .state) }
             guard Glibc.kill(r.pid, signal) == 0 else { throw SysError("kill \(r.pid)") }
         }
     }
@@ -132,7 +132,7 @@ public struct Runtime {
         case .created, .creating:
             try stopAll(r)
         case .running, .paused:
-            guard force else { throw fail("cannot delete container \(id) that is not stopped: \(st)") }
+            guard force else { throw fail("cannot delete container \(id) that is not stopped: \(st)", .state) }
             try stopAll(r)
         }
         try destroy(r)
@@ -184,14 +184,14 @@ public struct Runtime {
 
     public func pause(_ id: String) throws {
         try withContainer(id) { r, st in
-            guard st.canPause else { throw fail("cannot pause a container that is \(st)") }
+            guard st.canPause else { throw fail("cannot pause a container that is \(st)", .state) }
             try manager(r).freeze()
         }
     }
 
     public func resume(_ id: String) throws {
         try withContainer(id) { r, st in
-            guard st.canResume else { throw fail("cannot resume a container that is \(st)") }
+            guard st.canResume else { throw fail("cannot resume a container that is \(st)", .state) }
             try manager(r).thaw()
         }
     }
@@ -200,7 +200,7 @@ public struct Runtime {
 
     public func state(_ id: String) throws -> JSONValue {
         try Store.validate(id: id)
-        guard store.exists(id) else { throw fail("container \(id) does not exist") }
+        guard store.exists(id) else { throw fail("container \(id) does not exist", .notFound) }
         return store.stateJSON(try store.load(id))
     }
 

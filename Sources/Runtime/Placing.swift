@@ -35,7 +35,7 @@ func awaitPlaced(_ pid: Int32, cgroup: CgroupManager, placement p: Placement, bo
     case .placed(let placed):
         if !placed || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
     case .error(let f):
-        throw f
+        throw f.failure
     default:
         throw fail("\(what) said \(m) before it was placed")
     }

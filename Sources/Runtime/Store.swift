@@ -123,14 +123,8 @@ extension Record {
     }
 }
 
-public enum RuntimeError: Error, CustomStringConvertible {
-    case message(String)
-    public var description: String {
-        switch self { case .message(let m): return m }
-    }
-}
-
-func fail(_ m: String) -> RuntimeError { .message(Log.oneLine(m, max: Log.maxError)) }
+/// Runtime's failures (Sys/Failure.swift), of `kind`.
+func fail(_ m: String, _ kind: Failure.Kind = .failed) -> Failure { Failure(kind, m) }
 
 public struct Store {
     public let root: String
@@ -148,7 +142,7 @@ public struct Store {
         guard !id.isEmpty, id != ".", id != "..", id.count <= 1024,
               id.unicodeScalars.allSatisfy({ ($0.value >= 48 && $0.value <= 57) || ($0.value >= 65 && $0.value <= 90)
                   || ($0.value >= 97 && $0.value <= 122) || "_.+-".unicodeScalars.contains($0) }) else {
-            throw fail("invalid container id \(quoted(id, max: 128)): use letters, digits and _ . + -")
+            throw fail("invalid container id \(quoted(id, max: 128)): use letters, digits and _ . + -", .invalid)
         }
     }
 
@@ -159,20 +153,20 @@ public struct Store {
     public func reserve(_ id: String) throws {
         try FS.makeDirectories(root, mode: 0o711)
         guard mkdir(dir(id), 0o711) == 0 else {
-            if errno == EEXIST { throw fail("container \(id) already exists") }
+            if errno == EEXIST { throw fail("container \(id) already exists", .exists) }
             throw SysError("mkdir \(dir(id))")
         }
     }
 
     public func lock(_ id: String) throws -> FileLock {
-        guard exists(id) else { throw fail("container \(id) does not exist") }
+        guard exists(id) else { throw fail("container \(id) does not exist", .notFound) }
         return try FileLock.acquire(dir(id))
     }
 
     public func load(_ id: String) throws -> Record {
         let bytes: [UInt8]
         do { bytes = try FS.readBytes(statePath(id)) } catch {
-            if !exists(id) { throw fail("container \(id) does not exist") }
+            if !exists(id) { throw fail("container \(id) does not exist", .notFound) }
             throw fail("container \(id) is being created or its state is lost (delete --force removes it)")
         }
         do {

@@ -2,16 +2,6 @@ import Glibc
 
 // Thin, errno-carrying wrappers over the file calls the runtime uses.
 
-/// A failed system call: what we were doing, on what, and errno.
-public struct SysError: Error, CustomStringConvertible {
-    public var what: String
-    public var errno: Int32
-    /// `what` is kept as one line of bounded length (Log.oneLine): it may
-    /// quote input, and it may have to cross the init's channel.
-    public init(_ what: String, errno: Int32 = Glibc.errno) { self.what = Log.oneLine(what, max: Log.maxSysError); self.errno = errno }
-    public var description: String { "\(what): \(errnoText(errno))" }
-}
-
 /// `strerror` in the lower case the rest of our messages use
 /// ("no such file or directory"), which podman matches on.
 public func errnoText(_ e: Int32) -> String {

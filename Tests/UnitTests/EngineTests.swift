@@ -26,13 +26,18 @@ final class EngineTests: XCTestCase {
     }
 
     func testCreateErrorsMapToDockerCodes() {
-        // From the init's stage and errno (InitMessage.error), not its text.
-        func f(_ stage: String, _ e: Int32, _ text: String) -> Error { InitFailure(stage: stage, errno: e, text: text) }
-        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", ENOENT, "exec: \"nosuch\": executable file not found in $PATH: no such file or directory")), 127)
-        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", ENOENT, "exec: \"/bin/nosuch\": no such file or directory")), 127)
-        XCTAssertEqual(Containers.exitCode(forCreateError: f("exec", EACCES, "exec: \"/etc/passwd\": permission denied")), 126)
-        XCTAssertEqual(Containers.exitCode(forCreateError: f("prepare rootfs", ENOENT, "prepare rootfs: mount /x: no such file or directory")), 125)
-        XCTAssertEqual(Containers.exitCode(forCreateError: SysError("exec: no such file or directory", errno: ENOENT)), 125)
+        // From the init's stage and errno (InitMessage.error), not its text;
+        // the CLI alone turns the kind into a code.
+        func code(_ stage: String, _ e: Int32, _ text: String) -> Int32 {
+            CLI.exitCode(InitFailure(stage: stage, errno: e, text: text).failure, programCodes: true)
+        }
+        XCTAssertEqual(code("exec", ENOENT, "exec: \"nosuch\": executable file not found in $PATH"), 127)
+        XCTAssertEqual(code("exec", ENOENT, "exec: \"/bin/nosuch\""), 127)
+        XCTAssertEqual(code("exec", EACCES, "exec: \"/etc/passwd\""), 126)
+        XCTAssertEqual(code("prepare rootfs", ENOENT, "prepare rootfs: mount /x"), 125)
+        XCTAssertEqual(CLI.exitCode(SysError("exec: x", errno: ENOENT), programCodes: true), 125)
+        // OCI create, run --bundle and exec keep runc's 125.
+        XCTAssertEqual(CLI.exitCode(InitFailure(stage: "exec", errno: ENOENT, text: "exec: x").failure, programCodes: false), 125)
     }
 
     func testResolvConfDropsLoopbackNameservers() {

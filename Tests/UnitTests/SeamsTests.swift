@@ -39,24 +39,29 @@ final class InitMessageTests: XCTestCase {
         var c: UInt8 = 0
         XCTAssertEqual(read(fd, &c, 1), 1)
         close(fd); close(fds[1])
-        try a.send(.error(InitFailure(stage: "exec", errno: EACCES, text: "exec: \"/etc/passwd\": permission denied")))
+        try a.send(.error(InitFailure(stage: "exec", errno: EACCES, text: "exec: \"/etc/passwd\"")))
         a.close()
         XCTAssertThrowsError(try awaitStarted(b, untilReady: true, terminal: nil)) { e in
-            XCTAssertEqual((e as? InitFailure)?.errno, EACCES)
-            XCTAssertEqual((e as? InitFailure)?.programExitCode, 126)
+            XCTAssertEqual((e as? Failure)?.errno, EACCES)
+            XCTAssertEqual((e as? Failure)?.kind, .program)
+            XCTAssertEqual("\(e)", "exec: \"/etc/passwd\": permission denied")
         }
     }
 
     func testExitCodesComeFromErrnoNotText() {
-        XCTAssertEqual(InitFailure(stage: "exec", errno: ENOENT, text: "anything").programExitCode, 127)
-        XCTAssertEqual(InitFailure(stage: "exec", errno: EACCES, text: "anything").programExitCode, 126)
-        XCTAssertEqual(InitFailure(stage: "exec", errno: ENOEXEC, text: "anything").programExitCode, 126)
+        func kind(_ stage: String, _ e: Int32) -> Failure.Kind { InitFailure(stage: stage, errno: e, text: "anything").failure.kind }
+        XCTAssertEqual(kind("exec", ENOENT), .program)
+        XCTAssertEqual(kind("exec", EACCES), .program)
+        XCTAssertEqual(kind("exec", ENOEXEC), .program)
+        XCTAssertEqual(Failure.programExitCode(ENOENT), 127)
+        XCTAssertEqual(Failure.programExitCode(EACCES), 126)
         // A missing file elsewhere is not a missing program.
-        XCTAssertNil(InitFailure(stage: "prepare rootfs", errno: ENOENT, text: "exec: no such file or directory").programExitCode)
-        XCTAssertNil(InitFailure(stage: "exec", errno: 0, text: "exec: x: no such file or directory").programExitCode)
+        XCTAssertEqual(kind("prepare rootfs", ENOENT), .failed)
+        XCTAssertEqual(kind("exec", 0), .failed)
         let f = InitFailure(stage: "cwd", SysError("chdir to /nope", errno: ENOENT))
         XCTAssertEqual(f.errno, ENOENT)
-        XCTAssertEqual(f.text, "cwd: chdir to /nope: no such file or directory")
+        XCTAssertEqual(f.text, "cwd: chdir to /nope")
+        XCTAssertEqual("\(f.failure)", "cwd: chdir to /nope: no such file or directory")
     }
 }
 
