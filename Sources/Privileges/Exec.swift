@@ -6,9 +6,6 @@ import CShim
 import Spec
 import Sys
 
-// From <linux/close_range.h>.
-let CLOSE_RANGE_CLOEXEC: UInt32 = 1 << 2
-
 extension Privileges {
     // MARK: file descriptors
 
@@ -22,7 +19,7 @@ extension Privileges {
         let ranges = fdRanges(keeping: keep)
         var usedRange = true
         for (first, last) in ranges {
-            if mc_close_range(first, last, cloexecOnly ? CLOSE_RANGE_CLOEXEC : 0) != 0 {
+            if mc_close_range(first, last, cloexecOnly ? Kernel.CLOSE_RANGE_CLOEXEC : 0) != 0 {
                 let e = errno
                 // ENOSYS: before 5.9; EINVAL: CLOEXEC before 5.11; EPERM: seccomp.
                 guard e == ENOSYS || e == EINVAL || e == EPERM else {

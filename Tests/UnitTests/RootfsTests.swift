@@ -111,37 +111,37 @@ final class RootfsOptionsTests: XCTestCase {
 
     func testRecursiveAttributes() {
         let ro = parse(["rro"])
-        XCTAssertEqual(ro.recursiveSet, MountAttr.rdonly)
+        XCTAssertEqual(ro.recursiveSet, Kernel.MOUNT_ATTR_RDONLY)
         XCTAssertEqual(ro.recursiveClear, 0)
         XCTAssertEqual(ro.flags, 0)
         XCTAssertTrue(ro.hasRecursiveAttributes)
 
         let rw = parse(["rrw"])
         XCTAssertEqual(rw.recursiveSet, 0)
-        XCTAssertEqual(rw.recursiveClear, MountAttr.rdonly)
+        XCTAssertEqual(rw.recursiveClear, Kernel.MOUNT_ATTR_RDONLY)
 
         let several = parse(["rnosuid", "rnodev", "rnoexec", "rnosymfollow"])
-        XCTAssertEqual(several.recursiveSet, MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow)
+        XCTAssertEqual(several.recursiveSet, Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC | Kernel.MOUNT_ATTR_NOSYMFOLLOW)
         XCTAssertEqual(parse(["rro", "rrw"]).recursiveSet, 0)
-        XCTAssertEqual(parse(["rro", "rrw"]).recursiveClear, MountAttr.rdonly)
+        XCTAssertEqual(parse(["rro", "rrw"]).recursiveClear, Kernel.MOUNT_ATTR_RDONLY)
         XCTAssertEqual(parse(["rrw", "rro"]).recursiveClear, 0)
         XCTAssertEqual(parse(["rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]).recursiveClear,
-                       MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow | MountAttr.nodiratime)
+                       Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC | Kernel.MOUNT_ATTR_NOSYMFOLLOW | Kernel.MOUNT_ATTR_NODIRATIME)
         XCTAssertFalse(parse(["ro"]).hasRecursiveAttributes)
     }
 
     func testRecursiveAccessTimeIsOneValue() {
         let noatime = parse(["rnoatime"])
-        XCTAssertEqual(noatime.recursiveSet, MountAttr.noatime)
-        XCTAssertEqual(noatime.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(noatime.recursiveSet, Kernel.MOUNT_ATTR_NOATIME)
+        XCTAssertEqual(noatime.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
 
         let strict = parse(["rnoatime", "rstrictatime"])
-        XCTAssertEqual(strict.recursiveSet, MountAttr.strictatime)
-        XCTAssertEqual(strict.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(strict.recursiveSet, Kernel.MOUNT_ATTR_STRICTATIME)
+        XCTAssertEqual(strict.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
 
         let rel = parse(["rstrictatime", "rrelatime"])
-        XCTAssertEqual(rel.recursiveSet, MountAttr.relatime)
-        XCTAssertEqual(rel.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(rel.recursiveSet, Kernel.MOUNT_ATTR_RELATIME)
+        XCTAssertEqual(rel.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
         XCTAssertTrue(rel.hasRecursiveAttributes)
 
         XCTAssertEqual(parse(["rnoatime", "ratime"]).recursiveSet, 0)
@@ -166,7 +166,7 @@ final class RootfsOptionsTests: XCTestCase {
         XCTAssertEqual(o.flags, MS.bind | MS.rec | MS.nosuid)
         XCTAssertEqual(o.clearedFlags, MS.rdonly)
         XCTAssertEqual(o.propagation, [MS.slave | MS.rec, MS.private])
-        XCTAssertEqual(o.recursiveSet, MountAttr.nodev)
+        XCTAssertEqual(o.recursiveSet, Kernel.MOUNT_ATTR_NODEV)
         XCTAssertEqual(o.extensions, ["tmpcopyup"])
         XCTAssertEqual(o.data, "mode=755")
     }
@@ -179,7 +179,7 @@ final class RootfsOptionsTests: XCTestCase {
         XCTAssertEqual(MS.slave, 1 << 19)
         XCTAssertEqual(MS.shared, 1 << 20)
         XCTAssertEqual(MS.strictatime, 1 << 24)
-        XCTAssertEqual(MountAttr.nosymfollow, 0x0020_0000)
+        XCTAssertEqual(Kernel.MOUNT_ATTR_NOSYMFOLLOW, 0x0020_0000)
     }
 }
 
@@ -555,14 +555,14 @@ final class RootfsNewMountTests: XCTestCase {
     }
 
     func testMountAttributes() {
-        XCTAssertEqual(Rootfs.mountAttributes(0), MountAttr.relatime)
+        XCTAssertEqual(Rootfs.mountAttributes(0), Kernel.MOUNT_ATTR_RELATIME)
         XCTAssertEqual(Rootfs.mountAttributes(MS.rdonly | MS.nosuid | MS.nodev | MS.noexec),
-                       MountAttr.rdonly | MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.noatime), MountAttr.noatime)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.relatime), MountAttr.relatime)
+                       Kernel.MOUNT_ATTR_RDONLY | Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.noatime), Kernel.MOUNT_ATTR_NOATIME)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.relatime), Kernel.MOUNT_ATTR_RELATIME)
         // mount(2): strictatime wins over noatime.
-        XCTAssertEqual(Rootfs.mountAttributes(MS.strictatime | MS.noatime), MountAttr.strictatime)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.nodiratime | MS.nosymfollow), MountAttr.nodiratime | MountAttr.nosymfollow)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.strictatime | MS.noatime), Kernel.MOUNT_ATTR_STRICTATIME)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.nodiratime | MS.nosymfollow), Kernel.MOUNT_ATTR_NODIRATIME | Kernel.MOUNT_ATTR_NOSYMFOLLOW)
         // Superblock flags are not mount attributes.
         XCTAssertEqual(Rootfs.mountAttributes(MS.synchronous | MS.lazytime), 0)
     }
@@ -642,7 +642,7 @@ final class RootfsProcFSTests: XCTestCase {
         let path = "/tmp/procfs-reopen-\(getpid())"
         XCTAssertTrue(FileManagerless.write(path, "hello"))
         defer { unlink(path) }
-        let o = open(path, O_PATH_ | O_CLOEXEC)
+        let o = open(path, Kernel.O_PATH | O_CLOEXEC)
         XCTAssertGreaterThanOrEqual(o, 0)
         defer { close(o) }
         let r = try ProcFS.reopen(o, O_RDONLY, what: "reopen")
