@@ -84,7 +84,7 @@ public func makeManager(host: CgroupHost, cgroupsPath: String?, id: String,
 /// a saved path outside its hierarchy's mount point is ignored.
 public func makeManager(host: CgroupHost, savedPaths: [String: String]) -> CgroupManager {
     func v2(_ mount: String) -> V2Manager? {
-        guard let p = savedPaths[""].map(CgroupPath.clean), p != mount, under(p, mount) else { return nil }
+        guard let p = savedPaths[""].map(Path.clean), p != mount, under(p, mount) else { return nil }
         return V2Manager(mountPoint: mount, path: p)
     }
     if host.mode == .v2 {
@@ -92,7 +92,7 @@ public func makeManager(host: CgroupHost, savedPaths: [String: String]) -> Cgrou
         return v2(host.unified ?? "/sys/fs/cgroup") ?? V1Manager(dirs: [])
     }
     let dirs = host.hierarchies.compactMap { h -> V1Manager.Dir? in
-        guard let p = h.controllers.lazy.compactMap({ savedPaths[$0] }).first.map(CgroupPath.clean),
+        guard let p = h.controllers.lazy.compactMap({ savedPaths[$0] }).first.map(Path.clean),
               p != h.mountPoint, under(p, h.mountPoint) else { return nil }
         return V1Manager.Dir(hierarchy: h, path: p)
     }

@@ -252,7 +252,7 @@ public func parseVolume(_ v: String, host: Host) throws -> Mount {
     guard !dst.split(separator: "/").contains(".."), dst != "/" else {
         throw CompileError("invalid volume \(quoted(v)): the container path must not be / or contain ..")
     }
-    let norm = "/" + dst.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    let norm = Path.clean(dst)
     var opts = ["rbind", "rprivate"]
     if readonly { opts.append("ro") }
     return Mount(destination: norm, type: "bind", source: real, options: opts)

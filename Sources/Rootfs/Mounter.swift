@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Spec
 import Sys
 
 // The half of the filesystem setup that makes system calls. Every path a
@@ -166,7 +167,7 @@ final class Setup {
     /// openat2 of a container path inside the root; -1 with errno on failure.
     /// `resolve` adds RESOLVE_* flags (RESOLVE_NO_SYMLINKS).
     func open(_ path: String, _ flags: Int32, mode: mode_t = 0, resolve: UInt64 = 0) -> Int32 {
-        var rel = String(Rootfs.cleanPath(path).dropFirst())
+        var rel = String(Path.clean(path).dropFirst())
         if rel.isEmpty { rel = "." }
         var tries = 0
         while true {
@@ -183,7 +184,7 @@ final class Setup {
     /// followed inside the root and its target created, as runc's securejoin;
     /// with `noSymlinks` any symlink on the way fails with ELOOP instead.
     func mkdirAll(_ path: String, mode: mode_t = 0o755, noSymlinks: Bool = false, depth: Int = 0) throws -> Int32 {
-        let clean = Rootfs.cleanPath(path)
+        let clean = Path.clean(path)
         let resolve = noSymlinks ? Kernel.RESOLVE_NO_SYMLINKS : 0
         let fd = open(clean, Kernel.O_PATH | O_DIRECTORY, resolve: resolve)
         if fd >= 0 { return fd }
@@ -232,7 +233,7 @@ final class Setup {
         var fd = open(path, Kernel.O_PATH)
         if fd >= 0 { return fd }
         if errno != ENOENT { try check(-1, "open \(path)") }
-        let (parent, name) = Rootfs.splitPath(Rootfs.cleanPath(path))
+        let (parent, name) = Rootfs.splitPath(Path.clean(path))
         let dir = try mkdirAll(parent)
         defer { close(dir) }
         let f = openat(dir, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
@@ -256,7 +257,7 @@ final class Setup {
         do {
             return try mkdirAll(path, noSymlinks: true)
         } catch let e as SysError where e.errno == ELOOP {
-            let parent = Rootfs.splitPath(Rootfs.cleanPath(path)).parent
+            let parent = Rootfs.splitPath(Path.clean(path)).parent
             let p = open(parent, Kernel.O_PATH | O_DIRECTORY, resolve: Kernel.RESOLVE_NO_SYMLINKS)
             if p >= 0 { close(p) }
             throw SysError(p >= 0 ? "destination is a symlink" : "destination resolves through a symlink", errno: ELOOP)

@@ -111,18 +111,6 @@ extension Rootfs {
         return links.map { (link: $0.0, target: $0.1) }
     }
 
-    /// `path` made absolute inside the container with `.` and `..` removed
-    /// textually (`..` at the top stays at "/").
-    public static func cleanPath(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-
     /// Splits a clean absolute path into its parent and last component.
     static func splitPath(_ clean: String) -> (parent: String, name: String) {
         guard let i = clean.lastIndex(of: "/") else { return ("/", clean) }
@@ -146,14 +134,14 @@ extension Rootfs {
             var source = m.source ?? ""
             var o = options
             if kind == .bind {
-                if !source.hasPrefix("/") { source = cleanPath(bundle + "/" + source) }
+                if !source.hasPrefix("/") { source = Path.clean(bundle + "/" + source) }
                 o.flags |= MS.bind
             } else if source.isEmpty {
                 source = type
             }
             let idmapped = m.uidMappings != nil || m.gidMappings != nil
                 || o.extensions.contains("idmap") || o.extensions.contains("ridmap")
-            return PlannedMount(kind: kind, source: source, destination: cleanPath(m.destination), options: o,
+            return PlannedMount(kind: kind, source: source, destination: Path.clean(m.destination), options: o,
                                 idmapped: idmapped)
         }
     }
@@ -178,7 +166,7 @@ extension Rootfs {
             if type != DeviceNode.fifoType && (d.major == nil || d.minor == nil) {
                 throw SysError("create device \(d.path): major and minor are required", errno: 22)
             }
-            nodes.append(DeviceNode(path: cleanPath(d.path), fileType: type, major: d.major ?? 0, minor: d.minor ?? 0,
+            nodes.append(DeviceNode(path: Path.clean(d.path), fileType: type, major: d.major ?? 0, minor: d.minor ?? 0,
                                     mode: (d.fileMode ?? 0o666) & 0o7777, uid: d.uid ?? 0, gid: d.gid ?? 0))
         }
         guard defaults else { return nodes }
@@ -237,7 +225,7 @@ extension Rootfs {
                                          base: String = "/sys/fs/cgroup") -> [CgroupHierarchy] {
         var result: [CgroupHierarchy] = []
         for m in mountInfo where m.fsType == "cgroup" || m.fsType == "cgroup2" {
-            let (parent, name) = splitPath(cleanPath(m.mountPoint))
+            let (parent, name) = splitPath(Path.clean(m.mountPoint))
             guard parent == base, !name.isEmpty else { continue }
             let opts = m.superOptions.split(separator: ",").map(String.init)
             let data: String
@@ -254,7 +242,7 @@ extension Rootfs {
             var hostPath = m.mountPoint
             if let p = own?.path, !m.root.contains("/.."), p == m.root || p.hasPrefix(m.root == "/" ? "/" : m.root + "/") {
                 let rel = m.root == "/" ? p : String(p.dropFirst(m.root.count))
-                hostPath = cleanPath(m.mountPoint + "/" + rel)
+                hostPath = Path.clean(m.mountPoint + "/" + rel)
             }
             let h = CgroupHierarchy(name: name, fsType: m.fsType, data: data, hostPath: hostPath)
             if let i = result.firstIndex(where: { $0.name == name }) { result[i] = h } else { result.append(h) }

@@ -1,4 +1,5 @@
 import Glibc
+import Spec
 
 // Thin, errno-carrying wrappers over the file calls the runtime uses.
 
@@ -42,17 +43,10 @@ public enum FS {
         return String(cString: buf)
     }
 
-    /// Makes `path` absolute against the current directory and removes `.`
-    /// and `..` components textually (the path need not exist).
+    /// Makes `path` absolute against the current directory, then cleans it
+    /// (Path.clean: `.` and `..` removed textually; the path need not exist).
     public static func absolute(_ path: String) -> String {
-        let full = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-        var parts: [Substring] = []
-        for c in full.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
+        Path.clean(path.hasPrefix("/") ? path : currentDirectory() + "/" + path)
     }
 
     public static func readBytes(_ path: String) throws -> [UInt8] {

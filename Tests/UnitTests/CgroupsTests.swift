@@ -764,7 +764,7 @@ final class CgroupsTests: XCTestCase {
         let m = makeManager(host: host, cgroupsPath: name, id: "unused")
         defer { forceRemove(m) }
         let own = host.selfCgroups["memory"] ?? "/"
-        XCTAssertEqual(m.pathsByController["memory"], CgroupPath.clean("/sys/fs/cgroup/memory" + own + "/" + name))
+        XCTAssertEqual(m.pathsByController["memory"], Path.clean("/sys/fs/cgroup/memory" + own + "/" + name))
         try m.create()
         for p in m.paths { XCTAssertTrue(FS.isDirectory(p), p) }
         try m.destroy()

@@ -221,17 +221,6 @@ final class RootfsRemountTests: XCTestCase {
 // MARK: - Mount plan
 
 final class RootfsPlanTests: XCTestCase {
-    func testCleanPath() {
-        XCTAssertEqual(Rootfs.cleanPath("/proc"), "/proc")
-        XCTAssertEqual(Rootfs.cleanPath("proc"), "/proc")
-        XCTAssertEqual(Rootfs.cleanPath("/dev//pts/"), "/dev/pts")
-        XCTAssertEqual(Rootfs.cleanPath("/a/./b/../c"), "/a/c")
-        XCTAssertEqual(Rootfs.cleanPath("/../../etc/passwd"), "/etc/passwd")
-        XCTAssertEqual(Rootfs.cleanPath(""), "/")
-        XCTAssertEqual(Rootfs.cleanPath("/"), "/")
-        XCTAssertEqual(Rootfs.cleanPath(".."), "/")
-    }
-
     func testSplitPath() {
         XCTAssertEqual(Rootfs.splitPath("/dev/null").parent, "/dev")
         XCTAssertEqual(Rootfs.splitPath("/dev/null").name, "null")
