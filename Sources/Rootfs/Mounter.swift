@@ -592,13 +592,9 @@ final class Setup {
     static func copyTree(from: Int32, to: Int32, path: String) throws {
         let d = dup(from)
         try check(d, "dup \(path)")
-        guard let dir = fdopendir(d) else { let e = errno; close(d); throw SysError("opendir \(path)", errno: e) }
-        defer { closedir(dir) }
-        while let ent = readdir(dir) {
-            let name = withUnsafePointer(to: &ent.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
-            if name == "." || name == ".." { continue }
+        guard let entries = FS.directoryEntries(fd: d) else { throw SysError("opendir \(path)") }
+        for ent in entries {
+            let name = ent.name
             let p = path + "/" + name
             var st = stat()
             try check(fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW), "stat \(p)")
