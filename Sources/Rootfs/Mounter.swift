@@ -522,15 +522,16 @@ final class Setup {
             defer { close(sub) }
             if cgroupNamespace {
                 // Our own view: a fresh mount of the same hierarchy is rooted at the namespace's cgroup.
-                if sysMount(h.fsType, fdPath(sub), h.fsType, flags, h.data) == 0 { continue }
+                let type = h.hierarchy.fsType
+                if sysMount(type, fdPath(sub), type, flags, h.hierarchy.mountData) == 0 { continue }
                 let e = errno
                 guard e == EPERM || e == EBUSY || e == EACCES else {
-                    throw SysError("mount \(h.fsType) \(h.name) on \(path)", errno: e)
+                    throw SysError("mount \(type) \(h.name) on \(path)", errno: e)
                 }
             }
             close(try bindHost(h.hostPath, onto: sub, at: path, flags: flags, cleared: m.options.clearedFlags))
         }
-        for l in Rootfs.cgroupSymlinks(hierarchies) {
+        for l in Rootfs.cgroupSymlinks(names: hierarchies.map { $0.name }) {
             if symlinkat(l.target, top, l.link) != 0 && errno != EEXIST {
                 try check(-1, "symlink \(m.destination)/\(l.link)")
             }

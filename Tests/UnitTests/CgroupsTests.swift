@@ -207,8 +207,10 @@ final class CgroupsTests: XCTestCase {
         XCTAssertNil(host.unified)
         XCTAssertEqual(host.hierarchies, [
             CgroupHierarchy(mountPoint: "/sys/fs/cgroup/memory", controllers: ["memory"]),
-            CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"]),
-            CgroupHierarchy(mountPoint: "/mnt/a b", controllers: ["freezer"], mountRoot: "/docker/abc"),
+            CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"],
+                            superOptions: "rw,nosuid,nodev,noexec,relatime,cpu,cpuacct"),
+            CgroupHierarchy(mountPoint: "/mnt/a b", controllers: ["freezer"], mountRoot: "/docker/abc",
+                            superOptions: "rw,clone_children,freezer"),
         ])
         XCTAssertEqual(host.hierarchy("cpuacct")?.mountPoint, "/sys/fs/cgroup/cpu,cpuacct")
     }

@@ -433,15 +433,20 @@ final class RootfsProcTests: XCTestCase {
                                          procCgroup: Rootfs.parseProcCgroup(hybridCgroup))
         XCTAssertEqual(h.map { $0.name }, ["cpu,cpuacct", "memory", "cpuset", "systemd", "unified"],
                        "only mounts directly under /sys/fs/cgroup")
-        XCTAssertEqual(h[0], CgroupHierarchy(name: "cpu,cpuacct", fsType: "cgroup", data: "cpu,cpuacct",
-                                             hostPath: "/sys/fs/cgroup/cpu,cpuacct/cg/a"))
+        XCTAssertEqual(h[0].hierarchy, CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"]))
+        XCTAssertEqual(h[0].hierarchy.mountData, "cpu,cpuacct")
+        XCTAssertEqual(h[0].hostPath, "/sys/fs/cgroup/cpu,cpuacct/cg/a")
         XCTAssertEqual(h[1].hostPath, "/sys/fs/cgroup/memory/process_api/f585")
-        XCTAssertEqual(h[2].data, "cpuset,clone_children")
+        XCTAssertEqual(h[2].hierarchy.mountData, "cpuset,clone_children")
+        XCTAssertEqual(h[2].hierarchy.controllers, ["cpuset"])
         XCTAssertEqual(h[2].hostPath, "/sys/fs/cgroup/cpuset")
-        XCTAssertEqual(h[3].data, "xattr,name=systemd", "release_agent and rw are dropped")
+        XCTAssertEqual(h[3].hierarchy.mountData, "xattr,name=systemd", "release_agent and rw are dropped")
+        XCTAssertEqual(h[3].hierarchy.controllers, ["name=systemd"])
         XCTAssertEqual(h[3].hostPath, "/sys/fs/cgroup/systemd/user.slice")
-        XCTAssertEqual(h[4], CgroupHierarchy(name: "unified", fsType: "cgroup2", data: "",
-                                             hostPath: "/sys/fs/cgroup/unified/user.slice/x"))
+        XCTAssertEqual(h[4].hierarchy, CgroupHierarchy(mountPoint: "/sys/fs/cgroup/unified", controllers: [],
+                                                       fsType: "cgroup2", superOptions: "rw,nsdelegate"))
+        XCTAssertEqual(h[4].hierarchy.mountData, "", "cgroup2 takes no data")
+        XCTAssertEqual(h[4].hostPath, "/sys/fs/cgroup/unified/user.slice/x")
     }
 
     func testHierarchyRootedBelowTheTop() {
@@ -472,7 +477,7 @@ final class RootfsProcTests: XCTestCase {
 
     func testCgroupSymlinks() {
         let h = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(hybridMountInfo), procCgroup: [])
-        let links = Rootfs.cgroupSymlinks(h)
+        let links = Rootfs.cgroupSymlinks(names: h.map { $0.name })
         XCTAssertEqual(links.map { $0.link }, ["cpu", "cpuacct"])
         XCTAssertEqual(links.map { $0.target }, ["cpu,cpuacct", "cpu,cpuacct"])
         // A host that mounts cpu and cpuacct separately needs none.
@@ -480,12 +485,12 @@ final class RootfsProcTests: XCTestCase {
             32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
             33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
             """)
-        XCTAssertTrue(Rootfs.cgroupSymlinks(Rootfs.cgroupHierarchies(mountInfo: split, procCgroup: [])).isEmpty)
+        XCTAssertTrue(Rootfs.cgroupSymlinks(names: Rootfs.cgroupHierarchies(mountInfo: split, procCgroup: []).map { $0.name }).isEmpty)
     }
 
     func testV2HostHasNoHierarchiesUnderTheBase() {
         let mi = Rootfs.parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n")
-        XCTAssertEqual(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: []), [])
+        XCTAssertTrue(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: []).isEmpty)
     }
 }
 

@@ -73,3 +73,33 @@ final class ClockTests: XCTestCase {
         XCTAssertLessThan(abs(Double(m1) / 1000 - s1), 0.01, "one clock in two units")
     }
 }
+
+/// Sys' CgroupHierarchy, read from mountinfo once for Cgroups and Rootfs.
+final class CgroupHierarchyTests: XCTestCase {
+    func mount(_ line: String) -> CgroupHierarchy? {
+        MountInfo.parse(Array(line.utf8)).first.flatMap(CgroupHierarchy.init)
+    }
+
+    func testV1ControllersAndMountData() throws {
+        let systemd = try XCTUnwrap(mount(
+            "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,nosuid,xattr,release_agent=/lib/x,name=systemd\n"))
+        XCTAssertEqual(systemd.controllers, ["name=systemd"])
+        XCTAssertEqual(systemd.mountData, "nosuid,xattr,name=systemd")
+        XCTAssertFalse(systemd.isUnified)
+        let cpu = try XCTUnwrap(mount("32 31 0:29 /sub /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup ro,cpu,cpuacct,clone_children\n"))
+        XCTAssertEqual(cpu.controllers, ["cpu", "cpuacct"])
+        XCTAssertTrue(cpu.has("cpuacct") && !cpu.has("memory"))
+        XCTAssertEqual(cpu.mountRoot, "/sub")
+        XCTAssertEqual(cpu.mountData, "cpu,cpuacct,clone_children")
+        XCTAssertEqual(mount("33 31 0:30 / /x rw - cgroup cgroup rw,name=\n")?.controllers, [], "an empty name is no hierarchy name")
+    }
+
+    func testCgroup2AndOthers() throws {
+        let v2 = try XCTUnwrap(mount("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"))
+        XCTAssertTrue(v2.isUnified)
+        XCTAssertEqual(v2.controllers, [])
+        XCTAssertEqual(v2.mountData, "")
+        XCTAssertNil(mount("27 1 254:0 / / rw - ext4 /dev/vda rw\n"))
+        XCTAssertEqual(CgroupHierarchy(mountPoint: "/m", controllers: ["memory"]).superOptions, "rw,memory")
+    }
+}
