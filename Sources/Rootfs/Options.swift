@@ -41,6 +41,13 @@ public enum MS {
 
 /// An OCI mount's options, parsed.
 public struct MountOptions: Equatable, CustomStringConvertible {
+    /// Every option the parser knows and the runtime carries out (flags,
+    /// propagation, recursive attributes, tmpcopyup), sorted: the
+    /// `mountOptions` that `features` prints. Anything else is passed to the
+    /// filesystem as data.
+    public static let known: [String] = (Array(Rootfs.flagOptions.keys) + Array(Rootfs.propagationOptions.keys)
+        + Array(Rootfs.recursiveOptions.keys) + Rootfs.extensionOptions.subtracting(Rootfs.unsupportedExtensions)).sorted()
+
     /// MS_* flags to pass to mount(2), MS_BIND and MS_REC included.
     public var flags: UInt = 0
     /// Flags an option explicitly turned off ("rw", "suid", "dev", "exec", "atime", ...):
@@ -127,6 +134,11 @@ extension Rootfs {
 
     /// Options that are runtime extensions, never passed to the kernel.
     static let extensionOptions: Set<String> = ["tmpcopyup", "notmpcopyup", "idmap", "ridmap"]
+
+    /// The extensions parseOptions knows but the runtime does not carry out:
+    /// idmapped mounts are refused (Mounter), and "notmpcopyup" does not undo
+    /// an earlier "tmpcopyup" (either one present, the copy is made).
+    static let unsupportedExtensions: Set<String> = ["notmpcopyup", "idmap", "ridmap"]
 
     /// Parses an OCI mount's options: flags (a later option wins over an
     /// earlier one: "ro,rw" is rw), propagation, recursive attributes,

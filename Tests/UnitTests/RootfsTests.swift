@@ -548,6 +548,23 @@ final class RootfsNewMountTests: XCTestCase {
         }
     }
 
+    func testKnownOptionsAreTheParsersAndWhatFeaturesPrinted() {
+        let known = MountOptions.known
+        XCTAssertEqual(known, Array(Set(known)).sorted(), "sorted, each once")
+        // What `features` listed by hand before the list came from the table.
+        let before = ["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+                      "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
+                      "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+                      "shared", "slave", "strictatime", "suid", "sync", "unbindable"]
+        XCTAssertTrue(Set(before).isSubset(of: Set(known)))
+        XCTAssertEqual(known.count, 62, "as runc 1.1's features: flags, propagation, recursive attributes, tmpcopyup")
+        for o in known {
+            XCTAssertEqual(Rootfs.parseOptions([o]).data, "", "\(o) is one the parser knows, not filesystem data")
+        }
+        for o in ["idmap", "ridmap", "notmpcopyup"] { XCTAssertFalse(known.contains(o), o) }
+        XCTAssertTrue(known.contains("tmpcopyup"))
+    }
+
     func testMountAttributes() {
         XCTAssertEqual(Rootfs.mountAttributes(0), Kernel.MOUNT_ATTR_RELATIME)
         XCTAssertEqual(Rootfs.mountAttributes(MS.rdonly | MS.nosuid | MS.nodev | MS.noexec),
