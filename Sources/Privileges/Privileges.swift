@@ -1,8 +1,12 @@
-// Privileges: what the container's init drops right before execve, in the
-// order runc's standard_init_linux.go and crun's linux.c use:
+// Privileges: what the container's init and an exec'd process drop before
+// execve, in the order runc's standard_init_linux.go and crun's linux.c use
+// (Runtime/ProcessSetup.swift and the init make the calls):
 //
-//   setRlimits -> setOOMScoreAdj -> setUser -> applyCapabilities
-//   -> setNoNewPrivileges -> loadSeccomp -> closeFds -> (lookPath) -> execve
+//   setRlimits -> setOOMScoreAdj -> (chdir, lookPath) -> LSM exec labels
+//   -> loadSeccomp (without no_new_privs) -> setUser -> applyCapabilities
+//   -> setNoNewPrivileges -> loadSeccomp (with it) -> closeFds -> execve
+//
+// closeFds also runs first, as the cloned child's first act.
 //
 // Every failure is a SysError whose text says what was being done, with
 // which value, and the errno ("setresuid to 65534: operation not permitted").

@@ -3,7 +3,7 @@ import Glibc
 
 // The Linux ABI constants the runtime needs that Swift's Glibc module does
 // not export (they sit behind _GNU_SOURCE, or in <linux/*.h> headers it does
-// not import), in one place, spelt as in the kernel's headers so that a
+// not import) or exports with types that vary, in one place, spelt as in the kernel's headers so that a
 // search finds them beside the man pages. Each is the generic value, which
 // x86-64, arm64 and riscv64 share. And intent-named wrappers for the few
 // prctl and madvise calls the runtime makes, so that a caller reads as what

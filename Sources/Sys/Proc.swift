@@ -1,7 +1,8 @@
 import CShim
 import Glibc
 
-// Processes, locks, pipes and the other small pieces the lifecycle needs.
+// Processes, locks, removing trees, the runtime-init channel: the small
+// pieces the lifecycle needs.
 
 public enum Proc {
     /// The start time of a process (field 22 of /proc/PID/stat, in clock

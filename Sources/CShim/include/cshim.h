@@ -1,6 +1,7 @@
 // CShim: the small set of Linux calls that Swift's Glibc module hides or
-// imports awkwardly. Everything is prefixed mc_ and returns -1 with errno set
-// on failure, like the syscalls themselves.
+// imports awkwardly, and a few build and process facts. Everything is
+// prefixed mc_; the system-call wrappers return -1 with errno set on
+// failure, like the syscalls themselves.
 #ifndef MINICONTAINER_CSHIM_H
 #define MINICONTAINER_CSHIM_H
 
