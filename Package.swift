@@ -40,7 +40,7 @@ let package = Package(
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Runtime", "Engine", "Network"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
         .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network"], path: "Tests/UnitTests"),

@@ -1,6 +1,7 @@
 import Compile
 import Glibc
 import JSON
+import Rootfs
 import Runtime
 import Spec
 import SpecJSON
@@ -179,10 +180,7 @@ let featuresCommand = Command(name: "features", summary: "print what this runtim
     o["ociVersionMin"] = .string("1.0.0")
     o["ociVersionMax"] = .string(Spec.version)
     o["hooks"] = .array(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].map { .string($0) })
-    o["mountOptions"] = .array(["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand",
-        "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
-        "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
-        "slave", "strictatime", "suid", "sync", "unbindable"].map { .string($0) })
+    o["mountOptions"] = .array(MountOptions.known.map { .string($0) })
     var linux = JSONObject()
     linux["namespaces"] = .array(Namespace.knownTypes.map { .string($0) })
     var cg = JSONObject()

@@ -44,10 +44,6 @@ pid_t mc_clone3(uint64_t flags, int cgroup_fd, int pidfd_out_wanted, int *pidfd_
     return (pid_t)r;
 }
 
-pid_t mc_fork_flags(unsigned long flags) {
-    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
-}
-
 int mc_unshare(int flags) { return unshare(flags); }
 int mc_setns(int fd, int nstype) { return setns(fd, nstype); }
 int mc_pivot_root(const char *new_root, const char *put_old) {
@@ -59,14 +55,8 @@ int mc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, u
 int mc_pidfd_open(pid_t pid, unsigned int flags) {
     return (int)syscall(SYS_pidfd_open, pid, flags);
 }
-int mc_pidfd_send_signal(int pidfd, int sig) {
-    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
 int mc_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
-}
-int mc_execveat_fd(int fd, char *const argv[], char *const envp[]) {
-    return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
 }
 
 int mc_send_fd(int sock, int fd, const void *data, size_t len) {
@@ -148,9 +138,6 @@ int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags) {
     if (mount_flags) *mount_flags = (uint64_t)st.f_flags;
     return 0;
 }
-
-int mc_errno(void) { return errno; }
-void mc_set_errno(int value) { errno = value; }
 
 #ifndef MC_COMMIT
 #define MC_COMMIT "unknown"

@@ -56,20 +56,14 @@ enum Control {
         entries(dir).filter { $0.isDir }.map { dir + "/" + $0.name }
     }
 
+    /// The entries of `dir` (none when it cannot be read), each with
+    /// whether it is a directory (stat'ed where readdir does not say).
     static func entries(_ dir: String) -> [(name: String, isDir: Bool)] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [(String, Bool)] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: &e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            var isDir = Int32(e.pointee.d_type) == Int32(DT_DIR)
-            if Int32(e.pointee.d_type) == Int32(DT_UNKNOWN) { isDir = FS.isDirectory(dir + "/" + name) }
-            out.append((name, isDir))
+        (FS.directoryEntries(dir) ?? []).map { e in
+            var isDir = Int32(e.type) == Int32(DT_DIR)
+            if Int32(e.type) == Int32(DT_UNKNOWN) { isDir = FS.isDirectory(dir + "/" + e.name) }
+            return (e.name, isDir)
         }
-        return out
     }
 
     /// Names a cgroup control file can have: "tasks", "notify_on_release",
@@ -84,7 +78,7 @@ enum Control {
 
     /// rmdir `dir` and any cgroups below it, deepest first. Missing is fine.
     /// EBUSY (processes still leaving) is retried until `deadline` (a
-    /// `now()` time; one for all of a container's hierarchies), then reported
+    /// Clock.monotonicSeconds() time; one for all of a container's hierarchies), then reported
     /// with the pids still there. Never removes `mountPoint` itself or
     /// anything outside it.
     static func removeCgroup(_ dir: String, mountPoint: String, deadline: Double) throws {
@@ -100,7 +94,7 @@ enum Control {
             switch e {
             case ENOENT:
                 return
-            case EBUSY where now() < deadline:
+            case EBUSY where Clock.monotonicSeconds() < deadline:
                 sleep(seconds: delay)
                 delay = min(delay * 2, 0.1)
             case ENOTEMPTY where !clearedFakeFiles, EEXIST where !clearedFakeFiles:
@@ -128,12 +122,6 @@ enum Control {
             }
         }
         if let e = first { throw e }
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     static func sleep(seconds: Double) {

@@ -6,27 +6,9 @@ import Sys
 // or built by hand over a fake tree in tests.
 
 /// v1: only v1 hierarchies. hybrid: v1 hierarchies plus a cgroup2 mount beside
-/// them (usually /sys/fs/cgroup/unified). v2: cgroup2 only.
+/// them (usually /sys/fs/cgroup/unified). v2: cgroup2 only. (A hierarchy,
+/// CgroupHierarchy, is Sys's: Rootfs reads the same mounts.)
 public enum CgroupMode: String, Equatable { case v1, hybrid, v2 }
-
-/// One v1 hierarchy: where it is mounted and which controllers it carries
-/// (`["memory"]`, `["cpu", "cpuacct"]`, or `["name=systemd"]` for a named
-/// hierarchy without controllers).
-public struct CgroupHierarchy: Equatable {
-    public var mountPoint: String
-    public var controllers: [String]
-    /// The mountinfo root field: which cgroup of the hierarchy is mounted at
-    /// `mountPoint` ("/" unless the mount is a bind of a sub-cgroup).
-    public var mountRoot: String
-
-    public init(mountPoint: String, controllers: [String], mountRoot: String = "/") {
-        self.mountPoint = mountPoint
-        self.controllers = controllers
-        self.mountRoot = mountRoot
-    }
-
-    public func has(_ controller: String) -> Bool { controllers.contains(controller) }
-}
 
 public struct CgroupHost: Equatable {
     public var mode: CgroupMode
@@ -92,17 +74,15 @@ public struct CgroupHost: Equatable {
     static func parse(_ mounts: [MountInfo], selfCgroup: String) -> CgroupHost? {
         var v1: [CgroupHierarchy] = []
         var v2: [(point: String, root: String)] = []
-        for m in mounts {
-            if m.fsType == "cgroup2" {
-                v2.append((m.mountPoint, m.root))
-            } else if m.fsType == "cgroup" {
-                let controllers = m.superOptions.split(separator: ",").map(String.init).filter(isControllerOption)
-                guard !controllers.isEmpty else { continue }
-                let h = CgroupHierarchy(mountPoint: m.mountPoint, controllers: controllers, mountRoot: m.root)
-                if let i = v1.firstIndex(where: { Set($0.controllers) == Set(controllers) }) {
+        for h in CgroupHierarchy.all(in: mounts) {
+            if h.isUnified {
+                v2.append((h.mountPoint, h.mountRoot))
+            } else {
+                guard !h.controllers.isEmpty else { continue }
+                if let i = v1.firstIndex(where: { Set($0.controllers) == Set(h.controllers) }) {
                     // The same hierarchy mounted twice: keep the one under
                     // /sys/fs/cgroup, else the first.
-                    if !under(v1[i].mountPoint, "/sys/fs/cgroup") && under(m.mountPoint, "/sys/fs/cgroup") { v1[i] = h }
+                    if !under(v1[i].mountPoint, "/sys/fs/cgroup") && under(h.mountPoint, "/sys/fs/cgroup") { v1[i] = h }
                 } else {
                     v1.append(h)
                 }
@@ -133,18 +113,6 @@ public struct CgroupHost: Equatable {
             }
         }
         return out
-    }
-
-    static let mountOptions: Set<String> = [
-        "rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "nodiratime", "strictatime",
-        "lazytime", "sync", "dirsync", "mand", "none", "all", "noprefix", "clone_children", "xattr",
-        "cpuset_v2_mode", "favordynmods", "nsdelegate", "memory_recursiveprot", "memory_localevents",
-        "memory_hugetlb_accounting", "pids_localevents",
-    ]
-
-    static func isControllerOption(_ o: String) -> Bool {
-        if o.hasPrefix("name=") { return o.count > 5 }
-        return !o.contains("=") && !mountOptions.contains(o)
     }
 }
 

@@ -84,7 +84,7 @@ public func makeManager(host: CgroupHost, cgroupsPath: String?, id: String,
 /// a saved path outside its hierarchy's mount point is ignored.
 public func makeManager(host: CgroupHost, savedPaths: [String: String]) -> CgroupManager {
     func v2(_ mount: String) -> V2Manager? {
-        guard let p = savedPaths[""].map(CgroupPath.clean), p != mount, under(p, mount) else { return nil }
+        guard let p = savedPaths[""].map(Path.clean), p != mount, under(p, mount) else { return nil }
         return V2Manager(mountPoint: mount, path: p)
     }
     if host.mode == .v2 {
@@ -92,7 +92,7 @@ public func makeManager(host: CgroupHost, savedPaths: [String: String]) -> Cgrou
         return v2(host.unified ?? "/sys/fs/cgroup") ?? V1Manager(dirs: [])
     }
     let dirs = host.hierarchies.compactMap { h -> V1Manager.Dir? in
-        guard let p = h.controllers.lazy.compactMap({ savedPaths[$0] }).first.map(CgroupPath.clean),
+        guard let p = h.controllers.lazy.compactMap({ savedPaths[$0] }).first.map(Path.clean),
               p != h.mountPoint, under(p, h.mountPoint) else { return nil }
         return V1Manager.Dir(hierarchy: h, path: p)
     }
@@ -152,9 +152,9 @@ public struct V2Manager: CgroupManager {
     public func freeze() throws {
         try Control.write(path + "/cgroup.freeze", "1")
         guard FS.exists(path + "/cgroup.events") else { return }
-        let deadline = Control.now() + freezeTimeout
+        let deadline = Clock.monotonicSeconds() + freezeTimeout
         while !eventsFrozen(true) {
-            if Control.now() > deadline {
+            if Clock.monotonicSeconds() > deadline {
                 try? Control.write(path + "/cgroup.freeze", "0")
                 throw SysError("freeze \(path): cgroup.events not frozen after \(freezeTimeout)s", errno: ETIMEDOUT)
             }
@@ -166,8 +166,8 @@ public struct V2Manager: CgroupManager {
         try Control.write(path + "/cgroup.freeze", "0")
         guard FS.exists(path + "/cgroup.events") else { return }
         // Thawing is prompt, unless an ancestor is frozen: wait a little.
-        let deadline = Control.now() + 1
-        while !eventsFrozen(false) && Control.now() < deadline { Control.sleep(seconds: 0.001) }
+        let deadline = Clock.monotonicSeconds() + 1
+        while !eventsFrozen(false) && Clock.monotonicSeconds() < deadline { Control.sleep(seconds: 0.001) }
     }
 
     public func isFrozen() -> Bool {
@@ -188,7 +188,7 @@ public struct V2Manager: CgroupManager {
         try signalAll(self, canFreeze: FS.exists(path + "/cgroup.freeze"), signal: sig)
     }
 
-    public func destroy() throws { try destroy(deadline: Control.now() + destroyRetry) }
+    public func destroy() throws { try destroy(deadline: Clock.monotonicSeconds() + destroyRetry) }
 
     func destroy(deadline: Double) throws {
         guard !path.isEmpty else { return }
@@ -300,7 +300,7 @@ public struct V1Manager: CgroupManager {
             throw SysError("freeze: no freezer hierarchy", errno: ENOTSUP)
         }
         let state = f + "/freezer.state"
-        let deadline = Control.now() + freezeTimeout
+        let deadline = Clock.monotonicSeconds() + freezeTimeout
         var round = 0
         while true {
             // As runc: now and then thaw, to unstick a cgroup left FREEZING.
@@ -311,7 +311,7 @@ public struct V1Manager: CgroupManager {
             if s != "FREEZING" {
                 throw SysError("freeze \(f): freezer.state is \(s.isEmpty ? "unreadable" : s)", errno: EIO)
             }
-            if Control.now() > deadline {
+            if Clock.monotonicSeconds() > deadline {
                 try? Control.write(state, "THAWED")
                 throw SysError("freeze \(f): still FREEZING after \(freezeTimeout)s", errno: ETIMEDOUT)
             }
@@ -339,7 +339,7 @@ public struct V1Manager: CgroupManager {
     }
 
     public func destroy() throws {
-        let deadline = Control.now() + destroyRetry
+        let deadline = Clock.monotonicSeconds() + destroyRetry
         var first: Error?
         for d in dirs {
             do {

@@ -6,13 +6,15 @@
 //                     "/<expanded slice>/<prefix>-<name>.scope".
 // The result never leaves the hierarchy: ".." stops at its root.
 
+import Spec
+
 public enum CgroupPath {
     /// The cgroup path asked for, cleaned, and whether it is relative to the
     /// runtime's own cgroup.
     public static func requested(_ cgroupsPath: String?, id: String) -> (path: String, relative: Bool) {
-        guard let p = cgroupsPath, !p.isEmpty else { return (clean("/" + id), false) }
+        guard let p = cgroupsPath, !p.isEmpty else { return (Path.clean("/" + id), false) }
         if p.contains(":"), let s = systemd(p) { return (s, false) }
-        return (clean(p), !p.hasPrefix("/"))
+        return (Path.clean(p), !p.hasPrefix("/"))
     }
 
     /// The container's directory in a hierarchy mounted at `mountPoint`
@@ -22,12 +24,12 @@ public enum CgroupPath {
                                  requested: (path: String, relative: Bool)) -> String {
         var inMount = requested.path
         if requested.relative {
-            var parent = clean(ownCgroup ?? "/")
-            let root = clean(mountRoot)
+            var parent = Path.clean(ownCgroup ?? "/")
+            let root = Path.clean(mountRoot)
             if root != "/" {
-                parent = under(parent, root) ? clean(String(parent.dropFirst(root.count))) : "/"
+                parent = under(parent, root) ? Path.clean(String(parent.dropFirst(root.count))) : "/"
             }
-            inMount = clean(parent + "/" + requested.path)
+            inMount = Path.clean(parent + "/" + requested.path)
         }
         return join(mountPoint, inMount)
     }
@@ -44,17 +46,17 @@ public enum CgroupPath {
         } else {
             unit = (parts[1].isEmpty ? "" : parts[1] + "-") + parts[2] + ".scope"
         }
-        return clean(expandSlice(slice) + "/" + unit)
+        return Path.clean(expandSlice(slice) + "/" + unit)
     }
 
     /// systemd's slice nesting: "a-b-c.slice" -> "/a.slice/a-b.slice/a-b-c.slice",
     /// "-.slice" -> "/". Anything not shaped like a slice is used as it is.
     public static func expandSlice(_ slice: String) -> String {
-        guard slice.hasSuffix(".slice"), !slice.contains("/") else { return clean("/" + slice) }
+        guard slice.hasSuffix(".slice"), !slice.contains("/") else { return Path.clean("/" + slice) }
         let name = String(slice.dropLast(6))
         if name == "-" { return "/" }
         guard !name.isEmpty, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
-            return clean("/" + slice)
+            return Path.clean("/" + slice)
         }
         var path = "", prefix = ""
         for comp in name.split(separator: "-") {
@@ -64,20 +66,8 @@ public enum CgroupPath {
         return path
     }
 
-    /// Lexical cleanup to an absolute path: no empty, "." or ".." components;
-    /// ".." at the top stays at "/".
-    public static func clean(_ p: String) -> String {
-        var parts: [Substring] = []
-        for c in p.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
-    }
-
     static func join(_ base: String, _ rel: String) -> String {
-        let r = clean(rel)
+        let r = Path.clean(rel)
         if r == "/" { return base }
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + r
     }

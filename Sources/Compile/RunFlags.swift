@@ -49,17 +49,6 @@ public struct CompileError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// Annotation keys of our extension (see schema/annotations.schema.json).
-/// runc and crun ignore annotations they do not know, so a compiled bundle
-/// stays a valid OCI bundle.
-public enum Annotation {
-    public static let name = "org.minicontainer.name"
-    public static let network = "org.minicontainer.network"
-    public static let ports = "org.minicontainer.ports"
-    public static let interactive = "org.minicontainer.interactive"
-    public static let rootfs = "org.minicontainer.rootfs"
-}
-
 /// The capabilities a run-mode container keeps, as Docker grants by default.
 public let runCapabilities = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
@@ -252,7 +241,7 @@ public func parseVolume(_ v: String, host: Host) throws -> Mount {
     guard !dst.split(separator: "/").contains(".."), dst != "/" else {
         throw CompileError("invalid volume \(quoted(v)): the container path must not be / or contain ..")
     }
-    let norm = "/" + dst.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+    let norm = Path.clean(dst)
     var opts = ["rbind", "rprivate"]
     if readonly { opts.append("ro") }
     return Mount(destination: norm, type: "bind", source: real, options: opts)

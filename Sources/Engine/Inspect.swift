@@ -1,5 +1,6 @@
 import Compile
 import JSON
+import Spec
 import Sys
 
 // `inspect`: a run-mode container as JSON, from its metadata, status, config.json

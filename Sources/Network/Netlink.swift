@@ -218,7 +218,7 @@ public final class RouteSocket {
     var seq: UInt32 = 1
 
     public init() throws {
-        fd = mc_netlink_open(0 /* NETLINK_ROUTE */)
+        fd = mc_netlink_open(Kernel.NETLINK_ROUTE)
         guard fd >= 0 else { throw SysError("open rtnetlink socket") }
     }
 
@@ -231,9 +231,9 @@ public final class RouteSocket {
         let target = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
         guard target >= 0 else { throw SysError("open /proc/\(pid)/ns/net") }
         defer { close(target) }
-        guard mc_setns(target, 0x4000_0000 /* CLONE_NEWNET */) == 0 else { throw SysError("enter network namespace of \(pid)") }
+        guard mc_setns(target, Kernel.CLONE_NEWNET) == 0 else { throw SysError("enter network namespace of \(pid)") }
         let s = Result { try RouteSocket() }
-        guard mc_setns(own, 0x4000_0000) == 0 else {
+        guard mc_setns(own, Kernel.CLONE_NEWNET) == 0 else {
             // Never carry on in the container's namespace.
             writeStderr("minicontainer: cannot return to the host network namespace: \(errnoText(errno))\n")
             _exit(125)

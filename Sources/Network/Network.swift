@@ -1,4 +1,5 @@
 import Glibc
+import Spec
 import Sys
 
 // Network: bridge, veth, addresses, NAT and published ports over rtnetlink.
@@ -29,8 +30,6 @@ public struct Attachment: Equatable {
 }
 
 public enum Network {
-    public static let modeAnnotation = "org.minicontainer.network"
-    public static let portsAnnotation = "org.minicontainer.ports"
     public static let bridgeName = "minicontainer0"
     public static let defaultSubnet = Subnet("172.18.0.0/16")!
     /// The leases, port reservations and firewall state in `dir`
@@ -56,19 +55,19 @@ public enum Network {
 
     /// Whether a bundle's annotations ask for a bridged network.
     public static func wantsBridge(_ annotations: [String: String]?) -> Bool {
-        annotations?[modeAnnotation] == "bridge"
+        annotations?[Annotation.network] == "bridge"
     }
 
     /// Whether `setUp` has work for a new network namespace: a bridge, or
     /// with `none` only lo up.
     public static func configures(_ annotations: [String: String]?) -> Bool {
-        let m = annotations?[modeAnnotation]
+        let m = annotations?[Annotation.network]
         return m == "bridge" || m == "none"
     }
 
     /// X of `container:X`.
     public static func sharedContainer(_ annotations: [String: String]?) -> String? {
-        guard let m = annotations?[modeAnnotation], m.hasPrefix("container:"), m.count > 10 else { return nil }
+        guard let m = annotations?[Annotation.network], m.hasPrefix("container:"), m.count > 10 else { return nil }
         return String(m.dropFirst(10))
     }
 
@@ -77,13 +76,13 @@ public enum Network {
     /// published ports. Returns nil when the annotations do not ask for
     /// a bridge. On failure nothing of it is left.
     public static func setUp(annotations: [String: String]?, id: String, pid: Int32, dir: String) throws -> Attachment? {
-        if annotations?[modeAnnotation] == "none" {
+        if annotations?[Annotation.network] == "none" {
             let ns = try RouteSocket.inNamespace(ofPid: pid)
             try ns.setUp(try ns.requireIndex("lo"), what: "lo")
             return nil
         }
         guard wantsBridge(annotations) else { return nil }
-        let ports = try PortMapping.list(annotations?[portsAnnotation])
+        let ports = try PortMapping.list(annotations?[Annotation.ports])
         let l = leases(dir)
         return try l.locked {
             do {

@@ -110,8 +110,8 @@ extension Privileges {
         // Bounding set. Only caps still in it are dropped, so nothing is
         // asked of the kernel (nor CAP_SETPCAP needed) when it already fits.
         for n in 0...last where !plan.bounding.contains(n) {
-            if mc_prctl(PR_CAPBSET_READ, UInt(n), 0, 0, 0) == 1 {
-                guard mc_prctl(PR_CAPBSET_DROP, UInt(n), 0, 0, 0) == 0 else {
+            if Kernel.boundingSetHas(n) {
+                guard Kernel.dropFromBoundingSet(n) else {
                     throw SysError("drop \(capabilityName(n)) from the bounding set")
                 }
             }
@@ -131,12 +131,12 @@ extension Privileges {
 
         // Ambient. EINVAL from CLEAR_ALL means a kernel without ambient
         // capabilities (before 4.3): fine when none are asked for.
-        if mc_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 {
+        if !Kernel.clearAmbientCapabilities() {
             let e = errno
             if e != EINVAL || !plan.ambient.isEmpty { throw SysError("clear the ambient capabilities", errno: e) }
         }
         for n in plan.ambient {
-            if mc_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, UInt(n), 0, 0) != 0 {
+            if !Kernel.raiseAmbientCapability(n) {
                 let e = errno
                 let hint = e == EPERM ? " (an ambient capability must also be permitted and inheritable)" : ""
                 // runc and crun skip these silently (their default spec asks

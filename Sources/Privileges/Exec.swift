@@ -6,9 +6,6 @@ import CShim
 import Spec
 import Sys
 
-// From <linux/close_range.h>.
-let CLOSE_RANGE_CLOEXEC: UInt32 = 1 << 2
-
 extension Privileges {
     // MARK: file descriptors
 
@@ -22,7 +19,7 @@ extension Privileges {
         let ranges = fdRanges(keeping: keep)
         var usedRange = true
         for (first, last) in ranges {
-            if mc_close_range(first, last, cloexecOnly ? CLOSE_RANGE_CLOEXEC : 0) != 0 {
+            if mc_close_range(first, last, cloexecOnly ? Kernel.CLOSE_RANGE_CLOEXEC : 0) != 0 {
                 let e = errno
                 // ENOSYS: before 5.9; EINVAL: CLOEXEC before 5.11; EPERM: seccomp.
                 guard e == ENOSYS || e == EINVAL || e == EPERM else {
@@ -64,22 +61,13 @@ extension Privileges {
     /// directory's own; or every number below the open-files limit.
     static func openFds() throws -> [Int32] {
         let fdDir = (try? ProcFS.open("self/fd", O_RDONLY | O_DIRECTORY)) ?? -1
-        guard fdDir >= 0, let dir = fdopendir(fdDir) else {
-            if fdDir >= 0 { close(fdDir) }
+        // The listing is read while fdDir is open, so it names fdDir too.
+        guard fdDir >= 0, let entries = FS.directoryEntries(fd: fdDir) else {
             var rl = rlimit()
             let limit = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl) == 0 ? min(Int(clamping: rl.rlim_cur), 1 << 20) : 1024
             return (0..<Int32(limit)).map { $0 }
         }
-        defer { closedir(dir) }
-        let own = dirfd(dir)
-        var fds: [Int32] = []
-        while let ent = readdir(dir) {
-            let name = withUnsafePointer(to: &ent.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
-            if let fd = Int32(name), fd != own { fds.append(fd) }
-        }
-        return fds
+        return entries.compactMap { Int32($0.name) }.filter { $0 != fdDir }
     }
 
     // MARK: finding the program

@@ -29,7 +29,7 @@ public enum LSM {
     /// that cannot be told, the kernel has selinuxfs and its enforce file is there).
     public static func selinuxEnabled() -> Bool {
         var type: UInt64 = 0, flags: UInt64 = 0
-        if mc_statfs("/sys/fs/selinux", &type, &flags) == 0 && type == 0xf97c_ff8c { return true }  // SELINUX_MAGIC
+        if mc_statfs("/sys/fs/selinux", &type, &flags) == 0 && type == Kernel.SELINUX_MAGIC { return true }
         guard let fs = try? FS.readString("/proc/filesystems"), fs.contains("\tselinuxfs\n") || fs.hasSuffix("\tselinuxfs") else {
             return false
         }

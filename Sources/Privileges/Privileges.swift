@@ -1,8 +1,12 @@
-// Privileges: what the container's init drops right before execve, in the
-// order runc's standard_init_linux.go and crun's linux.c use:
+// Privileges: what the container's init and an exec'd process drop before
+// execve, in the order runc's standard_init_linux.go and crun's linux.c use
+// (Runtime/ProcessSetup.swift and the init make the calls):
 //
-//   setRlimits -> setOOMScoreAdj -> setUser -> applyCapabilities
-//   -> setNoNewPrivileges -> loadSeccomp -> closeFds -> (lookPath) -> execve
+//   setRlimits -> setOOMScoreAdj -> (chdir, lookPath) -> LSM exec labels
+//   -> loadSeccomp (without no_new_privs) -> setUser -> applyCapabilities
+//   -> setNoNewPrivileges -> loadSeccomp (with it) -> closeFds -> execve
+//
+// closeFds also runs first, as the cloned child's first act.
 //
 // Every failure is a SysError whose text says what was being done, with
 // which value, and the errno ("setresuid to 65534: operation not permitted").
@@ -11,15 +15,6 @@ import Glibc
 import CShim
 import Spec
 import Sys
-
-// From <linux/prctl.h>, which Swift's Glibc module does not export.
-let PR_SET_KEEPCAPS: Int32 = 8
-let PR_CAPBSET_READ: Int32 = 23
-let PR_CAPBSET_DROP: Int32 = 24
-let PR_SET_NO_NEW_PRIVS: Int32 = 38
-let PR_CAP_AMBIENT: Int32 = 47
-let PR_CAP_AMBIENT_RAISE: UInt = 2
-let PR_CAP_AMBIENT_CLEAR_ALL: UInt = 4
 
 public enum Privileges {
     // MARK: rlimits
@@ -90,7 +85,7 @@ public enum Privileges {
     /// survives it for applyCapabilities (the kernel clears the effective set,
     /// which applyCapabilities raises again before it uses it).
     public static func setUser(_ user: User) throws {
-        guard mc_prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
+        guard Kernel.keepCapabilitiesAcrossSetuid(true) else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
 
         let gids = (user.additionalGids ?? []).map { gid_t($0) }
         // In a user namespace whose setgroups file says "deny" (rootless), the
@@ -108,7 +103,7 @@ public enum Privileges {
         }
         guard mc_setresgid(user.gid, user.gid, user.gid) == 0 else { throw SysError("setresgid to \(user.gid)") }
         guard mc_setresuid(user.uid, user.uid, user.uid) == 0 else { throw SysError("setresuid to \(user.uid)") }
-        guard mc_prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
+        guard Kernel.keepCapabilitiesAcrossSetuid(false) else { throw SysError("prctl(PR_SET_KEEPCAPS)") }
         if let m = user.umask { umask(mode_t(m & 0o777)) }
     }
 
@@ -120,6 +115,6 @@ public enum Privileges {
     // MARK: no_new_privs
 
     public static func setNoNewPrivileges() throws {
-        guard mc_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 else { throw SysError("prctl(PR_SET_NO_NEW_PRIVS)") }
+        guard Kernel.setNoNewPrivileges() else { throw SysError("prctl(PR_SET_NO_NEW_PRIVS)") }
     }
 }

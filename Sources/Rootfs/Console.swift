@@ -20,17 +20,12 @@ import Sys
 //    redirected to, say, /proc/sys/kernel/core_pattern.
 
 public enum Console {
-    static let DEVPTS_SUPER_MAGIC: UInt64 = 0x1cd1
-    static let TIOCSPTLCK: UInt = 0x4004_5431
-    static let TIOCGPTN: UInt = 0x8004_5430
-    static let TIOCGPTPEER: UInt = 0x5441
-
     /// A new pty pair from the current root's /dev/pts/ptmx: the master, the
     /// slave (O_RDWR|O_NOCTTY, close-on-exec) and the slave's name
     /// ("/dev/pts/N").
     public static func openPty() throws -> (master: Int32, slave: Int32, name: String) {
-        let handle = mc_openat2(AT_FDCWD, "/dev/pts/ptmx", UInt64(UInt32(bitPattern: O_PATH_ | O_NOFOLLOW | O_CLOEXEC)), 0,
-                                RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        let handle = mc_openat2(AT_FDCWD, "/dev/pts/ptmx", UInt64(UInt32(bitPattern: Kernel.O_PATH | O_NOFOLLOW | O_CLOEXEC)), 0,
+                                Kernel.RESOLVE_NO_SYMLINKS | Kernel.RESOLVE_NO_MAGICLINKS)
         try check(handle, "open /dev/pts/ptmx")
         defer { close(handle) }
         try verifyPtmx(handle)
@@ -40,20 +35,20 @@ public enum Console {
         } catch {
             // No procfs at all to reopen through: the path again, checked after.
             master = mc_openat2(AT_FDCWD, "/dev/pts/ptmx", UInt64(UInt32(bitPattern: O_RDWR | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)),
-                                0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+                                0, Kernel.RESOLVE_NO_SYMLINKS | Kernel.RESOLVE_NO_MAGICLINKS)
             try check(master, "open /dev/pts/ptmx")
         }
         do {
             try verifyPtmx(master)
             try sameFile(master, handle, "/dev/pts/ptmx")
             var unlock: Int32 = 0
-            try check(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty")
+            try check(ioctl(master, Kernel.TIOCSPTLCK, &unlock), "unlock the pty")
             var n: UInt32 = 0
-            try check(ioctl(master, TIOCGPTN, &n), "get the pty number")
-            let slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)
+            try check(ioctl(master, Kernel.TIOCGPTN, &n), "get the pty number")
+            let slave = ioctl(master, Kernel.TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)
             try check(slave, "open the pty's slave")
             var st = stat()
-            guard fstatFS(slave)?.type == DEVPTS_SUPER_MAGIC, fstat(slave, &st) == 0, st.st_mode & S_IFMT == S_IFCHR else {
+            guard fstatFS(slave)?.type == Kernel.DEVPTS_SUPER_MAGIC, fstat(slave, &st) == 0, st.st_mode & S_IFMT == S_IFCHR else {
                 close(slave)
                 throw SysError("the pty's slave is not on devpts", errno: ENODEV)
             }
@@ -68,7 +63,7 @@ public enum Console {
     static func verifyPtmx(_ fd: Int32) throws {
         var st = stat()
         try check(fstat(fd, &st), "stat /dev/pts/ptmx")
-        guard fstatFS(fd)?.type == DEVPTS_SUPER_MAGIC, st.st_ino == 2, st.st_mode & S_IFMT == S_IFCHR,
+        guard fstatFS(fd)?.type == Kernel.DEVPTS_SUPER_MAGIC, st.st_ino == 2, st.st_mode & S_IFMT == S_IFCHR,
               UInt64(st.st_rdev) == Rootfs.makedev(5, 2) else {
             throw SysError("/dev/pts/ptmx is not the ptmx of a devpts", errno: ENODEV)
         }
@@ -94,12 +89,12 @@ public enum Console {
     /// /dev/console, reached without a symlink: a regular file or a
     /// character device, never a symlink or a directory.
     static func consoleTarget() throws -> Int32 {
-        let resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+        let resolve = Kernel.RESOLVE_NO_SYMLINKS | Kernel.RESOLVE_NO_MAGICLINKS
         for _ in 0..<8 {
-            var fd = mc_openat2(AT_FDCWD, "/dev/console", UInt64(UInt32(bitPattern: O_PATH_ | O_NOFOLLOW | O_CLOEXEC)),
+            var fd = mc_openat2(AT_FDCWD, "/dev/console", UInt64(UInt32(bitPattern: Kernel.O_PATH | O_NOFOLLOW | O_CLOEXEC)),
                                 0, resolve)
             if fd < 0 && errno == ENOENT {
-                let dev = mc_openat2(AT_FDCWD, "/dev", UInt64(UInt32(bitPattern: O_PATH_ | O_DIRECTORY | O_CLOEXEC)), 0,
+                let dev = mc_openat2(AT_FDCWD, "/dev", UInt64(UInt32(bitPattern: Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)), 0,
                                      resolve)
                 try check(dev, "open /dev")
                 fd = openat(dev, "console", O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)

@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Spec
 import Sys
 
 // The half of the filesystem setup that makes system calls. Every path a
@@ -15,23 +16,6 @@ import Sys
 // namespace nothing of the container runs in. After it (masked and
 // read-only paths) nothing goes through the container's /proc.
 
-let O_PATH_: Int32 = 0o10000000
-let AT_EMPTY_PATH_: Int32 = 0x1000
-let AT_RECURSIVE_: UInt32 = 0x8000
-let RESOLVE_NO_MAGICLINKS: UInt64 = 0x02
-let RESOLVE_NO_SYMLINKS: UInt64 = 0x04
-let RESOLVE_IN_ROOT: UInt64 = 0x10
-let PROC_SUPER_MAGIC: UInt64 = 0x9fa0
-let SYSFS_MAGIC: UInt64 = 0x6265_6572
-let CGROUP2_SUPER_MAGIC: UInt64 = 0x6367_7270
-let OPEN_TREE_CLONE: UInt32 = 1
-let OPEN_TREE_CLOEXEC: UInt32 = 0o2000000
-let MOVE_MOUNT_F_EMPTY_PATH: UInt32 = 0x4
-let MOVE_MOUNT_T_EMPTY_PATH: UInt32 = 0x40
-let FSCONFIG_SET_FLAG: UInt32 = 0
-let FSCONFIG_SET_STRING: UInt32 = 1
-let FSCONFIG_CMD_CREATE: UInt32 = 6
-
 func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
 /// fstatfs(2): (filesystem magic, ST_* flags), or nil.
@@ -43,7 +27,7 @@ func fstatFS(_ fd: Int32) -> (type: UInt64, flags: UInt64)? {
 /// A detached copy of the mount `fd` is on, from `fd`'s place in it (a
 /// bind; with `recursive` the mounts below too): open_tree(OPEN_TREE_CLONE).
 func cloneTree(_ fd: Int32, recursive: Bool, what: @autoclosure () -> String) throws -> Int32 {
-    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | UInt32(AT_EMPTY_PATH_) | (recursive ? AT_RECURSIVE_ : 0)
+    let flags = Kernel.OPEN_TREE_CLONE | Kernel.OPEN_TREE_CLOEXEC | Kernel.AT_EMPTY_PATH | (recursive ? Kernel.AT_RECURSIVE : 0)
     let tree = mc_open_tree(fd, "", flags)
     try check(tree, what())
     return tree
@@ -52,13 +36,13 @@ func cloneTree(_ fd: Int32, recursive: Bool, what: @autoclosure () -> String) th
 /// Attaches the detached mount `tree` on top of what `target` is
 /// (move_mount between two descriptors: no path is looked up).
 func attach(_ tree: Int32, onto target: Int32, what: @autoclosure () -> String) throws {
-    try check(mc_move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH), what())
+    try check(mc_move_mount(tree, "", target, "", Kernel.MOVE_MOUNT_F_EMPTY_PATH | Kernel.MOVE_MOUNT_T_EMPTY_PATH), what())
 }
 
 /// mount_setattr(2) on the mount `fd` is the root of.
 func setAttributes(_ fd: Int32, set: UInt64, clear: UInt64 = 0, recursive: Bool = false,
                    what: @autoclosure () -> String) throws {
-    try check(mc_mount_setattr(fd, "", UInt32(AT_EMPTY_PATH_) | (recursive ? AT_RECURSIVE_ : 0), set, clear, 0), what())
+    try check(mc_mount_setattr(fd, "", Kernel.AT_EMPTY_PATH | (recursive ? Kernel.AT_RECURSIVE : 0), set, clear, 0), what())
 }
 
 /// A new filesystem, not yet attached anywhere.
@@ -81,7 +65,7 @@ func newMount(type: String, source: String, flags: UInt, data: String) -> NewMou
     guard let keys = Rootfs.superblockKeys(flags) else { return .legacy }
     // tmpfs reads commas inside an mpol= node list from a whole data string only.
     if type == "tmpfs" && data.contains("mpol=") { return .legacy }
-    let fs = mc_fsopen(type, 1 /* FSOPEN_CLOEXEC */)
+    let fs = mc_fsopen(type, Kernel.FSOPEN_CLOEXEC)
     if fs < 0 {
         let e = errno
         return e == ENOSYS || e == EPERM ? .legacy : .failed(e)
@@ -90,15 +74,15 @@ func newMount(type: String, source: String, flags: UInt, data: String) -> NewMou
     func config(_ cmd: UInt32, _ key: String?, _ value: String?) -> Bool {
         withOptionalCString(key) { k in withOptionalCString(value) { v in mc_fsconfig(fs, cmd, k, v, 0) == 0 } }
     }
-    if !source.isEmpty, !config(FSCONFIG_SET_STRING, "source", source) { return .failed(errno) }
-    for k in keys where !config(FSCONFIG_SET_FLAG, k, nil) { return .failed(errno) }
+    if !source.isEmpty, !config(Kernel.FSCONFIG_SET_STRING, "source", source) { return .failed(errno) }
+    for k in keys where !config(Kernel.FSCONFIG_SET_FLAG, k, nil) { return .failed(errno) }
     for p in Rootfs.fsParameters(data) {
-        if !(p.value == nil ? config(FSCONFIG_SET_FLAG, p.key, nil) : config(FSCONFIG_SET_STRING, p.key, p.value)) {
+        if !(p.value == nil ? config(Kernel.FSCONFIG_SET_FLAG, p.key, nil) : config(Kernel.FSCONFIG_SET_STRING, p.key, p.value)) {
             return .failed(errno)
         }
     }
-    if !config(FSCONFIG_CMD_CREATE, nil, nil) { return .failed(errno) }
-    let m = mc_fsmount(fs, 1 /* FSMOUNT_CLOEXEC */, UInt32(Rootfs.mountAttributes(flags)))
+    if !config(Kernel.FSCONFIG_CMD_CREATE, nil, nil) { return .failed(errno) }
+    let m = mc_fsmount(fs, Kernel.FSMOUNT_CLOEXEC, UInt32(Rootfs.mountAttributes(flags)))
     return m >= 0 ? .detached(m) : .failed(errno)
 }
 
@@ -169,7 +153,7 @@ final class Setup {
     var null: Int32 = -1
 
     init(rootPath: String) throws {
-        let fd = Glibc.open(rootPath, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
+        let fd = Glibc.open(rootPath, Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)
         try check(fd, "open root \(rootPath)")
         root = fd
         self.rootPath = rootPath
@@ -183,12 +167,12 @@ final class Setup {
     /// openat2 of a container path inside the root; -1 with errno on failure.
     /// `resolve` adds RESOLVE_* flags (RESOLVE_NO_SYMLINKS).
     func open(_ path: String, _ flags: Int32, mode: mode_t = 0, resolve: UInt64 = 0) -> Int32 {
-        var rel = String(Rootfs.cleanPath(path).dropFirst())
+        var rel = String(Path.clean(path).dropFirst())
         if rel.isEmpty { rel = "." }
         var tries = 0
         while true {
             let fd = mc_openat2(root, rel, UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), UInt64(mode),
-                                RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve)
+                                Kernel.RESOLVE_IN_ROOT | Kernel.RESOLVE_NO_MAGICLINKS | resolve)
             // EAGAIN: a concurrent rename raced the lookup; the kernel asks us to retry.
             if fd < 0 && (errno == EAGAIN || errno == EINTR) && tries < 64 { tries += 1; continue }
             return fd
@@ -200,19 +184,19 @@ final class Setup {
     /// followed inside the root and its target created, as runc's securejoin;
     /// with `noSymlinks` any symlink on the way fails with ELOOP instead.
     func mkdirAll(_ path: String, mode: mode_t = 0o755, noSymlinks: Bool = false, depth: Int = 0) throws -> Int32 {
-        let clean = Rootfs.cleanPath(path)
-        let resolve = noSymlinks ? RESOLVE_NO_SYMLINKS : 0
-        let fd = open(clean, O_PATH_ | O_DIRECTORY, resolve: resolve)
+        let clean = Path.clean(path)
+        let resolve = noSymlinks ? Kernel.RESOLVE_NO_SYMLINKS : 0
+        let fd = open(clean, Kernel.O_PATH | O_DIRECTORY, resolve: resolve)
         if fd >= 0 { return fd }
         if errno != ENOENT { try check(-1, "mkdir \(clean)") }
-        var cur = open("/", O_PATH_ | O_DIRECTORY)
+        var cur = open("/", Kernel.O_PATH | O_DIRECTORY)
         try check(cur, "open root \(rootPath)")
         var prefix = ""
         let comps = clean.split(separator: "/").map(String.init)
         for (i, c) in comps.enumerated() {
             let parent = prefix
             prefix += "/" + c
-            var next = open(prefix, O_PATH_ | O_DIRECTORY, resolve: resolve)
+            var next = open(prefix, Kernel.O_PATH | O_DIRECTORY, resolve: resolve)
             if next < 0 && errno == ENOENT {
                 if mkdirat(cur, c, mode) != 0 {
                     let e = errno
@@ -229,7 +213,7 @@ final class Setup {
                         throw SysError("mkdir \(prefix)", errno: e)
                     }
                 }
-                next = open(prefix, O_PATH_ | O_DIRECTORY, resolve: resolve)
+                next = open(prefix, Kernel.O_PATH | O_DIRECTORY, resolve: resolve)
             }
             if next < 0 {
                 let e = errno
@@ -246,10 +230,10 @@ final class Setup {
     /// asked when missing; an O_PATH descriptor of it.
     func mountPoint(_ path: String, directory: Bool, depth: Int = 0) throws -> Int32 {
         if directory { return try mkdirAll(path) }
-        var fd = open(path, O_PATH_)
+        var fd = open(path, Kernel.O_PATH)
         if fd >= 0 { return fd }
         if errno != ENOENT { try check(-1, "open \(path)") }
-        let (parent, name) = Rootfs.splitPath(Rootfs.cleanPath(path))
+        let (parent, name) = Rootfs.splitPath(Path.clean(path))
         let dir = try mkdirAll(parent)
         defer { close(dir) }
         let f = openat(dir, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
@@ -260,7 +244,7 @@ final class Setup {
         }
         try check(f, "create \(path)")
         close(f)
-        fd = open(path, O_PATH_)
+        fd = open(path, Kernel.O_PATH)
         try check(fd, "open \(path)")
         return fd
     }
@@ -273,8 +257,8 @@ final class Setup {
         do {
             return try mkdirAll(path, noSymlinks: true)
         } catch let e as SysError where e.errno == ELOOP {
-            let parent = Rootfs.splitPath(Rootfs.cleanPath(path)).parent
-            let p = open(parent, O_PATH_ | O_DIRECTORY, resolve: RESOLVE_NO_SYMLINKS)
+            let parent = Rootfs.splitPath(Path.clean(path)).parent
+            let p = open(parent, Kernel.O_PATH | O_DIRECTORY, resolve: Kernel.RESOLVE_NO_SYMLINKS)
             if p >= 0 { close(p) }
             throw SysError(p >= 0 ? "destination is a symlink" : "destination resolves through a symlink", errno: ELOOP)
         } catch let e as SysError where e.errno == ENOTDIR || e.errno == EEXIST {
@@ -348,7 +332,7 @@ final class Setup {
 
     /// Returns the new mount's descriptor.
     func bind(_ m: PlannedMount) throws -> Int32 {
-        let src = Glibc.open(m.source, O_PATH_ | O_CLOEXEC)
+        let src = Glibc.open(m.source, Kernel.O_PATH | O_CLOEXEC)
         try check(src, m.label)
         defer { close(src) }
         var st = stat()
@@ -356,10 +340,10 @@ final class Setup {
         let directory = st.st_mode & S_IFMT == S_IFDIR
         let srcType = fstatFS(src)?.type
         // A procfs or sysfs bound in (rootless, --pid=host) is held to what a mount of one is.
-        let kernelFS = directory && (srcType == PROC_SUPER_MAGIC || srcType == SYSFS_MAGIC)
+        let kernelFS = directory && (srcType == Kernel.PROC_SUPER_MAGIC || srcType == Kernel.SYSFS_MAGIC)
         let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: directory)
         defer { close(dst) }
-        try checkProcDestination(dst, m, sourceIsProcfs: srcType == PROC_SUPER_MAGIC)
+        try checkProcDestination(dst, m, sourceIsProcfs: srcType == Kernel.PROC_SUPER_MAGIC)
         let tree = try cloneTree(src, recursive: m.options.flags & MS.rec != 0, what: m.label)
         do {
             try attach(tree, onto: dst, what: m.label)
@@ -433,7 +417,7 @@ final class Setup {
                     defer { close(top) }
                     try Setup.copyTree(from: under, to: top, path: path)
                     if flags & MS.rdonly != 0 {
-                        try setAttributes(fd, set: MountAttr.rdonly, what: "remount \(path) read-only")
+                        try setAttributes(fd, set: Kernel.MOUNT_ATTR_RDONLY, what: "remount \(path) read-only")
                     }
                 }
                 try attach(fd, onto: dst, what: what)
@@ -467,11 +451,11 @@ final class Setup {
     /// After procfs is mounted: what the destination now leads to (without
     /// a symlink) must be that procfs, the root of it.
     func verifyProc(_ fd: Int32, _ m: PlannedMount) throws {
-        let again = open(m.destination, O_PATH_ | O_DIRECTORY, resolve: RESOLVE_NO_SYMLINKS)
+        let again = open(m.destination, Kernel.O_PATH | O_DIRECTORY, resolve: Kernel.RESOLVE_NO_SYMLINKS)
         try check(again, "open \(m.destination)")
         defer { close(again) }
         var a = stat(), b = stat()
-        guard fstatFS(again)?.type == PROC_SUPER_MAGIC, fstat(again, &a) == 0, fstat(fd, &b) == 0,
+        guard fstatFS(again)?.type == Kernel.PROC_SUPER_MAGIC, fstat(again, &a) == 0, fstat(fd, &b) == 0,
               a.st_dev == b.st_dev, a.st_ino == b.st_ino else {
             throw SysError("\(m.destination) is not the procfs just mounted", errno: EXDEV)
         }
@@ -484,8 +468,8 @@ final class Setup {
         let top = try bindHost(host, onto: dst, at: m.destination, flags: m.options.flags,
                                cleared: m.options.clearedFlags, always: true)
         var set: UInt64 = 0
-        for (f, a) in [(MS.rdonly, MountAttr.rdonly), (MS.nosuid, MountAttr.nosuid), (MS.nodev, MountAttr.nodev),
-                       (MS.noexec, MountAttr.noexec)] where m.options.flags & f != 0 { set |= a }
+        for (f, a) in [(MS.rdonly, Kernel.MOUNT_ATTR_RDONLY), (MS.nosuid, Kernel.MOUNT_ATTR_NOSUID), (MS.nodev, Kernel.MOUNT_ATTR_NODEV),
+                       (MS.noexec, Kernel.MOUNT_ATTR_NOEXEC)] where m.options.flags & f != 0 { set |= a }
         if set != 0 {
             do {
                 try setAttributes(top, set: set, recursive: true, what: "set recursive mount attributes of \(m.destination)")
@@ -505,7 +489,7 @@ final class Setup {
         defer { close(dst) }
         try checkProcDestination(dst, m)
         let flags = m.options.flags & ~(MS.propagationMask | MS.bind | MS.rec | MS.remount)
-        if statFS("/sys/fs/cgroup")?.type == CGROUP2_SUPER_MAGIC {
+        if statFS("/sys/fs/cgroup")?.type == Kernel.CGROUP2_SUPER_MAGIC {
             do {
                 return try mountFilesystem(type: "cgroup2", source: "cgroup2", flags: flags, data: m.options.data,
                                            onto: dst, at: m.destination, what: m.label)
@@ -533,20 +517,21 @@ final class Setup {
         for h in hierarchies {
             let path = m.destination + "/" + h.name
             try check(mkdirat(top, h.name, 0o755), "mkdir \(path)")
-            let sub = openat(top, h.name, O_PATH_ | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let sub = openat(top, h.name, Kernel.O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             try check(sub, "open \(path)")
             defer { close(sub) }
             if cgroupNamespace {
                 // Our own view: a fresh mount of the same hierarchy is rooted at the namespace's cgroup.
-                if sysMount(h.fsType, fdPath(sub), h.fsType, flags, h.data) == 0 { continue }
+                let type = h.hierarchy.fsType
+                if sysMount(type, fdPath(sub), type, flags, h.hierarchy.mountData) == 0 { continue }
                 let e = errno
                 guard e == EPERM || e == EBUSY || e == EACCES else {
-                    throw SysError("mount \(h.fsType) \(h.name) on \(path)", errno: e)
+                    throw SysError("mount \(type) \(h.name) on \(path)", errno: e)
                 }
             }
             close(try bindHost(h.hostPath, onto: sub, at: path, flags: flags, cleared: m.options.clearedFlags))
         }
-        for l in Rootfs.cgroupSymlinks(hierarchies) {
+        for l in Rootfs.cgroupSymlinks(names: hierarchies.map { $0.name }) {
             if symlinkat(l.target, top, l.link) != 0 && errno != EEXIST {
                 try check(-1, "symlink \(m.destination)/\(l.link)")
             }
@@ -562,7 +547,7 @@ final class Setup {
     /// asked). Returns the new mount's descriptor.
     func bindHost(_ host: String, onto dst: Int32, at: String, flags: UInt, cleared: UInt,
                   always: Bool = false) throws -> Int32 {
-        let src = Glibc.open(host, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
+        let src = Glibc.open(host, Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)
         try check(src, "open \(host)")
         defer { close(src) }
         let tree = try cloneTree(src, recursive: true, what: "bind \(host) on \(at)")
@@ -589,7 +574,7 @@ final class Setup {
             if e == EEXIST { return }
             guard e == EPERM, n.fileType != DeviceNode.fifoType else { throw SysError("mknod \(n.path)", errno: e) }
             // No CAP_MKNOD here (a user namespace): bind the host's node onto an empty file.
-            let src = Glibc.open(n.path, O_PATH_ | O_CLOEXEC)
+            let src = Glibc.open(n.path, Kernel.O_PATH | O_CLOEXEC)
             try check(src, "open host device \(n.path)")
             defer { close(src) }
             let f = openat(dir, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0)
@@ -608,13 +593,9 @@ final class Setup {
     static func copyTree(from: Int32, to: Int32, path: String) throws {
         let d = dup(from)
         try check(d, "dup \(path)")
-        guard let dir = fdopendir(d) else { let e = errno; close(d); throw SysError("opendir \(path)", errno: e) }
-        defer { closedir(dir) }
-        while let ent = readdir(dir) {
-            let name = withUnsafePointer(to: &ent.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
-            if name == "." || name == ".." { continue }
+        guard let entries = FS.directoryEntries(fd: d) else { throw SysError("opendir \(path)") }
+        for ent in entries {
+            let name = ent.name
             let p = path + "/" + name
             var st = stat()
             try check(fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW), "stat \(p)")

@@ -1,5 +1,8 @@
 // Mount flags and the parser from an OCI mount's `options` list to them.
 // Everything in this file is pure (no system calls), so it is unit tested.
+// The MOUNT_ATTR_* and ST_* values are Sys's Kernel constants.
+
+import Sys
 
 /// mount(2) flags, as in <sys/mount.h> (kernel ABI, so stable). Defined here
 /// rather than taken from Glibc, whose import types vary between Int and UInt.
@@ -36,23 +39,15 @@ public enum MS {
         | strictatime | nosymfollow
 }
 
-/// MOUNT_ATTR_* for mount_setattr(2), used for the recursive options ("rro").
-public enum MountAttr {
-    public static let rdonly: UInt64 = 0x1
-    public static let nosuid: UInt64 = 0x2
-    public static let nodev: UInt64 = 0x4
-    public static let noexec: UInt64 = 0x8
-    /// The access-time setting: one value, not bits. Setting one needs the mask in attr_clr.
-    public static let atimeMask: UInt64 = 0x70
-    public static let relatime: UInt64 = 0x0
-    public static let noatime: UInt64 = 0x10
-    public static let strictatime: UInt64 = 0x20
-    public static let nodiratime: UInt64 = 0x80
-    public static let nosymfollow: UInt64 = 0x20_0000
-}
-
 /// An OCI mount's options, parsed.
 public struct MountOptions: Equatable, CustomStringConvertible {
+    /// Every option the parser knows and the runtime carries out (flags,
+    /// propagation, recursive attributes, tmpcopyup), sorted: the
+    /// `mountOptions` that `features` prints. Anything else is passed to the
+    /// filesystem as data.
+    public static let known: [String] = (Array(Rootfs.flagOptions.keys) + Array(Rootfs.propagationOptions.keys)
+        + Array(Rootfs.recursiveOptions.keys) + Rootfs.extensionOptions.subtracting(Rootfs.unsupportedExtensions)).sorted()
+
     /// MS_* flags to pass to mount(2), MS_BIND and MS_REC included.
     public var flags: UInt = 0
     /// Flags an option explicitly turned off ("rw", "suid", "dev", "exec", "atime", ...):
@@ -126,19 +121,24 @@ extension Rootfs {
     ]
 
     static let recursiveOptions: [String: (clear: Bool, attr: UInt64)] = [
-        "rro": (false, MountAttr.rdonly), "rrw": (true, MountAttr.rdonly),
-        "rnosuid": (false, MountAttr.nosuid), "rsuid": (true, MountAttr.nosuid),
-        "rnodev": (false, MountAttr.nodev), "rdev": (true, MountAttr.nodev),
-        "rnoexec": (false, MountAttr.noexec), "rexec": (true, MountAttr.noexec),
-        "rnodiratime": (false, MountAttr.nodiratime), "rdiratime": (true, MountAttr.nodiratime),
-        "rrelatime": (false, MountAttr.relatime), "rnorelatime": (true, MountAttr.relatime),
-        "rnoatime": (false, MountAttr.noatime), "ratime": (true, MountAttr.noatime),
-        "rstrictatime": (false, MountAttr.strictatime), "rnostrictatime": (true, MountAttr.strictatime),
-        "rnosymfollow": (false, MountAttr.nosymfollow), "rsymfollow": (true, MountAttr.nosymfollow),
+        "rro": (false, Kernel.MOUNT_ATTR_RDONLY), "rrw": (true, Kernel.MOUNT_ATTR_RDONLY),
+        "rnosuid": (false, Kernel.MOUNT_ATTR_NOSUID), "rsuid": (true, Kernel.MOUNT_ATTR_NOSUID),
+        "rnodev": (false, Kernel.MOUNT_ATTR_NODEV), "rdev": (true, Kernel.MOUNT_ATTR_NODEV),
+        "rnoexec": (false, Kernel.MOUNT_ATTR_NOEXEC), "rexec": (true, Kernel.MOUNT_ATTR_NOEXEC),
+        "rnodiratime": (false, Kernel.MOUNT_ATTR_NODIRATIME), "rdiratime": (true, Kernel.MOUNT_ATTR_NODIRATIME),
+        "rrelatime": (false, Kernel.MOUNT_ATTR_RELATIME), "rnorelatime": (true, Kernel.MOUNT_ATTR_RELATIME),
+        "rnoatime": (false, Kernel.MOUNT_ATTR_NOATIME), "ratime": (true, Kernel.MOUNT_ATTR_NOATIME),
+        "rstrictatime": (false, Kernel.MOUNT_ATTR_STRICTATIME), "rnostrictatime": (true, Kernel.MOUNT_ATTR_STRICTATIME),
+        "rnosymfollow": (false, Kernel.MOUNT_ATTR_NOSYMFOLLOW), "rsymfollow": (true, Kernel.MOUNT_ATTR_NOSYMFOLLOW),
     ]
 
     /// Options that are runtime extensions, never passed to the kernel.
     static let extensionOptions: Set<String> = ["tmpcopyup", "notmpcopyup", "idmap", "ridmap"]
+
+    /// The extensions parseOptions knows but the runtime does not carry out:
+    /// idmapped mounts are refused (Mounter), and "notmpcopyup" does not undo
+    /// an earlier "tmpcopyup" (either one present, the copy is made).
+    static let unsupportedExtensions: Set<String> = ["notmpcopyup", "idmap", "ridmap"]
 
     /// Parses an OCI mount's options: flags (a later option wins over an
     /// earlier one: "ro,rw" is rw), propagation, recursive attributes,
@@ -158,14 +158,14 @@ extension Rootfs {
             } else if let p = propagationOptions[opt] {
                 o.propagation.append(p)
             } else if let r = recursiveOptions[opt] {
-                if r.attr & MountAttr.atimeMask == r.attr {
+                if r.attr & Kernel.MOUNT_ATTR__ATIME == r.attr {
                     // The access time is one value: setting it (or going back to
                     // the default, relatime) needs the whole mask cleared first.
-                    o.recursiveClear |= MountAttr.atimeMask
+                    o.recursiveClear |= Kernel.MOUNT_ATTR__ATIME
                     if r.clear {
-                        o.recursiveSet &= ~MountAttr.atimeMask
+                        o.recursiveSet &= ~Kernel.MOUNT_ATTR__ATIME
                     } else {
-                        o.recursiveSet = (o.recursiveSet & ~MountAttr.atimeMask) | r.attr
+                        o.recursiveSet = (o.recursiveSet & ~Kernel.MOUNT_ATTR__ATIME) | r.attr
                     }
                 } else if r.clear {
                     o.recursiveSet &= ~r.attr
@@ -192,9 +192,10 @@ extension Rootfs {
     public static func msFlags(statfsFlags st: UInt64) -> UInt {
         var f: UInt = 0
         let map: [(UInt64, UInt)] = [
-            (0x1, MS.rdonly), (0x2, MS.nosuid), (0x4, MS.nodev), (0x8, MS.noexec),
-            (0x10, MS.synchronous), (0x40, MS.mandlock), (0x400, MS.noatime),
-            (0x800, MS.nodiratime), (0x1000, MS.relatime), (0x2000, MS.nosymfollow),
+            (Kernel.ST_RDONLY, MS.rdonly), (Kernel.ST_NOSUID, MS.nosuid), (Kernel.ST_NODEV, MS.nodev),
+            (Kernel.ST_NOEXEC, MS.noexec), (Kernel.ST_SYNCHRONOUS, MS.synchronous), (Kernel.ST_MANDLOCK, MS.mandlock),
+            (Kernel.ST_NOATIME, MS.noatime), (Kernel.ST_NODIRATIME, MS.nodiratime), (Kernel.ST_RELATIME, MS.relatime),
+            (Kernel.ST_NOSYMFOLLOW, MS.nosymfollow),
         ]
         for (s, m) in map where st & s != 0 { f |= m }
         if f & (MS.noatime | MS.relatime) == 0 { f |= MS.strictatime }
@@ -238,16 +239,16 @@ extension Rootfs {
     /// time rule: strictatime wins, else noatime, else relatime.
     public static func mountAttributes(_ flags: UInt) -> UInt64 {
         var a: UInt64 = 0
-        if flags & MS.rdonly != 0 { a |= MountAttr.rdonly }
-        if flags & MS.nosuid != 0 { a |= MountAttr.nosuid }
-        if flags & MS.nodev != 0 { a |= MountAttr.nodev }
-        if flags & MS.noexec != 0 { a |= MountAttr.noexec }
-        if flags & MS.nodiratime != 0 { a |= MountAttr.nodiratime }
-        if flags & MS.nosymfollow != 0 { a |= MountAttr.nosymfollow }
+        if flags & MS.rdonly != 0 { a |= Kernel.MOUNT_ATTR_RDONLY }
+        if flags & MS.nosuid != 0 { a |= Kernel.MOUNT_ATTR_NOSUID }
+        if flags & MS.nodev != 0 { a |= Kernel.MOUNT_ATTR_NODEV }
+        if flags & MS.noexec != 0 { a |= Kernel.MOUNT_ATTR_NOEXEC }
+        if flags & MS.nodiratime != 0 { a |= Kernel.MOUNT_ATTR_NODIRATIME }
+        if flags & MS.nosymfollow != 0 { a |= Kernel.MOUNT_ATTR_NOSYMFOLLOW }
         if flags & MS.strictatime != 0 {
-            a |= MountAttr.strictatime
+            a |= Kernel.MOUNT_ATTR_STRICTATIME
         } else if flags & MS.noatime != 0 {
-            a |= MountAttr.noatime
+            a |= Kernel.MOUNT_ATTR_NOATIME
         }
         return a
     }

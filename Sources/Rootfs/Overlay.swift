@@ -62,11 +62,11 @@ extension Rootfs {
 
     /// fsopen, one fsconfig per layer, fsmount, move_mount.
     static func mountOverlayFsconfig(lower: [String], upper: String, work: String, target: String) throws {
-        let fs = mc_fsopen("overlay", 1 /* FSOPEN_CLOEXEC */)
+        let fs = mc_fsopen("overlay", Kernel.FSOPEN_CLOEXEC)
         guard fs >= 0 else { throw SysError("fsopen overlay") }
         defer { close(fs) }
         func set(_ key: String, _ value: String, _ what: String) throws {
-            guard mc_fsconfig(fs, 1 /* FSCONFIG_SET_STRING */, key, value, 0) == 0 else {
+            guard mc_fsconfig(fs, Kernel.FSCONFIG_SET_STRING, key, value, 0) == 0 else {
                 let e = errno
                 throw SysError("overlay \(what) \(quoted(value))" + kernelMessage(fs), errno: e)
             }
@@ -74,15 +74,15 @@ extension Rootfs {
         for l in lower { try set("lowerdir+", l, "lower layer") }
         try set("upperdir", upper, "upper directory")
         try set("workdir", work, "work directory")
-        guard mc_fsconfig(fs, 6 /* FSCONFIG_CMD_CREATE */, nil, nil, 0) == 0 else {
+        guard mc_fsconfig(fs, Kernel.FSCONFIG_CMD_CREATE, nil, nil, 0) == 0 else {
             let e = errno
             throw SysError("create overlay (lower \(quoted(lower[0]))\(lower.count > 1 ? " and \(lower.count - 1) more" : ""))"
                            + kernelMessage(fs), errno: e)
         }
-        let m = mc_fsmount(fs, 1 /* FSMOUNT_CLOEXEC */, 0)
+        let m = mc_fsmount(fs, Kernel.FSMOUNT_CLOEXEC, 0)
         guard m >= 0 else { throw SysError("fsmount overlay") }
         defer { close(m) }
-        guard mc_move_mount(m, "", AT_FDCWD, target, 4 /* MOVE_MOUNT_F_EMPTY_PATH */) == 0 else {
+        guard mc_move_mount(m, "", AT_FDCWD, target, Kernel.MOVE_MOUNT_F_EMPTY_PATH) == 0 else {
             throw SysError("mount overlay at \(quoted(target))")
         }
     }

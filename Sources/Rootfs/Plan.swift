@@ -71,25 +71,12 @@ public struct DeviceNode: Equatable {
     public static let fifoType: UInt32 = 0o010000
 }
 
-/// One line of /proc/self/mountinfo.
 /// One line of /proc/self/cgroup.
 public struct ProcCgroup: Equatable {
     public var hierarchy: Int
     /// Controllers of a v1 hierarchy ("cpu", "name=systemd"); empty for v2.
     public var controllers: [String]
     public var path: String
-}
-
-/// A host cgroup hierarchy to show in the container's /sys/fs/cgroup (v1 and hybrid hosts).
-public struct CgroupHierarchy: Equatable {
-    /// The directory name under /sys/fs/cgroup: "memory", "cpu,cpuacct", "systemd", "unified".
-    public var name: String
-    /// "cgroup" or "cgroup2".
-    public var fsType: String
-    /// mount(2) data for a fresh mount of the same hierarchy: "memory", "name=systemd", "" for cgroup2.
-    public var data: String
-    /// The host directory to bind: the hierarchy's mount point plus our cgroup within it.
-    public var hostPath: String
 }
 
 extension Rootfs {
@@ -109,18 +96,6 @@ extension Rootfs {
                      ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2")]
         if hostHasKcore { links.append(("/dev/core", "/proc/kcore")) }
         return links.map { (link: $0.0, target: $0.1) }
-    }
-
-    /// `path` made absolute inside the container with `.` and `..` removed
-    /// textually (`..` at the top stays at "/").
-    public static func cleanPath(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
     }
 
     /// Splits a clean absolute path into its parent and last component.
@@ -146,14 +121,14 @@ extension Rootfs {
             var source = m.source ?? ""
             var o = options
             if kind == .bind {
-                if !source.hasPrefix("/") { source = cleanPath(bundle + "/" + source) }
+                if !source.hasPrefix("/") { source = Path.clean(bundle + "/" + source) }
                 o.flags |= MS.bind
             } else if source.isEmpty {
                 source = type
             }
             let idmapped = m.uidMappings != nil || m.gidMappings != nil
                 || o.extensions.contains("idmap") || o.extensions.contains("ridmap")
-            return PlannedMount(kind: kind, source: source, destination: cleanPath(m.destination), options: o,
+            return PlannedMount(kind: kind, source: source, destination: Path.clean(m.destination), options: o,
                                 idmapped: idmapped)
         }
     }
@@ -178,7 +153,7 @@ extension Rootfs {
             if type != DeviceNode.fifoType && (d.major == nil || d.minor == nil) {
                 throw SysError("create device \(d.path): major and minor are required", errno: 22)
             }
-            nodes.append(DeviceNode(path: cleanPath(d.path), fileType: type, major: d.major ?? 0, minor: d.minor ?? 0,
+            nodes.append(DeviceNode(path: Path.clean(d.path), fileType: type, major: d.major ?? 0, minor: d.minor ?? 0,
                                     mode: (d.fileMode ?? 0o666) & 0o7777, uid: d.uid ?? 0, gid: d.gid ?? 0))
         }
         guard defaults else { return nodes }
@@ -230,46 +205,46 @@ extension Rootfs {
         }
     }
 
-    /// The host's cgroup hierarchies mounted directly under `base`
-    /// (/sys/fs/cgroup), for a v1 or hybrid host, each with the host
-    /// directory of our own cgroup in it. Later mounts of the same name win.
-    public static func cgroupHierarchies(mountInfo: [MountInfo], procCgroup: [ProcCgroup],
-                                         base: String = "/sys/fs/cgroup") -> [CgroupHierarchy] {
-        var result: [CgroupHierarchy] = []
-        for m in mountInfo where m.fsType == "cgroup" || m.fsType == "cgroup2" {
-            let (parent, name) = splitPath(cleanPath(m.mountPoint))
+    /// The host's cgroup hierarchies to show in the container's
+    /// /sys/fs/cgroup (v1 and hybrid hosts): those mounted directly under
+    /// `base` (/sys/fs/cgroup), each with its directory name there
+    /// ("memory", "cpu,cpuacct", "systemd", "unified") and the host
+    /// directory of our own cgroup in it, to bind. Later mounts of the same
+    /// name win.
+    public static func cgroupHierarchies(mountInfo: [MountInfo], procCgroup: [ProcCgroup], base: String = "/sys/fs/cgroup")
+        -> [(name: String, hierarchy: CgroupHierarchy, hostPath: String)] {
+        var result: [(name: String, hierarchy: CgroupHierarchy, hostPath: String)] = []
+        for h in CgroupHierarchy.all(in: mountInfo) {
+            let (parent, name) = splitPath(Path.clean(h.mountPoint))
             guard parent == base, !name.isEmpty else { continue }
-            let opts = m.superOptions.split(separator: ",").map(String.init)
-            let data: String
             let own: ProcCgroup?
-            if m.fsType == "cgroup2" {
-                data = ""
+            if h.isUnified {
                 own = procCgroup.first { $0.hierarchy == 0 && $0.controllers.isEmpty }
             } else {
-                let kept = opts.filter { $0 != "rw" && $0 != "ro" && !$0.hasPrefix("release_agent=") }
-                data = kept.joined(separator: ",")
-                let set = Set(kept)
+                let set = Set(h.mountData.split(separator: ",").map(String.init))
                 own = procCgroup.first { !$0.controllers.isEmpty && $0.controllers.allSatisfy(set.contains) }
             }
-            var hostPath = m.mountPoint
-            if let p = own?.path, !m.root.contains("/.."), p == m.root || p.hasPrefix(m.root == "/" ? "/" : m.root + "/") {
-                let rel = m.root == "/" ? p : String(p.dropFirst(m.root.count))
-                hostPath = cleanPath(m.mountPoint + "/" + rel)
+            var hostPath = h.mountPoint
+            let root = h.mountRoot
+            if let p = own?.path, !root.contains("/.."), p == root || p.hasPrefix(root == "/" ? "/" : root + "/") {
+                let rel = root == "/" ? p : String(p.dropFirst(root.count))
+                hostPath = Path.clean(h.mountPoint + "/" + rel)
             }
-            let h = CgroupHierarchy(name: name, fsType: m.fsType, data: data, hostPath: hostPath)
-            if let i = result.firstIndex(where: { $0.name == name }) { result[i] = h } else { result.append(h) }
+            let entry = (name: name, hierarchy: h, hostPath: hostPath)
+            if let i = result.firstIndex(where: { $0.name == name }) { result[i] = entry } else { result.append(entry) }
         }
         return result
     }
 
-    /// For a co-mounted hierarchy such as "cpu,cpuacct", the symlinks "cpu"
-    /// and "cpuacct" pointing to it, as the host has them.
-    public static func cgroupSymlinks(_ hierarchies: [CgroupHierarchy]) -> [(link: String, target: String)] {
-        let names = Set(hierarchies.map { $0.name })
+    /// For a co-mounted hierarchy such as "cpu,cpuacct" among the directory
+    /// `names`, the symlinks "cpu" and "cpuacct" pointing to it, as the host
+    /// has them.
+    public static func cgroupSymlinks(names: [String]) -> [(link: String, target: String)] {
+        let all = Set(names)
         var links: [(link: String, target: String)] = []
-        for h in hierarchies where h.name.contains(",") {
-            for part in h.name.split(separator: ",").map(String.init) where !names.contains(part) && !part.contains("=") {
-                links.append((link: part, target: h.name))
+        for name in names where name.contains(",") {
+            for part in name.split(separator: ",").map(String.init) where !all.contains(part) && !part.contains("=") {
+                links.append((link: part, target: name))
             }
         }
         return links

@@ -98,7 +98,7 @@ public enum Rootfs {
             try step("make \(p) read-only") { try setup.makeReadonly(p) }
         }
         if spec.root?.readonly == true {
-            try setAttributes(setup.root, set: MountAttr.rdonly, what: "remount / read-only")
+            try setAttributes(setup.root, set: Kernel.MOUNT_ATTR_RDONLY, what: "remount / read-only")
         }
         if let (flag, name) = try rootPropagation(spec, default: nil) {
             try check(sysMount(nil, "/", nil, flag), "set propagation of / to \(name)")
@@ -159,7 +159,7 @@ extension Setup {
     /// would bind that file, writable, over a masked path).
     func nullDevice() throws -> Int32 {
         if null >= 0 { return null }
-        let fd = open("/dev/null", O_PATH_ | O_NOFOLLOW)
+        let fd = open("/dev/null", Kernel.O_PATH | O_NOFOLLOW)
         try check(fd, "open /dev/null")
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFCHR, UInt64(st.st_rdev) == Rootfs.makedev(1, 3) else {
@@ -176,7 +176,7 @@ extension Setup {
     /// which the image chooses, while the path itself stayed as it is; the
     /// kernel filesystems these paths are for (proc, sysfs) have none there.
     func maskTarget(_ path: String) throws -> Int32? {
-        let fd = open(path, O_PATH_ | O_NOFOLLOW)
+        let fd = open(path, Kernel.O_PATH | O_NOFOLLOW)
         if fd < 0 {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             try check(-1, "open \(path)")
@@ -220,7 +220,7 @@ extension Setup {
         defer { close(fd) }
         let tree = try cloneTree(fd, recursive: true, what: "bind \(path) on itself")
         defer { close(tree) }
-        try setAttributes(tree, set: MountAttr.rdonly, what: "remount \(path) read-only")
+        try setAttributes(tree, set: Kernel.MOUNT_ATTR_RDONLY, what: "remount \(path) read-only")
         try attach(tree, onto: fd, what: "bind \(path) on itself")
     }
 

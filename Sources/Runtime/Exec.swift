@@ -70,7 +70,7 @@ extension Runtime {
         defer { placement.close() }
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
-        if !o.detach { _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0) }
+        if !o.detach { Kernel.becomeChildSubreaper() }
         // The child is in the container's pid namespace from its first
         // instruction: it must be non-dumpable from then (no ptrace, no
         // /proc/PID/mem or fd from the container), so we are before clone.

@@ -36,12 +36,12 @@ public enum HookRunner {
         try? FS.writeAll(fd: pipeFds[1], Array(state.utf8), what: "write state to \(what)")
         close(pipeFds[1])
         var status: Int32 = 0
-        let deadline = hook.timeout.map { monotonicMs() + Int64($0) * 1000 }
+        let deadline = hook.timeout.map { Clock.monotonicMs() + Int64($0) * 1000 }
         while true {
             let r = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
             if r == pid { break }
             if r < 0 && errno != EINTR { throw SysError("wait for \(what)") }
-            if let d = deadline, monotonicMs() > d {
+            if let d = deadline, Clock.monotonicMs() > d {
                 kill(pid, SIGKILL)
                 waitpid(pid, &status, 0)
                 throw fail("\(what) timed out after \(hook.timeout!)s")
@@ -65,10 +65,4 @@ public enum HookRunner {
             do { try run(h, kind: kind, index: i, state: state) } catch { Log.warn("\(error)") }
         }
     }
-}
-
-public func monotonicMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }

@@ -209,7 +209,7 @@ func prefaultWritableMappings() {
         if inodeZero {
             guard Int(hi - lo) <= budget else { continue }
             budget -= Int(hi - lo)
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), Int(hi - lo), 23 /* MADV_POPULATE_WRITE */)
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), Int(hi - lo), Kernel.MADV_POPULATE_WRITE)
             continue
         }
         var addr = lo
@@ -224,7 +224,7 @@ func prefaultWritableMappings() {
                 var e = k + 1
                 while e < n && entries[e] & (1 << 63) != 0 && entries[e] & (1 << 61) == 0 { e += 1 }
                 _ = madvise(UnsafeMutableRawPointer(bitPattern: addr + UInt(k) * page), (e - k) * Int(page),
-                            23 /* MADV_POPULATE_WRITE */)
+                            Kernel.MADV_POPULATE_WRITE)
                 k = e
             }
             addr += UInt(n) * page

@@ -1,4 +1,5 @@
 import Spec
+import Sys
 
 // Namespace kinds: their names in config.json, clone flags, the names of
 // their files in /proc/PID/ns, and the order they are joined in.
@@ -13,16 +14,18 @@ public enum NamespaceKind: String, CaseIterable {
     }
 
     public var cloneFlag: UInt64 {
+        let f: Int32
         switch self {
-        case .pid: return 0x2000_0000
-        case .network: return 0x4000_0000
-        case .mount: return 0x0002_0000
-        case .ipc: return 0x0800_0000
-        case .uts: return 0x0400_0000
-        case .user: return 0x1000_0000
-        case .cgroup: return 0x0200_0000
-        case .time: return 0x0000_0080
+        case .pid: f = Kernel.CLONE_NEWPID
+        case .network: f = Kernel.CLONE_NEWNET
+        case .mount: f = Kernel.CLONE_NEWNS
+        case .ipc: f = Kernel.CLONE_NEWIPC
+        case .uts: f = Kernel.CLONE_NEWUTS
+        case .user: f = Kernel.CLONE_NEWUSER
+        case .cgroup: f = Kernel.CLONE_NEWCGROUP
+        case .time: f = Kernel.CLONE_NEWTIME
         }
+        return UInt64(UInt32(bitPattern: f))
     }
 
     /// setns(2)'s nstype.

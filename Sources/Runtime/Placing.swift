@@ -49,7 +49,7 @@ extension Placement {
 /// The runtime, before it clones a process into a container: the child
 /// inherits the flag, so it is non-dumpable from birth.
 func makeNonDumpable() {
-    _ = mc_prctl(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
+    Kernel.setNonDumpable()
 }
 
 /// The child's first act: closes every fd above stdio but `--preserve-fds`

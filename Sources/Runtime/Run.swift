@@ -38,7 +38,7 @@ extension Runtime {
     public func run(_ o: RunOptions) throws -> Int32 {
         var co = o.create
         co.keepTerminal = !o.detach && co.consoleSocket == nil
-        _ = mc_prctl(36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0)
+        Kernel.becomeChildSubreaper()
         let c = try create(co)
         if !o.detach && o.forwardSignals { forwardSignals(to: c.record.pid) }
         do {

@@ -33,9 +33,10 @@ public enum SealedExe {
         defer { close(fd) }
         if isProtected(fd) { return }
 
-        let tree = mc_open_tree(fd, "", UInt32(OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH))
+        let tree = mc_open_tree(fd, "", Kernel.OPEN_TREE_CLONE | Kernel.OPEN_TREE_CLOEXEC | Kernel.AT_EMPTY_PATH)
         if tree >= 0 {
-            if mc_mount_setattr(tree, "", UInt32(AT_EMPTY_PATH), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0) == 0 {
+            if mc_mount_setattr(tree, "", Kernel.AT_EMPTY_PATH,
+                                Kernel.MOUNT_ATTR_RDONLY | Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV, 0, 0) == 0 {
                 _ = mc_reexec_fd(tree)
             }
             close(tree)
@@ -56,11 +57,4 @@ public enum SealedExe {
         if fstatvfs(fd, &st) == 0 && st.f_flag & UInt(ST_RDONLY) != 0 { return true }
         return mc_is_write_sealed(fd) == 1
     }
-
-    // <linux/mount.h>
-    static let OPEN_TREE_CLONE: Int32 = 1
-    static let AT_EMPTY_PATH: Int32 = 0x1000
-    static let MOUNT_ATTR_RDONLY: UInt64 = 0x1
-    static let MOUNT_ATTR_NOSUID: UInt64 = 0x2
-    static let MOUNT_ATTR_NODEV: UInt64 = 0x4
 }

@@ -211,8 +211,8 @@ public struct Store {
         var a = r.annotations ?? [:]
         // The bridged network, while the container lives: our own keys.
         if status == nil, st.isLive, let n = r.network {
-            if let addr = n["address"] { a["org.minicontainer.ip"] = String(addr.split(separator: "/").first ?? "") }
-            if let g = n["gateway"] { a["org.minicontainer.gateway"] = g }
+            if let addr = n["address"] { a[Annotation.ip] = String(addr.split(separator: "/").first ?? "") }
+            if let g = n["gateway"] { a[Annotation.gateway] = g }
         }
         return State(id: r.id, status: st, pid: status == nil && !st.isLive ? 0 : Int(r.pid), bundle: r.bundle,
                      annotations: a.isEmpty ? nil : a)

@@ -123,21 +123,15 @@ extension Runtime {
             guard store.exists(id), store.status(r).isLive else { break }
             // Sleep in short steps so that an OOM kill of the init is seen
             // before the cgroup is deleted.
-            let deadline = monotonicNow() + interval
-            while monotonicNow() < deadline {
-                usleep(UInt32(min(0.1, max(0.001, deadline - monotonicNow())) * 1e6))
+            let deadline = Clock.monotonicSeconds() + interval
+            while Clock.monotonicSeconds() < deadline {
+                usleep(UInt32(min(0.1, max(0.001, deadline - Clock.monotonicSeconds())) * 1e6))
                 check()
                 if !Proc.alive(r.pid, startTime: r.startTime) { break }
             }
         }
         check()
     }
-}
-
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 /// The stats as runc prints them (its types.Stats field names).

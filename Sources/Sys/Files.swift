@@ -1,4 +1,5 @@
 import Glibc
+import Spec
 
 // Thin, errno-carrying wrappers over the file calls the runtime uses.
 
@@ -32,17 +33,10 @@ public enum FS {
         return String(cString: buf)
     }
 
-    /// Makes `path` absolute against the current directory and removes `.`
-    /// and `..` components textually (the path need not exist).
+    /// Makes `path` absolute against the current directory, then cleans it
+    /// (Path.clean: `.` and `..` removed textually; the path need not exist).
     public static func absolute(_ path: String) -> String {
-        let full = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
-        var parts: [Substring] = []
-        for c in full.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
-        }
-        return "/" + parts.joined(separator: "/")
+        Path.clean(path.hasPrefix("/") ? path : currentDirectory() + "/" + path)
     }
 
     public static func readBytes(_ path: String) throws -> [UInt8] {
@@ -129,6 +123,58 @@ public enum FS {
             }
         }
         return created
+    }
+}
+
+/// One entry of a directory: its name and its type as readdir(3) gives it
+/// (DT_DIR, DT_REG, ..., or DT_UNKNOWN where the filesystem does not say).
+public struct DirectoryEntry: Equatable {
+    public var name: String
+    public var type: UInt8
+
+    public init(name: String, type: UInt8) {
+        self.name = name
+        self.type = type
+    }
+}
+
+extension FS {
+    /// The entries of the directory at `path`, in readdir's order, without
+    /// "." and ".."; nil when it cannot be opened (errno says why).
+    public static func directoryEntries(_ path: String) -> [DirectoryEntry]? {
+        guard let d = opendir(path) else { return nil }
+        return readEntries(d)
+    }
+
+    /// The same for the directory open on `fd`, which this takes: `fd` is
+    /// closed when it returns, also when it returns nil (fdopendir refused
+    /// it; errno says why).
+    public static func directoryEntries(fd: Int32) -> [DirectoryEntry]? {
+        guard let d = fdopendir(fd) else {
+            let e = errno
+            close(fd)
+            errno = e
+            return nil
+        }
+        return readEntries(d)
+    }
+
+    /// The names in the directory at `path`, sorted; none when it cannot be opened.
+    public static func listDirectory(_ path: String) -> [String] {
+        (directoryEntries(path) ?? []).map { $0.name }.sorted()
+    }
+
+    /// Reads a directory stream to its end, then closes it.
+    static func readEntries(_ d: OpaquePointer) -> [DirectoryEntry] {
+        defer { closedir(d) }
+        var out: [DirectoryEntry] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { out.append(DirectoryEntry(name: name, type: e.pointee.d_type)) }
+        }
+        return out
     }
 }
 

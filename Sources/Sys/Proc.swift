@@ -1,7 +1,8 @@
 import CShim
 import Glibc
 
-// Processes, locks, pipes and the other small pieces the lifecycle needs.
+// Processes, locks, removing trees, the runtime-init channel: the small
+// pieces the lifecycle needs.
 
 public enum Proc {
     /// The start time of a process (field 22 of /proc/PID/stat, in clock
@@ -99,34 +100,11 @@ extension FS {
             throw SysError("stat \(path)")
         }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            if let d = opendir(path) {
-                var names: [String] = []
-                while let e = readdir(d) {
-                    let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                    }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(d)
-                for n in names { try removeTree(path + "/" + n) }
-            }
+            for e in directoryEntries(path) ?? [] { try removeTree(path + "/" + e.name) }
             guard rmdir(path) == 0 || errno == ENOENT else { throw SysError("remove \(path)") }
         } else {
             guard unlink(path) == 0 || errno == ENOENT else { throw SysError("remove \(path)") }
         }
-    }
-
-    public static func listDirectory(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
     }
 }
 

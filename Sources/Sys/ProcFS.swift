@@ -32,15 +32,9 @@ import Spec
 // of the container can reach an unmasked procfs through /proc/1/fd.
 
 public enum ProcFS {
-    static let superMagic: UInt64 = 0x9fa0
     /// PROC_ROOT_INO: the inode number of every procfs root.
     static let rootInode: UInt64 = 1
-
-    static let RESOLVE_NO_XDEV: UInt64 = 0x01
-    static let RESOLVE_NO_MAGICLINKS: UInt64 = 0x02
-    static let RESOLVE_NO_SYMLINKS: UInt64 = 0x04
-    static let RESOLVE_BENEATH: UInt64 = 0x08
-    static let strict = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV
+    static let strict = Kernel.RESOLVE_BENEATH | Kernel.RESOLVE_NO_SYMLINKS | Kernel.RESOLVE_NO_MAGICLINKS | Kernel.RESOLVE_NO_XDEV
 
     private static var cached: Int32 = -1
     private static var cachedID: (dev: UInt64, ino: UInt64) = (0, 0)
@@ -116,7 +110,7 @@ public enum ProcFS {
         defer { Glibc.close(root) }
         let pid = readLinkAt(root, "self") ?? String(getpid())
         do {
-            return try openBeneath(root, pid + "/fd", mc_o_path() | O_DIRECTORY)
+            return try openBeneath(root, pid + "/fd", Kernel.O_PATH | O_DIRECTORY)
         } catch let e as SysError {
             throw SysError("\(what): \(e.what)", errno: e.errno)
         }
@@ -200,12 +194,12 @@ public enum ProcFS {
     /// noexec); with `subset` ("pid") only the processes. nil when the kernel
     /// refuses one; a subset it does not know is dropped.
     static func openInstance(subset: String?) -> Int32? {
-        let fs = mc_fsopen("proc", 1 /* FSOPEN_CLOEXEC */)
+        let fs = mc_fsopen("proc", Kernel.FSOPEN_CLOEXEC)
         guard fs >= 0 else { return nil }
         defer { Glibc.close(fs) }
-        if let s = subset { _ = mc_fsconfig(fs, 1 /* FSCONFIG_SET_STRING */, "subset", s, 0) }
-        guard mc_fsconfig(fs, 6 /* FSCONFIG_CMD_CREATE */, nil, nil, 0) == 0 else { return nil }
-        let m = mc_fsmount(fs, 1 /* FSMOUNT_CLOEXEC */, 0x2 | 0x4 | 0x8 /* MOUNT_ATTR_NOSUID|NODEV|NOEXEC */)
+        if let s = subset { _ = mc_fsconfig(fs, Kernel.FSCONFIG_SET_STRING, "subset", s, 0) }
+        guard mc_fsconfig(fs, Kernel.FSCONFIG_CMD_CREATE, nil, nil, 0) == 0 else { return nil }
+        let m = mc_fsmount(fs, Kernel.FSMOUNT_CLOEXEC, UInt32(Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC))
         guard m >= 0 else { return nil }
         guard isProcRoot(m) else { Glibc.close(m); return nil }
         return m
@@ -213,8 +207,8 @@ public enum ProcFS {
 
     /// The current root's /proc, if it is the root of a procfs mount.
     static func openCurrentProc() throws -> Int32 {
-        let fd = mc_openat2(AT_FDCWD, "/proc", UInt64(UInt32(bitPattern: mc_o_path() | O_DIRECTORY | O_CLOEXEC)), 0,
-                            RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+        let fd = mc_openat2(AT_FDCWD, "/proc", UInt64(UInt32(bitPattern: Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)), 0,
+                            Kernel.RESOLVE_NO_SYMLINKS | Kernel.RESOLVE_NO_MAGICLINKS)
         guard fd >= 0 else { throw SysError("open /proc") }
         guard isProcRoot(fd) else {
             Glibc.close(fd)
@@ -226,7 +220,7 @@ public enum ProcFS {
     static func isProcRoot(_ fd: Int32) -> Bool {
         var type: UInt64 = 0
         var st = stat()
-        return mc_fstatfs(fd, &type, nil) == 0 && type == superMagic && fstat(fd, &st) == 0
+        return mc_fstatfs(fd, &type, nil) == 0 && type == Kernel.PROC_SUPER_MAGIC && fstat(fd, &st) == 0
             && st.st_mode & S_IFMT == S_IFDIR && UInt64(st.st_ino) == rootInode
     }
 
@@ -245,7 +239,7 @@ public enum ProcFS {
                 throw SysError("open /proc/\(relativePath)")
             }
             var type: UInt64 = 0
-            guard mc_fstatfs(fd, &type, nil) == 0, type == superMagic else {
+            guard mc_fstatfs(fd, &type, nil) == 0, type == Kernel.PROC_SUPER_MAGIC else {
                 Glibc.close(fd)
                 throw SysError("open /proc/\(relativePath): not on procfs", errno: EXDEV)
             }

@@ -207,8 +207,10 @@ final class CgroupsTests: XCTestCase {
         XCTAssertNil(host.unified)
         XCTAssertEqual(host.hierarchies, [
             CgroupHierarchy(mountPoint: "/sys/fs/cgroup/memory", controllers: ["memory"]),
-            CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"]),
-            CgroupHierarchy(mountPoint: "/mnt/a b", controllers: ["freezer"], mountRoot: "/docker/abc"),
+            CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"],
+                            superOptions: "rw,nosuid,nodev,noexec,relatime,cpu,cpuacct"),
+            CgroupHierarchy(mountPoint: "/mnt/a b", controllers: ["freezer"], mountRoot: "/docker/abc",
+                            superOptions: "rw,clone_children,freezer"),
         ])
         XCTAssertEqual(host.hierarchy("cpuacct")?.mountPoint, "/sys/fs/cgroup/cpu,cpuacct")
     }
@@ -764,7 +766,7 @@ final class CgroupsTests: XCTestCase {
         let m = makeManager(host: host, cgroupsPath: name, id: "unused")
         defer { forceRemove(m) }
         let own = host.selfCgroups["memory"] ?? "/"
-        XCTAssertEqual(m.pathsByController["memory"], CgroupPath.clean("/sys/fs/cgroup/memory" + own + "/" + name))
+        XCTAssertEqual(m.pathsByController["memory"], Path.clean("/sys/fs/cgroup/memory" + own + "/" + name))
         try m.create()
         for p in m.paths { XCTAssertTrue(FS.isDirectory(p), p) }
         try m.destroy()

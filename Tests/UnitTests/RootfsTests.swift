@@ -111,37 +111,37 @@ final class RootfsOptionsTests: XCTestCase {
 
     func testRecursiveAttributes() {
         let ro = parse(["rro"])
-        XCTAssertEqual(ro.recursiveSet, MountAttr.rdonly)
+        XCTAssertEqual(ro.recursiveSet, Kernel.MOUNT_ATTR_RDONLY)
         XCTAssertEqual(ro.recursiveClear, 0)
         XCTAssertEqual(ro.flags, 0)
         XCTAssertTrue(ro.hasRecursiveAttributes)
 
         let rw = parse(["rrw"])
         XCTAssertEqual(rw.recursiveSet, 0)
-        XCTAssertEqual(rw.recursiveClear, MountAttr.rdonly)
+        XCTAssertEqual(rw.recursiveClear, Kernel.MOUNT_ATTR_RDONLY)
 
         let several = parse(["rnosuid", "rnodev", "rnoexec", "rnosymfollow"])
-        XCTAssertEqual(several.recursiveSet, MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow)
+        XCTAssertEqual(several.recursiveSet, Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC | Kernel.MOUNT_ATTR_NOSYMFOLLOW)
         XCTAssertEqual(parse(["rro", "rrw"]).recursiveSet, 0)
-        XCTAssertEqual(parse(["rro", "rrw"]).recursiveClear, MountAttr.rdonly)
+        XCTAssertEqual(parse(["rro", "rrw"]).recursiveClear, Kernel.MOUNT_ATTR_RDONLY)
         XCTAssertEqual(parse(["rrw", "rro"]).recursiveClear, 0)
         XCTAssertEqual(parse(["rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]).recursiveClear,
-                       MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec | MountAttr.nosymfollow | MountAttr.nodiratime)
+                       Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC | Kernel.MOUNT_ATTR_NOSYMFOLLOW | Kernel.MOUNT_ATTR_NODIRATIME)
         XCTAssertFalse(parse(["ro"]).hasRecursiveAttributes)
     }
 
     func testRecursiveAccessTimeIsOneValue() {
         let noatime = parse(["rnoatime"])
-        XCTAssertEqual(noatime.recursiveSet, MountAttr.noatime)
-        XCTAssertEqual(noatime.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(noatime.recursiveSet, Kernel.MOUNT_ATTR_NOATIME)
+        XCTAssertEqual(noatime.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
 
         let strict = parse(["rnoatime", "rstrictatime"])
-        XCTAssertEqual(strict.recursiveSet, MountAttr.strictatime)
-        XCTAssertEqual(strict.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(strict.recursiveSet, Kernel.MOUNT_ATTR_STRICTATIME)
+        XCTAssertEqual(strict.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
 
         let rel = parse(["rstrictatime", "rrelatime"])
-        XCTAssertEqual(rel.recursiveSet, MountAttr.relatime)
-        XCTAssertEqual(rel.recursiveClear, MountAttr.atimeMask)
+        XCTAssertEqual(rel.recursiveSet, Kernel.MOUNT_ATTR_RELATIME)
+        XCTAssertEqual(rel.recursiveClear, Kernel.MOUNT_ATTR__ATIME)
         XCTAssertTrue(rel.hasRecursiveAttributes)
 
         XCTAssertEqual(parse(["rnoatime", "ratime"]).recursiveSet, 0)
@@ -166,7 +166,7 @@ final class RootfsOptionsTests: XCTestCase {
         XCTAssertEqual(o.flags, MS.bind | MS.rec | MS.nosuid)
         XCTAssertEqual(o.clearedFlags, MS.rdonly)
         XCTAssertEqual(o.propagation, [MS.slave | MS.rec, MS.private])
-        XCTAssertEqual(o.recursiveSet, MountAttr.nodev)
+        XCTAssertEqual(o.recursiveSet, Kernel.MOUNT_ATTR_NODEV)
         XCTAssertEqual(o.extensions, ["tmpcopyup"])
         XCTAssertEqual(o.data, "mode=755")
     }
@@ -179,7 +179,7 @@ final class RootfsOptionsTests: XCTestCase {
         XCTAssertEqual(MS.slave, 1 << 19)
         XCTAssertEqual(MS.shared, 1 << 20)
         XCTAssertEqual(MS.strictatime, 1 << 24)
-        XCTAssertEqual(MountAttr.nosymfollow, 0x0020_0000)
+        XCTAssertEqual(Kernel.MOUNT_ATTR_NOSYMFOLLOW, 0x0020_0000)
     }
 }
 
@@ -221,17 +221,6 @@ final class RootfsRemountTests: XCTestCase {
 // MARK: - Mount plan
 
 final class RootfsPlanTests: XCTestCase {
-    func testCleanPath() {
-        XCTAssertEqual(Rootfs.cleanPath("/proc"), "/proc")
-        XCTAssertEqual(Rootfs.cleanPath("proc"), "/proc")
-        XCTAssertEqual(Rootfs.cleanPath("/dev//pts/"), "/dev/pts")
-        XCTAssertEqual(Rootfs.cleanPath("/a/./b/../c"), "/a/c")
-        XCTAssertEqual(Rootfs.cleanPath("/../../etc/passwd"), "/etc/passwd")
-        XCTAssertEqual(Rootfs.cleanPath(""), "/")
-        XCTAssertEqual(Rootfs.cleanPath("/"), "/")
-        XCTAssertEqual(Rootfs.cleanPath(".."), "/")
-    }
-
     func testSplitPath() {
         XCTAssertEqual(Rootfs.splitPath("/dev/null").parent, "/dev")
         XCTAssertEqual(Rootfs.splitPath("/dev/null").name, "null")
@@ -444,15 +433,20 @@ final class RootfsProcTests: XCTestCase {
                                          procCgroup: Rootfs.parseProcCgroup(hybridCgroup))
         XCTAssertEqual(h.map { $0.name }, ["cpu,cpuacct", "memory", "cpuset", "systemd", "unified"],
                        "only mounts directly under /sys/fs/cgroup")
-        XCTAssertEqual(h[0], CgroupHierarchy(name: "cpu,cpuacct", fsType: "cgroup", data: "cpu,cpuacct",
-                                             hostPath: "/sys/fs/cgroup/cpu,cpuacct/cg/a"))
+        XCTAssertEqual(h[0].hierarchy, CgroupHierarchy(mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: ["cpu", "cpuacct"]))
+        XCTAssertEqual(h[0].hierarchy.mountData, "cpu,cpuacct")
+        XCTAssertEqual(h[0].hostPath, "/sys/fs/cgroup/cpu,cpuacct/cg/a")
         XCTAssertEqual(h[1].hostPath, "/sys/fs/cgroup/memory/process_api/f585")
-        XCTAssertEqual(h[2].data, "cpuset,clone_children")
+        XCTAssertEqual(h[2].hierarchy.mountData, "cpuset,clone_children")
+        XCTAssertEqual(h[2].hierarchy.controllers, ["cpuset"])
         XCTAssertEqual(h[2].hostPath, "/sys/fs/cgroup/cpuset")
-        XCTAssertEqual(h[3].data, "xattr,name=systemd", "release_agent and rw are dropped")
+        XCTAssertEqual(h[3].hierarchy.mountData, "xattr,name=systemd", "release_agent and rw are dropped")
+        XCTAssertEqual(h[3].hierarchy.controllers, ["name=systemd"])
         XCTAssertEqual(h[3].hostPath, "/sys/fs/cgroup/systemd/user.slice")
-        XCTAssertEqual(h[4], CgroupHierarchy(name: "unified", fsType: "cgroup2", data: "",
-                                             hostPath: "/sys/fs/cgroup/unified/user.slice/x"))
+        XCTAssertEqual(h[4].hierarchy, CgroupHierarchy(mountPoint: "/sys/fs/cgroup/unified", controllers: [],
+                                                       fsType: "cgroup2", superOptions: "rw,nsdelegate"))
+        XCTAssertEqual(h[4].hierarchy.mountData, "", "cgroup2 takes no data")
+        XCTAssertEqual(h[4].hostPath, "/sys/fs/cgroup/unified/user.slice/x")
     }
 
     func testHierarchyRootedBelowTheTop() {
@@ -483,7 +477,7 @@ final class RootfsProcTests: XCTestCase {
 
     func testCgroupSymlinks() {
         let h = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(hybridMountInfo), procCgroup: [])
-        let links = Rootfs.cgroupSymlinks(h)
+        let links = Rootfs.cgroupSymlinks(names: h.map { $0.name })
         XCTAssertEqual(links.map { $0.link }, ["cpu", "cpuacct"])
         XCTAssertEqual(links.map { $0.target }, ["cpu,cpuacct", "cpu,cpuacct"])
         // A host that mounts cpu and cpuacct separately needs none.
@@ -491,12 +485,12 @@ final class RootfsProcTests: XCTestCase {
             32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
             33 31 0:30 / /sys/fs/cgroup/cpuacct rw - cgroup cgroup rw,cpuacct
             """)
-        XCTAssertTrue(Rootfs.cgroupSymlinks(Rootfs.cgroupHierarchies(mountInfo: split, procCgroup: [])).isEmpty)
+        XCTAssertTrue(Rootfs.cgroupSymlinks(names: Rootfs.cgroupHierarchies(mountInfo: split, procCgroup: []).map { $0.name }).isEmpty)
     }
 
     func testV2HostHasNoHierarchiesUnderTheBase() {
         let mi = Rootfs.parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n")
-        XCTAssertEqual(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: []), [])
+        XCTAssertTrue(Rootfs.cgroupHierarchies(mountInfo: mi, procCgroup: []).isEmpty)
     }
 }
 
@@ -554,15 +548,32 @@ final class RootfsNewMountTests: XCTestCase {
         }
     }
 
+    func testKnownOptionsAreTheParsersAndWhatFeaturesPrinted() {
+        let known = MountOptions.known
+        XCTAssertEqual(known, Array(Set(known)).sorted(), "sorted, each once")
+        // What `features` listed by hand before the list came from the table.
+        let before = ["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+                      "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
+                      "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+                      "shared", "slave", "strictatime", "suid", "sync", "unbindable"]
+        XCTAssertTrue(Set(before).isSubset(of: Set(known)))
+        XCTAssertEqual(known.count, 62, "as runc 1.1's features: flags, propagation, recursive attributes, tmpcopyup")
+        for o in known {
+            XCTAssertEqual(Rootfs.parseOptions([o]).data, "", "\(o) is one the parser knows, not filesystem data")
+        }
+        for o in ["idmap", "ridmap", "notmpcopyup"] { XCTAssertFalse(known.contains(o), o) }
+        XCTAssertTrue(known.contains("tmpcopyup"))
+    }
+
     func testMountAttributes() {
-        XCTAssertEqual(Rootfs.mountAttributes(0), MountAttr.relatime)
+        XCTAssertEqual(Rootfs.mountAttributes(0), Kernel.MOUNT_ATTR_RELATIME)
         XCTAssertEqual(Rootfs.mountAttributes(MS.rdonly | MS.nosuid | MS.nodev | MS.noexec),
-                       MountAttr.rdonly | MountAttr.nosuid | MountAttr.nodev | MountAttr.noexec)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.noatime), MountAttr.noatime)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.relatime), MountAttr.relatime)
+                       Kernel.MOUNT_ATTR_RDONLY | Kernel.MOUNT_ATTR_NOSUID | Kernel.MOUNT_ATTR_NODEV | Kernel.MOUNT_ATTR_NOEXEC)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.noatime), Kernel.MOUNT_ATTR_NOATIME)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.relatime), Kernel.MOUNT_ATTR_RELATIME)
         // mount(2): strictatime wins over noatime.
-        XCTAssertEqual(Rootfs.mountAttributes(MS.strictatime | MS.noatime), MountAttr.strictatime)
-        XCTAssertEqual(Rootfs.mountAttributes(MS.nodiratime | MS.nosymfollow), MountAttr.nodiratime | MountAttr.nosymfollow)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.strictatime | MS.noatime), Kernel.MOUNT_ATTR_STRICTATIME)
+        XCTAssertEqual(Rootfs.mountAttributes(MS.nodiratime | MS.nosymfollow), Kernel.MOUNT_ATTR_NODIRATIME | Kernel.MOUNT_ATTR_NOSYMFOLLOW)
         // Superblock flags are not mount attributes.
         XCTAssertEqual(Rootfs.mountAttributes(MS.synchronous | MS.lazytime), 0)
     }
@@ -642,7 +653,7 @@ final class RootfsProcFSTests: XCTestCase {
         let path = "/tmp/procfs-reopen-\(getpid())"
         XCTAssertTrue(FileManagerless.write(path, "hello"))
         defer { unlink(path) }
-        let o = open(path, O_PATH_ | O_CLOEXEC)
+        let o = open(path, Kernel.O_PATH | O_CLOEXEC)
         XCTAssertGreaterThanOrEqual(o, 0)
         defer { close(o) }
         let r = try ProcFS.reopen(o, O_RDONLY, what: "reopen")

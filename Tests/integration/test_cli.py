@@ -3,6 +3,7 @@
 Every bad input must give exactly one line on stderr starting with
 "minicontainer: ", exit 125, print nothing on stdout and write nothing.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,28 @@ def test_help(binary):
     assert r.returncode == 0 and "spec" in r.stdout and "Exit codes" in r.stdout
     r = mc("spec", "--help")
     assert r.returncode == 0 and "--rootfs PATH" in r.stdout and "--memory, -m SIZE" in r.stdout
+
+
+# What `features` printed as mountOptions when the list was written by hand:
+# the list derived from the option table must keep all of them.
+FEATURES_MOUNT_OPTIONS_BEFORE = [
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev",
+    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime",
+    "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime",
+    "suid", "sync", "unbindable",
+]
+
+
+def test_features_mount_options(binary):
+    r = mc("features")
+    assert r.returncode == 0, r.stderr
+    opts = json.loads(r.stdout)["mountOptions"]
+    assert opts == sorted(set(opts)), "sorted, each once"
+    assert set(FEATURES_MOUNT_OPTIONS_BEFORE) <= set(opts)
+    # The recursive attributes and tmpcopyup the runtime carries out; never
+    # the idmapped mounts it refuses.
+    assert {"rro", "rnosuid", "rnoatime", "rsymfollow", "tmpcopyup", "nosymfollow"} <= set(opts)
+    assert not {"idmap", "ridmap", "notmpcopyup"} & set(opts)
 
 
 def test_flag_syntaxes(binary, rootfs):

@@ -102,6 +102,7 @@ BAD_STATE = {
     "negative-pid": "/pid",
     "pid-string": "/pid",
     "annotation-value-not-string": "/annotations/org.example.replicas",
+    "annotation-ip-with-prefix": "/annotations/org.minicontainer.ip",
     "created-not-rfc3339": "/created",
     "rootfs-not-string": "/rootfs",
 }

@@ -1,6 +1,7 @@
 // CShim: the small set of Linux calls that Swift's Glibc module hides or
-// imports awkwardly. Everything is prefixed mc_ and returns -1 with errno set
-// on failure, like the syscalls themselves.
+// imports awkwardly, and a few build and process facts. Everything is
+// prefixed mc_; the system-call wrappers return -1 with errno set on
+// failure, like the syscalls themselves.
 #ifndef MINICONTAINER_CSHIM_H
 #define MINICONTAINER_CSHIM_H
 
@@ -10,17 +11,13 @@
 // clone3 without CLONE_VM: behaves like fork (returns 0 in the child). When
 // cgroup_fd >= 0, CLONE_INTO_CGROUP places the child in that cgroup (v2).
 pid_t mc_clone3(uint64_t flags, int cgroup_fd, int pidfd_out_wanted, int *pidfd_out);
-// Plain clone(2)-as-fork with namespace flags, for kernels without clone3.
-pid_t mc_fork_flags(unsigned long flags);
 
 int mc_unshare(int flags);
 int mc_setns(int fd, int nstype);
 int mc_pivot_root(const char *new_root, const char *put_old);
 int mc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int mc_pidfd_open(pid_t pid, unsigned int flags);
-int mc_pidfd_send_signal(int pidfd, int sig);
 int mc_close_range(unsigned int first, unsigned int last, unsigned int flags);
-int mc_execveat_fd(int fd, char *const argv[], char *const envp[]);
 
 // SCM_RIGHTS over a unix socket: one fd with a short payload.
 int mc_send_fd(int sock, int fd, const void *data, size_t len);
@@ -37,9 +34,6 @@ int mc_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
 // statfs(2) on a path: the filesystem magic and the ST_* mount flags.
 int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags);
-
-int mc_errno(void);
-void mc_set_errno(int value);
 
 // libseccomp's function-like action macros, which Swift cannot import:
 // SCMP_ACT_ERRNO(x) and SCMP_ACT_TRACE(x) from <seccomp.h>. Macros only; no

@@ -1,0 +1,36 @@
+// Our annotation keys: minicontainer's namespaced extension of the OCI
+// `annotations` map, which runc and crun ignore (a bundle carrying them stays
+// a valid OCI bundle). schema/annotations.schema.json documents the keys a
+// bundle's config.json may carry, and schema/state.schema.json the ones the
+// runtime adds to the state it prints; a unit test keeps the lists here and
+// there equal. The keys are @inlinable: a caller in another module compiles
+// to the string itself, as when each module spelt its own.
+
+public enum Annotation {
+    // In config.json (run flags compile to them; schema/annotations.schema.json).
+
+    /// The container's name (`--name`).
+    @inlinable public static var name: String { "org.minicontainer.name" }
+    /// The network mode: bridge, none, host or container:X (`--network`).
+    @inlinable public static var network: String { "org.minicontainer.network" }
+    /// Published ports, comma-separated canonical forms (`-p`).
+    @inlinable public static var ports: String { "org.minicontainer.ports" }
+    /// "true" when stdin is kept open (`-i`).
+    @inlinable public static var interactive: String { "org.minicontainer.interactive" }
+    /// The host path of the root filesystem (`--rootfs`).
+    @inlinable public static var rootfs: String { "org.minicontainer.rootfs" }
+
+    /// Every key a bundle's config.json may carry, as the schema lists them.
+    public static let bundleKeys = [name, network, ports, interactive, rootfs]
+
+    // In the OCI state, added while a bridged container lives; never read
+    // from config.json (schema/state.schema.json).
+
+    /// The container's address on the bridge, without the prefix length.
+    @inlinable public static var ip: String { "org.minicontainer.ip" }
+    /// The bridge's address, the container's default route.
+    @inlinable public static var gateway: String { "org.minicontainer.gateway" }
+
+    /// Every key the printed state may add.
+    public static let stateKeys = [ip, gateway]
+}
