@@ -186,3 +186,19 @@ final class NetworkDriverSeamTests: XCTestCase {
         XCTAssertFalse(rt.store.exists("seam3"))
     }
 }
+
+/// Locations: built once from --root and the environment.
+final class LocationsTests: XCTestCase {
+    func testDefaultsFlagsAndEnvironment() {
+        let none = Locations.from(root: nil, env: { _ in nil })
+        XCTAssertEqual(none, Locations(root: "/run/minicontainer", data: "/var/lib/minicontainer",
+                                       network: "/var/lib/minicontainer/network", cgroupParent: "/minicontainer"))
+        let env = ["MINICONTAINER_DATA": "/d", "MINICONTAINER_NETWORK_DIR": "/n"]
+        let l = Locations.from(root: "/r", env: { env[$0] })
+        XCTAssertEqual([l.root, l.data, l.network, l.cgroupParent], ["/r", "/d", "/n", "/minicontainer"])
+        // Empty values are unset; relative ones are made absolute.
+        XCTAssertEqual(Locations.from(root: "", env: { _ in "" }), none)
+        XCTAssertTrue(Locations.from(root: "rel", env: { _ in nil }).root.hasSuffix("/rel"))
+        XCTAssertTrue(Locations.from(root: "rel", env: { _ in nil }).root.hasPrefix("/"))
+    }
+}
