@@ -32,11 +32,13 @@ let package = Package(
         .target(name: "Privileges", dependencies: ["Spec", "Sys", "CShim", "CLibcap", "CSeccomp"]),
         // cgroup v1 and v2 managers behind one interface.
         .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
-        // State store, init and the create/start/kill/delete lifecycle.
+        // The bundle, state store, init protocol and the create/start/kill/delete
+        // lifecycle; networks come in through a NetworkDriver (no Network import).
         .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
-        // The Docker-style engine on top of bundles: ids, names, overlayfs
-        // roots, logs, the detached monitor.
-        .target(name: "Engine", dependencies: ["JSON", "Spec", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Cgroups"]),
+        // The Docker-style engine on top of bundles: metadata and names, the
+        // root layer, run, the detached monitor, teardown, inspect; the bridge
+        // NetworkDriver.
+        .target(name: "Engine", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Runtime", "Network"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.

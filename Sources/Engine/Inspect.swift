@@ -1,4 +1,3 @@
-import Compile
 import JSON
 import Spec
 import Sys

@@ -1,5 +1,3 @@
-import Cgroups
-import Compile
 import Glibc
 import JSON
 import Network
