@@ -202,3 +202,25 @@ final class LocationsTests: XCTestCase {
         XCTAssertTrue(Locations.from(root: "rel", env: { _ in nil }).root.hasPrefix("/"))
     }
 }
+
+/// Bundle.load: the one reader of a bundle, its errors one line each.
+final class BundleTests: XCTestCase {
+    func testLoadKeepsTheBytesAndNamesWhatIsWrong() throws {
+        var t = Array("/tmp/mc-bundle-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&t)!)
+        defer { try? FS.removeTree(dir) }
+        XCTAssertThrowsError(try Bundle.load(dir)) {
+            XCTAssertEqual("\($0)", "cannot read \(dir)/config.json: no such file or directory")
+            XCTAssertEqual(($0 as? Failure)?.kind, .invalid)
+        }
+        try FS.writeAtomically(dir + "/config.json", #"{"ociVersion": "1.1.0", "root": {"path": 5}}"#)
+        XCTAssertThrowsError(try Bundle.load(dir)) { XCTAssertEqual("\($0)", "config.json: root.path: expected string, found integer") }
+        var spec = Spec.defaultSpec()
+        spec.root = Root(path: "/", readonly: true)
+        let text = try JSONEncoding.pretty(spec)
+        try FS.writeAtomically(dir + "/config.json", text)
+        let b = try Bundle.load(dir)
+        XCTAssertEqual(b.config, Array(text.utf8))
+        XCTAssertEqual(b.spec.root?.path, "/")
+    }
+}
