@@ -18,9 +18,11 @@ let package = Package(
 
         // JSON value, parser over jansson, stdlib Decoder/Encoder, writer.
         .target(name: "JSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
-        // errno-carrying system calls, files, logging (bounded lines: Spec's Quote).
+        // The one error type, errno-carrying system calls, files, logging (bounded
+        // lines: Spec's Quote), kernel constants, the clock, cgroup mounts, Locations.
         .target(name: "Sys", dependencies: ["CShim", "Spec"]),
-        // OCI runtime-spec types (no imports) and their validation.
+        // OCI runtime-spec types (no imports) and their validation, our
+        // annotation keys, lexical path cleaning.
         .target(name: "Spec"),
         // config.json -> Spec without Codable's runtime generics (hand-written, same errors).
         .target(name: "SpecJSON", dependencies: ["JSON", "Spec"]),

@@ -5,4 +5,3 @@
 #include <unistd.h>
 
 int mc_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
-int mc_o_path(void) { return O_PATH; }

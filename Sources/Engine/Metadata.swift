@@ -27,7 +27,7 @@ public struct Meta: Codable {
     public var detached: Bool
 }
 
-/// 64 hex digits from getrandom (urandom as a fallback).
+/// 64 hex digits from /dev/urandom (the system generator as a fallback).
 public func newID() -> String {
     var bytes = [UInt8](repeating: 0, count: 32)
     // /dev/urandom (getrandom(2) is not exported to Swift by Glibc).

@@ -8,8 +8,9 @@ import Sys
 
 // The container's init: the cloned child, still running our image. It places
 // itself in its cgroup, waits for the runtime to map its ids, builds the
-// container (filesystem, hostname, sysctl, terminal, limits), reports ready,
-// blocks on exec.fifo until `start`, drops privileges and execs the process.
+// container (filesystem, hostname, sysctl, terminal, limits), drops
+// privileges, reports ready, blocks on exec.fifo until `start` and execs the
+// process.
 // Failures go back to the runtime over the channel (InitMessage.error).
 
 struct InitConfig {
@@ -79,7 +80,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         // The fifo is opened by path now and reopened through /proc after
         // pivot_root, where its host path is out of reach.
-        let fifo = open(c.fifoPath, mc_o_path() | O_CLOEXEC)
+        let fifo = open(c.fifoPath, Kernel.O_PATH | O_CLOEXEC)
         guard fifo >= 0 else { throw SysError("open \(c.fifoPath)") }
         // After a bare chroot there is no /proc: the fifo is reopened
         // relative to its directory, opened here.
@@ -209,7 +210,7 @@ func prefaultWritableMappings() {
         if inodeZero {
             guard Int(hi - lo) <= budget else { continue }
             budget -= Int(hi - lo)
-            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), Int(hi - lo), Kernel.MADV_POPULATE_WRITE)
+            Kernel.populateForWriting(address: lo, length: Int(hi - lo))
             continue
         }
         var addr = lo
@@ -223,8 +224,7 @@ func prefaultWritableMappings() {
                 guard entries[k] & (1 << 63) != 0 && entries[k] & (1 << 61) == 0 else { k += 1; continue }
                 var e = k + 1
                 while e < n && entries[e] & (1 << 63) != 0 && entries[e] & (1 << 61) == 0 { e += 1 }
-                _ = madvise(UnsafeMutableRawPointer(bitPattern: addr + UInt(k) * page), (e - k) * Int(page),
-                            Kernel.MADV_POPULATE_WRITE)
+                Kernel.populateForWriting(address: addr + UInt(k) * page, length: (e - k) * Int(page))
                 k = e
             }
             addr += UInt(n) * page

@@ -49,7 +49,7 @@ int mc_setresgid(gid_t r, gid_t e, gid_t s);
 int mc_argc(void);
 char *mc_argv(int i);
 
-#endif
-
 // Build facts, set by the Makefile with -Xcc -DMC_COMMIT="...".
 const char *mc_commit(void);
+
+#endif

@@ -7,5 +7,4 @@
 
 int mc_pipe2(int fds[2], int flags);
 // O_PATH, for Swift.
-int mc_o_path(void);
 #endif
