@@ -171,6 +171,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         record.pid = pid
         record.startTime = st.startTime
         record.namespaces = nsPaths
+        if spec.hooks?.poststart?.isEmpty == false || spec.hooks?.poststop?.isEmpty == false { record.postHooks = true }
         try store.save(record)
 
         // The init first copies the pages it will write (Init.swift), then

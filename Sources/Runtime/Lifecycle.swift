@@ -56,7 +56,7 @@ public struct Runtime {
             guard st.canStart else {
                 throw fail(st == .stopped ? "cannot start a container that has stopped" : "cannot start a container that is \(st)", .state)
             }
-            let hooks = try spec(of: r).hooks?.poststart
+            let hooks = r.postHooks == true ? try spec(of: r).hooks?.poststart : nil
             try releaseInit(r)
             HookRunner.runWarning(hooks, kind: "poststart", state: store.state(r, status: .running).hookJSON())
         }
@@ -170,8 +170,9 @@ public struct Runtime {
                 }
             }
         }
-        // A create killed before it wrote the copy has no hooks to run.
-        let hooks = (try? spec(of: r))?.hooks?.poststop
+        // Only a config with such hooks is read again (a create killed before
+        // it recorded them has none to run).
+        let hooks = r.postHooks == true ? (try? spec(of: r))?.hooks?.poststop : nil
         // Leases and ports exist only for containers whose spec asked for a network.
         if r.network != nil || network.configures(r.annotations) {
             do { try network.tearDown(id: r.id) } catch { throw fail("network: \(error)") }

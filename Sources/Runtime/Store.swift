@@ -36,6 +36,9 @@ public struct Record: Codable, Equatable {
     public var network: [String: String]? = nil
     /// The resources after the last `update` (the config's until then).
     public var resources: Resources? = nil
+    /// Set when the config create kept has poststart or poststop hooks:
+    /// start and delete read that copy (to run them) only then.
+    public var postHooks: Bool? = nil
 }
 
 // state.json is read and written by hand: every runtime command reads it,
@@ -58,6 +61,7 @@ extension Record {
         if let c = creating { o["creating"] = .bool(c) }
         if let n = network { o["network"] = Record.object(n) }
         if let r = resources { o["resources"] = try JSONEncoding.encode(r) }
+        if let h = postHooks { o["postHooks"] = .bool(h) }
         return .object(o)
     }
 
@@ -114,6 +118,10 @@ extension Record {
         }
         network = try map("network")
         if let r = o["resources"], r != .null { resources = try SpecJSON.resources(r, file: file) }
+        if let h = o["postHooks"], h != .null {
+            guard case .bool(let b) = h else { throw bad("postHooks", "boolean") }
+            postHooks = b
+        }
     }
 
     static func object(_ m: [String: String]) -> JSONValue {

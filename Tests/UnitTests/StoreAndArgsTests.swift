@@ -41,6 +41,7 @@ final class StoreTests: XCTestCase {
         r.cgroupsPath = "/x"; r.namespaces = ["pid": "/proc/42/ns/pid"]; r.exitCode = -1; r.creating = true
         r.network = ["address": "172.18.0.2/16"]; r.cgroups = ["memory": "/sys/fs/cgroup/memory/c1", "": "/u"]
         var res = Resources(); res.pids = Pids(limit: 10); r.resources = res
+        r.postHooks = true
         XCTAssertEqual(try r.json(), try JSONEncoding.encode(r))
         XCTAssertEqual(try Record(json: r.json(), file: "s"), r)
         let bad = try JSONValue.parse(#"{"id":"c1","pid":"x"}"#, file: "state.json")
