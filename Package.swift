@@ -33,7 +33,7 @@ let package = Package(
         // What the init drops before exec: rlimits, user, capabilities, seccomp.
         .target(name: "Privileges", dependencies: ["Spec", "Sys", "CShim", "CLibcap", "CSeccomp"]),
         // cgroup v1 and v2 managers behind one interface.
-        .target(name: "Cgroups", dependencies: ["Spec", "Sys"]),
+        .target(name: "Cgroups", dependencies: ["Spec", "Sys", "CShim"]),
         // The bundle, state store, init protocol and the create/start/kill/delete
         // lifecycle; networks come in through a NetworkDriver (no Network import).
         .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),

@@ -1,3 +1,5 @@
+import CShim
+import Glibc
 import Spec
 import Sys
 
@@ -13,7 +15,8 @@ import Sys
 //
 // runtime-spec: the rules apply in order, a later one overriding an earlier
 // one. The program tests them from the last to the first and returns at the
-// first that matches; none matching denies.
+// first that matches; none matching denies. A rule matching everything
+// (type a, all access, any major and minor) is the last one tested.
 
 /// One eBPF instruction (struct bpf_insn).
 public struct BPFInstruction: Equatable, CustomStringConvertible {
@@ -96,6 +99,10 @@ public enum DeviceFilter {
             }
             p.append(I(I.moveImm, dst: 0, imm: rule.allow ? 1 : 0))
             p.append(I(I.exit))
+            // A rule that matches everything ends the program: the verifier
+            // refuses instructions nothing can reach (the earlier rules it
+            // overrides, and the default).
+            if tests.isEmpty { return p }
         }
         p.append(I(I.moveImm, dst: 0, imm: 0))
         p.append(I(I.exit))
@@ -141,5 +148,28 @@ public enum DeviceFilter {
             }
         }
         return nil  // fell off the end: the verifier refuses such a program
+    }
+}
+
+extension DeviceFilter {
+    /// Loads `program` and attaches it to the cgroup2 directory `cgroup` as
+    /// its device program; it stays attached until the cgroup is removed.
+    /// A failure names the verifier's last word.
+    public static func attach(_ program: [BPFInstruction], toCgroup cgroup: String) throws {
+        let code = program.flatMap { $0.bytes }
+        var log = [CChar](repeating: 0, count: 4096)
+        let prog = code.withUnsafeBytes { mc_bpf_load_device_program($0.baseAddress, UInt32(program.count), &log, UInt32(log.count)) }
+        guard prog >= 0 else {
+            let e = errno
+            // The verifier's complaint is the line before its statistics.
+            let lines = String(cString: log).split(separator: "\n").map(String.init)
+            let words = lines.last(where: { !$0.hasPrefix("processed ") && !$0.hasPrefix("verification time") }) ?? ""
+            throw SysError("load the device program" + (words.isEmpty ? "" : " (\(words))"), errno: e)
+        }
+        defer { close(prog) }
+        let dir = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw SysError("open \(cgroup)") }
+        defer { close(dir) }
+        guard mc_bpf_attach_device_program(dir, prog, -1) == 0 else { throw SysError("attach the device program to \(cgroup)") }
     }
 }

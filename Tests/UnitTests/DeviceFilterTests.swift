@@ -1,3 +1,4 @@
+import Glibc
 import XCTest
 @testable import Cgroups
 import Spec
@@ -59,6 +60,8 @@ final class DeviceFilterTests: XCTestCase {
         XCTAssertEqual(DeviceFilter.evaluate(p, type: 2, access: 4, major: 8, minor: 1), 1, "a char device 8:1")
         let q = try DeviceFilter.program([denyDisk, allowAll])
         XCTAssertEqual(DeviceFilter.evaluate(q, type: 1, access: 4, major: 8, minor: 1), 1)
+        // Tested first, the allow-all rule ends the program: nothing after it could run.
+        XCTAssertEqual(q.count, 6 + 2)
         XCTAssertEqual(DeviceFilter.evaluate(try DeviceFilter.program([]), type: 2, access: 2, major: 1, minor: 3), 0)
     }
 
@@ -69,5 +72,40 @@ final class DeviceFilterTests: XCTestCase {
         XCTAssertEqual(message(DeviceCgroup(allow: true, type: "p")), "linux.resources.devices[1].type: \"p\" is not a, b or c")
         XCTAssertEqual(message(DeviceCgroup(allow: true, access: "rx")), "linux.resources.devices[1].access: \"rx\" is not made of r, w and m")
         XCTAssertEqual(message(DeviceCgroup(allow: true, major: 1 << 40)), "linux.resources.devices[1].major: 1099511627776 is out of range")
+    }
+
+    /// For real: the program attached to a cgroup2 cgroup of the host's
+    /// unified hierarchy (here /sys/fs/cgroup/unified; no controller needed),
+    /// a process in it may open /dev/zero and not /dev/null. As root.
+    func testAttachedProgramDecidesForRealInTheUnifiedHierarchy() throws {
+        let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].first { FS.exists($0 + "/cgroup.procs") && FS.exists($0 + "/cgroup.controllers") }
+        try XCTSkipUnless(getuid() == 0 && unified != nil, "needs root and a cgroup2 hierarchy")
+        let cg = unified! + "/mc-devtest-\(getpid())"
+        XCTAssertEqual(mkdir(cg, 0o755), 0, "mkdir \(cg)")
+        defer { _ = rmdir(cg) }
+        try DeviceFilter.attach(try DeviceFilter.program([DeviceCgroup(allow: false),
+                                                          DeviceCgroup(allow: true, type: "c", major: 1, minor: 5, access: "rwm")]),
+                                toCgroup: cg)
+        var go: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&go), 0)
+        let child = fork()
+        if child == 0 {
+            var b: UInt8 = 0
+            _ = read(go[0], &b, 1)
+            let null = open("/dev/null", O_RDONLY), nullErr = errno
+            let zero = open("/dev/zero", O_RDONLY)
+            _exit((null < 0 && nullErr == EPERM ? 1 : 0) | (zero >= 0 ? 2 : 0))
+        }
+        close(go[0])
+        let procs = open(cg + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(procs, 0)
+        let pidText = Array("\(child)".utf8)
+        XCTAssertEqual(write(procs, pidText, pidText.count), pidText.count)
+        close(procs)
+        XCTAssertEqual(write(go[1], "g", 1), 1)
+        close(go[1])
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(child, &status, 0), child)
+        XCTAssertEqual(Proc.exitCode(fromWaitStatus: status), 3, "bit 1: /dev/null refused with EPERM, bit 2: /dev/zero opened")
     }
 }
