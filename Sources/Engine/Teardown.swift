@@ -9,7 +9,8 @@ extension Containers {
     /// After the init has gone: the OCI state and the overlay mount go, the
     /// exit code and time are recorded (when known).
     public func finish(_ id: String, exitCode: Int32?) {
-        if runtime(of: id).store.exists(id), liveStatus(id) == nil { try? runtime(of: id).delete(id, force: true) }
+        let rt = runtime(of: id)
+        if rt.store.exists(id), liveStatus(id) == nil { try? rt.delete(id, force: true) }
         rootLayer(id).unmount()
         update(id) { m in
             if let c = exitCode, m.exitCode == nil { m.exitCode = c }
@@ -20,8 +21,9 @@ extension Containers {
     /// Removes everything of a container: its init (killed), OCI state and
     /// cgroup, overlay mount, directory.
     public func remove(_ id: String) {
-        if runtime(of: id).store.exists(id) { try? runtime(of: id).delete(id, force: true) }
-        if runtime(of: id).store.exists(id) { try? FS.removeTree(runtime(of: id).store.dir(id)) }
+        let rt = runtime(of: id)
+        if rt.store.exists(id) { try? rt.delete(id, force: true) }
+        if rt.store.exists(id) { try? FS.removeTree(rt.store.dir(id)) }
         removeFiles(id)
     }
 
