@@ -27,7 +27,10 @@
 # them): a `before` row in each table, with an `x before` column (after /
 # before) on minicontainer's row, and `before` and `after x before` columns
 # in the summary. Without it the output has neither.
+# SECCOMP=default gives every runtime's bundle the seccomp profile a
+# Docker-style `run` compiles (bundle.sh); the default is none.
 # Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] [MC_BEFORE=BIN]
+#          [SECCOMP=none|default]
 #          bench/compare.sh [N] [ROUNDS]
 #   (as root; needs runc, crun, hyperfine and GNU time). Quick try:
 #   M=5 P=2 K=3 SKIP_MEMFLOOR=1 bench/compare.sh 10 2
@@ -106,6 +109,7 @@ trap 'exit 130' INT TERM
 
 . "$(dirname "$0")/bundle.sh"
 make_true_bundle "$bundle"
+echo "seccomp profile in the bundle: ${SECCOMP:-none}"
 mkdir -p "$sleep_bundle" "$work/root"
 python3 - "$bundle/config.json" "$sleep_bundle/config.json" <<'PY'
 import json, sys
