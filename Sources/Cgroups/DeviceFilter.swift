@@ -5,9 +5,9 @@ import Sys
 
 // linux.resources.devices as a cgroup v2 device program: the eBPF program
 // (BPF_PROG_TYPE_CGROUP_DEVICE) the kernel runs on every open and mknod of a
-// device node by a process of the cgroup. This is the pure half: the rules
-// become instructions here, unit-tested one by one; loading and attaching
-// them (bpf(2) through the shim) is issue 13's next step.
+// device node by a process of the cgroup. The rules become instructions here
+// (pure, unit-tested one by one); DevicePrograms below loads, attaches,
+// replaces and detaches them through bpf(2) (the shim's cshim_bpf.c).
 //
 // The program's context (struct bpf_cgroup_dev_ctx) is three u32s:
 // access_type = access << 16 | type, major, minor. type: 1 block, 2 char;
@@ -152,12 +152,101 @@ public enum DeviceFilter {
 }
 
 extension DeviceFilter {
-    /// Loads `program` and attaches it to the cgroup2 directory `cgroup` as
-    /// its device program; it stays attached until the cgroup is removed.
-    /// A failure names the verifier's last word.
+    /// The program a container gets for its linux.resources.devices: what
+    /// the v1 path writes into devices.allow and devices.deny, in the same
+    /// order and with v1's readings, so both allow the same. A new v1 cgroup
+    /// starts as its parent, allowing everything: so does this list, with a
+    /// rule allowing all first. A rule of type "a" is v1's reset to allow or
+    /// deny all, whatever its access and numbers say. The runtime's default
+    /// rules (defaultDeviceRules) come last.
+    ///
+    /// Where v1 differs: in v1 a rule only takes back an exception with the
+    /// same type and numbers (a deny of "c 1:3 m" after an allow of
+    /// "c *:* m" leaves 1:3 allowed there), the program lets the later rule
+    /// win (runtime-spec's reading). The defaults are all allows after the
+    /// spec's rules, so they agree for them.
+    public static func containerProgram(_ rules: [DeviceCgroup]) throws -> [BPFInstruction] {
+        _ = try program(rules)  // each rule checked, named by its own index
+        let own = rules.map { r -> DeviceCgroup in (r.type ?? "a") == "a" ? DeviceCgroup(allow: r.allow) : r }
+        return try program([DeviceCgroup(allow: true)] + own + defaultDeviceRules)
+    }
+
+    /// Whether `rule` is v1's reset to deny everything ("a *:* rwm" into devices.deny).
+    static func deniesAll(_ rule: DeviceCgroup) -> Bool { !rule.allow && (rule.type ?? "a") == "a" }
+
+    /// Loads `program` and makes it the device program of the cgroup2
+    /// directory `cgroup` (KernelDevicePrograms.install).
     public static func attach(_ program: [BPFInstruction], toCgroup cgroup: String) throws {
+        try KernelDevicePrograms().install(program, in: cgroup)
+    }
+}
+
+/// The device programs of a cgroup2 directory: the kernel's
+/// (KernelDevicePrograms), or a recording fake in unit tests.
+public protocol DevicePrograms {
+    /// Makes `program` the one device program attached to `cgroup`: in place
+    /// of the one attached before (BPF_F_REPLACE), or attached first and the
+    /// others detached after, so the cgroup is never without one.
+    func install(_ program: [BPFInstruction], in cgroup: String) throws
+    /// The ids of the device programs attached to `cgroup` itself.
+    func attached(to cgroup: String) throws -> [UInt32]
+    /// Detaches every device program from `cgroup`; none, or no such
+    /// directory, is fine. How many it detached.
+    @discardableResult func detachAll(from cgroup: String) throws -> Int
+}
+
+/// bpf(2): BPF_PROG_LOAD, BPF_PROG_ATTACH (ALLOW_MULTI, REPLACE),
+/// BPF_PROG_QUERY and BPF_PROG_GET_FD_BY_ID to find what is attached (from
+/// any process: nothing is pinned), BPF_PROG_DETACH.
+public struct KernelDevicePrograms: DevicePrograms {
+    public init() {}
+
+    public func install(_ program: [BPFInstruction], in cgroup: String) throws {
+        let prog = try load(program)
+        defer { close(prog) }
+        let dir = try openCgroup(cgroup)
+        defer { close(dir) }
+        let old = try attachedPrograms(dir, cgroup)
+        defer { for o in old { close(o.fd) } }
+        if old.count == 1 && mc_bpf_attach_device_program(dir, prog, old[0].fd) == 0 { return }
+        // None before, several, or no BPF_F_REPLACE (before 5.6): attach, then detach the old.
+        guard mc_bpf_attach_device_program(dir, prog, -1) == 0 else {
+            throw SysError("attach the device program to \(cgroup)")
+        }
+        for o in old where mc_bpf_detach_device_program(dir, o.fd) != 0 && errno != ENOENT {
+            throw SysError("detach the device program \(o.id) from \(cgroup)")
+        }
+    }
+
+    public func attached(to cgroup: String) throws -> [UInt32] {
+        let dir = try openCgroup(cgroup)
+        defer { close(dir) }
+        return try ids(dir, cgroup)
+    }
+
+    @discardableResult public func detachAll(from cgroup: String) throws -> Int {
+        let dir = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir < 0 && errno == ENOENT { return 0 }
+        guard dir >= 0 else { throw SysError("open \(cgroup)") }
+        defer { close(dir) }
+        let old = try attachedPrograms(dir, cgroup)
+        defer { for o in old { close(o.fd) } }
+        var n = 0
+        for o in old {
+            if mc_bpf_detach_device_program(dir, o.fd) == 0 { n += 1; continue }
+            if errno != ENOENT { throw SysError("detach the device program \(o.id) from \(cgroup)") }
+        }
+        return n
+    }
+
+    /// A loaded program's fd; a failure names the verifier's last word.
+    func load(_ program: [BPFInstruction]) throws -> Int32 {
         let code = program.flatMap { $0.bytes }
-        var log = [CChar](repeating: 0, count: 4096)
+        // Without a log first: a log too short for the verifier's words
+        // (every instruction of every path, at level 1) fails the load with ENOSPC.
+        let first = code.withUnsafeBytes { mc_bpf_load_device_program($0.baseAddress, UInt32(program.count), nil, 0) }
+        if first >= 0 { return first }
+        var log = [CChar](repeating: 0, count: 1 << 16)
         let prog = code.withUnsafeBytes { mc_bpf_load_device_program($0.baseAddress, UInt32(program.count), &log, UInt32(log.count)) }
         guard prog >= 0 else {
             let e = errno
@@ -166,10 +255,42 @@ extension DeviceFilter {
             let words = lines.last(where: { !$0.hasPrefix("processed ") && !$0.hasPrefix("verification time") }) ?? ""
             throw SysError("load the device program" + (words.isEmpty ? "" : " (\(words))"), errno: e)
         }
-        defer { close(prog) }
+        return prog
+    }
+
+    func openCgroup(_ cgroup: String) throws -> Int32 {
         let dir = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dir >= 0 else { throw SysError("open \(cgroup)") }
-        defer { close(dir) }
-        guard mc_bpf_attach_device_program(dir, prog, -1) == 0 else { throw SysError("attach the device program to \(cgroup)") }
+        return dir
+    }
+
+    func ids(_ dir: Int32, _ cgroup: String) throws -> [UInt32] {
+        var room: UInt32 = 64  // the kernel's limit per cgroup and attach type
+        for _ in 0..<8 {
+            var ids = [UInt32](repeating: 0, count: Int(room))
+            var count = room
+            if mc_bpf_query_device_programs(dir, &ids, &count) == 0 { return Array(ids.prefix(Int(min(count, room)))) }
+            guard errno == ENOSPC, count > room else { throw SysError("query the device programs of \(cgroup)") }
+            room = count
+        }
+        throw SysError("query the device programs of \(cgroup): their number keeps growing", errno: ENOSPC)
+    }
+
+    /// The attached programs, each with an fd of it (close them). One freed
+    /// meanwhile, or one an LSM keeps from us, is left out: another device
+    /// program can only deny more.
+    func attachedPrograms(_ dir: Int32, _ cgroup: String) throws -> [(id: UInt32, fd: Int32)] {
+        var out: [(id: UInt32, fd: Int32)] = []
+        do {
+            for id in try ids(dir, cgroup) {
+                let fd = mc_bpf_prog_fd_by_id(id)
+                if fd >= 0 { out.append((id, fd)); continue }
+                guard [ENOENT, EPERM, EACCES].contains(errno) else { throw SysError("open the device program \(id) of \(cgroup)") }
+            }
+        } catch {
+            for o in out { close(o.fd) }
+            throw error
+        }
+        return out
     }
 }

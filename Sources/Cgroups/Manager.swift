@@ -46,22 +46,30 @@ public protocol CgroupManager {
     /// parents (the shared "/minicontainer") in place.
     func destroy() throws
     /// Writes the spec's resource limits (Resources.swift): pids, cpu,
-    /// cpuset, memory, block IO, network, hugetlb, device rules (v1 only)
-    /// and `unified`. A limit that cannot be written is an error.
+    /// cpuset, memory, block IO, network, hugetlb, device rules (v1's
+    /// devices controller, and the cgroup2 device program) and `unified`.
+    /// A limit that cannot be written is an error.
     func apply(resources: Resources) throws
+    /// The same for a live container (`update`): device rules given replace
+    /// the ones it has, with no moment without them.
+    func update(resources: Resources) throws
 }
 
 /// The manager for a container's cgroup on `host`. `root` stands in for
 /// /sys/fs/cgroup: mount points below /sys/fs/cgroup are moved under it (so
 /// a detected or parsed host can be pointed at a fake tree), and a v2 host
 /// without a known mount point uses `root` itself.
+/// `devicePrograms` stands in for the kernel's device programs.
 public func makeManager(host: CgroupHost, cgroupsPath: String?, id: String,
-                        root: String = "/sys/fs/cgroup") -> CgroupManager {
+                        root: String = "/sys/fs/cgroup",
+                        devicePrograms: DevicePrograms = KernelDevicePrograms()) -> CgroupManager {
     let want = CgroupPath.requested(cgroupsPath, id: id)
     func unifiedPart(_ mount: String) -> V2Manager {
         let mp = rebase(mount, root: root)
-        return V2Manager(mountPoint: mp, path: CgroupPath.directory(
+        var m = V2Manager(mountPoint: mp, path: CgroupPath.directory(
             mountPoint: mp, mountRoot: host.unifiedMountRoot, ownCgroup: host.selfCgroups[""], requested: want))
+        m.devicePrograms = devicePrograms
+        return m
     }
     switch host.mode {
     case .v2:
@@ -128,6 +136,8 @@ public struct V2Manager: CgroupManager {
     public var freezeTimeout: Double = 5
     /// How long destroy() retries an rmdir that fails with EBUSY.
     public var destroyRetry: Double = 1
+    /// Where the device program goes (the kernel, or a fake in tests).
+    public var devicePrograms: DevicePrograms = KernelDevicePrograms()
 
     public init(mountPoint: String, path: String) {
         self.mountPoint = mountPoint
@@ -192,10 +202,15 @@ public struct V2Manager: CgroupManager {
 
     func destroy(deadline: Double) throws {
         guard !path.isEmpty else { return }
+        // The kernel frees the device program with the cgroup; detached first
+        // all the same, so that a cgroup left behind (busy) holds none of ours.
+        // Not a cgroup (a fake tree) or no bpf(2): nothing was attached.
+        do { try devicePrograms.detachAll(from: path) } catch { Log.debugLine("destroy \(path): \(error)") }
         try Control.removeCgroup(path, mountPoint: mountPoint, deadline: deadline)
     }
 
     public func apply(resources: Resources) throws { try applyV2(resources) }
+    public func update(resources: Resources) throws { try applyV2(resources) }
 
     /// "+c" into cgroup.subtree_control from the mount point down to the
     /// parent, so the leaf gets the controllers' files. Levels without the
@@ -353,4 +368,5 @@ public struct V1Manager: CgroupManager {
     }
 
     public func apply(resources: Resources) throws { try applyV1(resources) }
+    public func update(resources: Resources) throws { try applyV1(resources, updating: true) }
 }

@@ -62,6 +62,27 @@ func set(_ dir: String, _ file: String, _ value: String) throws {
 
 func unsupported(_ what: String) -> SysError { SysError(what, errno: ENOTSUP) }
 
+/// linux.resources.devices checked once, in both forms: the lines for v1's
+/// devices.allow and devices.deny (the defaults after the spec's rules) and
+/// the device program (made on pure v1 too: its checks are the stricter).
+struct DeviceRules {
+    let spec: [DeviceCgroup]
+    let v1: [(allow: Bool, text: String)]
+    let program: [BPFInstruction]
+
+    init(_ rules: [DeviceCgroup]) throws {
+        spec = rules
+        // The program's checks name the bad rule and field.
+        program = try DeviceFilter.containerProgram(rules)
+        v1 = try (rules + defaultDeviceRules).map { rule in
+            guard let text = deviceRuleText(rule) else {
+                throw SysError("device rule: invalid type \"\(rule.type ?? "")\" or access \"\(rule.access ?? "")\"", errno: EINVAL)
+            }
+            return (rule.allow, text)
+        }
+    }
+}
+
 // MARK: - cgroup v1
 
 extension V1Manager {
@@ -70,7 +91,9 @@ extension V1Manager {
         return d
     }
 
-    func applyV1(_ r: Resources) throws {
+    func applyV1(_ r: Resources, updating: Bool = false) throws {
+        // Device rules are checked before anything is written.
+        let devices = try (r.devices ?? []).isEmpty ? nil : DeviceRules(r.devices!)
         if let pids = r.pids {
             let d = try needDir("pids", for: "pids limit")
             try set(d, "pids.max", pids.limit > 0 ? String(pids.limit) : "max")
@@ -85,7 +108,7 @@ extension V1Manager {
             }
         }
         if let h = r.hugepageLimits, !h.isEmpty { try applyHugetlb(h) }
-        if let d = r.devices, !d.isEmpty { try applyDevices(d) }
+        if let d = devices { try applyDevices(d, updating: updating) }
         if let u = r.unified, !u.isEmpty {
             guard let v2 = unified else { throw unsupported("linux.resources.unified: no cgroup2 hierarchy") }
             try v2.applyUnified(u)
@@ -204,15 +227,36 @@ extension V1Manager {
     }
 
     /// The spec's rules in order, then the defaults, each to devices.allow or
-    /// devices.deny (a new cgroup starts as its parent: allow all).
-    func applyDevices(_ rules: [DeviceCgroup]) throws {
-        guard let d = dir("devices") else { throw unsupported("device rules: no devices cgroup hierarchy") }
-        for rule in rules + defaultDeviceRules {
-            guard let text = deviceRuleText(rule) else {
-                throw SysError("device rule: invalid type \"\(rule.type ?? "")\" or access \"\(rule.access ?? "")\"", errno: EINVAL)
+    /// devices.deny (a new cgroup starts as its parent: allow all); on a
+    /// hybrid host the same rules as a device program in the cgroup2 cgroup
+    /// too (attached first). Where the v1 hierarchy is there, a program the
+    /// kernel refuses is a warning: v1 enforces the rules already.
+    ///
+    /// `updating`: the container has rules already, which v1 adds to rather
+    /// than replaces. New rules starting by denying all reset the list
+    /// themselves; others need it reset to allow all first, which is done
+    /// only under the new device program (v1 alone would allow everything
+    /// for a moment).
+    func applyDevices(_ rules: DeviceRules, updating: Bool) throws {
+        let v1 = dir("devices")
+        guard v1 != nil || unified != nil else { throw unsupported("device rules: no devices cgroup hierarchy") }
+        var filtered = false
+        if let u = unified {
+            do {
+                try u.devicePrograms.install(rules.program, in: u.path)
+                filtered = true
+            } catch where v1 != nil {
+                Log.warn("device rules: no device program in \(u.path) (the v1 devices cgroup applies them): \(error)")
             }
-            try set(d, rule.allow ? "devices.allow" : "devices.deny", text)
         }
+        guard let d = v1 else { return }
+        if updating, let first = rules.spec.first, !DeviceFilter.deniesAll(first) {
+            guard filtered else {
+                throw unsupported("device rules on update: cgroup v1 replaces rules only when the first denies all devices")
+            }
+            try set(d, "devices.allow", "a")
+        }
+        for (allow, text) in rules.v1 { try set(d, allow ? "devices.allow" : "devices.deny", text) }
     }
 }
 
@@ -225,6 +269,8 @@ extension V2Manager {
     }
 
     func applyV2(_ r: Resources) throws {
+        // Device rules are checked (and made a program) before anything is written.
+        let deviceProgram = try (r.devices ?? []).isEmpty ? nil : DeviceFilter.containerProgram(r.devices!)
         if let pids = r.pids {
             try enableControllers(["pids"])
             try set(path, "pids.max", pids.limit > 0 ? String(pids.limit) : "max")
@@ -241,10 +287,7 @@ extension V2Manager {
             }
             try applyHugetlb(h)
         }
-        if let d = r.devices, !d.isEmpty {
-            // cgroup2 controls devices with an eBPF program, which we do not load yet.
-            Log.debugLine("device rules are not applied on cgroup v2")
-        }
+        if let p = deviceProgram { try devicePrograms.install(p, in: path) }
         if let u = r.unified, !u.isEmpty { try applyUnified(u) }
     }
 

@@ -78,15 +78,17 @@ extension Runtime {
     }
 
     /// Writes `delta` merged onto the current resources into the container's
-    /// cgroup, then records the merge. Device rules are not rewritten (as runc).
+    /// cgroup, then records the merge. Device rules are rewritten only when
+    /// `delta` has some (they replace the container's whole: a new device
+    /// program in place of the old one, CgroupManager.update).
     public func update(_ id: String, resources delta: Resources) throws {
         try withContainer(id) { r, st in
             guard st.canUpdate else { throw fail("cannot update a container that has stopped") }
             var record = r
             record.resources = mergeResources(try currentResources(r), delta)
             var toApply = record.resources!
-            toApply.devices = nil
-            try manager(r).apply(resources: toApply)
+            if (delta.devices ?? []).isEmpty { toApply.devices = nil }
+            try manager(r).update(resources: toApply)
             try store.save(record)
         }
     }

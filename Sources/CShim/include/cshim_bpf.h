@@ -14,4 +14,18 @@ int mc_bpf_load_device_program(const void *insns, uint32_t count, char *log, uin
 // program attached before that this one replaces (BPF_F_REPLACE).
 // 0, or -1 with errno set.
 int mc_bpf_attach_device_program(int cgroup, int prog, int replace);
+
+// BPF_PROG_QUERY of the BPF_CGROUP_DEVICE programs attached to the cgroup2
+// directory `cgroup` itself: their ids into `ids`, room for `*count`; `*count`
+// becomes the number attached (also on ENOSPC: `ids` was too short).
+// 0, or -1 with errno set.
+int mc_bpf_query_device_programs(int cgroup, uint32_t *ids, uint32_t *count);
+
+// BPF_PROG_GET_FD_BY_ID: an fd (close-on-exec) of the program with `id`, or
+// -1 with errno set (ENOENT: gone).
+int mc_bpf_prog_fd_by_id(uint32_t id);
+
+// BPF_PROG_DETACH of `prog` from the cgroup2 directory `cgroup`
+// (BPF_CGROUP_DEVICE). 0, or -1 with errno set.
+int mc_bpf_detach_device_program(int cgroup, int prog);
 #endif
