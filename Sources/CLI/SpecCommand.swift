@@ -73,8 +73,18 @@ public let realHost = Host(
     readFile: { try? FS.readString($0) },
     device: hostDevice,
     hostDevices: { listHostDevices("/dev") },
-    seccompProfile: readSeccompProfile
+    seccompProfile: readSeccompProfile,
+    boundingSet: ownBoundingSet
 )
+
+/// The capability names in our own bounding set (CapBnd of
+/// /proc/self/status); all of them when it cannot be read.
+func ownBoundingSet() -> [String] {
+    guard let status = try? FS.readString("/proc/self/status"),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+          let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return allCapabilities }
+    return allCapabilities.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map { $0.element }
+}
 
 /// stat(2) of a path, following symlinks, as --device reads it.
 func hostDevice(_ path: String) -> HostDevice? {

@@ -48,12 +48,16 @@ public struct Host {
     /// seccomp=PATH`); throws a CompileError naming the path (and, for a
     /// parse error, where in it).
     public var seccompProfile: (String) throws -> Seccomp
+    /// The capabilities the caller holds in its bounding set: what "all
+    /// capabilities" (--privileged, --cap-add ALL) can give.
+    public var boundingSet: () -> [String]
 
     public init(realPath: @escaping (String) -> String?, isDirectory: @escaping (String) -> Bool,
                 environment: @escaping (String) -> String?, readFile: @escaping (String) -> String?,
                 device: @escaping (String) -> HostDevice? = { _ in nil },
                 hostDevices: @escaping () -> [Device] = { [] },
-                seccompProfile: @escaping (String) throws -> Seccomp = { throw CompileError("seccomp profile \($0): cannot be read here") }) {
+                seccompProfile: @escaping (String) throws -> Seccomp = { throw CompileError("seccomp profile \($0): cannot be read here") },
+                boundingSet: @escaping () -> [String] = { allCapabilities }) {
         self.realPath = realPath
         self.isDirectory = isDirectory
         self.environment = environment
@@ -61,6 +65,7 @@ public struct Host {
         self.device = device
         self.hostDevices = hostDevices
         self.seccompProfile = seccompProfile
+        self.boundingSet = boundingSet
     }
 }
 
@@ -129,7 +134,8 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     let cwd = f.workdir ?? "/"
     guard cwd.hasPrefix("/") else { throw CompileError("working directory \(quoted(cwd)) must be an absolute path") }
     let user = try f.user.map { try parseUser($0, rootfs: rootfs, host: host) } ?? User()
-    let capSet = try capabilitySet(add: f.capAdd, drop: f.capDrop, privileged: f.privileged)
+    let capSet = try capabilitySet(add: f.capAdd, drop: f.capDrop, privileged: f.privileged,
+                                   available: host.boundingSet())
     let security = try parseSecurityOptions(f.securityOpts)
     if let u = f.userns, !u.isEmpty, u != "host" {
         throw CompileError("invalid --userns \(quoted(u)): only host (the default) is supported for now")

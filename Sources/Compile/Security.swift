@@ -28,8 +28,12 @@ public func capabilityName(_ text: String) -> String? {
 /// The capability set of a container, as Docker computes it: with
 /// `--cap-add ALL` every capability but those dropped; with `--cap-drop ALL`
 /// only those added; otherwise the base set (the default one, or all with
-/// --privileged) less those dropped, then those added.
-public func capabilitySet(add: [String], drop: [String], privileged: Bool) throws -> [String] {
+/// --privileged) less those dropped, then those added. "Every capability" is
+/// every one of `available` (the caller's bounding set: a runtime that lacks
+/// one cannot grant it, and a privileged container should still start).
+public func capabilitySet(add: [String], drop: [String], privileged: Bool,
+                          available: [String] = allCapabilities) throws -> [String] {
+    let all = allCapabilities.filter { available.contains($0) }
     func names(_ list: [String], _ flag: String) throws -> [String] {
         try list.map {
             guard let n = capabilityName($0) else {
@@ -41,12 +45,12 @@ public func capabilitySet(add: [String], drop: [String], privileged: Bool) throw
     let adds = try names(add, "--cap-add"), drops = try names(drop, "--cap-drop")
     var caps: [String]
     if adds.contains("ALL") {
-        caps = allCapabilities.filter { !drops.contains($0) }
+        caps = all.filter { !drops.contains($0) }
     } else if drops.contains("ALL") {
         caps = []
         for a in adds where !caps.contains(a) { caps.append(a) }
     } else {
-        caps = (privileged ? allCapabilities : runCapabilities).filter { !drops.contains($0) }
+        caps = (privileged ? all : runCapabilities).filter { !drops.contains($0) }
         for a in adds where !caps.contains(a) { caps.append(a) }
     }
     return caps

@@ -8,8 +8,8 @@ final class SecurityFlagsTests: XCTestCase {
     let fuse = HostDevice(type: "c", major: 10, minor: 229, fileMode: 0o20666)
     let sda = HostDevice(type: "b", major: 8, minor: 0, fileMode: 0o60660)
 
-    func host(profile: Seccomp? = nil) -> Host {
-        Host(realPath: { $0 }, isDirectory: { $0 == "/rootfs" }, environment: { _ in nil }, readFile: { _ in nil },
+    func host(profile: Seccomp? = nil) -> Compile.Host {
+        Compile.Host(realPath: { $0 }, isDirectory: { $0 == "/rootfs" }, environment: { _ in nil }, readFile: { _ in nil },
              device: { p in
                  switch p {
                  case "/dev/fuse": return self.fuse
@@ -38,11 +38,11 @@ final class SecurityFlagsTests: XCTestCase {
         return f
     }
 
-    func spec(_ edit: (inout RunFlags) -> Void, host h: Host? = nil) throws -> Spec {
+    func spec(_ edit: (inout RunFlags) -> Void, host h: Compile.Host? = nil) throws -> Spec {
         try compile(flags(edit), host: h ?? host())
     }
 
-    func error(_ edit: (inout RunFlags) -> Void, host h: Host? = nil) -> String? {
+    func error(_ edit: (inout RunFlags) -> Void, host h: Compile.Host? = nil) -> String? {
         do {
             _ = try compile(flags(edit), host: h ?? host())
             return nil
@@ -102,6 +102,17 @@ final class SecurityFlagsTests: XCTestCase {
         XCTAssertEqual(try spec { $0.capAdd = ["ALL"] }.process!.capabilities!.bounding, allCapabilities)
         XCTAssertEqual(try spec { $0.capAdd = ["ALL"]; $0.capDrop = ["sys_admin"] }.process!.capabilities!.bounding,
                        allCapabilities.filter { $0 != "CAP_SYS_ADMIN" })
+    }
+
+    func testAllIsWhatTheCallerCanGive() throws {
+        let lacking = Compile.Host(realPath: { $0 }, isDirectory: { _ in true }, environment: { _ in nil }, readFile: { _ in nil },
+                           boundingSet: { allCapabilities.filter { $0 != "CAP_SYS_RESOURCE" } })
+        let want = allCapabilities.filter { $0 != "CAP_SYS_RESOURCE" }
+        XCTAssertEqual(try spec({ $0.privileged = true }, host: lacking).process!.capabilities!.bounding, want)
+        XCTAssertEqual(try spec({ $0.capAdd = ["all"] }, host: lacking).process!.capabilities!.bounding, want)
+        // Named ones are asked for as given (the runtime says if it cannot).
+        XCTAssertEqual(try spec({ $0.capAdd = ["sys_resource"] }, host: lacking).process!.capabilities!.bounding,
+                       runCapabilities + ["CAP_SYS_RESOURCE"])
     }
 
     func testUnknownCapability() {
@@ -164,7 +175,7 @@ final class SecurityFlagsTests: XCTestCase {
     }
 
     func testHostErrorsOtherThanCompileErrorsStayOneLine() {
-        let h = Host(realPath: { $0 }, isDirectory: { _ in true }, environment: { _ in nil }, readFile: { _ in nil },
+        let h = Compile.Host(realPath: { $0 }, isDirectory: { _ in true }, environment: { _ in nil }, readFile: { _ in nil },
                      seccompProfile: { _ in throw SomeError() })
         XCTAssertEqual(error({ $0.securityOpts = ["seccomp=/x"] }, host: h), "--security-opt seccomp=/x: some error")
     }
