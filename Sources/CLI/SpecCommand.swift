@@ -142,7 +142,20 @@ func readSeccompProfile(_ path: String) throws -> Seccomp {
         throw CompileError("--security-opt seccomp=\(path): cannot read the profile: \(error)")
     }
     do {
-        return try SpecJSON.seccomp(JSONValue.parse(bytes, file: path), file: path)
+        let value = try JSONValue.parse(bytes, file: path)
+        // Docker's own format says which rules apply by capability, kernel
+        // and architecture (includes, excludes, archMap). Read as
+        // linux.seccomp, those rules would all apply: refused, not weakened.
+        var docker = value["archMap"] != nil ? "archMap" : nil
+        if case .array(let rules)? = value["syscalls"] {
+            for (i, r) in rules.enumerated() where docker == nil {
+                if let k = ["includes", "excludes"].first(where: { r[$0] != nil }) { docker = "syscalls[\(i)].\(k)" }
+            }
+        }
+        if let k = docker {
+            throw CompileError("--security-opt seccomp=\(path): \(k) is Docker's profile format, which is not supported: give a profile in linux.seccomp's shape")
+        }
+        return try SpecJSON.seccomp(value, file: path)
     } catch let e as JSONError {
         throw CompileError("--security-opt seccomp=\(path): not a seccomp profile: \(e)")
     }

@@ -286,3 +286,14 @@ def test_help_lists_the_flags(binary):
         out = mc(cmd, "--help").stdout
         for f in ("--cap-add", "--cap-drop", "--privileged", "--security-opt", "--device", "--sysctl", "--userns"):
             assert f in out, (cmd, f)
+
+
+def test_docker_profile_format_is_refused(env, tmp_path):
+    # Read as linux.seccomp, its capability-conditional rules would all apply.
+    p = tmp_path / "docker.json"
+    p.write_text('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["bpf"], "action": "SCMP_ACT_ALLOW",'
+                 ' "includes": {"caps": ["CAP_SYS_ADMIN"]}}]}')
+    r = run(env, "--security-opt", f"seccomp={p}", "/bin/true")
+    one_line_error(r)
+    assert "syscalls[0].includes" in r.stderr and "Docker" in r.stderr, r.stderr
+    env.assert_clean()
