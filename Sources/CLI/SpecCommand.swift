@@ -2,6 +2,7 @@ import Compile
 import Glibc
 import JSON
 import Spec
+import SpecJSON
 import Sys
 
 // `minicontainer spec`: the default config.json, like `runc spec`, or, given
@@ -24,6 +25,14 @@ public let runFlagTable: [Flag] = [
     Flag(["read-only"], "mount the root filesystem read-only"),
     Flag(["network", "net"], value: "MODE", "bridge (default), none, host or container:<id|name>"),
     Flag(["p", "publish"], value: "[IP:]HOST:CTR[/PROTO]", "publish a container port on the host", repeats: true),
+    Flag(["cap-add"], value: "CAP", "add a capability (NET_ADMIN, CAP_SYS_TIME, ALL)", repeats: true),
+    Flag(["cap-drop"], value: "CAP", "drop a capability from the default set (ALL: every one)", repeats: true),
+    Flag(["privileged"], "all capabilities and host devices, no seccomp, masked paths or read-only /sys"),
+    Flag(["security-opt"], value: "OPT", "seccomp=unconfined|PATH, no-new-privileges, apparmor=PROFILE, label=disable|type:T...",
+         repeats: true),
+    Flag(["device"], value: "HOST[:CTR][:rwm]", "give the container a host device", repeats: true),
+    Flag(["sysctl"], value: "KEY=VALUE", "set a namespaced kernel parameter (net.*, kernel.shm*, fs.mqueue.*)", repeats: true),
+    Flag(["userns"], value: "MODE", "user namespace: host (the default and, for now, the only one)"),
 ]
 
 /// Reads the shared run flags out of a parse.
@@ -44,6 +53,13 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.readOnly = p.bool("read-only")
     f.network = p.string("network")
     f.publish = p.strings("publish")
+    f.capAdd = p.strings("cap-add")
+    f.capDrop = p.strings("cap-drop")
+    f.privileged = p.bool("privileged")
+    f.securityOpts = p.strings("security-opt")
+    f.devices = p.strings("device")
+    f.sysctls = p.strings("sysctl")
+    f.userns = p.string("userns")
     f.command = command
     return f
 }
@@ -53,8 +69,96 @@ public let realHost = Host(
     realPath: { FS.realPath($0) },
     isDirectory: { FS.isDirectory($0) },
     environment: { Env.get($0) },
-    readFile: { try? FS.readString($0) }
+    readFile: { try? FS.readString($0) },
+    device: hostDevice,
+    hostDevices: { listHostDevices("/dev") },
+    seccompProfile: readSeccompProfile,
+    boundingSet: ownBoundingSet
 )
+
+/// The capability names in our own bounding set (CapBnd of
+/// /proc/self/status); all of them when it cannot be read.
+func ownBoundingSet() -> [String] {
+    guard let status = try? FS.readString("/proc/self/status"),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }),
+          let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return allCapabilities }
+    return allCapabilities.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map { $0.element }
+}
+
+/// stat(2) of a path, following symlinks, as --device reads it.
+func hostDevice(_ path: String) -> HostDevice? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return deviceInfo(st)
+}
+
+func deviceInfo(_ st: stat) -> HostDevice {
+    let type: String
+    switch st.st_mode & S_IFMT {
+    case S_IFCHR: type = "c"
+    case S_IFBLK: type = "b"
+    default: type = ""
+    }
+    // gnu_dev_major/minor, spelled out (glibc's macros are not imported).
+    let d = UInt64(st.st_rdev)
+    let major = ((d >> 32) & 0xffff_f000) | ((d >> 8) & 0xfff)
+    let minor = ((d >> 12) & 0xffff_ff00) | (d & 0xff)
+    return HostDevice(type: type, major: Int64(major), minor: Int64(minor), fileMode: UInt32(st.st_mode & 0o7777))
+}
+
+/// The device nodes under `dir` (lstat: symlinks are not followed), as a
+/// privileged container gets them: not the pty slaves, shared memory or
+/// message queues (the container has its own), nor the host's console.
+func listHostDevices(_ dir: String) -> [Device] {
+    var out: [Device] = []
+    for e in FS.directoryEntries(dir) ?? [] {
+        let path = dir + "/" + e.name
+        var st = stat()
+        guard lstat(path, &st) == 0 else { continue }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            if dir == "/dev" && ["pts", "shm", "mqueue", "fd"].contains(e.name) { continue }
+            if e.name.hasPrefix(".") { continue }
+            out += listHostDevices(path)
+        case S_IFCHR, S_IFBLK:
+            if dir == "/dev" && e.name == "console" { continue }
+            let d = deviceInfo(st)
+            out.append(Device(type: d.type, path: path, major: d.major, minor: d.minor,
+                              fileMode: d.fileMode & 0o777, uid: st.st_uid, gid: st.st_gid))
+        default:
+            continue
+        }
+    }
+    return out
+}
+
+/// A seccomp profile file in linux.seccomp's shape.
+func readSeccompProfile(_ path: String) throws -> Seccomp {
+    let bytes: [UInt8]
+    do {
+        bytes = try FS.readBytes(path)
+    } catch {
+        throw CompileError("--security-opt seccomp=\(path): cannot read the profile: \(error)")
+    }
+    do {
+        let value = try JSONValue.parse(bytes, file: path)
+        // Docker's own format says which rules apply by capability, kernel
+        // and architecture (includes, excludes, archMap). Read as
+        // linux.seccomp, those rules would all apply: refused, not weakened.
+        var docker = value["archMap"] != nil ? "archMap" : nil
+        if case .array(let rules)? = value["syscalls"] {
+            for (i, r) in rules.enumerated() where docker == nil {
+                if let k = ["includes", "excludes"].first(where: { r[$0] != nil }) { docker = "syscalls[\(i)].\(k)" }
+            }
+        }
+        if let k = docker {
+            throw CompileError("--security-opt seccomp=\(path): \(k) is Docker's profile format, which is not supported: give a profile in linux.seccomp's shape")
+        }
+        return try SpecJSON.seccomp(value, file: path)
+    } catch let e as JSONError {
+        throw CompileError("--security-opt seccomp=\(path): not a seccomp profile: \(e)")
+    }
+}
 
 let specCommand = Command(
     name: "spec",

@@ -20,6 +20,13 @@ public struct RunFlags: Equatable {
     public var readOnly = false
     public var network: String?
     public var publish: [String] = []
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var privileged = false
+    public var securityOpts: [String] = []
+    public var devices: [String] = []
+    public var sysctls: [String] = []
+    public var userns: String?
     public var command: [String] = []
     public init() {}
 }
@@ -33,13 +40,47 @@ public struct Host {
     public var environment: (String) -> String?
     /// A text file's contents, or nil (for user names in the rootfs).
     public var readFile: (String) -> String?
+    /// What `path` is, following symlinks (for `--device`); nil when it does not exist.
+    public var device: (String) -> HostDevice?
+    /// The host's device nodes, as `--privileged` gives them (the CLI walks /dev).
+    public var hostDevices: () -> [Device]
+    /// The seccomp profile in the JSON file at a path (`--security-opt
+    /// seccomp=PATH`); throws a CompileError naming the path (and, for a
+    /// parse error, where in it).
+    public var seccompProfile: (String) throws -> Seccomp
+    /// The capabilities the caller holds in its bounding set: what "all
+    /// capabilities" (--privileged, --cap-add ALL) can give.
+    public var boundingSet: () -> [String]
 
     public init(realPath: @escaping (String) -> String?, isDirectory: @escaping (String) -> Bool,
-                environment: @escaping (String) -> String?, readFile: @escaping (String) -> String?) {
+                environment: @escaping (String) -> String?, readFile: @escaping (String) -> String?,
+                device: @escaping (String) -> HostDevice? = { _ in nil },
+                hostDevices: @escaping () -> [Device] = { [] },
+                seccompProfile: @escaping (String) throws -> Seccomp = { throw CompileError("seccomp profile \($0): cannot be read here") },
+                boundingSet: @escaping () -> [String] = { allCapabilities }) {
         self.realPath = realPath
         self.isDirectory = isDirectory
         self.environment = environment
         self.readFile = readFile
+        self.device = device
+        self.hostDevices = hostDevices
+        self.seccompProfile = seccompProfile
+        self.boundingSet = boundingSet
+    }
+}
+
+/// A file as `--device` sees it: its type ("c", "b", or "" when it is not
+/// a character or block device), its device numbers and permission bits.
+public struct HostDevice: Equatable {
+    public var type: String
+    public var major: Int64
+    public var minor: Int64
+    public var fileMode: UInt32
+    public init(type: String, major: Int64 = 0, minor: Int64 = 0, fileMode: UInt32 = 0o666) {
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.fileMode = fileMode
     }
 }
 
@@ -93,8 +134,17 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     let cwd = f.workdir ?? "/"
     guard cwd.hasPrefix("/") else { throw CompileError("working directory \(quoted(cwd)) must be an absolute path") }
     let user = try f.user.map { try parseUser($0, rootfs: rootfs, host: host) } ?? User()
-    let caps = Capabilities(bounding: runCapabilities, effective: runCapabilities, permitted: runCapabilities)
+    let capSet = try capabilitySet(add: f.capAdd, drop: f.capDrop, privileged: f.privileged,
+                                   available: host.boundingSet())
+    let security = try parseSecurityOptions(f.securityOpts)
+    if let u = f.userns, !u.isEmpty, u != "host" {
+        throw CompileError("invalid --userns \(quoted(u)): only host (the default) is supported for now")
+    }
+    let caps = Capabilities(bounding: capSet, effective: capSet, permitted: capSet)
     spec.process = Process(terminal: f.tty, user: user, args: f.command, env: env, cwd: cwd, capabilities: caps)
+    if security.noNewPrivileges == true { spec.process!.noNewPrivileges = true }
+    spec.process!.apparmorProfile = security.apparmorProfile
+    spec.process!.selinuxLabel = security.selinuxLabel
 
     spec.root = Root(path: rootfs, readonly: f.readOnly)
     spec.hostname = hostname
@@ -107,6 +157,12 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
             throw CompileError("volume \(quoted(v)): \(m.destination) is mounted twice")
         }
         mounts.append(m)
+    }
+    if f.privileged {
+        // A writable /sys (and cgroup tree), as Docker gives privileged containers.
+        for i in mounts.indices where mounts[i].destination == "/sys" || mounts[i].destination == "/sys/fs/cgroup" {
+            mounts[i].options = mounts[i].options?.filter { $0 != "ro" }
+        }
     }
     spec.mounts = mounts
 
@@ -137,7 +193,29 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     if network != "host" && !network.hasPrefix("container:") { ns.insert("network", at: 1) }
     linux.namespaces = ns.map { Namespace(type: $0) }
     var res = Resources()
-    res.devices = [DeviceCgroup(allow: false, access: "rwm")]
+    // Devices: the host's with --privileged (every one allowed), then --device's.
+    var devices: [Device] = []
+    var deviceRules = [DeviceCgroup(allow: f.privileged, access: "rwm")]
+    for d in f.devices {
+        let (dev, rule) = try parseDevice(d, host: host)
+        if devices.contains(where: { $0.path == dev.path }) {
+            throw CompileError("invalid --device \(quoted(d)): \(dev.path) is given twice")
+        }
+        devices.append(dev)
+        if !f.privileged { deviceRules.append(rule) }
+    }
+    if f.privileged {
+        let own = Set(devices.map { $0.path })
+        devices = host.hostDevices().filter { !own.contains($0.path) }.sorted { $0.path < $1.path } + devices
+    }
+    if !devices.isEmpty { linux.devices = devices }
+    var sysctl: [String: String] = [:]
+    for s in f.sysctls {
+        let (k, v) = try parseSysctl(s, network: network)
+        sysctl[k] = v
+    }
+    if !sysctl.isEmpty { linux.sysctl = sysctl }
+    res.devices = deviceRules
     if let m = f.memory {
         guard let bytes = parseSize(m), bytes > 0 else {
             throw CompileError("invalid --memory \(quoted(m)): use a positive size such as 256m, 1g, 512k or 1048576")
@@ -157,8 +235,26 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
         if n > 0 { res.pids = Pids(limit: n) }
     }
     linux.resources = res
-    linux.maskedPaths = Spec.defaultMaskedPaths
-    linux.readonlyPaths = Spec.defaultReadonlyPaths
+    if !f.privileged {
+        linux.maskedPaths = Spec.defaultMaskedPaths
+        linux.readonlyPaths = Spec.defaultReadonlyPaths
+    }
+    // Seccomp: none when privileged or unconfined (Docker's order: privileged
+    // wins over a profile), else the file's profile, else the default one for
+    // the capabilities the container is bounded by.
+    if !f.privileged && !security.seccompUnconfined {
+        if let path = security.seccompPath {
+            do {
+                linux.seccomp = try host.seccompProfile(path)
+            } catch let e as CompileError {
+                throw e
+            } catch {
+                throw CompileError("--security-opt seccomp=\(path): \(error)")
+            }
+        } else {
+            linux.seccomp = defaultSeccompProfile(capabilities: capSet)
+        }
+    }
     spec.linux = linux
 
     var ann: [String: String] = [Annotation.network: network, Annotation.rootfs: rootfs]

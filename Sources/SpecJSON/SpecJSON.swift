@@ -53,6 +53,12 @@ public enum SpecJSON {
         try named(file) { try decodeProcess(value, { "" }) }
     }
 
+    /// A seccomp profile alone, in linux.seccomp's shape (`run --security-opt
+    /// seccomp=PATH`).
+    public static func seccomp(_ value: JSONValue, file: String) throws -> Seccomp {
+        try named(file) { try decodeSeccomp(value, { "" }) }
+    }
+
     static func named<T>(_ file: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
