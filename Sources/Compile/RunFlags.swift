@@ -110,7 +110,8 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
 
     var spec = Spec()
     let hostname = f.hostname ?? "minicontainer"
-    if f.hostname != nil, hostname.isEmpty || hostname.count > 64 || hostname.contains("/") || hostname.contains(" ") {
+    if f.hostname != nil, hostname.isEmpty || hostname.utf8.count > 64 || hostname.contains("/")
+        || hostname.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) {
         throw CompileError("invalid hostname \(quoted(hostname))")
     }
 

@@ -54,6 +54,20 @@ final class SecurityFlagsTests: XCTestCase {
         }
     }
 
+    // MARK: hostname
+
+    /// The hostname is limited in bytes as create validates it (64), not in
+    /// characters, and no whitespace or control character (a newline would
+    /// add lines to the generated /etc/hosts) gets through.
+    func testHostnameIsCheckedInBytesAndWithoutControlCharacters() throws {
+        XCTAssertNotNil(error { $0.hostname = String(repeating: "é", count: 33) })  // 33 characters, 66 bytes
+        XCTAssertNil(error { $0.hostname = String(repeating: "é", count: 32) })
+        XCTAssertNotNil(error { $0.hostname = "a\nb" })
+        XCTAssertNotNil(error { $0.hostname = "a\tb" })
+        XCTAssertNotNil(error { $0.hostname = "a\u{7f}" })
+        XCTAssertEqual(try spec { $0.hostname = "web-1.local" }.hostname, "web-1.local")
+    }
+
     // MARK: capabilities
 
     func testAllCapabilitiesMatchTheKernel() {
