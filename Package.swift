@@ -61,7 +61,7 @@ if getenv("MC_FUZZ").map({ String(cString: $0) }) == "1" {
     let fuzz: [(product: String, target: String, deps: [Target.Dependency])] = [
         ("fuzz-config", "FuzzConfig", ["FuzzSupport", "JSON", "Spec", "SpecJSON"]),
         ("fuzz-args", "FuzzArgs", ["FuzzSupport", "CLI", "Compile", "Spec", "Sys"]),
-        ("fuzz-options", "FuzzOptions", ["FuzzSupport", "Rootfs", "Compile", "Spec"]),
+        ("fuzz-options", "FuzzOptions", ["FuzzSupport", "Network", "Rootfs", "Compile", "Spec"]),
         ("fuzz-state", "FuzzState", ["FuzzSupport", "Runtime", "JSON", "Spec"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["Compile"], path: "Tests/Fuzz/FuzzSupport"))

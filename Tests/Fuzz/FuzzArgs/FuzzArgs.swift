@@ -12,6 +12,15 @@ import Spec
 import Sys
 @testable import CLI
 
+/// Findings reported but not yet fixed (the code is another branch's):
+/// skipped here so that the target goes on finding others. Each has its
+/// test in Tests/UnitTests/FuzzFindingsTests.swift (skipped until fixed).
+func known(_ p: SpecError) -> Bool {
+    // compile() counts the hostname's characters (at most 64), create's
+    // validation its bytes: `--hostname` of 22 "\u{e9}"s compiles, then create refuses it.
+    p.path == "hostname" && p.message.hasPrefix("longer than 64 bytes")
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let args = argv(data, size)
@@ -36,8 +45,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
         let flags = runFlags(from: p, command: cmd.name == "spec" ? p.positionals : p.positionals)
         if let spec = try? compile(flags, host: fakeHost) {
-            // What spec writes and create then checks.
-            _ = spec.problems(bundle: "/fuzz/bundle", exists: { _ in true })
+            // What spec writes, create must take: compiled flags pass
+            // create's validation (every host path exists here).
+            if let problem = spec.problems(bundle: "/fuzz/bundle", exists: { _ in true }).first(where: { !known($0) }) {
+                fatalError("compile gave a spec that create refuses: \(problem)")
+            }
         }
     case "create":
         _ = try? createOptions(p, id: p.positionals.first ?? "c")

@@ -7,8 +7,16 @@
 
 import Compile
 import FuzzSupport
+import Network
 import Rootfs
 import Spec
+
+/// One port of schema/annotations.schema.json's org.minicontainer.ports.
+let portPattern: Regex<AnyRegexOutput> = {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    let port = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+    return try! Regex("(?:\(octet)(?:\\.\(octet)){3}:)?\(port):\(port)/(?:tcp|udp)")
+}()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -33,8 +41,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
     }
     if let p = try? parsePort(s) {
-        // The canonical form parses to itself.
+        // The canonical form parses to itself, is what the network reads back
+        // from the annotation, and matches the annotation's schema.
         guard let again = try? parsePort(p), again == p else { fatalError("parsePort(\(s)) = \(p), not canonical") }
+        // (The network reads a host address 0.0.0.0 as none: the same binding.)
+        let read = p.hasPrefix("0.0.0.0:") ? String(p.dropFirst(8)) : p
+        guard let m = try? PortMapping(p), m.description == read else { fatalError("parsePort(\(s)) = \(p), which the network reads otherwise") }
+        guard (try? portPattern.wholeMatch(in: p)) != nil else { fatalError("parsePort(\(s)) = \(p), not the schema's form") }
     }
     _ = try? parseUser(s, rootfs: "/fuzz/rootfs", host: fakeHost)
     return 0
