@@ -1,3 +1,4 @@
+import Glibc
 @testable import JSON
 import XCTest
 @testable import CLI
@@ -131,5 +132,34 @@ final class FuzzFindingsTests: XCTestCase {
                 throw XCTSkip("known, not fixed on this branch (compile() counts characters): \(problems[0])")
             }
         }
+    }
+
+    // MARK: big inputs (Tests/Fuzz/big_inputs.py): compile() is O(n^2) in -e and -p (not fixed here)
+
+    /// fuzz-args on big_inputs.py's argv (timeout): `spec --rootfs R` with
+    /// 20000 `-e K<i>=v` (each -e removes its key from every earlier
+    /// variable: env.removeAll) or 20000 `-p <i>:80` (each port split and
+    /// compared with every earlier one) took 20.7 s and 156.7 s in the
+    /// release binary (a 229 KB argv; Linux takes 2 MB). The fix belongs
+    /// in compile() (Sources/Compile/RunFlags.swift: a set of the keys and of
+    /// the published host ports seen), which another branch is editing:
+    /// skipped until then, unless MC_KNOWN_FINDINGS=1 is set.
+    func testManyEnvAndPortFlagsCompileInLinearTime() throws {
+        guard getenv("MC_KNOWN_FINDINGS") != nil else {
+            throw XCTSkip("known, not fixed on this branch: compile() is quadratic in -e and -p (MC_KNOWN_FINDINGS=1 runs it)")
+        }
+        XCTAssertLessThan(try manyFlags("-e") { "K\($0)=v" }, 10)
+        XCTAssertLessThan(try manyFlags("-p") { "\($0):80" }, 10)
+    }
+
+    /// Seconds compile() takes on `spec --rootfs /r` with 20000 of `flag`.
+    func manyFlags(_ flag: String, _ value: (Int) -> String) throws -> Double {
+        var args = ["--rootfs", "/r"]
+        for i in 1...20_000 { args += [flag, value(i)] }
+        args.append("/bin/sh")
+        let cmd = try XCTUnwrap(commands.first { $0.name == "spec" })
+        let p = try parseArgs(args, flags: cmd.flags, stopAtPositional: true, context: "spec")
+        let host = Host(realPath: { $0 }, isDirectory: { _ in true }, environment: { _ in nil }, readFile: { _ in nil })
+        return try seconds { _ = try compile(runFlags(from: p, command: p.positionals), host: host) }
     }
 }
