@@ -4,6 +4,8 @@
 // - the hand-written decoder agrees with the Codable one (same Spec, or the
 //   same JSONError);
 // - what decodes, encoded by our writer and decoded again, is the same Spec.
+// - every object's lookup (indexed once it is large) gives the first entry
+//   whose key is equal, as a search of its entries does.
 // A disagreement is a finding: it traps, so libFuzzer keeps the input.
 // Pure: no file is read or written.
 
@@ -22,9 +24,25 @@ func outcome(_ body: () throws -> Spec) -> Outcome {
     do { return .spec(try body()) } catch let e as JSONError { return .error(e) } catch { return .other("\(error)") }
 }
 
+/// Checks JSONObject's lookup against a search of the entries, everywhere in `v`.
+func checkLookups(_ v: JSONValue) {
+    switch v {
+    case .array(let a): a.forEach(checkLookups)
+    case .object(let o):
+        for (k, x) in o.entries {
+            let first = o.entries.first { $0.key == k }!.value
+            if o[k] != first { fatalError("lookup of \(k) gave \(String(describing: o[k])), not \(first)") }
+            checkLookups(x)
+        }
+        if o["\u{0}absent"] != nil && !o.keys.contains("\u{0}absent") { fatalError("lookup of an absent key") }
+    default: break
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = bytes(data, size)
+    if let v = try? JSONValue.parse(bytes, file: "config.json") { checkLookups(v) }
     let fast = outcome { try SpecJSON.decode(bytes, file: "config.json") }
     let slow = outcome { try JSONDecoding.decode(Spec.self, from: bytes, file: "config.json") }
     if fast != slow {
