@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security clean
+.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security fuzz fuzz-short clean
 
 all: build
 
@@ -59,8 +59,17 @@ integration: build rootfs
 test-security: build rootfs
 	MINICONTAINER=$(abspath $(BIN)) ROOTFS=$(ROOTFS) python3 -m pytest -q Tests/integration/test_security_*.py
 
-# The test command: unit tests, then the integration tests as root.
-test: setup unit integration
+# The libFuzzer targets (Tests/Fuzz/README.md): FUZZ_TIME seconds each on a
+# copy of the seed corpus; fails on a crash, timeout (5 s) or 2 GB of memory.
+FUZZ_TIME ?= 60
+fuzz:
+	FUZZ_TIME=$(FUZZ_TIME) bash Tests/Fuzz/fuzz.sh
+
+fuzz-short:
+	FUZZ_TIME=10 bash Tests/Fuzz/fuzz.sh
+
+# The test command: unit tests, 10 s of each fuzz target, then the integration tests as root.
+test: setup unit fuzz-short integration
 
 clean:
 	rm -rf .build

@@ -1,5 +1,8 @@
 // swift-tools-version:5.9
 import PackageDescription
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The runtime binary links no Foundation: every module below imports only
 // the Swift standard library, Glibc and the C targets.
@@ -50,3 +53,23 @@ let package = Package(
         .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network"], path: "Tests/UnitTests"),
     ]
 )
+
+// libFuzzer targets (Tests/Fuzz, `make fuzz`): only with MC_FUZZ=1, so that
+// normal builds and `swift test` never see them. Built into their own
+// scratch path with -sanitize=fuzzer over every module (Tests/Fuzz/fuzz.sh).
+// Test code, like the test target: not modules of ARCHITECTURE.md's layers
+// (its check, ArchitectureTests, reads the literal targets above only).
+if getenv("MC_FUZZ").map({ String(cString: $0) }) == "1" {
+    let support = (target: "FuzzSupport", deps: ["Compile"] as [Target.Dependency])
+    package.targets.append(.target(name: support.target, dependencies: support.deps, path: "Tests/Fuzz/" + support.target))
+    let fuzz: [(product: String, target: String, deps: [Target.Dependency])] = [
+        ("fuzz-config", "FuzzConfig", ["FuzzSupport", "JSON", "Spec", "SpecJSON"]),
+        ("fuzz-args", "FuzzArgs", ["FuzzSupport", "CLI", "Compile", "Spec", "Sys"]),
+        ("fuzz-options", "FuzzOptions", ["FuzzSupport", "Network", "Rootfs", "Compile", "Spec"]),
+        ("fuzz-state", "FuzzState", ["FuzzSupport", "Runtime", "JSON", "Spec"]),
+    ]
+    for f in fuzz {
+        package.targets.append(.executableTarget(name: f.target, dependencies: f.deps, path: "Tests/Fuzz/" + f.target))
+        package.products.append(.executable(name: f.product, targets: [f.target]))
+    }
+}

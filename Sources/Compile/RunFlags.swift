@@ -370,7 +370,11 @@ public func parsePort(_ p: String) throws -> String {
     if parts.count == 3 {
         let ip = parts[0]
         let octets = ip.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets.allSatisfy({ o in o.count <= 3 && UInt8(o) != nil }) else {
+        // Decimal octets as the network reads them back (Network's IPv4):
+        // digits only, no leading zero ("013" is not 13 there, "+1" not 1).
+        guard octets.count == 4, octets.allSatisfy({ o in
+            o.count <= 3 && o.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) && (o == "0" || o.first != "0") && UInt8(o) != nil
+        }) else {
             throw CompileError("invalid port \(quoted(p)): \(quoted(ip)) is not an IPv4 address")
         }
         return "\(ip):\(hp):\(cp)/\(proto)"

@@ -124,6 +124,12 @@ extension Record {
         }
     }
 
+    /// A state.json's bytes as a record; `file` names it in errors. What
+    /// `Store.load` reads through (and the fuzz target, Tests/Fuzz/FuzzState).
+    public static func decode(_ bytes: [UInt8], file: String) throws -> Record {
+        try Record(json: JSONValue.parse(bytes, file: file), file: file)
+    }
+
     static func object(_ m: [String: String]) -> JSONValue {
         var o = JSONObject()
         for k in m.keys.sorted() { o[k] = .string(m[k]!) }
@@ -178,7 +184,7 @@ public struct Store {
             throw fail("container \(id) is being created or its state is lost (delete --force removes it)")
         }
         do {
-            return try Record(json: JSONValue.parse(bytes, file: statePath(id)), file: statePath(id))
+            return try Record.decode(bytes, file: statePath(id))
         } catch let e as JSONError {
             throw fail("state of \(id) is damaged: \(e)")
         }
