@@ -268,8 +268,9 @@ let execCommand = Command(
                     throw Failure(.invalid, e.message)
                 }
             } else if let u = p.string("user") {
-                let parts = u.split(separator: ":").map(String.init)
-                guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
+                // Empty fields kept: "" and ":" are refused, not an empty array indexed.
+                let parts = u.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                guard parts.count <= 2, let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
                     throw Failure(.usage, "--user must be UID[:GID] in numbers, not \(quoted(u))")
                 }
                 process.user = User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1])! : 0)

@@ -503,6 +503,10 @@ def test_exec(env):
     assert env.mc("exec", cid, "sh", "-c", "exit 7").returncode == 7
     r = env.mc("exec", "--user", "65534:65534", cid, "id", "-u")
     assert r.stdout.strip() == "65534"
+    # An empty user or group field is one line and 125 (--user "" trapped).
+    for bad in ["", ":", "1:", ":1", "1:2:3"]:
+        r = env.mc("exec", "--user", bad, cid, "id", "-u")
+        assert r.returncode == 125 and len(r.stderr.splitlines()) == 1 and "--user" in r.stderr, (bad, r.stderr)
     r = env.mc("exec", cid, "nosuchprogram")
     assert r.returncode == 125 and "executable file not found in $PATH" in r.stderr
     proc = env.tmp / "process.json"
