@@ -132,7 +132,7 @@ final class FuzzFindingsTests: XCTestCase {
     /// a dictionary of the names' last settings, a set of the published
     /// host ports. The result is what the quadratic code gave.
     func testManyEnvAndPortFlagsCompileInOnePass() throws {
-        var env = try manyFlags("-e") { "K\($0 % 15000)=v\($0)" }.process!.env
+        var env = try manyFlags("-e") { "K\($0 % 15000)=v\($0)" }.process!.env ?? []
         XCTAssertEqual(env.count, 2 + 15000)
         XCTAssertEqual(Array(env.prefix(2)), ["PATH=" + Spec.defaultPath, "HOSTNAME=minicontainer"])
         // K5001..K14999 are set once, then K0 (by -e 15000), then K1..K5000
@@ -140,7 +140,7 @@ final class FuzzFindingsTests: XCTestCase {
         XCTAssertEqual(env[2], "K5001=v5001")
         XCTAssertEqual(env[2 + 14999 - 5001 + 1], "K0=v15000")
         XCTAssertEqual(env.last, "K5000=v20000")
-        env = try manyFlags("-e") { $0 == 20_000 ? "PATH=/x" : "K\($0)=v" }.process!.env
+        env = try manyFlags("-e") { $0 == 20_000 ? "PATH=/x" : "K\($0)=v" }.process!.env ?? []
         XCTAssertEqual(env.first, "HOSTNAME=minicontainer")
         XCTAssertEqual(env.last, "PATH=/x")
         let ports = try manyFlags("-p", extra: ["--network", "bridge"]) { "\($0):80" }.annotations![Annotation.ports]!
