@@ -2,6 +2,7 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
+import Privileges
 import Spec
 import Sys
 
@@ -140,12 +141,15 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
             close(pidNSFd)
         }
 
+        // Compiled (or read from the cache) here, on the host's side: the
+        // init, in the container's root by then, only loads the bytes.
+        let seccomp = try compiledSeccomp(spec, store: store)
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
                                 noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
-                                placement: placement, hostNamespaces: hostNamespaces)
+                                placement: placement, hostNamespaces: hostNamespaces, seccomp: seccomp)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

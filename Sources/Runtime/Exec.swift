@@ -68,6 +68,7 @@ extension Runtime {
         let cgroup = makeManager(host: try CgroupHost.detect(), savedPaths: r.cgroups)
         let placement = try cgroup.openPlacement()
         defer { placement.close() }
+        let seccomp = try compiledSeccomp(spec, store: store)
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         if !o.detach { Kernel.becomeChildSubreaper() }
@@ -79,7 +80,7 @@ extension Runtime {
         if child < 0 { throw SysError("clone") }
         if child == 0 {
             parentEnd.close()
-            execChild(process: process, seccomp: spec.linux?.seccomp, joins: joins,
+            execChild(process: process, seccomp: seccomp, joins: joins,
                       preserveFds: o.preserveFds, placement: placement, channel: childEnd)
         }
         childEnd.close()
@@ -115,7 +116,7 @@ extension Runtime {
 }
 
 /// The exec'd process, after clone. Never returns.
-func execChild(process: Process, seccomp: Seccomp?, joins: [(NamespaceKind, Int32)],
+func execChild(process: Process, seccomp: Privileges.SeccompProgram?, joins: [(NamespaceKind, Int32)],
                preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {

@@ -29,6 +29,8 @@ struct InitConfig {
     var placement: Placement
     /// The host's namespaces a joined one must not be, for its sysctls (SysctlPolicy.swift).
     var hostNamespaces: HostNamespaces
+    /// linux.seccomp, compiled by the runtime before the clone.
+    var seccomp: Privileges.SeccompProgram?
 }
 
 /// Runs in the child after clone; never returns.
@@ -122,7 +124,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // startContainer hooks and execve remain (a signal sent right after
         // `start` then finds the program, not us, as the container's pid 1).
         stage = "drop privileges"
-        try dropPrivileges(process, seccomp: c.spec.linux?.seccomp)
+        try dropPrivileges(process, seccomp: c.seccomp)
         // Close-on-exec rather than closed: the channel and the fifo are still needed.
         try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }), cloexecOnly: true)
 
