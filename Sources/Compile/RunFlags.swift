@@ -159,6 +159,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     linux.resources = res
     linux.maskedPaths = Spec.defaultMaskedPaths
     linux.readonlyPaths = Spec.defaultReadonlyPaths
+    linux.seccomp = defaultSeccompProfile(capabilities: runCapabilities)
     spec.linux = linux
 
     var ann: [String: String] = [Annotation.network: network, Annotation.rootfs: rootfs]
