@@ -24,6 +24,7 @@ extension Privileges {
         public var instructions: [UInt8]
         public var flags: UInt32
         public var count: Int { instructions.count / 8 }
+        public init(instructions: [UInt8], flags: UInt32) { self.instructions = instructions; self.flags = flags }
     }
 
     static let cacheMagic = "minicontainer seccomp bpf 1\n"

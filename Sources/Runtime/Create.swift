@@ -141,15 +141,12 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
             close(pidNSFd)
         }
 
-        // Compiled (or read from the cache) here, on the host's side: the
-        // init, in the container's root by then, only loads the bytes.
-        let seccomp = try compiledSeccomp(spec, store: store)
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
         let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
                                 noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
-                                placement: placement, hostNamespaces: hostNamespaces, seccomp: seccomp)
+                                placement: placement, hostNamespaces: hostNamespaces)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
@@ -178,6 +175,11 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         if spec.hooks?.poststart?.isEmpty == false || spec.hooks?.poststop?.isEmpty == false { record.postHooks = true }
         try store.save(record)
 
+        // linux.seccomp compiled (or read from the cache) here, on the
+        // host's side, while the init prefaults: it gets the bytes before
+        // go and, in the container's root by then, only loads them.
+        let seccomp = try compiledSeccomp(spec, store: store)
+
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).
         try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
@@ -196,6 +198,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let state = store.state(record, status: .created).hookJSON()
         try HookRunner.runAll(spec.hooks?.prestart, kind: "prestart", state: state)
         try HookRunner.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state)
+        if let s = seccomp { try parentEnd.send(.seccomp(flags: s.flags, program: s.instructions)) }
         try parentEnd.send(.go(state: state))
         let terminal = try awaitStarted(parentEnd, untilReady: true,
                                         terminal: process.terminal != true ? nil : o.keepTerminal ? .keep : .socket(o.consoleSocket!))
