@@ -149,7 +149,7 @@ extension Privileges {
     /// are skipped (libseccomp returns __NR_SCMP_ERROR), as runc does.
     /// libseccomp is told not to set no_new_privs itself, so this needs
     /// no_new_privs set before, or CAP_SYS_ADMIN still held. The runtime
-    /// itself compiles the filter before it clones (compileSeccomp) and
+    /// itself compiles the filter on the host's side (compileSeccomp) and
     /// loads the program with loadSeccompProgram; this is the direct way.
     public static func loadSeccomp(_ seccomp: Seccomp) throws {
         let plan = try SeccompPlan(seccomp)

@@ -1,7 +1,8 @@
 // The spec's seccomp profile compiled to a classic BPF program by the
-// runtime, before it clones the container's init (or an exec'd process):
-// the child inherits the bytes and only calls seccomp(2), so nothing is
-// read from the host after pivot_root, in the container's hostile root.
+// runtime, on the host's side, for the container's init (or an exec'd
+// process), which receives the bytes from it and only calls seccomp(2):
+// nothing is read from the host after pivot_root, in the container's
+// hostile root.
 //
 // Compiling takes libseccomp a few milliseconds for a Docker-sized profile,
 // so programs are cached under the state root (--root), one file per

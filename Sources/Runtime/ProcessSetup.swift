@@ -33,8 +33,8 @@ func prepareProcess(_ process: Process, channel: Channel, stage: inout String, c
 /// seccomp, user, capabilities and no_new_privs. Without no_new_privs,
 /// loading a filter needs CAP_SYS_ADMIN, so it goes in before the user and
 /// capabilities change (the profile must then allow what follows); with it,
-/// as late as possible. The filter was compiled by the runtime before it
-/// cloned us (compileSeccomp): here only seccomp(2) remains.
+/// as late as possible. The filter was compiled by the runtime and sent
+/// before go (compiledSeccomp, Channel.receiveGo): here only seccomp(2) remains.
 func dropPrivileges(_ process: Process, seccomp: Privileges.SeccompProgram?) throws {
     try LSM.applyExecLabels(process)
     let nnp = process.noNewPrivileges == true
@@ -45,7 +45,7 @@ func dropPrivileges(_ process: Process, seccomp: Privileges.SeccompProgram?) thr
     if nnp, let s = seccomp { try Privileges.loadSeccompProgram(s) }
 }
 
-/// The spec's filter compiled in the runtime, before the clone, through the
+/// The spec's filter compiled in the runtime, while the child prefaults, through the
 /// cache under the state root (Store.seccompCacheDir); nil without one.
 func compiledSeccomp(_ spec: Spec, store: Store) throws -> Privileges.SeccompProgram? {
     guard let s = spec.linux?.seccomp else { return nil }
