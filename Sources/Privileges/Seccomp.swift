@@ -148,9 +148,23 @@ extension Privileges {
     /// Builds the filter and loads it (seccomp_load). Unknown syscall names
     /// are skipped (libseccomp returns __NR_SCMP_ERROR), as runc does.
     /// libseccomp is told not to set no_new_privs itself, so this needs
-    /// no_new_privs set before, or CAP_SYS_ADMIN still held.
+    /// no_new_privs set before, or CAP_SYS_ADMIN still held. The runtime
+    /// itself compiles the filter on the host's side (compileSeccomp) and
+    /// loads the program with loadSeccompProgram; this is the direct way.
     public static func loadSeccomp(_ seccomp: Seccomp) throws {
         let plan = try SeccompPlan(seccomp)
+        try withSeccompContext(plan, seccomp) { ctx in
+            let rc = seccomp_load(ctx)
+            if rc != 0 {
+                let e = -rc
+                throw SysError(e == EACCES ? "load seccomp filter (without no_new_privs this needs CAP_SYS_ADMIN)" : "load seccomp filter", errno: e)
+            }
+        }
+    }
+
+    /// A libseccomp filter context for `plan`, with every rule added, for
+    /// `body` (which loads or exports it); released afterwards.
+    static func withSeccompContext<T>(_ plan: SeccompPlan, _ seccomp: Seccomp, _ body: (scmp_filter_ctx) throws -> T) throws -> T {
         guard let ctx = seccomp_init(plan.defaultAction) else {
             throw SysError("seccomp_init with default action \(seccomp.defaultAction)", errno: EINVAL)
         }
@@ -203,11 +217,6 @@ extension Privileges {
         if !unknown.isEmpty {
             Log.debugLine("seccomp: unknown syscalls ignored: \(unknown.joined(separator: " "))")
         }
-
-        let rc = seccomp_load(ctx)
-        if rc != 0 {
-            let e = -rc
-            throw SysError(e == EACCES ? "load seccomp filter (without no_new_privs this needs CAP_SYS_ADMIN)" : "load seccomp filter", errno: e)
-        }
+        return try body(ctx)
     }
 }

@@ -2,6 +2,7 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
+import Privileges
 import Spec
 import Sys
 
@@ -174,6 +175,11 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         if spec.hooks?.poststart?.isEmpty == false || spec.hooks?.poststop?.isEmpty == false { record.postHooks = true }
         try store.save(record)
 
+        // linux.seccomp compiled (or read from the cache) here, on the
+        // host's side, while the init prefaults: it gets the bytes before
+        // go and, in the container's root by then, only loads them.
+        let seccomp = try compiledSeccomp(spec, store: store)
+
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).
         try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
@@ -192,6 +198,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let state = store.state(record, status: .created).hookJSON()
         try HookRunner.runAll(spec.hooks?.prestart, kind: "prestart", state: state)
         try HookRunner.runAll(spec.hooks?.createRuntime, kind: "createRuntime", state: state)
+        if let s = seccomp { try parentEnd.send(.seccomp(flags: s.flags, program: s.instructions)) }
         try parentEnd.send(.go(state: state))
         let terminal = try awaitStarted(parentEnd, untilReady: true,
                                         terminal: process.terminal != true ? nil : o.keepTerminal ? .keep : .socket(o.consoleSocket!))

@@ -79,14 +79,17 @@ extension Runtime {
         if child < 0 { throw SysError("clone") }
         if child == 0 {
             parentEnd.close()
-            execChild(process: process, seccomp: spec.linux?.seccomp, joins: joins,
+            execChild(process: process, wantSeccomp: spec.linux?.seccomp != nil, joins: joins,
                       preserveFds: o.preserveFds, placement: placement, channel: childEnd)
         }
         childEnd.close()
         if !o.detach { forwardSignals(to: child) }
         do {
+            // Compiled while the child places itself; sent before go.
+            let seccomp = try compiledSeccomp(spec, store: store)
             try awaitPlaced(child, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd,
                             what: "the exec'd process")
+            if let s = seccomp { try parentEnd.send(.seccomp(flags: s.flags, program: s.instructions)) }
             try parentEnd.send(.go(state: ""))
             let terminal = try awaitStarted(parentEnd, untilReady: false,
                                             terminal: process.terminal != true ? nil : o.consoleSocket.map { .socket($0) } ?? .keep)
@@ -115,7 +118,7 @@ extension Runtime {
 }
 
 /// The exec'd process, after clone. Never returns.
-func execChild(process: Process, seccomp: Seccomp?, joins: [(NamespaceKind, Int32)],
+func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int32)],
                preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {
@@ -124,7 +127,7 @@ func execChild(process: Process, seccomp: Seccomp?, joins: [(NamespaceKind, Int3
         // The caller's fds go first (CVE-2024-21626: exec --cwd /proc/self/fd/N).
         try closeInheritedFds(preserveFds: preserveFds, own: [channel.fd] + joins.map { $0.1 } + placement.fds)
         try placeSelf(placement, channel: channel)
-        guard let (go, _) = try channel.receiveMessage(), case .go = go else { _exit(1) }
+        guard let (_, seccomp) = try channel.receiveGo(wantSeccomp: wantSeccomp) else { _exit(1) }
         stage = "join namespaces"
         for (kind, fd) in joins {
             guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace") }

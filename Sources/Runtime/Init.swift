@@ -49,7 +49,8 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         // 1. Wait for the runtime: ids mapped, any pid it had to place
         // itself written, createRuntime hooks run.
-        guard let (go, _) = try channel.receiveMessage(), case .go(let hookState) = go else { _exit(1) }
+        // linux.seccomp comes compiled just before (receiveGo).
+        guard let (hookState, seccomp) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil) else { _exit(1) }
 
         stage = "join namespaces"
         for (kind, path) in c.joinPaths {
@@ -122,7 +123,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // startContainer hooks and execve remain (a signal sent right after
         // `start` then finds the program, not us, as the container's pid 1).
         stage = "drop privileges"
-        try dropPrivileges(process, seccomp: c.spec.linux?.seccomp)
+        try dropPrivileges(process, seccomp: seccomp)
         // Close-on-exec rather than closed: the channel and the fifo are still needed.
         try Privileges.closeFds(keep: Set((0..<Int32(3 + c.preserveFds)).map { $0 }), cloexecOnly: true)
 

@@ -1,4 +1,5 @@
 import Glibc
+import Privileges
 import Sys
 
 // The parent/init protocol: what create and exec say to the process they
@@ -6,6 +7,7 @@ import Sys
 // packet, an fd beside it for the terminal). Encoded and decoded here only.
 //
 //   child -> parent  placed / unplaced   (it moved itself into its v1 cgroups, or could not)
+//   parent -> child  seccomp(flags, bpf) (linux.seccomp compiled, when the spec has one; before go)
 //   parent -> child  go(state)           (ids mapped, createRuntime hooks run; the hooks' state)
 //   child -> parent  pty(name) + fd      (the terminal's master)
 //   child -> parent  ready               (the init: blocked on exec.fifo next)
@@ -17,6 +19,8 @@ import Sys
 enum InitMessage: Equatable {
     case placed(Bool)
     case go(state: String)
+    /// The compiled filter: seccomp(2) flags and struct sock_filter bytes.
+    case seccomp(flags: UInt32, program: [UInt8])
     case pty(name: String)
     case ready
     case error(InitFailure)
@@ -27,6 +31,8 @@ enum InitMessage: Equatable {
         switch self {
         case .placed(let p): return [p ? 0x50 : 0x55]  // P, U
         case .go(let s): return [0x47] + Array(s.utf8)  // G
+        case .seccomp(let f, let p):  // S, flags little-endian, the program
+            return [0x53, UInt8(f & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 24)] + p
         case .pty(let n): return [0x54] + Array(n.utf8)  // T
         case .ready: return [0x52]  // R
         case .error(let f):  // E
@@ -40,6 +46,10 @@ enum InitMessage: Equatable {
         switch tag {
         case 0x50, 0x55: guard b.count == 1 else { return nil }; self = .placed(tag == 0x50)
         case 0x47: self = .go(state: rest)
+        case 0x53:
+            guard b.count > 5, (b.count - 5) % 8 == 0 else { return nil }
+            let f = UInt32(b[1]) | UInt32(b[2]) << 8 | UInt32(b[3]) << 16 | UInt32(b[4]) << 24
+            self = .seccomp(flags: f, program: Array(b[5...]))
         case 0x54: self = .pty(name: rest)
         case 0x52: guard b.count == 1 else { return nil }; self = .ready
         case 0x45:
@@ -94,6 +104,22 @@ extension Failure {
 extension Channel {
     func send(_ m: InitMessage, fd: Int32 = -1) throws {
         try send(bytes: m.bytes, fd: fd)
+    }
+
+    /// The child's wait for `go`: the compiled seccomp filter comes first
+    /// when `wantSeccomp` (the spec has linux.seccomp), and must: without
+    /// it the child would run unfiltered. nil when the parent went away.
+    func receiveGo(wantSeccomp: Bool) throws -> (state: String, seccomp: Privileges.SeccompProgram?)? {
+        var program: Privileges.SeccompProgram? = nil
+        guard var (m, _) = try receiveMessage() else { return nil }
+        if case .seccomp(let f, let p) = m {
+            program = Privileges.SeccompProgram(instructions: p, flags: f)
+            guard let next = try receiveMessage() else { return nil }
+            m = next.0
+        }
+        guard case .go(let state) = m else { throw fail("the runtime said \(m) instead of go") }
+        if wantSeccomp && program == nil { throw fail("the runtime sent no compiled seccomp filter") }
+        return (state, program)
     }
 
     /// The next message and the fd passed with it (-1); nil at the end of

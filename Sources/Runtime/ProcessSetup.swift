@@ -33,15 +33,23 @@ func prepareProcess(_ process: Process, channel: Channel, stage: inout String, c
 /// seccomp, user, capabilities and no_new_privs. Without no_new_privs,
 /// loading a filter needs CAP_SYS_ADMIN, so it goes in before the user and
 /// capabilities change (the profile must then allow what follows); with it,
-/// as late as possible.
-func dropPrivileges(_ process: Process, seccomp: Seccomp?) throws {
+/// as late as possible. The filter was compiled by the runtime and sent
+/// before go (compiledSeccomp, Channel.receiveGo): here only seccomp(2) remains.
+func dropPrivileges(_ process: Process, seccomp: Privileges.SeccompProgram?) throws {
     try LSM.applyExecLabels(process)
     let nnp = process.noNewPrivileges == true
-    if !nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+    if !nnp, let s = seccomp { try Privileges.loadSeccompProgram(s) }
     try Privileges.setUser(process.user)
     try Privileges.applyCapabilities(process.capabilities)
     if nnp { try Privileges.setNoNewPrivileges() }
-    if nnp, let s = seccomp { try Privileges.loadSeccomp(s) }
+    if nnp, let s = seccomp { try Privileges.loadSeccompProgram(s) }
+}
+
+/// The spec's filter compiled in the runtime, while the child prefaults, through the
+/// cache under the state root (Store.seccompCacheDir); nil without one.
+func compiledSeccomp(_ spec: Spec, store: Store) throws -> Privileges.SeccompProgram? {
+    guard let s = spec.linux?.seccomp else { return nil }
+    return try Privileges.compileSeccomp(s, cacheDir: store.seccompCacheDir)
 }
 
 func checkCwdInsideRoot(_ cwd: String) throws {

@@ -150,6 +150,9 @@ public struct Store {
     public func fifoPath(_ id: String) -> String { dir(id) + "/exec.fifo" }
     /// The config.json create read (Bundle.swift).
     public func configPath(_ id: String) -> String { dir(id) + "/config.json" }
+    /// Compiled seccomp filters (Privileges/SeccompCache.swift). "@" is not
+    /// in container ids, so no container can have this directory's name.
+    public var seccompCacheDir: String { root + "/@seccomp" }
 
     /// Container ids: letters, digits and _ . + -, not "." or "..".
     public static func validate(id: String) throws {
@@ -195,7 +198,8 @@ public struct Store {
     }
 
     public func ids() -> [String] {
-        FS.listDirectory(root).filter { FS.isDirectory(dir($0)) }
+        // Only container ids: not the seccomp cache, nor anything else put here.
+        FS.listDirectory(root).filter { (try? Store.validate(id: $0)) != nil && FS.isDirectory(dir($0)) }
     }
 
     /// created, running, paused or stopped, from the kernel.

@@ -1,6 +1,7 @@
 import Glibc
 import JSON
 import XCTest
+import Privileges
 @testable import Runtime
 import Spec
 import Sys
@@ -12,6 +13,8 @@ final class InitMessageTests: XCTestCase {
         let all: [InitMessage] = [
             .placed(true), .placed(false), .go(state: #"{"id":"c1","status":"created"}"#), .go(state: ""),
             .pty(name: "/dev/pts/3"), .ready,
+            .seccomp(flags: 0, program: [6, 0, 0, 0, 0, 0, 0xFF, 0x7F]),
+            .seccomp(flags: 0x0102_0304, program: Array(repeating: 1, count: 8 * 4096)),
             .error(InitFailure(stage: "exec", errno: ENOENT, text: "exec: \"nope\": executable file not found in $PATH")),
             .error(InitFailure(stage: "prepare rootfs", errno: 0, text: "prepare rootfs: mount: a\u{0}b")),
         ]
@@ -22,6 +25,8 @@ final class InitMessageTests: XCTestCase {
         XCTAssertNil(InitMessage(Array("ready".utf8)))  // the old text protocol is not understood
         XCTAssertNil(InitMessage([0x45] + Array("exec\u{0}notanumber\u{0}x".utf8)))
         XCTAssertNil(InitMessage([0x52, 0x52]))
+        XCTAssertNil(InitMessage([0x53, 0, 0, 0, 0]), "a filter without instructions")
+        XCTAssertNil(InitMessage([0x53, 0, 0, 0, 0, 1, 2, 3]), "not whole instructions")
     }
 
     func testMessagesCrossAChannelWithTheirFd() throws {
@@ -222,5 +227,22 @@ final class BundleTests: XCTestCase {
         let b = try Bundle.load(dir)
         XCTAssertEqual(b.config, Array(text.utf8))
         XCTAssertEqual(b.spec.root?.path, "/")
+    }
+}
+
+final class SeccompHandOverTests: XCTestCase {
+    /// The child refuses to go on without the filter its spec asks for.
+    func testReceiveGoWantsTheFilterWhenTheSpecHasOne() throws {
+        let (a, b) = try Channel.pair()
+        defer { a.close(); b.close() }
+        try a.send(.go(state: "s"))
+        XCTAssertThrowsError(try b.receiveGo(wantSeccomp: true))
+        try a.send(.seccomp(flags: 2, program: [6, 0, 0, 0, 0, 0, 0xFF, 0x7F]))
+        try a.send(.go(state: "s2"))
+        let got = try b.receiveGo(wantSeccomp: true)
+        XCTAssertEqual(got?.state, "s2")
+        XCTAssertEqual(got?.seccomp, Privileges.SeccompProgram(instructions: [6, 0, 0, 0, 0, 0, 0xFF, 0x7F], flags: 2))
+        try a.send(.go(state: ""))
+        XCTAssertNil(try b.receiveGo(wantSeccomp: false)?.seccomp)
     }
 }
