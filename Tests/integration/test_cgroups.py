@@ -221,11 +221,14 @@ def test_update_resources_stdin(env):
 
 def test_update_below_usage_is_one_clear_line(env):
     cid = start_sleeper(env, resources(memory={"limit": 64 * MiB}),
-                        args=["/bin/sh", "-c", "x=$(head -c 25165824 /dev/zero | tr '\\0' a); echo held; sleep 600"])
-    for _ in range(100):
-        if int(cgfile("memory", cid, "memory.usage_in_bytes")) > 20 * MiB:
+                        args=["/bin/sh", "-c", "x=$(head -c 25165824 /dev/zero | tr '\\0' a); while :; do sleep 600; done"])
+    # The shell keeps its 24 MiB: a loop, since a last command alone would
+    # be exec'd in its place and free them (the test raced that before).
+    for _ in range(200):
+        if int(cgfile("memory", cid, "memory.usage_in_bytes")) > 24 * MiB:
             break
         time.sleep(0.05)
+    assert int(cgfile("memory", cid, "memory.usage_in_bytes")) > 24 * MiB
     # No swap, nothing to reclaim: the kernel refuses (EBUSY) a limit below use.
     r = env.mc("update", "--memory", "4m", cid)
     assert r.returncode == 125, r.stderr
