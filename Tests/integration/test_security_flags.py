@@ -10,18 +10,11 @@ import subprocess
 
 import pytest
 
-from conftest import ROOTFS, needs_root
-from test_run import Env, one_line_error
+from conftest import CAPS, ROOTFS, needs_root
+from test_run import Env, env, one_line_error  # noqa: F401 (env is a fixture)
 
 pytestmark = needs_root()
 
-# Every capability of Linux 6.x, in number order.
-CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE"]
 DEFAULT = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
            "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"]
 
@@ -41,22 +34,7 @@ def own_bounding():
         return int(status(f.read(), "CapBnd"), 16)
 
 
-@pytest.fixture
-def env(binary, rootfs):
-    e = Env()
-    yield e
-    seen = e.ids()
-    e.mc("rm", "-f", "--all")
-    e.mc("prune")
-    try:
-        e.assert_clean(seen)
-    finally:
-        subprocess.run(["rm", "-rf", e.root, e.data])
-        for parent in {os.path.dirname(e.root), os.path.dirname(e.data)}:
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
+# env: test_run.py's fixture (own --root and data directory; teardown checks nothing is left).
 
 
 def run(env, *args):

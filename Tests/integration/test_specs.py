@@ -3,7 +3,7 @@ import json
 import os
 import re
 import pytest
-from conftest import REPO, mc
+from conftest import CAPS, REPO, mc
 
 SPECS = os.path.join(REPO, "Specs")
 
@@ -28,18 +28,10 @@ def normalise_host_devices(text):
 CASES = sorted(d for d in os.listdir(SPECS) if os.path.isfile(os.path.join(SPECS, d, "flags")))
 
 
-# Every capability of Linux 6.x, in number order. --privileged (and --cap-add
-# ALL) give all those the runtime holds in its bounding set; the goldens hold
-# all of them, and on a host whose bounding set lacks some (a nested or
-# restricted machine) those are taken out of the golden before comparing.
-CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE"]
-
-
+# --privileged (and --cap-add ALL) give every capability (CAPS) the runtime
+# holds in its bounding set; the goldens hold all of them, and on a host whose
+# bounding set lacks some (a nested or restricted machine) those are taken
+# out of the golden before comparing.
 def caps_we_lack():
     with open("/proc/self/status") as f:
         [bnd] = [l.split()[1] for l in f if l.startswith("CapBnd:")]

@@ -53,13 +53,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let problems = spec.problems(bundle: "/fuzz/bundle", exists: { $0.utf8.count % 2 == 0 })
     _ = problems.map { $0.description }
     // Round trip through the writer.
-    do {
-        let text = try JSONEncoding.pretty(spec)
-        let again = try SpecJSON.decode(Array(text.utf8), file: "config.json")
-        if again != spec { fatalError("round trip changed the spec:\n\(text)") }
-    } catch {
-        fatalError("round trip failed: \(error)")
-    }
+    checkRoundTrip(spec, "spec", write: { try JSONEncoding.pretty($0) },
+                   read: { try SpecJSON.decode($0, file: "config.json") })
     return 0
 }
 

@@ -20,13 +20,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         _ = s.json(rootfs: r.rootfs, created: r.created, owner: r.owner).compact()
         _ = s.hookJSON()
     }
-    do {
-        let text = try r.json().compact()
-        let again = try Record.decode(Array(text.utf8), file: "state.json")
-        if again != r { fatalError("round trip changed the record:\n\(text)") }
-    } catch {
-        fatalError("round trip failed: \(error)")
-    }
+    checkRoundTrip(r, "record", write: { try $0.json().compact() },
+                   read: { try Record.decode($0, file: "state.json") })
     return 0
 }
 

@@ -64,3 +64,15 @@ public func bytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
     guard let d = data, size > 0 else { return [] }
     return Array(UnsafeBufferPointer(start: d, count: size))
 }
+
+/// Traps unless `value`, written by `write` and read back by `read`, is
+/// the same value (`what` names it in the message).
+public func checkRoundTrip<T: Equatable>(_ value: T, _ what: String,
+                                         write: (T) throws -> String, read: ([UInt8]) throws -> T) {
+    do {
+        let text = try write(value)
+        if try read(Array(text.utf8)) != value { fatalError("round trip changed the \(what):\n\(text)") }
+    } catch {
+        fatalError("round trip failed: \(error)")
+    }
+}
