@@ -105,7 +105,10 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
 
         // The cgroup exists before the init does.
         let cghost = try CgroupHost.detect()
-        let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id)
+        // Its device program is attached after the clone (below), while the init prefaults.
+        let devicePrograms = DeferredDevicePrograms()
+        let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id,
+                                 devicePrograms: devicePrograms)
         // A cgroup that already holds processes is not the container's own:
         // kill --all, ps and delete --force walk the cgroup, and would reach
         // them (a host process in "cgroupsPath": "/shared"). runc 1.2 refuses it too.
@@ -179,6 +182,12 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // host's side, while the init prefaults: it gets the bytes before
         // go and, in the container's root by then, only loads them.
         let seccomp = try compiledSeccomp(spec, store: store)
+        do {
+            try devicePrograms.flush()
+        } catch where cgroup.pathsByController["devices"] != nil {
+            // Hybrid: the v1 devices controller applies the rules already.
+            Log.warn("device rules: no device program (the v1 devices cgroup applies them): \(error)")
+        }
 
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).

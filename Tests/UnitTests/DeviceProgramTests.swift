@@ -119,6 +119,33 @@ final class DeviceFilterManagerTests: XCTestCase {
         return r
     }
 
+    /// create's deferred programs: the manager's install reaches the kernel
+    /// only at flush (after the clone), a destroy before it drops what is
+    /// pending, and a refused attach stays pending and is the flush's error.
+    func testDeferredProgramsAttachAtFlush() throws {
+        let root = fakeV2()
+        let rec = RecordingDevicePrograms()
+        let deferred = DeferredDevicePrograms(rec)
+        let m = makeManager(host: CgroupHost(unified: root), cgroupsPath: "/minicontainer/c1", id: "c1", devicePrograms: deferred)
+        let path = root + "/minicontainer/c1"
+        try m.create()
+        try m.apply(resources: resources([denyAll]))
+        XCTAssertEqual(rec.log, [], "nothing attached before the flush")
+        try deferred.flush()
+        XCTAssertEqual(rec.log, ["install \(path)"])
+        XCTAssertEqual(rec.installed[path], try DeviceFilter.containerProgram([denyAll]))
+        try deferred.flush()
+        XCTAssertEqual(rec.log, ["install \(path)"], "a second flush attaches nothing again")
+
+        try m.apply(resources: resources([denyAll, allowTun]))
+        rec.refuse = EPERM
+        XCTAssertThrowsError(try deferred.flush()) { XCTAssertEqual(($0 as? SysError)?.errno, EPERM) }
+        rec.refuse = nil
+        try m.destroy()
+        try deferred.flush()
+        XCTAssertEqual(rec.log, ["install \(path)", "detach \(path)"], "destroy dropped the pending program")
+    }
+
     /// Pure v2: create installs the container's program (the spec's rules
     /// and the defaults), update replaces it, destroy detaches it before the
     /// rmdir; no rules, no program.
