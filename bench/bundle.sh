@@ -9,7 +9,8 @@ make_true_bundle() {
   local profile=""
   case "${SECCOMP:-none}" in
     none) ;;
-    default) profile=$("$MC" spec --stdout --rootfs "$ROOTFS" --network none -- /bin/true) ;;
+    # From this tree's binary (SECCOMP_FROM), also when $MC is an older one.
+    default) profile=$("${SECCOMP_FROM:-$MC}" spec --stdout --rootfs "$ROOTFS" --network none -- /bin/true) ;;
     *) echo "bundle.sh: SECCOMP must be none or default, not ${SECCOMP}" >&2; return 2 ;;
   esac
   PROFILE=$profile python3 - "$1/config.json" "$ROOTFS" <<'PY'

@@ -48,6 +48,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 MC=${MINICONTAINER:-$here/.build/release/minicontainer}
 ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
 export MINICONTAINER=$MC ROOTFS
+export SECCOMP_FROM=$MC   # bundle.sh's profile (memfloor.sh runs `before` as MINICONTAINER too)
 [ -x "$ROOTFS/bin/busybox" ] || "$here/scripts/mkrootfs.sh" "$ROOTFS"
 
 RUNTIMES="minicontainer runc crun"
