@@ -3,8 +3,8 @@
 // (Runtime/ProcessSetup.swift and the init make the calls):
 //
 //   setRlimits -> setOOMScoreAdj -> (chdir, lookPath) -> LSM exec labels
-//   -> loadSeccomp (without no_new_privs) -> setUser -> applyCapabilities
-//   -> setNoNewPrivileges -> loadSeccomp (with it) -> closeFds -> execve
+//   -> loadSeccompProgram (without no_new_privs) -> setUser -> applyCapabilities
+//   -> setNoNewPrivileges -> loadSeccompProgram (with it) -> closeFds -> execve
 //
 // closeFds also runs first, as the cloned child's first act.
 //

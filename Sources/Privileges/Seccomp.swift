@@ -145,25 +145,10 @@ extension Privileges {
         }
     }
 
-    /// Builds the filter and loads it (seccomp_load). Unknown syscall names
-    /// are skipped (libseccomp returns __NR_SCMP_ERROR), as runc does.
-    /// libseccomp is told not to set no_new_privs itself, so this needs
-    /// no_new_privs set before, or CAP_SYS_ADMIN still held. The runtime
-    /// itself compiles the filter on the host's side (compileSeccomp) and
-    /// loads the program with loadSeccompProgram; this is the direct way.
-    public static func loadSeccomp(_ seccomp: Seccomp) throws {
-        let plan = try SeccompPlan(seccomp)
-        try withSeccompContext(plan, seccomp) { ctx in
-            let rc = seccomp_load(ctx)
-            if rc != 0 {
-                let e = -rc
-                throw SysError(e == EACCES ? "load seccomp filter (without no_new_privs this needs CAP_SYS_ADMIN)" : "load seccomp filter", errno: e)
-            }
-        }
-    }
-
     /// A libseccomp filter context for `plan`, with every rule added, for
-    /// `body` (which loads or exports it); released afterwards.
+    /// `body` (compileSeccomp exports it); released afterwards. Unknown
+    /// syscall names are skipped (libseccomp returns __NR_SCMP_ERROR), as
+    /// runc does. libseccomp is told not to set no_new_privs itself.
     static func withSeccompContext<T>(_ plan: SeccompPlan, _ seccomp: Seccomp, _ body: (scmp_filter_ctx) throws -> T) throws -> T {
         guard let ctx = seccomp_init(plan.defaultAction) else {
             throw SysError("seccomp_init with default action \(seccomp.defaultAction)", errno: EINVAL)
@@ -176,7 +161,7 @@ extension Privileges {
         }
         // no_new_privs is the spec's own setting (setNoNewPrivileges).
         try attr(SCMP_FLTATR_CTL_NNP, 0, "seccomp: clear the no_new_privs attribute")
-        // The kernel's errno from seccomp_load instead of ECANCELED (libseccomp >= 2.5).
+        // The kernel's errno instead of ECANCELED (libseccomp >= 2.5).
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1)
 
         for arch in plan.architectures {
