@@ -16,6 +16,9 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
+        // libarchive (tar, with zlib and libzstd) and libcrypto (SHA-256), for images only.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
         // The few syscalls Swift's Glibc module hides.
         .target(name: "CShim", path: "Sources/CShim"),
 
@@ -43,14 +46,17 @@ let package = Package(
         // The Docker-style engine on top of bundles: metadata and names, the
         // root layer, run, the detached monitor, teardown, inspect; the bridge
         // NetworkDriver.
-        .target(name: "Engine", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Runtime", "Network"]),
+        .target(name: "Engine", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Image"]),
+        // Images: the content-addressed store, load/import/save of archives,
+        // safe layer unpacking.
+        .target(name: "Image", dependencies: ["JSON", "Spec", "Sys", "CShim", "CArchive", "CCrypto"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network", "Image"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network", "Image"], path: "Tests/UnitTests"),
     ]
 )
 
