@@ -67,7 +67,7 @@ func loadRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
         throw Failure(.usage, "load: no archive: give -i FILE (or -i DIR, an OCI layout) or pipe one to stdin")
     }
     let opts = LoadOptions(platform: try platformFlag(p))
-    let loaded = try imageOp(input == "-" ? nil : input) { try imageStore(g).load(path: input, options: opts) }
+    let loaded = try imageStore(g).load(path: input, options: opts)
     var out = ""
     for l in loaded {
         if l.references.isEmpty { out += "Loaded image ID: \(l.id)\n" }
@@ -93,7 +93,7 @@ func importRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     if p.positionals.count == 2 { opts.reference = try Reference.parse(p.positionals[1]) }
     if let pl = try platformFlag(p) { opts.platform = pl }
     if src == "-" && isatty(0) == 1 { throw Failure(.usage, "import: stdin is a terminal: pipe a tarball to it, or give a file") }
-    let img = try imageOp(src == "-" ? nil : src) { try imageStore(g).importTarball(path: src, options: opts) }
+    let img = try imageStore(g).importTarball(path: src, options: opts)
     writeStdout(img.id.description + "\n")
     return 0
 }

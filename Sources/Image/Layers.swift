@@ -28,7 +28,7 @@ struct UnpackJob {
     /// order (so that loads of images sharing layers cannot deadlock).
     mutating func lockChains(_ chains: Set<Digest>) throws {
         for c in chains.sorted(by: { $0.hex < $1.hex }) where !FS.isDirectory(store.layerDir(c)) {
-            locks.append(try StoreLock.create(store.locksDir + "/" + c.hex))
+            locks.append(try StoreLock.transient(store.locksDir + "/" + c.hex))
         }
     }
 

@@ -89,6 +89,9 @@ public struct Reference: Hashable, CustomStringConvertible {
             rest = rest[..<colon]
         }
         guard !rest.isEmpty else { throw bad("no repository name") }
+        if rest.utf8.count == 64, rest.utf8.allSatisfy({ isHex($0) && !($0 >= 65 && $0 <= 70) }) {
+            throw bad("a repository name cannot be 64 hexadecimal digits (that is an image id)")
+        }
         var components = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         var domain = defaultDomain
         if components.count > 1, let first = components.first,

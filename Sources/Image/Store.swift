@@ -133,6 +133,13 @@ public struct ImageStore {
         for n in names where !n.hasSuffix(".lock") && !set.contains(n + ".lock") {
             try? FS.removeTree(tmpDir + "/" + n)
         }
+        // Layer locks a killed command held (a live holder keeps its lock;
+        // one that waits on a file removed here tries again).
+        for n in FS.listDirectory(locksDir) {
+            guard let l = StoreLock.tryAcquire(locksDir + "/" + n) else { continue }
+            unlink(locksDir + "/" + n)
+            l.release()
+        }
     }
 
     // MARK: - index.json
@@ -349,6 +356,7 @@ public final class ImageHold {
 /// A flock on a file, shared or exclusive, released once.
 final class StoreLock {
     private(set) var fd: Int32
+    var unlinkOnRelease: String?
 
     init(fd: Int32) { self.fd = fd }
 
@@ -377,6 +385,21 @@ final class StoreLock {
         return StoreLock(fd: fd)
     }
 
+    /// A lock file that exists only while held: created, locked, checked
+    /// to still be the file at `path` (a holder unlinks it on release, so
+    /// a waiter may have locked a removed one: it tries again).
+    static func transient(_ path: String) throws -> StoreLock {
+        while true {
+            let l = try create(path)
+            var a = stat(), b = stat()
+            if fstat(l.fd, &a) == 0, stat(path, &b) == 0, a.st_ino == b.st_ino, a.st_dev == b.st_dev {
+                l.unlinkOnRelease = path
+                return l
+            }
+            l.release()
+        }
+    }
+
     /// The exclusive lock if nobody holds the file; nil otherwise.
     static func tryAcquire(_ path: String) -> StoreLock? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -386,6 +409,7 @@ final class StoreLock {
     }
 
     func release() {
+        if let p = unlinkOnRelease { unlink(p); unlinkOnRelease = nil }
         if fd >= 0 { close(fd); fd = -1 }
     }
 
