@@ -22,8 +22,8 @@ let package = Package(
         // The few syscalls Swift's Glibc module hides.
         .target(name: "CShim", path: "Sources/CShim"),
 
-        // JSON value, parser over jansson, stdlib Decoder/Encoder, writer.
-        .target(name: "JSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
+        // JSON value, our strict parser, stdlib Decoder/Encoder, writer.
+        .target(name: "JSON", linkerSettings: [.linkedLibrary("m")]),
         // The one error type, errno-carrying system calls, files, logging (bounded
         // lines: Spec's Quote), kernel constants, the clock, cgroup mounts, Locations.
         .target(name: "Sys", dependencies: ["CShim", "Spec"]),
