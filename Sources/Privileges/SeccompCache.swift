@@ -153,12 +153,9 @@ extension Privileges {
         var path: String? = nil
         var key: [UInt8] = []
         if let dir = cacheDir, usableCacheDirectory(dir) {
-            key = seccompCacheKey(seccomp, libseccomp: libseccompVersion, nativeArch: seccomp_arch_native())
-            let p = dir + "/" + hex16(fnv1a64(key)) + ".bpf"
-            if let bytes = readCacheFile(p), let program = decodeCacheFile(bytes, key: key) {
-                // Only a profile that compiled has a file: its flags are known.
-                return SeccompProgram(instructions: program, flags: try seccompSyscallFlags(seccompFlags(seccomp)))
-            }
+            let (k, p) = cacheEntry(seccomp, dir)
+            if let program = cached(seccomp, path: p, key: k) { return program }
+            key = k
             path = p
         }
         let plan = try SeccompPlan(seccomp)
@@ -170,6 +167,34 @@ extension Privileges {
             }
         }
         return SeccompProgram(instructions: program, flags: flags)
+    }
+
+    /// The program the cache in `cacheDir` holds for `seccomp`; nil when it
+    /// holds none or cannot be used. Never compiles (the init's early read,
+    /// Runtime/Init.swift); never makes the directory.
+    public static func cachedSeccomp(_ seccomp: Seccomp, cacheDir: String) -> SeccompProgram? {
+        var st = stat()
+        guard lstat(cacheDir, &st) == 0, isOurs(st, S_IFDIR) else { return nil }
+        let (key, path) = cacheEntry(seccomp, cacheDir)
+        return cached(seccomp, path: path, key: key)
+    }
+
+    /// The key and file of `seccomp`'s entry in `dir`.
+    static func cacheEntry(_ seccomp: Seccomp, _ dir: String) -> (key: [UInt8], path: String) {
+        let key = seccompCacheKey(seccomp, libseccomp: libseccompVersion, nativeArch: seccomp_arch_native())
+        return (key, dir + "/" + hex16(fnv1a64(key)) + ".bpf")
+    }
+
+    static func cached(_ seccomp: Seccomp, path: String, key: [UInt8]) -> SeccompProgram? {
+        guard let bytes = readCacheFile(path), let program = decodeCacheFile(bytes, key: key),
+              // Only a profile that compiled has a file: its flags are known.
+              let flags = try? seccompSyscallFlags(seccompFlags(seccomp)) else { return nil }
+        return SeccompProgram(instructions: program, flags: flags)
+    }
+
+    /// A file of `type` of ours that nobody else may write.
+    static func isOurs(_ st: stat, _ type: mode_t) -> Bool {
+        st.st_mode & S_IFMT == type && st.st_uid == geteuid() && st.st_mode & 0o077 == 0
     }
 
     /// The BPF libseccomp generates for `plan` (seccomp_export_bpf into a memfd).
@@ -200,7 +225,7 @@ extension Privileges {
             }
             guard lstat(dir, &st) == 0 else { return false }
         }
-        guard st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
+        guard isOurs(st, S_IFDIR) else {
             Log.debugLine("seccomp cache: \(dir) is not a directory of ours with mode 0700, not used")
             return false
         }
@@ -213,7 +238,7 @@ extension Privileges {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o077 == 0,
+        guard fstat(fd, &st) == 0, isOurs(st, S_IFREG),
               st.st_size > 0, st.st_size <= 1 << 20 else { return nil }
         var out = [UInt8](repeating: 0, count: Int(st.st_size))
         let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
