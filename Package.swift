@@ -13,6 +13,7 @@ let package = Package(
     ],
     targets: [
         // Native libraries, as system-library targets.
+        // jansson: only the unit tests' oracle for our JSON parser (JSONDifferentialTests).
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
@@ -56,7 +57,7 @@ let package = Package(
         .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network", "Image"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network", "Image"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network", "Image", "CJansson"], path: "Tests/UnitTests"),
     ]
 )
 
