@@ -21,6 +21,10 @@ public struct ImportOptions {
 
 extension ImageStore {
     public func importTarball(path: String, options: ImportOptions = ImportOptions()) throws -> LoadedImage {
+        try naming(path == "-" ? "stdin" : path) { try importUnnamed(path: path, options: options) }
+    }
+
+    func importUnnamed(path: String, options: ImportOptions) throws -> LoadedImage {
         try create()
         let hold = try StoreLock.acquire(gcLockPath, exclusive: false)
         defer { hold.release() }
@@ -28,7 +32,7 @@ extension ImageStore {
         defer { work.finish() }
         let name = path == "-" ? "stdin" : path
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(path)") }
+        guard fd >= 0 else { throw SysError("open") }
         defer { if fd != 0 { close(fd) } }
         var st = stat()
         if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {

@@ -56,7 +56,9 @@ struct UnpackJob {
             let tmp = work.path("layer-" + chain.hex.prefix(12))
             guard mkdir(tmp, 0o755) == 0 else { throw SysError("mkdir \(tmp)") }
             let label = "\(layer.what) (layer \(i + 1) of \(layers.count), \(layer.digest))"
+            let t0 = Clock.monotonicSeconds()
             let result = try LayerUnpack.unpack(fd: fd, into: tmp + "/root", lower: chains[..<i].map { root($0) }, what: label)
+            Log.debugLine("unpack \(label): \(result.size) bytes in \(ms(Clock.monotonicSeconds() - t0)) ms")
             guard result.diffID == diffIDs[i] else {
                 throw Failure(.invalid, "\(label): its uncompressed content is \(result.diffID), but the config's rootfs.diff_ids[\(i)] is \(diffIDs[i])")
             }

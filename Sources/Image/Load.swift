@@ -77,6 +77,8 @@ func blobHex(_ p: String) -> String? {
 }
 
 let memoryBlobMax: Int64 = 1 << 20
+
+func ms(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
 let documentMax = 64 << 20
 let copyBuffer = 4 << 20
 
@@ -331,23 +333,41 @@ extension ImageStore {
     /// Loads every image of the archive (a file, "-" for stdin, or a layout
     /// directory) into the store.
     public func load(path: String, options: LoadOptions = LoadOptions()) throws -> [LoadedImage] {
+        try naming(path == "-" ? "stdin" : path) { try loadUnnamed(path: path, options: options) }
+    }
+
+    func loadUnnamed(path: String, options: LoadOptions) throws -> [LoadedImage] {
         try create()
         let hold = try StoreLock.acquire(gcLockPath, exclusive: false)
         defer { hold.release() }
         let work = try beginWork()
         defer { work.finish() }
+        let t0 = Clock.monotonicSeconds()
         let source: ImageSource
         if path != "-" && FS.isDirectory(path) {
             source = LayoutSource(dir: path, store: self, work: work)
         } else {
             let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SysError("open \(path)") }
+            guard fd >= 0 else { throw SysError("open") }
             defer { if fd != 0 { close(fd) } }
             source = try ArchiveSource(fd: fd, name: path == "-" ? "stdin" : path, store: self, work: work)
         }
         let plans = try plan(source, options: options)
+        let t1 = Clock.monotonicSeconds()
+        Log.debugLine("load \(path): archive read and blobs verified in \(ms(t1 - t0)) ms")
         try install(plans, work: work)
+        Log.debugLine("load \(path): layers unpacked and committed in \(ms(Clock.monotonicSeconds() - t1)) ms")
         return plans.map { LoadedImage(id: $0.configBlob.digest, manifestDigest: $0.manifestDesc.digest, references: $0.names) }
+    }
+
+    /// Runs `body`, whose failures all name `file` (the archive) first.
+    func naming<T>(_ file: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch var f as Failure {
+            if !f.what.hasPrefix(file) { f.what = Log.oneLine(file + ": " + f.what, max: Log.maxError) }
+            throw f
+        }
     }
 
     /// Unpacks the planned images' layers, then puts blobs, layers and
