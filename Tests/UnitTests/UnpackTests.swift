@@ -1,0 +1,376 @@
+import XCTest
+import CShim
+import Glibc
+import Image
+import Sys
+
+// Layer unpacking (Image/Unpack.swift), for real, as root: tars made in the
+// test (python3's tarfile, which writes whatever name it is given, or bytes
+// by hand), unpacked into a temporary directory, and the tree checked with
+// lstat, readlink and getxattr. The hostile archives each make their attack
+// and then check that nothing appeared outside the layer directory: beside
+// it lies `outside`, a sentinel directory that must stay empty.
+
+/// Runs argv[0] (a path) with argv, waits; its exit status (-1 if killed).
+@discardableResult
+func spawnWait(_ args: [String], stdin: Int32? = nil) -> Int32 {
+    var pid: pid_t = 0
+    var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if let fd = stdin { posix_spawn_file_actions_adddup2(&actions, fd, 0) }
+    let rc = posix_spawn(&pid, args[0], &actions, nil, &argv, environ)
+    precondition(rc == 0, "posix_spawn \(args[0]): \(rc)")
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status & 0x7f == 0 ? (status >> 8) & 0xff : -1
+}
+
+/// The python3 prelude every archive script gets: `t(name, **kw)` adds a
+/// TarInfo (kw: type, data, linkname, mode, uid, gid, mtime, pax) to `tf`.
+private let prelude = """
+import io, os, sys, tarfile
+out = sys.argv[1]
+fmt = tarfile.PAX_FORMAT
+def open_tar(path=None, fmt=tarfile.PAX_FORMAT):
+    return tarfile.open(path or out, "w", format=fmt)
+def t(tf, name, type=tarfile.REGTYPE, data=b"", linkname="", mode=0o644, uid=0, gid=0, mtime=1600000000, pax=None, devmajor=0, devminor=0):
+    ti = tarfile.TarInfo(name)
+    ti.type = type; ti.linkname = linkname; ti.mode = mode; ti.uid = uid; ti.gid = gid; ti.mtime = mtime
+    ti.devmajor = devmajor; ti.devminor = devminor
+    if pax: ti.pax_headers = pax
+    ti.size = len(data) if type == tarfile.REGTYPE else 0
+    tf.addfile(ti, io.BytesIO(data) if type == tarfile.REGTYPE else None)
+
+"""
+
+final class UnpackTests: XCTestCase {
+    var base = ""
+    var layer: String { base + "/layer" }
+    var outside: String { base + "/outside" }
+
+    override func setUp() {
+        var template = Array("/tmp/mc-unpack-XXXXXX".utf8CString)
+        base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        mkdir(layer, 0o755)
+        mkdir(outside, 0o755)
+    }
+
+    override func tearDown() {
+        _ = spawnWait(["/bin/rm", "-rf", base])
+    }
+
+    /// Writes `script` (after the prelude) and runs it to make `name` in base.
+    @discardableResult
+    func makeTar(_ name: String, _ script: String) throws -> String {
+        let py = base + "/" + name + ".py"
+        try FS.writeAtomically(py, prelude + script)
+        let path = base + "/" + name
+        XCTAssertEqual(spawnWait(["/usr/bin/python3", py, path]), 0, "python3 \(py)")
+        unlink(py)
+        return path
+    }
+
+    func unpack(_ archive: String, into dir: String? = nil, lower: [String] = []) throws -> LayerUnpackResult {
+        let fd = open(archive, O_RDONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        return try LayerUnpack.unpack(fd: fd, into: dir ?? layer, lower: lower, what: archive)
+    }
+
+    /// Unpacks, expecting a Failure whose message has `contains`; returns it.
+    @discardableResult
+    func refused(_ archive: String, _ contains: String, lower: [String] = [], file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            _ = try unpack(archive, lower: lower)
+            XCTFail("unpacked \(archive) without an error", file: file, line: line)
+        } catch let f as Failure {
+            XCTAssertTrue(f.description.contains(contains), "\(f.description) lacks \(contains)", file: file, line: line)
+            XCTAssertTrue(f.description.hasPrefix(archive + ":"), "\(f.description) does not name the archive", file: file, line: line)
+            return f.description
+        } catch {
+            XCTFail("not a Failure: \(error)", file: file, line: line)
+        }
+        return ""
+    }
+
+    /// Nothing but the archive(s), the layer and the empty sentinel in base.
+    func assertNothingOutside(file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(FS.listDirectory(outside), [], "written outside the layer", file: file, line: line)
+        let extra = FS.listDirectory(base).filter { $0 != "layer" && $0 != "outside" && !$0.hasSuffix(".tar") && !$0.hasSuffix(".gz") && !$0.hasSuffix(".zst") && !$0.hasPrefix("lower") }
+        XCTAssertEqual(extra, [], "written beside the layer", file: file, line: line)
+        XCTAssertFalse(FS.exists("/tmp/mc-unpack-victim"), file: file, line: line)
+    }
+
+    func lstatOf(_ p: String) -> stat? {
+        var st = stat()
+        return lstat(p, &st) == 0 ? st : nil
+    }
+
+    func readlinkOf(_ p: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink(p, &buf, buf.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func xattrOf(_ p: String, _ name: String) -> String? {
+        var buf = [UInt8](repeating: 0, count: 256)
+        let n = mc_lgetxattrat(AT_FDCWD, p, name, &buf, buf.count)
+        guard n >= 0 else { return nil }
+        return String(decoding: buf[0..<n], as: UTF8.self)
+    }
+
+    func sha256sum(_ path: String) throws -> Digest {
+        Digest.of(try FS.readBytes(path))
+    }
+
+    // MARK: A faithful tree
+
+    func testTypesModesOwnersTimesAndDigest() throws {
+        let tar = try makeTar("a.tar", """
+        tf = open_tar()
+        t(tf, "./", tarfile.DIRTYPE, mode=0o755, mtime=1500000000)
+        t(tf, "./etc/", tarfile.DIRTYPE, mode=0o751, uid=0, gid=0, mtime=1500000001)
+        t(tf, "./etc/passwd", data=b"root:x:0:0::/root:/bin/sh\\n", mode=0o644, mtime=1500000002)
+        t(tf, "./bin/", tarfile.DIRTYPE, mode=0o755, mtime=1500000003)
+        t(tf, "./bin/su", data=b"\\x7fELF", mode=0o4755, uid=0, gid=0, mtime=1500000004)
+        t(tf, "./bin/sh", tarfile.SYMTYPE, linkname="busybox", mtime=1500000005, uid=12, gid=34)
+        t(tf, "./bin/busybox", data=b"busybox" * 1000, mode=0o755, mtime=1500000006)
+        t(tf, "./bin/ash", tarfile.LNKTYPE, linkname="./bin/busybox")
+        t(tf, "./tmp/", tarfile.DIRTYPE, mode=0o1777, mtime=1500000007)
+        t(tf, "./home/user/", tarfile.DIRTYPE, mode=0o2750, uid=1000, gid=1001, mtime=1500000008)
+        t(tf, "./home/user/file", data=b"x", mode=0o600, uid=1000, gid=1001, mtime=1500000009)
+        t(tf, "./dev/", tarfile.DIRTYPE, mode=0o755)
+        t(tf, "./dev/null", tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)
+        t(tf, "./dev/sda", tarfile.BLKTYPE, mode=0o660, gid=6, devmajor=8, devminor=0)
+        t(tf, "./run/fifo", tarfile.FIFOTYPE, mode=0o620)
+        t(tf, "./cap", data=b"ping", mode=0o755, pax={"SCHILY.xattr.security.capability": "\\x01\\x00\\x00\\x02\\x00\\x20\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00", "SCHILY.xattr.user.note": "hello"})
+        t(tf, "./" + "long/" * 40 + "name-" + "x" * 150, data=b"deep")
+        t(tf, "./ünïcode-名前", data=b"u")
+        t(tf, "./nsec", data=b"n", pax={"mtime": "1600000000.123456789"})
+        tf.close()
+        """)
+        let r = try unpack(tar)
+        let bytes = try FS.readBytes(tar)
+        XCTAssertEqual(r.diffID, Digest.of(bytes))
+        XCTAssertEqual(r.size, Int64(bytes.count))
+
+        let root = try XCTUnwrap(lstatOf(layer))
+        XCTAssertEqual(root.st_mode & 0o7777, 0o755)
+        XCTAssertEqual(root.st_mtim.tv_sec, 1500000000)
+        let etc = try XCTUnwrap(lstatOf(layer + "/etc"))
+        XCTAssertEqual(etc.st_mode & S_IFMT, S_IFDIR)
+        XCTAssertEqual(etc.st_mode & 0o7777, 0o751)
+        XCTAssertEqual(etc.st_mtim.tv_sec, 1500000001, "a directory's mtime is set after its contents")
+        XCTAssertEqual(try FS.readString(layer + "/etc/passwd"), "root:x:0:0::/root:/bin/sh\n")
+        let su = try XCTUnwrap(lstatOf(layer + "/bin/su"))
+        XCTAssertEqual(su.st_mode & 0o7777, 0o4755, "setuid survives the chown")
+        XCTAssertEqual(su.st_mtim.tv_sec, 1500000004)
+        XCTAssertEqual(readlinkOf(layer + "/bin/sh"), "busybox")
+        let sh = try XCTUnwrap(lstatOf(layer + "/bin/sh"))
+        XCTAssertEqual(sh.st_uid, 12)
+        XCTAssertEqual(sh.st_gid, 34)
+        XCTAssertEqual(sh.st_mtim.tv_sec, 1500000005, "a symlink's own mtime")
+        let bb = try XCTUnwrap(lstatOf(layer + "/bin/busybox"))
+        let ash = try XCTUnwrap(lstatOf(layer + "/bin/ash"))
+        XCTAssertEqual(bb.st_ino, ash.st_ino, "a hard link")
+        XCTAssertEqual(bb.st_nlink, 2)
+        XCTAssertEqual(bb.st_size, 7000)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/tmp")).st_mode & 0o7777, 0o1777)
+        let home = try XCTUnwrap(lstatOf(layer + "/home/user"))
+        XCTAssertEqual(home.st_mode & 0o7777, 0o2750)
+        XCTAssertEqual(home.st_uid, 1000)
+        XCTAssertEqual(home.st_gid, 1001)
+        let hf = try XCTUnwrap(lstatOf(layer + "/home/user/file"))
+        XCTAssertEqual(hf.st_uid, 1000)
+        XCTAssertEqual(hf.st_gid, 1001)
+        XCTAssertEqual(hf.st_mode & 0o7777, 0o600)
+        let null = try XCTUnwrap(lstatOf(layer + "/dev/null"))
+        XCTAssertEqual(null.st_mode & S_IFMT, S_IFCHR)
+        XCTAssertEqual(null.st_mode & 0o7777, 0o666)
+        XCTAssertEqual(UInt64(null.st_rdev), mc_makedev(1, 3))
+        let sda = try XCTUnwrap(lstatOf(layer + "/dev/sda"))
+        XCTAssertEqual(sda.st_mode & S_IFMT, S_IFBLK)
+        XCTAssertEqual(UInt64(sda.st_rdev), mc_makedev(8, 0))
+        XCTAssertEqual(sda.st_gid, 6)
+        let fifo = try XCTUnwrap(lstatOf(layer + "/run/fifo"))
+        XCTAssertEqual(fifo.st_mode & S_IFMT, S_IFIFO)
+        XCTAssertEqual(fifo.st_mode & 0o7777, 0o620)
+        let run = try XCTUnwrap(lstatOf(layer + "/run"))
+        XCTAssertEqual(run.st_mode & 0o7777, 0o755, "a missing parent is made 0755")
+        var cap = [UInt8](repeating: 0, count: 64)
+        XCTAssertEqual(mc_lgetxattrat(AT_FDCWD, layer + "/cap", "security.capability", &cap, cap.count), 20, "file capabilities survive chown and write")
+        XCTAssertEqual(xattrOf(layer + "/cap", "user.note"), "hello")
+        XCTAssertEqual(try FS.readString(layer + "/" + String(repeating: "long/", count: 40) + "name-" + String(repeating: "x", count: 150)), "deep")
+        XCTAssertEqual(try FS.readString(layer + "/ünïcode-名前"), "u", "a UTF-8 pax name keeps its bytes")
+        let nsec = try XCTUnwrap(lstatOf(layer + "/nsec"))
+        XCTAssertEqual(nsec.st_mtim.tv_sec, 1600000000)
+        XCTAssertEqual(nsec.st_mtim.tv_nsec, 123456789)
+        assertNothingOutside()
+    }
+
+    func testWhiteoutsAndOpaqueDirectory() throws {
+        let tar = try makeTar("w.tar", """
+        tf = open_tar()
+        t(tf, "etc/", tarfile.DIRTYPE, mode=0o755)
+        t(tf, "etc/.wh.hostname", data=b"")
+        t(tf, "opt/", tarfile.DIRTYPE, mode=0o755)
+        t(tf, "opt/.wh..wh..opq", data=b"")
+        t(tf, "opt/new", data=b"new")
+        t(tf, ".wh.gone-dir", data=b"")
+        t(tf, "usr/.wh..wh.plnk", tarfile.DIRTYPE)
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        let wh = try XCTUnwrap(lstatOf(layer + "/etc/hostname"))
+        XCTAssertEqual(wh.st_mode & S_IFMT, S_IFCHR)
+        XCTAssertEqual(wh.st_rdev, 0)
+        XCTAssertNil(lstatOf(layer + "/etc/.wh.hostname"))
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/gone-dir")).st_mode & S_IFMT, S_IFCHR)
+        XCTAssertEqual(xattrOf(layer + "/opt", "trusted.overlay.opaque"), "y")
+        XCTAssertNil(lstatOf(layer + "/opt/.wh..wh..opq"))
+        XCTAssertEqual(try FS.readString(layer + "/opt/new"), "new")
+        XCTAssertNil(xattrOf(layer + "/etc", "trusted.overlay.opaque"))
+        XCTAssertEqual(FS.listDirectory(layer + "/usr"), [], "aufs' .wh..wh. entries are skipped")
+    }
+
+    // MARK: Hostile archives
+
+    func testTraversalNamesAreRefused() throws {
+        for (i, name) in ["../x", "a/../../x", "./../outside/x", "a/b/../../../outside/x", ".."].enumerated() {
+            let tar = try makeTar("trav\(i).tar", """
+            tf = open_tar()
+            t(tf, "a/", tarfile.DIRTYPE)
+            t(tf, "a/b/", tarfile.DIRTYPE)
+            t(tf, \(pyString(name)), data=b"pwned")
+            tf.close()
+            """)
+            refused(tar, "\"..\" component")
+            assertNothingOutside()
+        }
+    }
+
+    func testAbsoluteNamesAreConfined() throws {
+        let tar = try makeTar("abs.tar", """
+        tf = open_tar(fmt=tarfile.GNU_FORMAT)
+        t(tf, "\(outside)/x", data=b"inside")
+        t(tf, "/etc/mc-unpack-test", data=b"inside")
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(try FS.readString(layer + outside + "/x"), "inside")
+        XCTAssertEqual(try FS.readString(layer + "/etc/mc-unpack-test"), "inside")
+        XCTAssertFalse(FS.exists("/etc/mc-unpack-test"))
+        assertNothingOutside()
+    }
+
+    func testAbsoluteSymlinkThenWriteThroughIt() throws {
+        // The link's target does not exist in the layer: refused.
+        let tar = try makeTar("sym1.tar", """
+        tf = open_tar()
+        t(tf, "l", tarfile.SYMTYPE, linkname=\(pyString(outside)))
+        t(tf, "l/file", data=b"pwned")
+        t(tf, "v", tarfile.SYMTYPE, linkname="/tmp/mc-unpack-victim")
+        t(tf, "v", data=b"pwned")
+        tf.close()
+        """)
+        refused(tar, "\"l/file\": parent \"l\" is a symlink to nothing")
+        assertNothingOutside()
+    }
+
+    func testAbsoluteSymlinkResolvesInsideTheLayer() throws {
+        // The target exists inside the layer: written there, as in a chroot.
+        let tar = try makeTar("sym2.tar", """
+        tf = open_tar()
+        t(tf, "tmp/", tarfile.DIRTYPE)
+        t(tf, "tmp/mc-unpack-victim/", tarfile.DIRTYPE)
+        t(tf, "l", tarfile.SYMTYPE, linkname="/tmp/mc-unpack-victim")
+        t(tf, "l/file", data=b"confined")
+        t(tf, "v", tarfile.SYMTYPE, linkname="/tmp/mc-unpack-victim/v")
+        t(tf, "v", data=b"replaced")
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(try FS.readString(layer + "/tmp/mc-unpack-victim/file"), "confined")
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/v")).st_mode & S_IFMT, S_IFREG, "a file replaces the symlink, not written through it")
+        XCTAssertNil(lstatOf(layer + "/tmp/mc-unpack-victim/v"))
+        assertNothingOutside()
+    }
+
+    func testRelativeSymlinkEscapingIsClamped() throws {
+        let tar = try makeTar("rel.tar", """
+        tf = open_tar()
+        t(tf, "a/", tarfile.DIRTYPE)
+        t(tf, "a/l", tarfile.SYMTYPE, linkname="../../../../../../..")
+        t(tf, "a/l/x", data=b"at the layer's root")
+        t(tf, "up", tarfile.SYMTYPE, linkname="../outside")
+        t(tf, "up/y", data=b"pwned")
+        tf.close()
+        """)
+        // "up" -> ../outside resolves to <layer>/outside, which is not there.
+        refused(tar, "\"up/y\": parent \"up\" is a symlink to nothing")
+        XCTAssertEqual(try FS.readString(layer + "/x"), "at the layer's root")
+        assertNothingOutside()
+    }
+
+    func testHardLinkOutsideIsRefusedOrConfined() throws {
+        let t1 = try makeTar("hl1.tar", """
+        tf = open_tar()
+        t(tf, "passwd", tarfile.LNKTYPE, linkname="/etc/passwd")
+        tf.close()
+        """)
+        refused(t1, "hard link target \"/etc/passwd\" not found")
+        let t2 = try makeTar("hl2.tar", """
+        tf = open_tar()
+        t(tf, "x", tarfile.LNKTYPE, linkname="../outside/secret")
+        tf.close()
+        """)
+        refused(t2, "\"..\" component")
+        // Through a symlink to the outside: the link's parent resolves inside.
+        let t3 = try makeTar("hl3.tar", """
+        tf = open_tar()
+        t(tf, "etc/", tarfile.DIRTYPE)
+        t(tf, "etc/passwd", data=b"layer's own")
+        t(tf, "s", tarfile.SYMTYPE, linkname="/etc")
+        t(tf, "pw", tarfile.LNKTYPE, linkname="s/passwd")
+        tf.close()
+        """)
+        XCTAssertNoThrow(try unpack(t3))
+        XCTAssertEqual(try FS.readString(layer + "/pw"), "layer's own")
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/pw")).st_ino, try XCTUnwrap(lstatOf(layer + "/etc/passwd")).st_ino)
+        var host = stat()
+        XCTAssertEqual(stat("/etc/passwd", &host), 0)
+        XCTAssertNotEqual(try XCTUnwrap(lstatOf(layer + "/pw")).st_ino, host.st_ino)
+        assertNothingOutside()
+    }
+
+    func testHugeHeaderSizeIsACleanError() throws {
+        // 8 GiB claimed in octal, 64 GiB in base-256, then a few bytes.
+        let tar = try makeTar("huge.tar", """
+        ti = tarfile.TarInfo("big"); ti.size = 0o77777777777
+        h = ti.tobuf(tarfile.USTAR_FORMAT)
+        ti2 = tarfile.TarInfo("bigger"); ti2.size = 1 << 36
+        h2 = ti2.tobuf(tarfile.GNU_FORMAT)
+        open(out, "wb").write(h + b"x" * 1000)
+        open(out + ".2.tar", "wb").write(h2 + b"y" * 100000)
+        """)
+        refused(tar, "truncated")
+        refused(tar + ".2.tar", "truncated")
+        assertNothingOutside()
+    }
+}
+
+func pyString(_ s: String) -> String {
+    var out = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\\": out += "\\\\"
+        case "\"": out += "\\\""
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out + "\""
+}
