@@ -47,12 +47,7 @@ extension Privileges {
                 }
                 return a
             }
-            flags = try (s.flags ?? []).map { name in
-                guard let f = SeccompFlag(rawValue: name) else {
-                    throw SysError("seccomp: unknown filter flag \"\(name)\"", errno: EINVAL)
-                }
-                return f
-            }
+            flags = try Privileges.seccompFlags(s)
             rules = []
             for (i, call) in (s.syscalls ?? []).enumerated() {
                 let action = try Privileges.seccompAction(call.action, errnoRet: call.errnoRet)
@@ -83,6 +78,16 @@ extension Privileges {
                     }
                 }
             }
+        }
+    }
+
+    /// The spec's filter flags.
+    static func seccompFlags(_ s: Seccomp) throws -> [SeccompFlag] {
+        try (s.flags ?? []).map { name in
+            guard let f = SeccompFlag(rawValue: name) else {
+                throw SysError("seccomp: unknown filter flag \"\(name)\"", errno: EINVAL)
+            }
+            return f
         }
     }
 

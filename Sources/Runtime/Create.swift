@@ -149,7 +149,9 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let config = InitConfig(spec: spec, rootfs: rootfs, bundle: o.bundle, fifoPath: store.fifoPath(o.id),
                                 noPivot: o.noPivot, preserveFds: o.preserveFds, joinPaths: joins,
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
-                                placement: placement, hostNamespaces: hostNamespaces)
+                                placement: placement, hostNamespaces: hostNamespaces,
+                                // In a new user namespace the unmapped init could not read our cache.
+                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
@@ -178,10 +180,6 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         if spec.hooks?.poststart?.isEmpty == false || spec.hooks?.poststop?.isEmpty == false { record.postHooks = true }
         try store.save(record)
 
-        // linux.seccomp compiled (or read from the cache) here, on the
-        // host's side, while the init prefaults: it gets the bytes before
-        // go and, in the container's root by then, only loads them.
-        let seccomp = try compiledSeccomp(spec, store: store)
         do {
             try devicePrograms.flush()
         } catch where cgroup.pathsByController["devices"] != nil {
@@ -191,7 +189,11 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
 
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).
-        try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
+        let initHasSeccomp = try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
+        // linux.seccomp compiled here, on the host's side, when the init
+        // found no compiled filter in the cache: it gets the bytes before go
+        // and, in the container's root by then, only loads them.
+        let seccomp = initHasSeccomp ? nil : try compiledSeccomp(spec, store: store)
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
 
         // A bridged network (or lo alone) for a new network namespace

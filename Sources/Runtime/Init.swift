@@ -29,6 +29,9 @@ struct InitConfig {
     var placement: Placement
     /// The host's namespaces a joined one must not be, for its sysctls (SysctlPolicy.swift).
     var hostNamespaces: HostNamespaces
+    /// Where the init itself looks for linux.seccomp's compiled filter
+    /// (Store.seccompCacheDir), or nil: the runtime sends it.
+    var seccompCacheDir: String? = nil
 }
 
 /// Runs in the child after clone; never returns.
@@ -45,12 +48,23 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // 0. Copy the runtime's pages we are going to write while still in
         // the runtime's (v1 memory) cgroup, then move into ours.
         if c.placement.placesItself { prefaultWritableMappings() }
-        try placeSelf(c.placement, channel: channel)
+        // linux.seccomp's filter read from the runtime's cache here, while
+        // the runtime saves the state and attaches the device program: off
+        // the create's critical path. Still in the runtime's cgroup (the
+        // memory is not charged to the container), in the host's mounts
+        // (nothing of the container's has run). On a miss the runtime
+        // compiles it and sends it before go.
+        var ownSeccomp: Privileges.SeccompProgram? = nil
+        if let dir = c.seccompCacheDir, let s = c.spec.linux?.seccomp {
+            ownSeccomp = Privileges.cachedSeccomp(s, cacheDir: dir)
+        }
+        try placeSelf(c.placement, channel: channel, ownSeccomp: ownSeccomp != nil)
 
         // 1. Wait for the runtime: ids mapped, any pid it had to place
         // itself written, createRuntime hooks run.
-        // linux.seccomp comes compiled just before (receiveGo).
-        guard let (hookState, seccomp) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil) else { _exit(1) }
+        // linux.seccomp comes compiled just before (receiveGo), unless we have it.
+        guard let (hookState, sent) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil && ownSeccomp == nil) else { _exit(1) }
+        let seccomp = ownSeccomp ?? sent
 
         stage = "join namespaces"
         for (kind, path) in c.joinPaths {

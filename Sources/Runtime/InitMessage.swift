@@ -6,8 +6,10 @@ import Sys
 // cloned, and what it answers, over a SOCK_SEQPACKET pair (one message per
 // packet, an fd beside it for the terminal). Encoded and decoded here only.
 //
-//   child -> parent  placed / unplaced   (it moved itself into its v1 cgroups, or could not)
-//   parent -> child  seccomp(flags, bpf) (linux.seccomp compiled, when the spec has one; before go)
+//   child -> parent  placed / unplaced   (it moved itself into its v1 cgroups, or could not;
+//                                         and whether it read linux.seccomp's filter from the cache)
+//   parent -> child  seccomp(flags, bpf) (linux.seccomp compiled, when the spec has one and
+//                                         the child has no filter of its own; before go)
 //   parent -> child  go(state)           (ids mapped, createRuntime hooks run; the hooks' state)
 //   child -> parent  pty(name) + fd      (the terminal's master)
 //   child -> parent  ready               (the init: blocked on exec.fifo next)
@@ -17,7 +19,8 @@ import Sys
 // close-on-exec, and its end is the process executing.
 
 enum InitMessage: Equatable {
-    case placed(Bool)
+    /// Placed (or not), and the child has the compiled filter already.
+    case placed(Bool, ownSeccomp: Bool = false)
     case go(state: String)
     /// The compiled filter: seccomp(2) flags and struct sock_filter bytes.
     case seccomp(flags: UInt32, program: [UInt8])
@@ -29,7 +32,7 @@ enum InitMessage: Equatable {
     /// (its text is one line, Log.oneLine, so has none).
     var bytes: [UInt8] {
         switch self {
-        case .placed(let p): return [p ? 0x50 : 0x55]  // P, U
+        case .placed(let p, let own): return [p ? 0x50 : 0x55] + (own ? [0x53] : [])  // P, U; S
         case .go(let s): return [0x47] + Array(s.utf8)  // G
         case .seccomp(let f, let p):  // S, flags little-endian, the program
             return [0x53, UInt8(f & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 24)] + p
@@ -44,7 +47,9 @@ enum InitMessage: Equatable {
         guard let tag = b.first else { return nil }
         let rest = String(decoding: b.dropFirst(), as: UTF8.self)
         switch tag {
-        case 0x50, 0x55: guard b.count == 1 else { return nil }; self = .placed(tag == 0x50)
+        case 0x50, 0x55:
+            guard b.count == 1 || (b.count == 2 && b[1] == 0x53) else { return nil }
+            self = .placed(tag == 0x50, ownSeccomp: b.count == 2)
         case 0x47: self = .go(state: rest)
         case 0x53:
             guard b.count > 5, (b.count - 5) % 8 == 0 else { return nil }

@@ -20,20 +20,23 @@ func clonePlaced(_ flags: UInt64, _ p: Placement) -> (pid: Int32, bornPlaced: Bo
 
 /// The child's half: moves itself into the v1 cgroups, closes the
 /// placement's fds and tells the runtime whether it managed.
-func placeSelf(_ p: Placement, channel: Channel) throws {
+func placeSelf(_ p: Placement, channel: Channel, ownSeccomp: Bool = false) throws {
     let placed = p.placeSelf() == 0
     p.close()
-    try channel.send(.placed(placed))
+    try channel.send(.placed(placed, ownSeccomp: ownSeccomp))
 }
 
 /// The runtime's half: waits for the child's word and writes its pid into
-/// cgroup.procs wherever it could not place itself.
+/// cgroup.procs wherever it could not place itself. True when the child
+/// has linux.seccomp's filter already (read from the cache).
+@discardableResult
 func awaitPlaced(_ pid: Int32, cgroup: CgroupManager, placement p: Placement, bornPlaced: Bool,
-                 channel: Channel, what: String) throws {
+                 channel: Channel, what: String) throws -> Bool {
     guard let (m, _) = try channel.receiveMessage() else { throw fail("\(what) exited at once") }
     switch m {
-    case .placed(let placed):
+    case .placed(let placed, let own):
         if !placed || (p.cgroup2 >= 0 && !bornPlaced) { try cgroup.add(pid: pid) }
+        return own
     case .error(let f):
         throw f.failure
     default:

@@ -11,7 +11,7 @@ import Sys
 final class InitMessageTests: XCTestCase {
     func testEveryMessageRoundTrips() {
         let all: [InitMessage] = [
-            .placed(true), .placed(false), .go(state: #"{"id":"c1","status":"created"}"#), .go(state: ""),
+            .placed(true), .placed(false), .placed(true, ownSeccomp: true), .placed(false, ownSeccomp: true), .go(state: #"{"id":"c1","status":"created"}"#), .go(state: ""),
             .pty(name: "/dev/pts/3"), .ready,
             .seccomp(flags: 0, program: [6, 0, 0, 0, 0, 0, 0xFF, 0x7F]),
             .seccomp(flags: 0x0102_0304, program: Array(repeating: 1, count: 8 * 4096)),
@@ -25,6 +25,8 @@ final class InitMessageTests: XCTestCase {
         XCTAssertNil(InitMessage(Array("ready".utf8)))  // the old text protocol is not understood
         XCTAssertNil(InitMessage([0x45] + Array("exec\u{0}notanumber\u{0}x".utf8)))
         XCTAssertNil(InitMessage([0x52, 0x52]))
+        XCTAssertNil(InitMessage([0x50, 0x50]), "placed with something else than S")
+        XCTAssertNil(InitMessage([0x50, 0x53, 0x53]))
         XCTAssertNil(InitMessage([0x53, 0, 0, 0, 0]), "a filter without instructions")
         XCTAssertNil(InitMessage([0x53, 0, 0, 0, 0, 1, 2, 3]), "not whole instructions")
     }

@@ -189,19 +189,56 @@ final class SeccompProfileTests: XCTestCase {
     }
 
     func testCacheKeyDependsOnEveryInput() throws {
-        let plan = try Privileges.SeccompPlan(defaultSeccompProfile(capabilities: runCapabilities))
-        let k = Privileges.seccompCacheKey(plan, libseccomp: "2.5.4", nativeArch: 0xC000_003E)
-        XCTAssertEqual(k, Privileges.seccompCacheKey(plan, libseccomp: "2.5.4", nativeArch: 0xC000_003E))
-        XCTAssertNotEqual(k, Privileges.seccompCacheKey(plan, libseccomp: "2.6.0", nativeArch: 0xC000_003E))
-        XCTAssertNotEqual(k, Privileges.seccompCacheKey(plan, libseccomp: "2.5.4", nativeArch: 0x4000_0003))
-        let other = try Privileges.SeccompPlan(defaultSeccompProfile(capabilities: sysAdmin))
-        XCTAssertNotEqual(k, Privileges.seccompCacheKey(other, libseccomp: "2.5.4", nativeArch: 0xC000_003E))
-        var flagged = plan
-        flagged.flags = [.log]
-        XCTAssertNotEqual(k, Privileges.seccompCacheKey(flagged, libseccomp: "2.5.4", nativeArch: 0xC000_003E))
-        var errno = plan
-        errno.defaultAction = mc_test_errno(1)
-        XCTAssertNotEqual(k, Privileges.seccompCacheKey(errno, libseccomp: "2.5.4", nativeArch: 0xC000_003E))
+        let profile = defaultSeccompProfile(capabilities: runCapabilities)
+        func key(_ s: Seccomp, _ version: String = "2.5.4", _ arch: UInt32 = 0xC000_003E) -> [UInt8] {
+            Privileges.seccompCacheKey(s, libseccomp: version, nativeArch: arch)
+        }
+        let k = key(profile)
+        XCTAssertEqual(k, key(profile))
+        XCTAssertNotEqual(k, key(profile, "2.6.0"))
+        XCTAssertNotEqual(k, key(profile, "2.5.4", 0x4000_0003))
+        XCTAssertNotEqual(k, key(defaultSeccompProfile(capabilities: sysAdmin)))
+        // Each field of Seccomp, Syscall and SyscallArg changes the key,
+        // also from absent to empty.
+        var variants: [Seccomp] = []
+        func with(_ change: (inout Seccomp) -> Void) { var s = profile; change(&s); variants.append(s) }
+        with { $0.defaultAction = "SCMP_ACT_KILL" }
+        with { $0.defaultErrnoRet = nil }
+        with { $0.defaultErrnoRet = 1 }
+        with { $0.architectures = nil }
+        with { $0.architectures = [] }
+        with { $0.architectures = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"] }
+        with { $0.flags = ["SECCOMP_FILTER_FLAG_LOG"] }
+        with { $0.flags = [] }
+        with { $0.listenerPath = "/x" }
+        with { $0.listenerMetadata = "m" }
+        with { $0.syscalls = nil }
+        with { $0.syscalls = [] }
+        with { $0.syscalls![0].names.append("read") }
+        with { $0.syscalls![0].names[0] += "x" }
+        with { $0.syscalls![0].action = "SCMP_ACT_LOG" }
+        with { $0.syscalls![0].errnoRet = 7 }
+        with { $0.syscalls![0].args = [] }
+        with { $0.syscalls![0].args = [SyscallArg(index: 0, value: 1, op: "SCMP_CMP_EQ")] }
+        let withArgs = profile.syscalls!.firstIndex { !($0.args ?? []).isEmpty }!
+        with { $0.syscalls![withArgs].args![0].index += 1 }
+        with { $0.syscalls![withArgs].args![0].value += 1 }
+        with { $0.syscalls![withArgs].args![0].valueTwo = ($0.syscalls![withArgs].args![0].valueTwo ?? 0) + 1 }
+        with { $0.syscalls![withArgs].args![0].op = "SCMP_CMP_NE" }
+        with { $0.syscalls!.swapAt(0, 1) }
+        // Two names that would run together without the length prefix.
+        with { $0.syscalls![0].names = ["ab", "c"] }
+        with { $0.syscalls![0].names = ["a", "bc"] }
+        let keys = variants.map { key($0) }
+        for (i, v) in keys.enumerated() { XCTAssertNotEqual(v, k, "variant \(i)") }
+        XCTAssertEqual(Set(keys).count, keys.count, "two variants share a key")
+        // The key covers every stored property: a new one must be added to
+        // seccompCacheKey, and then here.
+        XCTAssertEqual(Mirror(reflecting: profile).children.map { $0.label ?? "" },
+                       ["defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata", "syscalls"])
+        XCTAssertEqual(Mirror(reflecting: profile.syscalls![0]).children.map { $0.label ?? "" }, ["names", "action", "errnoRet", "args"])
+        XCTAssertEqual(Mirror(reflecting: SyscallArg(index: 0, value: 0, op: "")).children.map { $0.label ?? "" },
+                       ["index", "value", "valueTwo", "op"])
     }
 
     func testCacheFileRoundTripAndRejects() {

@@ -265,8 +265,8 @@ def test_corrupt_or_foreign_cache_file_is_ignored_and_replaced(bundles):
     path = os.path.join(bundles.root, "@seccomp", name)
     with open(path, "rb") as f:
         good = f.read()
-    header_end = good.index(b"\n", len(b"minicontainer seccomp bpf 1\n"))
-    key_len = int(good[len(b"minicontainer seccomp bpf 1\n"):header_end])
+    header_end = good.index(b"\n", len(b"minicontainer seccomp bpf 2\n"))
+    key_len = int(good[len(b"minicontainer seccomp bpf 2\n"):header_end])
     allow_all = bytes([0x06, 0, 0, 0, 0, 0, 0xFF, 0x7F])  # BPF_RET SECCOMP_RET_ALLOW
     other_key = good[:header_end + 1] + good[header_end + 1:header_end + 1 + key_len].replace(b"rule", b"RULE", 1)
     for bad in (b"garbage", good[:header_end + 10], other_key + allow_all):
