@@ -14,6 +14,12 @@ extension Containers {
         public var name: String?
         public var hostname: String
         public var rootfs: String
+        /// The overlay's lower layers, top first: the image's layers, or
+        /// empty for [rootfs] (--rootfs).
+        public var lower: [String] = []
+        /// `run IMAGE`: the reference and the image id, for the metadata.
+        public var image: String?
+        public var imageID: String?
         public var detach = false
         public var autoRemove = false
         public var interactive = false
