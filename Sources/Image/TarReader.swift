@@ -54,11 +54,8 @@ public final class TarReader {
         archive_read_support_format_empty(a)
         let client = Unmanaged.passUnretained(self).toOpaque()
         let r = TarReader.withLocale { archive_read_open(a, client, nil, tarReaderRead, nil) }
-        if r != ARCHIVE_OK {
-            let e = error(r)
-            archive_read_free(a)
-            throw e
-        }
+        // (On a throw, deinit frees the archive: every property is set.)
+        if r != ARCHIVE_OK { throw error(r) }
     }
 
     deinit { archive_read_free(archive) }

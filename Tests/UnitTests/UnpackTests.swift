@@ -1,4 +1,5 @@
 import XCTest
+import CArchive
 import CShim
 import Glibc
 import Image
@@ -360,6 +361,355 @@ final class UnpackTests: XCTestCase {
         refused(tar, "truncated")
         refused(tar + ".2.tar", "truncated")
         assertNothingOutside()
+    }
+
+    // MARK: Compression and damaged streams
+
+    /// The zstd frame of `bytes` (libzstd, level 3).
+    func zstd(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
+        let n = out.withUnsafeMutableBytes { o in bytes.withUnsafeBytes { ZSTD_compress(o.baseAddress, o.count, $0.baseAddress, $0.count, 3) } }
+        precondition(ZSTD_isError(n) == 0)
+        return Array(out[0..<n])
+    }
+
+    /// A tar with a 3 MiB file (crossing the 1 MiB chunks), a few small ones.
+    func sampleTar() throws -> String {
+        try makeTar("s.tar", """
+        import random
+        r = random.Random(7)
+        tf = open_tar()
+        t(tf, "big", data=bytes(r.getrandbits(8) for _ in range(3 << 20)))
+        for i in range(50):
+            t(tf, "d/f%d" % i, data=b"small %d" % i)
+        tf.close()
+        """)
+    }
+
+    func checkSample(_ r: LayerUnpackResult, _ plain: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(r.diffID, Digest.of(plain), "the DiffID is the plain tar's digest", file: file, line: line)
+        XCTAssertEqual(r.size, Int64(plain.count), file: file, line: line)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/big")).st_size, 3 << 20, file: file, line: line)
+        XCTAssertEqual(try FS.readString(layer + "/d/f49"), "small 49", file: file, line: line)
+    }
+
+    func write(_ path: String, _ bytes: [UInt8]) throws {
+        try FS.writeAtomically(path, bytes)
+    }
+
+    func testGzipMultiMemberAndTrailingZeros() throws {
+        let tar = try sampleTar()
+        let plain = try FS.readBytes(tar)
+        try makeTar("mm.tar.gz", """
+        import gzip
+        b = open(\(pyString(tar)), "rb").read()
+        h = len(b) // 3
+        open(out, "wb").write(gzip.compress(b[:h]) + gzip.compress(b[h:2*h]) + gzip.compress(b[2*h:]) + b"\\0" * 700)
+        """)
+        let fd = open(base + "/mm.tar.gz", O_RDONLY)
+        defer { close(fd) }
+        let r = try LayerUnpack.unpack(fd: fd, into: layer, lower: [], what: "mm.tar.gz")
+        try checkSample(r, plain)
+    }
+
+    func testZstdMultiFrameAndRawDigest() throws {
+        let tar = try sampleTar()
+        let plain = try FS.readBytes(tar)
+        let h = plain.count / 2
+        let z = zstd(Array(plain[0..<h])) + zstd(Array(plain[h...]))
+        try write(base + "/mf.tar.zst", z)
+        try checkSample(try unpack(base + "/mf.tar.zst"), plain)
+        // TarReader alone: the DiffID, and the raw (compressed) stream's digest.
+        let fd = open(base + "/mf.tar.zst", O_RDONLY)
+        defer { close(fd) }
+        let reader = try TarReader(fd: fd, what: "mf.tar.zst", hashRaw: true)
+        XCTAssertEqual(reader.compression, .zstd)
+        var names: [String] = []
+        while let e = try reader.next() { names.append(e.path) }
+        XCTAssertEqual(names.count, 51)
+        let d = try reader.finish()
+        XCTAssertEqual(d.diffID, Digest.of(plain))
+        XCTAssertEqual(reader.rawDigest()?.digest, Digest.of(z))
+        XCTAssertEqual(reader.rawDigest()?.size, nil, "given once")
+    }
+
+    func testTruncatedGzip() throws {
+        let tar = try sampleTar()
+        try makeTar("t.tar.gz", """
+        import gzip
+        g = gzip.compress(open(\(pyString(tar)), "rb").read())
+        open(out, "wb").write(g[:len(g) // 2])
+        open(out + ".tail.gz", "wb").write(g[:-4])
+        open(out + ".head.gz", "wb").write(g[:5])
+        """)
+        refused(base + "/t.tar.gz", "truncated gzip data")
+        refused(base + "/t.tar.gz.tail.gz", "truncated gzip data")
+        refused(base + "/t.tar.gz.head.gz", "truncated gzip data")
+        assertNothingOutside()
+    }
+
+    func testCorruptGzip() throws {
+        let tar = try sampleTar()
+        try makeTar("c.tar.gz", """
+        import gzip
+        g = bytearray(gzip.compress(open(\(pyString(tar)), "rb").read()))
+        g[len(g) // 2] ^= 0x55
+        open(out, "wb").write(g)
+        g = bytearray(gzip.compress(open(\(pyString(tar)), "rb").read()))
+        g[-6] ^= 1   # the CRC
+        open(out + ".crc.gz", "wb").write(g)
+        open(out + ".junk.gz", "wb").write(gzip.compress(open(\(pyString(tar)), "rb").read()) + b"junk")
+        """)
+        refused(base + "/c.tar.gz", "corrupt gzip data")
+        refused(base + "/c.tar.gz.crc.gz", "corrupt gzip data: incorrect data check")
+        refused(base + "/c.tar.gz.junk.gz", "trailing garbage after gzip data")
+    }
+
+    func testCorruptAndTruncatedZstd() throws {
+        let plain = try FS.readBytes(try sampleTar())
+        var z = zstd(plain)
+        try write(base + "/t.tar.zst", Array(z[0..<(z.count / 2)]))
+        refused(base + "/t.tar.zst", "truncated zstd data")
+        try write(base + "/t4.tar.zst", Array(z[0..<4]))
+        refused(base + "/t4.tar.zst", "truncated zstd data")
+        // A bad frame header.
+        z[4] ^= 0xff
+        try write(base + "/c.tar.zst", z)
+        refused(base + "/c.tar.zst", "corrupt zstd data")
+        // Damage in the entropy-coded middle of text: an error, or at least
+        // another DiffID (zstd frames need not carry a checksum; the store
+        // compares the DiffID with the image config's).
+        var text = [UInt8]()
+        for i in 0..<20000 { text += Array("line \(i) of some compressible text\n".utf8) }
+        try write(base + "/text", text)
+        let textTar = base + "/text.tar"
+        XCTAssertEqual(spawnWait(["/bin/tar", "-C", base, "-cf", textTar, "text"]), 0)
+        let plainText = try FS.readBytes(textTar)
+        var zt = zstd(plainText)
+        for i in (zt.count / 2)..<(zt.count / 2 + 16) { zt[i] ^= 0x5a }
+        try write(base + "/m.tar.zst", zt)
+        _ = spawnWait(["/bin/rm", "-rf", layer]); mkdir(layer, 0o755)
+        do {
+            let r = try unpack(base + "/m.tar.zst")
+            XCTAssertNotEqual(r.diffID, Digest.of(plainText))
+        } catch let f as Failure {
+            XCTAssertTrue(f.description.contains("zstd") || f.description.contains("tar"), f.description)
+        }
+        unlink(base + "/text")
+        try write(base + "/j.tar.zst", zstd(plain) + [1, 2, 3, 4, 5, 6, 7, 8])
+        refused(base + "/j.tar.zst", "corrupt zstd data")
+        assertNothingOutside()
+    }
+
+    func testOtherCompressionsAreNamed() throws {
+        try write(base + "/x.tar.xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 0, 4])
+        refused(base + "/x.tar.xz", "xz-compressed data is not supported")
+        try write(base + "/b.tar.bz2", Array("BZh91AY&SY".utf8))
+        refused(base + "/b.tar.bz2", "bzip2-compressed data is not supported")
+    }
+
+    func testBadChecksums() throws {
+        let tar = try makeTar("ck.tar", """
+        tf = open_tar(fmt=tarfile.USTAR_FORMAT)
+        t(tf, "one", data=b"1" * 600)
+        t(tf, "two", data=b"2")
+        tf.close()
+        b = bytearray(open(out, "rb").read())
+        first = bytearray(b); first[0] ^= 1
+        open(out + ".first.tar", "wb").write(first)
+        b[512 + 1024 + 148] ^= 1   # the second header's checksum
+        open(out + ".second.tar", "wb").write(b)
+        open(out + ".text.tar", "wb").write(b"hello, this is not a tar\\n" * 50)
+        """)
+        refused(tar + ".first.tar", "not a tar archive")
+        refused(tar + ".second.tar", "damaged tar archive")
+        refused(tar + ".text.tar", "not a tar archive")
+    }
+
+    func testEmptyStreamsAreEmptyLayers() throws {
+        try write(base + "/e.tar", [])
+        let r = try unpack(base + "/e.tar")
+        XCTAssertEqual(r.diffID, Digest.of([]))
+        XCTAssertEqual(r.size, 0)
+        try write(base + "/z.tar", [UInt8](repeating: 0, count: 10240))
+        let z = try unpack(base + "/z.tar")
+        XCTAssertEqual(z.diffID, Digest.of([UInt8](repeating: 0, count: 10240)), "the padding after the end counts")
+        XCTAssertEqual(FS.listDirectory(layer), [])
+    }
+
+    func testHugePaxHeaderIsBounded() throws {
+        // A pax header of 64 MiB of records: refused (or read in bounded memory), never hangs.
+        let tar = try makeTar("pax.tar", """
+        rec = b"30 SCHILY.xattr.user.x=" + b"a" * 6 + b"\\n"
+        assert len(rec) == 30
+        body = rec * ((64 << 20) // 30)
+        ti = tarfile.TarInfo("././@PaxHeader"); ti.type = tarfile.XHDTYPE; ti.size = len(body)
+        f = open(out, "wb")
+        f.write(ti.tobuf(tarfile.USTAR_FORMAT)); f.write(body); f.write(b"\\0" * (512 - len(body) % 512))
+        ti = tarfile.TarInfo("victim"); ti.size = 0
+        f.write(ti.tobuf(tarfile.USTAR_FORMAT)); f.write(b"\\0" * 1024)
+        """)
+        var before = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &before)
+        refused(tar, "special header too large")
+        var after = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &after)
+        XCTAssertLessThan(after.ru_maxrss, before.ru_maxrss + 200_000, "max RSS (KiB) grew by more than 200 MB")
+    }
+
+    func testHugeSizeOnAFifoHeaderAndBigUid() throws {
+        let tar = try makeTar("uid.tar", """
+        tf = open_tar()
+        t(tf, "x", data=b"x", uid=0xffffffff)
+        tf.close()
+        """)
+        refused(tar, "out of range")
+    }
+
+    // MARK: Replacing entries within one layer
+
+    func testLaterEntriesReplaceEarlierOnes() throws {
+        let tar = try makeTar("r.tar", """
+        tf = open_tar()
+        t(tf, "a/", tarfile.DIRTYPE)
+        t(tf, "a/x", data=b"x")
+        t(tf, "a", data=b"now a file")
+        t(tf, "b", data=b"file")
+        t(tf, "b/", tarfile.DIRTYPE, mode=0o700)
+        t(tf, "b/y", data=b"y")
+        t(tf, "c", tarfile.SYMTYPE, linkname="b")
+        t(tf, "c/", tarfile.DIRTYPE, mode=0o711)
+        t(tf, "c/z", data=b"z")
+        t(tf, "d/", tarfile.DIRTYPE, mode=0o700, mtime=1000)
+        t(tf, "d/", tarfile.DIRTYPE, mode=0o750, mtime=2000)
+        t(tf, "e", data=b"first")
+        t(tf, "e2", tarfile.LNKTYPE, linkname="e")
+        t(tf, "e", data=b"second")
+        t(tf, "f", data=b"to go")
+        t(tf, ".wh.f", data=b"")
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(try FS.readString(layer + "/a"), "now a file")
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/b")).st_mode & 0o7777, 0o700)
+        XCTAssertEqual(try FS.readString(layer + "/b/y"), "y")
+        let c = try XCTUnwrap(lstatOf(layer + "/c"))
+        XCTAssertEqual(c.st_mode & S_IFMT, S_IFDIR, "a directory replaces the symlink, not made through it")
+        XCTAssertEqual(c.st_mode & 0o7777, 0o711)
+        XCTAssertEqual(try FS.readString(layer + "/c/z"), "z")
+        XCTAssertNil(lstatOf(layer + "/b/z"))
+        let d = try XCTUnwrap(lstatOf(layer + "/d"))
+        XCTAssertEqual(d.st_mode & 0o7777, 0o750)
+        XCTAssertEqual(d.st_mtim.tv_sec, 2000, "the later entry's mtime")
+        XCTAssertEqual(try FS.readString(layer + "/e"), "second")
+        XCTAssertEqual(try FS.readString(layer + "/e2"), "first", "a new file, not a write through the old link")
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/f")).st_mode & S_IFMT, S_IFCHR)
+    }
+
+    func testParentThatIsNotADirectoryOrALoop() throws {
+        let t1 = try makeTar("nd.tar", """
+        tf = open_tar()
+        t(tf, "f", data=b"file")
+        t(tf, "f/x", data=b"x")
+        tf.close()
+        """)
+        refused(t1, "parent \"f\" is not a directory")
+        let t2 = try makeTar("loop.tar", """
+        tf = open_tar()
+        t(tf, "a", tarfile.SYMTYPE, linkname="b")
+        t(tf, "b", tarfile.SYMTYPE, linkname="a")
+        t(tf, "a/x", data=b"x")
+        tf.close()
+        """)
+        _ = spawnWait(["/bin/rm", "-rf", layer])
+        mkdir(layer, 0o755)
+        refused(t2, "too many levels of symlinks")
+        assertNothingOutside()
+    }
+
+    func testSparseFile() throws {
+        // GNU tar's sparse format (pax 1.0) for a file with a hole.
+        let f = base + "/lower-sparse"
+        let fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        XCTAssertEqual(pwrite(fd, "head", 4, 0), 4)
+        XCTAssertEqual(pwrite(fd, "tail", 4, 8 << 20), 4)
+        close(fd)
+        let tarPath = base + "/sp.tar"
+        XCTAssertEqual(spawnWait(["/bin/tar", "--sparse", "--format=pax", "-C", base, "-cf", tarPath, "lower-sparse"]), 0)
+        _ = try unpack(tarPath)
+        let st = try XCTUnwrap(lstatOf(layer + "/lower-sparse"))
+        XCTAssertEqual(st.st_size, (8 << 20) + 4)
+        XCTAssertLessThan(st.st_blocks, 1024, "the hole stays a hole")
+        let b = try FS.readBytes(layer + "/lower-sparse")
+        XCTAssertEqual(Array(b[0..<4]), Array("head".utf8))
+        XCTAssertEqual(Array(b[(8 << 20)...]), Array("tail".utf8))
+        XCTAssertEqual(b[1000], 0)
+    }
+
+    // MARK: Hard links to lower layers
+
+    func testHardLinkToALowerLayerCopiesUp() throws {
+        let l0 = base + "/lower0", l1 = base + "/lower1"
+        mkdir(l0, 0o755)
+        mkdir(l1, 0o755)
+        let a = try makeTar("l0.tar", """
+        tf = open_tar()
+        t(tf, "usr/", tarfile.DIRTYPE, mode=0o755, mtime=100)
+        t(tf, "usr/bin/", tarfile.DIRTYPE, mode=0o751, uid=3, gid=4, mtime=200)
+        t(tf, "usr/bin/tool", data=b"the tool", mode=0o4711, uid=5, gid=6, mtime=300, pax={"SCHILY.xattr.user.tag": "t"})
+        t(tf, "usr/bin/gone", data=b"gone")
+        t(tf, "opt/", tarfile.DIRTYPE)
+        t(tf, "opt/hidden", data=b"hidden")
+        tf.close()
+        """)
+        _ = try unpack(a, into: l0)
+        let b = try makeTar("l1.tar", """
+        tf = open_tar()
+        t(tf, "usr/bin/.wh.gone", data=b"")
+        t(tf, "opt/", tarfile.DIRTYPE)
+        t(tf, "opt/.wh..wh..opq", data=b"")
+        tf.close()
+        """)
+        _ = try unpack(b, into: l1, lower: [l0])
+        let c = try makeTar("l2.tar", """
+        tf = open_tar()
+        t(tf, "sbin/", tarfile.DIRTYPE)
+        t(tf, "sbin/tool", tarfile.LNKTYPE, linkname="usr/bin/tool")
+        tf.close()
+        """)
+        _ = try unpack(c, lower: [l0, l1])
+        let tool = try XCTUnwrap(lstatOf(layer + "/usr/bin/tool"))
+        XCTAssertEqual(tool.st_ino, try XCTUnwrap(lstatOf(layer + "/sbin/tool")).st_ino)
+        XCTAssertNotEqual(tool.st_ino, try XCTUnwrap(lstatOf(l0 + "/usr/bin/tool")).st_ino, "a copy, not a link into the lower layer")
+        XCTAssertEqual(tool.st_mode & 0o7777, 0o4711)
+        XCTAssertEqual(tool.st_uid, 5)
+        XCTAssertEqual(tool.st_gid, 6)
+        XCTAssertEqual(tool.st_mtim.tv_sec, 300)
+        XCTAssertEqual(xattrOf(layer + "/usr/bin/tool", "user.tag"), "t")
+        XCTAssertEqual(try FS.readString(layer + "/sbin/tool"), "the tool")
+        let bin = try XCTUnwrap(lstatOf(layer + "/usr/bin"))
+        XCTAssertEqual(bin.st_mode & 0o7777, 0o751, "copied-up parents take the lower directory's attributes")
+        XCTAssertEqual(bin.st_uid, 3)
+        XCTAssertEqual(bin.st_mtim.tv_sec, 200)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/usr")).st_mtim.tv_sec, 100)
+        XCTAssertEqual(FS.listDirectory(l0 + "/usr/bin"), ["gone", "tool"], "the lower layer is untouched")
+
+        // A whiteout, or an opaque directory, in between hides the target.
+        let d = try makeTar("l3.tar", """
+        tf = open_tar()
+        t(tf, "g", tarfile.LNKTYPE, linkname="usr/bin/gone")
+        tf.close()
+        """)
+        let e = try makeTar("l4.tar", """
+        tf = open_tar()
+        t(tf, "h", tarfile.LNKTYPE, linkname="opt/hidden")
+        tf.close()
+        """)
+        _ = spawnWait(["/bin/rm", "-rf", layer])
+        mkdir(layer, 0o755)
+        refused(d, "not found in this layer or below", lower: [l0, l1])
+        refused(e, "not found in this layer or below", lower: [l0, l1])
+        XCTAssertNoThrow(try unpack(e, lower: [l0]), "without the opaque layer it is found")
     }
 }
 
