@@ -93,6 +93,18 @@ final class Unpacker {
     /// The last parent directory resolved: its components joined by "/".
     private var cachedParent: [UInt8]? = nil
     private var cachedParentFd: Int32 = -1
+    private var cachedParentGroup: gid_t? = nil
+    /// What a new entry in the parent `parent()` last returned gets as its
+    /// group without a chown: the parent's when it is setgid (nil if not).
+    private var parentGroup: gid_t? = nil
+    private var rootGroup: gid_t? = nil
+
+    // Syscalls spared per entry (as root, whose new files are its own): no
+    // chown when the archive's owner is what creation gives, no chmod when
+    // the mode is what creation gives under the umask (no setuid, setgid or
+    // sticky bit; no setgid parent for a directory, no default ACL).
+    private let euid = geteuid(), egid = getegid()
+    private var umaskBits: mode_t? = Unpacker.currentUmask()
     /// Directories whose mtime is set at the end (their contents change it).
     /// (A name that comes twice takes the later entry's.)
     private var dirTimes: [[UInt8]: (sec: Int64, nsec: Int64)] = [:]
@@ -107,6 +119,8 @@ final class Unpacker {
         self.dir = dir
         root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SysError("\(what): open layer directory \(dir)") }
+        rootGroup = Unpacker.setgidGroup(root)
+        if euid != 0 || mc_fgetxattr(root, "system.posix_acl_default", nil, 0) >= 0 { umaskBits = nil }
         for l in lower.reversed() {
             let fd = open(l, Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -131,6 +145,37 @@ final class Unpacker {
         if cachedParentFd >= 0 { Glibc.close(cachedParentFd) }
         cachedParentFd = -1
         cachedParent = nil
+    }
+
+    /// The directory's group when it is setgid (its new entries take it).
+    static func setgidGroup(_ fd: Int32) -> gid_t? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return st.st_mode & S_ISGID != 0 ? st.st_gid : nil
+    }
+
+    /// The process' umask, from /proc/self/status (umask(2) cannot read it
+    /// without setting it); nil when unknown.
+    static func currentUmask() -> mode_t? {
+        guard let text = try? FS.readString("/proc/self/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Umask:") {
+            return mode_t(line.dropFirst(6).trimmingPrefix { $0 == " " || $0 == "\t" }, radix: 8)
+        }
+        return nil
+    }
+
+    /// The mode to create an entry with, and whether a chmod must follow.
+    private func creationMode(_ e: TarEntry, directory: Bool) -> (mode: mode_t, chmod: Bool) {
+        let fallback: mode_t = directory ? 0o700 : 0o600
+        guard let u = umaskBits else { return (fallback, true) }
+        let perm = mode_t(e.mode) & 0o777
+        let exact = e.mode & 0o7000 == 0 && perm & u == 0 && !(directory && parentGroup != nil)
+        return (perm, !exact)
+    }
+
+    /// Whether the new entry's owner differs from the archive's.
+    private func needsChown(_ e: TarEntry) -> Bool {
+        umaskBits == nil || e.uid != euid || e.gid != (parentGroup ?? egid)
     }
 
     // MARK: Names
@@ -173,9 +218,9 @@ final class Unpacker {
     /// the cache (or is `root`): do not close it.
     private func parent(_ parts: ArraySlice<ArraySlice<UInt8>>, for e: TarEntry) throws -> Int32 {
         if cacheStale { dropCache(); cacheStale = false }
-        if parts.isEmpty { return root }
+        if parts.isEmpty { parentGroup = rootGroup; return root }
         let path = Unpacker.join(parts)
-        if let c = cachedParent, c == path { return cachedParentFd }
+        if let c = cachedParent, c == path { parentGroup = cachedParentGroup; return cachedParentFd }
         dropCache()
         var fd = openBeneath(path)
         if fd < 0 && errno == ENOENT {
@@ -185,6 +230,8 @@ final class Unpacker {
         guard fd >= 0 else { throw parentError(e, Unpacker.join(parts)) }
         cachedParent = path
         cachedParentFd = fd
+        cachedParentGroup = Unpacker.setgidGroup(fd)
+        parentGroup = cachedParentGroup
         return fd
     }
 
@@ -192,7 +239,7 @@ final class Unpacker {
         let p = TarReader.name(String(decoding: path, as: UTF8.self))
         switch err {
         case ENOTDIR: return invalid(e, "parent \(p) is not a directory")
-        case ENOENT: return invalid(e, "parent \(p) is a symlink to nothing")
+        case ENOENT: return invalid(e, "parent \(p) is a symlink that leads nowhere inside the layer")
         case ELOOP: return invalid(e, "parent \(p): too many levels of symlinks")
         default: return sysError(e, "open parent \(p)", errno: err)
         }
@@ -323,8 +370,9 @@ final class Unpacker {
 
     private func writeFile(_ p: Int32, _ n: CName, _ e: TarEntry, _ reader: TarReader) throws {
         var fd: Int32 = -1
+        let (mode, chmod) = creationMode(e, directory: false)
         try replace(p, n, e, keepDirectory: false) {
-            fd = n.with { openat(p, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            fd = n.with { openat(p, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode) }
             return fd
         }
         defer { Glibc.close(fd) }
@@ -341,8 +389,8 @@ final class Unpacker {
         if sparse || end < e.size {
             try check(ftruncate(fd, off_t(max(end, e.size))), e, "truncate")
         }
-        try check(fchown(fd, e.uid, e.gid), e, "chown")
-        try check(fchmod(fd, mode_t(e.mode)), e, "chmod")
+        if needsChown(e) { try check(fchown(fd, e.uid, e.gid), e, "chown") }
+        if chmod { try check(fchmod(fd, mode_t(e.mode)), e, "chmod") }
         for x in e.xattrs {
             let r = CName(x.name).with { xn in x.value.withUnsafeBytes { mc_fsetxattr(fd, xn, $0.baseAddress, $0.count) } }
             if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(x.name, max: 128))") }
@@ -369,6 +417,8 @@ final class Unpacker {
     }
 
     private func setXattr(_ p: Int32, _ n: CName?, _ name: String, _ value: [UInt8], _ e: TarEntry) throws {
+        // New entries beneath a default ACL take their mode from it, not the umask.
+        if name == "system.posix_acl_default" { umaskBits = nil }
         let r: Int32 = CName(name).with { xn in
             value.withUnsafeBytes { v in
                 if let n = n { return n.with { mc_lsetxattrat(p, $0, xn, v.baseAddress, v.count) } }
@@ -378,10 +428,13 @@ final class Unpacker {
         if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(name, max: 128))") }
     }
 
-    /// Owner, mode (unless a symlink), xattrs of the entry `n` in `p`.
-    private func attributes(_ p: Int32, _ n: CName, _ e: TarEntry, mode: Bool) throws {
-        try check(n.with { fchownat(p, $0, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) }, e, "chown")
-        if mode { try check(n.with { mc_fchmodat_nofollow(p, $0, e.mode) }, e, "chmod") }
+    /// Owner (unless `created` fresh as the archive's), mode (if `chmod`),
+    /// xattrs of the entry `n` in `p`.
+    private func attributes(_ p: Int32, _ n: CName, _ e: TarEntry, created: Bool, chmod: Bool) throws {
+        if !created || needsChown(e) {
+            try check(n.with { fchownat(p, $0, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) }, e, "chown")
+        }
+        if chmod { try check(n.with { mc_fchmodat_nofollow(p, $0, e.mode) }, e, "chmod") }
         for x in e.xattrs { try setXattr(p, n, x.name, x.value, e) }
     }
 
@@ -393,15 +446,16 @@ final class Unpacker {
     }
 
     private func makeDirectory(_ p: Int32, _ n: CName, _ e: TarEntry, path: [UInt8]) throws {
-        try replace(p, n, e, keepDirectory: true) { n.with { mkdirat(p, $0, 0o700) } }
-        try attributes(p, n, e, mode: true)
+        let (mode, chmod) = creationMode(e, directory: true)
+        let created = try replace(p, n, e, keepDirectory: true) { n.with { mkdirat(p, $0, mode) } }
+        try attributes(p, n, e, created: created, chmod: chmod || !created)
         dirTimes[path] = (e.mtime.sec, e.mtime.nsec)
     }
 
     private func makeSymlink(_ p: Int32, _ n: CName, _ e: TarEntry) throws {
         let target = CName(e.rawLinkTarget ?? [])
         try replace(p, n, e, keepDirectory: false) { target.with { t in n.with { symlinkat(t, p, $0) } } }
-        try attributes(p, n, e, mode: false)
+        try attributes(p, n, e, created: true, chmod: false)
         var ts = Unpacker.times(e)
         try check(n.with { utimensat(p, $0, &ts, AT_SYMLINK_NOFOLLOW) }, e, "set times")
     }
@@ -414,8 +468,9 @@ final class Unpacker {
         default: type = S_IFIFO
         }
         let dev = e.kind == .fifo ? 0 : mc_makedev(e.devMajor, e.devMinor)
-        try replace(p, n, e, keepDirectory: false) { n.with { mknodat(p, $0, type | 0o600, dev_t(dev)) } }
-        try attributes(p, n, e, mode: true)
+        let (mode, chmod) = creationMode(e, directory: false)
+        try replace(p, n, e, keepDirectory: false) { n.with { mknodat(p, $0, type | mode, dev_t(dev)) } }
+        try attributes(p, n, e, created: true, chmod: chmod)
         var ts = Unpacker.times(e)
         try check(n.with { utimensat(p, $0, &ts, AT_SYMLINK_NOFOLLOW) }, e, "set times")
     }

@@ -213,6 +213,33 @@ final class UnpackTests: XCTestCase {
         assertNothingOutside()
     }
 
+    func testSetgidParentsAndTheUmaskDoNotLeakIntoModesOrOwners() throws {
+        let old = umask(0o027)
+        defer { umask(old) }
+        let tar = try makeTar("g.tar", """
+        tf = open_tar()
+        t(tf, "g/", tarfile.DIRTYPE, mode=0o2775, gid=50)
+        t(tf, "g/f", data=b"f", mode=0o666)
+        t(tf, "g/own", data=b"o", mode=0o640, gid=50)
+        t(tf, "g/sub/", tarfile.DIRTYPE, mode=0o755)
+        t(tf, "g/l", tarfile.SYMTYPE, linkname="f")
+        t(tf, "open", data=b"x", mode=0o777)
+        t(tf, "opendir/", tarfile.DIRTYPE, mode=0o777)
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        let f = try XCTUnwrap(lstatOf(layer + "/g/f"))
+        XCTAssertEqual(f.st_gid, 0, "not the setgid parent's group")
+        XCTAssertEqual(f.st_mode & 0o7777, 0o666)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/g/own")).st_gid, 50)
+        let sub = try XCTUnwrap(lstatOf(layer + "/g/sub"))
+        XCTAssertEqual(sub.st_mode & 0o7777, 0o755, "no setgid bit inherited")
+        XCTAssertEqual(sub.st_gid, 0)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/g/l")).st_gid, 0)
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/open")).st_mode & 0o7777, 0o777, "not cut by the umask")
+        XCTAssertEqual(try XCTUnwrap(lstatOf(layer + "/opendir")).st_mode & 0o7777, 0o777)
+    }
+
     func testWhiteoutsAndOpaqueDirectory() throws {
         let tar = try makeTar("w.tar", """
         tf = open_tar()
@@ -278,7 +305,7 @@ final class UnpackTests: XCTestCase {
         t(tf, "v", data=b"pwned")
         tf.close()
         """)
-        refused(tar, "\"l/file\": parent \"l\" is a symlink to nothing")
+        refused(tar, "\"l/file\": parent \"l\" is a symlink that leads nowhere inside the layer")
         assertNothingOutside()
     }
 
@@ -312,7 +339,7 @@ final class UnpackTests: XCTestCase {
         tf.close()
         """)
         // "up" -> ../outside resolves to <layer>/outside, which is not there.
-        refused(tar, "\"up/y\": parent \"up\" is a symlink to nothing")
+        refused(tar, "\"up/y\": parent \"up\" is a symlink that leads nowhere inside the layer")
         XCTAssertEqual(try FS.readString(layer + "/x"), "at the layer's root")
         assertNothingOutside()
     }
