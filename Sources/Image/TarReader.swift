@@ -34,7 +34,7 @@ public struct TarEntry {
 
 public final class TarReader {
     private let archive: OpaquePointer
-    let decoder: StreamDecoder
+    let source: ChunkSource
     public let what: String
     /// An error thrown inside libarchive's read callback, rethrown to our caller.
     private var pendingError: Error?
@@ -44,10 +44,13 @@ public final class TarReader {
 
     /// Reads the tar on `fd` (gzip, zstd or uncompressed, by its first
     /// bytes); `what` names the file in errors. With `hashRaw`, the raw
-    /// (compressed) stream is hashed too: `rawDigest` after `finish`.
-    public init(fd: Int32, what: String, hashRaw: Bool = false) throws {
+    /// (compressed) stream is hashed too: `rawDigest` after `finish`. When
+    /// `fd` is a regular file, a second thread reads, decompresses and
+    /// hashes ahead (`threaded: false` keeps it all on the caller's thread);
+    /// it is stopped and joined by `finish` or when the reader goes away.
+    public init(fd: Int32, what: String, hashRaw: Bool = false, threaded: Bool = true) throws {
         self.what = what
-        decoder = try StreamDecoder(fd: fd, what: what, hashRaw: hashRaw)
+        source = ChunkSource(decoder: try StreamDecoder(fd: fd, what: what, hashRaw: hashRaw), threaded: threaded)
         guard let a = archive_read_new() else { throw Failure(.failed, "\(what): archive_read_new failed") }
         archive = a
         archive_read_support_format_tar(a)
@@ -58,15 +61,18 @@ public final class TarReader {
         if r != ARCHIVE_OK { throw error(r) }
     }
 
-    deinit { archive_read_free(archive) }
+    deinit {
+        archive_read_free(archive)
+        source.stop()
+    }
 
     /// The compression the stream was found in.
-    public var compression: Compression { decoder.compression }
+    public var compression: Compression { source.decoder.compression }
 
     /// libarchive's read callback: the next decompressed chunk.
     fileprivate func supply(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
         do {
-            let c = try decoder.next()
+            let c = try source.next()
             out.pointee = c.baseAddress
             return c.count
         } catch {
@@ -127,13 +133,13 @@ public final class TarReader {
     public func finish() throws -> (diffID: Digest, size: Int64) {
         if let r = result { return r }
         if let e = pendingError { throw e }
-        let r = try decoder.finish()
+        let r = try source.finish()
         result = (r.digest, r.size)
         return result!
     }
 
     /// The raw stream's digest and size, after `finish`, when asked for with `hashRaw`.
-    public func rawDigest() -> (digest: Digest, size: Int64)? { decoder.rawDigest() }
+    public func rawDigest() -> (digest: Digest, size: Int64)? { result == nil ? nil : source.decoder.rawDigest() }
 
     // libarchive converts names to the current locale's charset; in the C
     // locale a UTF-8 pax name would become '?'s. Reading under C.UTF-8

@@ -460,6 +460,69 @@ final class UnpackTests: XCTestCase {
         XCTAssertEqual(reader.rawDigest()?.size, nil, "given once")
     }
 
+    /// Starts argv (a path) without waiting; its pid.
+    func spawn(_ args: [String]) -> pid_t {
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        precondition(posix_spawn(&pid, args[0], nil, nil, &argv, environ) == 0)
+        return pid
+    }
+
+    func testFromAPipeAndWithoutTheThread() throws {
+        // A pipe (a fifo here): read on the caller's thread, same result.
+        let tar = try sampleTar()
+        let plain = try FS.readBytes(tar)
+        try makeTar("p.tar.gz", """
+        import gzip
+        open(out, "wb").write(gzip.compress(open(\(pyString(tar)), "rb").read()))
+        """)
+        let fifo = base + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let pid = spawn(["/bin/cp", base + "/p.tar.gz", fifo])
+        let fd = open(fifo, O_RDONLY)
+        let r = try LayerUnpack.unpack(fd: fd, into: layer, lower: [], what: "fifo")
+        close(fd)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        unlink(fifo)
+        try checkSample(r, plain)
+        // Unthreaded TarReader on a regular file: the same entries and DiffID.
+        let gz = open(base + "/p.tar.gz", O_RDONLY)
+        defer { close(gz) }
+        let reader = try TarReader(fd: gz, what: "p.tar.gz", threaded: false)
+        var n = 0
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 8)
+        defer { buf.deallocate() }
+        var bigBytes = 0
+        while let e = try reader.next() {
+            n += 1
+            var k = 0
+            repeat { k = try reader.read(buf); if e.path == "big" { bigBytes += k } } while k > 0
+        }
+        XCTAssertEqual(n, 51)
+        XCTAssertEqual(bigBytes, 3 << 20)
+        XCTAssertEqual(try reader.finish().diffID, Digest.of(plain))
+    }
+
+    func testRefusedEarlyInABigStreamStopsTheReader() throws {
+        // The bad name comes first; 40 MiB follow, read ahead by the thread.
+        let t0 = Clock.monotonicSeconds()
+        try makeTar("early.tar.gz", """
+        import gzip
+        tf = open_tar(out + ".tmp")
+        t(tf, "../x", data=b"x")
+        t(tf, "big", data=os.urandom(40 << 20))
+        tf.close()
+        open(out, "wb").write(gzip.compress(open(out + ".tmp", "rb").read(), 1))
+        os.unlink(out + ".tmp")
+        """)
+        let made = Clock.monotonicSeconds()
+        refused(base + "/early.tar.gz", "\"..\" component")
+        XCTAssertLessThan(Clock.monotonicSeconds() - made, 2.0, "stopped without reading the rest (made in \(made - t0) s)")
+        assertNothingOutside()
+    }
+
     func testTruncatedGzip() throws {
         let tar = try sampleTar()
         try makeTar("t.tar.gz", """
