@@ -10,7 +10,8 @@ import Sys
 
 /// The Docker-style flags shared by `spec` and `run`, parsed by one table.
 public let runFlagTable: [Flag] = [
-    Flag(["rootfs"], value: "PATH", "the container's root filesystem"),
+    Flag(["rootfs"], value: "PATH", "the container's root filesystem (instead of an image)"),
+    Flag(["entrypoint"], value: "CMD", "replace the image's Entrypoint (\"\": none) and drop its Cmd"),
     Flag(["name"], value: "NAME", "a name for the container"),
     Flag(["hostname"], value: "NAME", "the container's hostname (default minicontainer)"),
     Flag(["e", "env"], value: "KEY=VALUE", "set an environment variable (KEY alone: take it from here)", repeats: true),
@@ -39,6 +40,7 @@ public let runFlagTable: [Flag] = [
 public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     var f = RunFlags()
     f.rootfs = p.string("rootfs")
+    f.entrypoint = p.string("entrypoint")
     f.name = p.string("name")
     f.hostname = p.string("hostname")
     f.env = p.strings("env")
@@ -70,6 +72,7 @@ public let realHost = Host(
     isDirectory: { FS.isDirectory($0) },
     environment: { Env.get($0) },
     readFile: { try? FS.readString($0) },
+    readFileInRoot: { FS.readInRoot($0, $1) },
     device: hostDevice,
     hostDevices: { listHostDevices("/dev") },
     seccompProfile: readSeccompProfile,

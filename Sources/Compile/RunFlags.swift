@@ -5,7 +5,11 @@ import Spec
 // through `Host`, so the same flags always give the same bytes.
 
 public struct RunFlags: Equatable {
+    /// `--rootfs DIR`, or else an image (`run IMAGE`), resolved by the caller.
     public var rootfs: String?
+    public var image: ImageDefaults?
+    /// `--entrypoint`: replaces the image's Entrypoint ("" clears it) and drops its Cmd.
+    public var entrypoint: String?
     public var name: String?
     public var hostname: String?
     public var env: [String] = []
@@ -31,6 +35,27 @@ public struct RunFlags: Equatable {
     public init() {}
 }
 
+/// What an image gives `run IMAGE`: its layers and the defaults of its
+/// config (OCI image-spec's config), which flags override as Docker's do.
+/// Filled by the caller from the image store; compile only reads it.
+public struct ImageDefaults: Equatable {
+    /// The reference as the user wrote it, and the image's id (its config's digest).
+    public var reference: String
+    public var id: String
+    /// The unpacked layer directories, top first (overlayfs's lowerdir order).
+    public var layers: [String]
+    public var env: [String] = []
+    public var entrypoint: [String]?
+    public var cmd: [String]?
+    public var workingDir: String?
+    public var user: String?
+    public var stopSignal: String?
+    public var labels: [String: String] = [:]
+    public init(reference: String, id: String, layers: [String]) {
+        self.reference = reference; self.id = id; self.layers = layers
+    }
+}
+
 /// What compilation may ask of the host.
 public struct Host {
     /// The canonical absolute path of an existing file, else nil.
@@ -38,8 +63,13 @@ public struct Host {
     public var isDirectory: (String) -> Bool
     /// A variable of the caller's environment (for `-e NAME`).
     public var environment: (String) -> String?
-    /// A text file's contents, or nil (for user names in the rootfs).
+    /// A text file's contents, or nil.
     public var readFile: (String) -> String?
+    /// A file of a root filesystem (a directory: --rootfs, or one image
+    /// layer), resolved inside it as if it were "/" (symlinks included:
+    /// an image's /etc/passwd -> /etc/shadow is the layer's, never the
+    /// host's); nil when missing. For user names.
+    public var readFileInRoot: (_ root: String, _ path: String) -> String?
     /// What `path` is, following symlinks (for `--device`); nil when it does not exist.
     public var device: (String) -> HostDevice?
     /// The host's device nodes, as `--privileged` gives them (the CLI walks /dev).
@@ -54,6 +84,7 @@ public struct Host {
 
     public init(realPath: @escaping (String) -> String?, isDirectory: @escaping (String) -> Bool,
                 environment: @escaping (String) -> String?, readFile: @escaping (String) -> String?,
+                readFileInRoot: ((String, String) -> String?)? = nil,
                 device: @escaping (String) -> HostDevice? = { _ in nil },
                 hostDevices: @escaping () -> [Device] = { [] },
                 seccompProfile: @escaping (String) throws -> Seccomp = { throw CompileError("seccomp profile \($0): cannot be read here") },
@@ -62,6 +93,7 @@ public struct Host {
         self.isDirectory = isDirectory
         self.environment = environment
         self.readFile = readFile
+        self.readFileInRoot = readFileInRoot ?? { root, path in readFile(root + path) }
         self.device = device
         self.hostDevices = hostDevices
         self.seccompProfile = seccompProfile
@@ -97,12 +129,37 @@ public let runCapabilities = [
 ]
 
 public func compile(_ f: RunFlags, host: Host) throws -> Spec {
-    guard let rootfsArg = f.rootfs else { throw CompileError("--rootfs is required") }
-    guard let rootfs = host.realPath(rootfsArg), host.isDirectory(rootfs) else {
-        throw CompileError("rootfs \(rootfsArg) does not exist or is not a directory")
+    // The root: a directory (--rootfs), or an image's layers, top first.
+    let rootfs: String
+    let layers: [String]
+    if let image = f.image {
+        guard f.rootfs == nil else { throw CompileError("--rootfs and an image exclude each other") }
+        guard let top = image.layers.first else { throw CompileError("image \(image.reference) has no layers") }
+        rootfs = top
+        layers = image.layers
+    } else {
+        guard let rootfsArg = f.rootfs else { throw CompileError("--rootfs or an image is required") }
+        guard let r = host.realPath(rootfsArg), host.isDirectory(r) else {
+            throw CompileError("rootfs \(rootfsArg) does not exist or is not a directory")
+        }
+        rootfs = r
+        layers = [r]
     }
-    guard !f.command.isEmpty else {
-        throw CompileError("no command given: put it after the flags, e.g. --rootfs \(rootfsArg) /bin/sh")
+    // The command: Docker's rules. --entrypoint replaces the image's
+    // Entrypoint and drops its Cmd; arguments after the image replace Cmd.
+    var args: [String]
+    if let image = f.image {
+        let entry = f.entrypoint.map { $0.isEmpty ? [] : [$0] } ?? image.entrypoint ?? []
+        let cmd = !f.command.isEmpty ? f.command : f.entrypoint != nil ? [] : image.cmd ?? []
+        args = entry + cmd
+        guard !args.isEmpty else {
+            throw CompileError("no command given and image \(image.reference) has no Entrypoint or Cmd: put one after the image")
+        }
+    } else {
+        args = f.entrypoint.map { $0.isEmpty ? f.command : [$0] + f.command } ?? f.command
+        guard !args.isEmpty else {
+            throw CompileError("no command given: put it after the flags, e.g. --rootfs \(f.rootfs!) /bin/sh")
+        }
     }
     if let n = f.name, !validName(n) {
         throw CompileError("invalid name \(quoted(n)): use letters, digits, _ . - and start with a letter or digit")
@@ -116,7 +173,14 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     }
 
     // Process.
+    // The image's Env replaces the defaults it names (PATH); -e wins over both.
     var env = ["PATH=" + Spec.defaultPath, "HOSTNAME=" + hostname]
+    for e in f.image?.env ?? [] {
+        guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
+            throw CompileError("image \(f.image!.reference): invalid Env entry \(quoted(e)) (NAME=VALUE)")
+        }
+        env.append(e)
+    }
     if f.tty { env.append("TERM=xterm") }
     // A later variable replaces an earlier one of the same name and takes
     // its place at the end: kept in the order of each name's last setting.
@@ -136,9 +200,14 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     var last: [Substring: Int] = [:]
     for (i, kv) in entries.enumerated() { last[kv[..<kv.firstIndex(of: "=")!]] = i }
     env = entries.enumerated().filter { last[$0.element[..<$0.element.firstIndex(of: "=")!]] == $0.offset }.map(\.element)
-    let cwd = f.workdir ?? "/"
-    guard cwd.hasPrefix("/") else { throw CompileError("working directory \(quoted(cwd)) must be an absolute path") }
-    let user = try f.user.map { try parseUser($0, rootfs: rootfs, host: host) } ?? User()
+    let imageDir = f.image?.workingDir.flatMap { $0.isEmpty ? nil : $0 }
+    let cwd = f.workdir ?? imageDir ?? "/"
+    guard cwd.hasPrefix("/") else {
+        throw CompileError(f.workdir == nil ? "image \(f.image!.reference): WorkingDir \(quoted(cwd)) must be an absolute path"
+                                             : "working directory \(quoted(cwd)) must be an absolute path")
+    }
+    let userSpec = f.user ?? f.image?.user.flatMap { $0.isEmpty ? nil : $0 }
+    let user = try userSpec.map { try parseUser($0, layers: layers, host: host) } ?? User()
     let capSet = try capabilitySet(add: f.capAdd, drop: f.capDrop, privileged: f.privileged,
                                    available: host.boundingSet())
     let security = try parseSecurityOptions(f.securityOpts)
@@ -146,7 +215,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
         throw CompileError("invalid --userns \(quoted(u)): only host (the default) is supported for now")
     }
     let caps = Capabilities(bounding: capSet, effective: capSet, permitted: capSet)
-    spec.process = Process(terminal: f.tty, user: user, args: f.command, env: env, cwd: cwd, capabilities: caps)
+    spec.process = Process(terminal: f.tty, user: user, args: args, env: env, cwd: cwd, capabilities: caps)
     if security.noNewPrivileges == true { spec.process!.noNewPrivileges = true }
     spec.process!.apparmorProfile = security.apparmorProfile
     spec.process!.selinuxLabel = security.selinuxLabel
@@ -260,7 +329,22 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     }
     spec.linux = linux
 
-    var ann: [String: String] = [Annotation.network: network, Annotation.rootfs: rootfs]
+    // An image's labels become annotations, as podman's do, but none of
+    // ours: a label "org.minicontainer.network" must not configure the
+    // network (or anything else) of the host. Flags are set after them.
+    var ann: [String: String] = [:]
+    if let image = f.image {
+        for (k, v) in image.labels where !k.hasPrefix(Annotation.prefix) && !k.isEmpty { ann[k] = v }
+        ann[Annotation.image] = image.reference
+        ann[Annotation.imageID] = image.id
+        if let s = image.stopSignal, !s.isEmpty {
+            guard Signal.parse(s) != nil else { throw CompileError("image \(image.reference): unknown StopSignal \(quoted(s))") }
+            ann[Annotation.stopSignal] = s
+        }
+    } else {
+        ann[Annotation.rootfs] = rootfs
+    }
+    ann[Annotation.network] = network
     if let n = f.name { ann[Annotation.name] = n }
     if !ports.isEmpty { ann[Annotation.ports] = ports.joined(separator: ",") }
     if f.interactive { ann[Annotation.interactive] = "true" }
@@ -387,12 +471,19 @@ public func parsePort(_ p: String) throws -> String {
 /// `-u UID[:GID]` with numbers, or names looked up in the rootfs's
 /// /etc/passwd and /etc/group.
 public func parseUser(_ u: String, rootfs: String, host: Host) throws -> User {
+    try parseUser(u, layers: [rootfs], host: host)
+}
+
+/// The same for the layers of an image (top first): a file is read from
+/// the top layer that has it, each resolved inside its own directory.
+public func parseUser(_ u: String, layers: [String], host: Host) throws -> User {
+    let rootfs = layers.count == 1 ? layers[0] : "the image"
     let parts = u.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard parts.count <= 2, !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty else {
         throw CompileError("invalid user \(quoted(u)): use UID[:GID] or NAME[:GROUP]")
     }
     func table(_ file: String) -> [[Substring]] {
-        (host.readFile(rootfs + file) ?? "").split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+        (layers.lazy.compactMap { host.readFileInRoot($0, file) }.first ?? "").split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
     }
     var uid: UInt32
     var gid: UInt32 = 0

@@ -14,6 +14,8 @@ extension Containers {
         o["created"] = .string(m.created)
         o["command"] = .array(m.command.map { .string($0) })
         o["rootfs"] = .string(m.rootfs)
+        o["image"] = m.image.map { .string($0) } ?? .null
+        o["imageID"] = m.imageID.map { .string($0) } ?? .null
         o["bundle"] = .string(dir(id))
         o["logPath"] = .string(logPath(id))
         var st = JSONObject()

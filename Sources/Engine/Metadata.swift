@@ -13,7 +13,11 @@ public struct Meta: Codable {
     public var created: String
     public var createdUnix: Int64
     public var command: [String]
+    /// The --rootfs directory, or the top layer of the image.
     public var rootfs: String
+    /// `run IMAGE`: the reference given and the image's id (sha256:...).
+    public var image: String?
+    public var imageID: String?
     public var ociRoot: String
     /// The process that waits for the init (foreground run or monitor).
     public var ownerPid: Int32?
@@ -71,7 +75,7 @@ extension Containers {
     /// directory left without it), newest first.
     public func all() -> [Meta] {
         FS.listDirectory(base).filter { $0.count == 64 && FS.isDirectory(dir($0)) }.map { id in
-            load(id) ?? Meta(id: id, name: "", created: "", createdUnix: 0, command: [], rootfs: "", ociRoot: ociRoot,
+            load(id) ?? Meta(id: id, name: "", created: "", createdUnix: 0, command: [], rootfs: "", image: nil, imageID: nil, ociRoot: ociRoot,
                              ownerPid: nil, ownerStart: nil, started: nil, startedUnix: nil, finished: nil,
                              finishedUnix: nil, exitCode: nil, autoRemove: false, detached: false)
         }.sorted { $0.createdUnix > $1.createdUnix }

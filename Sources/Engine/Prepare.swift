@@ -30,7 +30,7 @@ extension Containers {
         guard mkdir(d, 0o711) == 0 else { throw SysError("mkdir \(d)") }
         let st = Proc.stat(getpid())
         let meta = Meta(id: id, name: name, created: Log.timestamp(), createdUnix: now(), command: req.spec.process?.args ?? [],
-                        rootfs: req.rootfs, ociRoot: ociRoot, ownerPid: getpid(), ownerStart: st?.startTime,
+                        rootfs: req.rootfs, image: req.image, imageID: req.imageID, ociRoot: ociRoot, ownerPid: getpid(), ownerStart: st?.startTime,
                         started: nil, startedUnix: nil, finished: nil, finishedUnix: nil, exitCode: nil,
                         autoRemove: req.autoRemove, detached: req.detach)
         do {
@@ -42,7 +42,7 @@ extension Containers {
             try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
             try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
             try FS.writeAtomically(d + "/resolv.conf", resolvConf())
-            try layer.mount(lower: [req.rootfs])
+            try layer.mount(lower: req.lower.isEmpty ? [req.rootfs] : req.lower)
             var spec = req.spec
             spec.root = Root(path: layer.merged, readonly: req.spec.root?.readonly)
             var mounts = spec.mounts ?? []

@@ -14,6 +14,15 @@ extension Containers {
         public var name: String?
         public var hostname: String
         public var rootfs: String
+        /// The overlay's lower layers, top first: the image's layers, or
+        /// empty for [rootfs] (--rootfs).
+        public var lower: [String] = []
+        /// `run IMAGE`: the reference and the image id, for the metadata.
+        public var image: String?
+        public var imageID: String?
+        /// Called once the container's directory and config.json exist
+        /// (the CLI releases its hold on the image there).
+        public var prepared: (() -> Void)?
         public var detach = false
         public var autoRemove = false
         public var interactive = false
@@ -52,6 +61,7 @@ extension Containers {
     /// code) or detached (prints the id; a monitor stays behind).
     public func run(_ req: RunRequest) throws -> Int32 {
         let id = try prepare(req)
+        req.prepared?()
         if req.detach { return try runDetached(id, req) }
         if !req.interactive {
             let null = open("/dev/null", O_RDONLY | O_CLOEXEC)

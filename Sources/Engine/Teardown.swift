@@ -1,5 +1,6 @@
 import Glibc
 import Network
+import Spec
 import Sys
 
 // The end of a run-mode container: its exit recorded (finish), stop, rm, and
@@ -39,7 +40,8 @@ extension Containers {
         try? FS.removeTree(dir(id))
     }
 
-    /// SIGTERM, then SIGKILL after `timeout` seconds; waits for the init.
+    /// SIGTERM (or the image's StopSignal), then SIGKILL after `timeout`
+    /// seconds; waits for the init.
     public func stop(_ id: String, timeout: Int) throws {
         let rt = runtime
         if let live = liveStatus(id), let r = try? rt.store.load(id) {
@@ -47,7 +49,8 @@ extension Containers {
             if live.status == "created" || live.status == "creating" {
                 try? rt.kill(id, signal: SIGKILL, all: false)
             } else {
-                try? rt.kill(id, signal: SIGTERM, all: false)
+                let first = r.annotations?[Annotation.stopSignal].flatMap { Signal.parse($0) } ?? SIGTERM
+                try? rt.kill(id, signal: first, all: false)
                 if !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: timeout * 1000) {
                     try? rt.kill(id, signal: SIGKILL, all: false)
                 }

@@ -7,6 +7,9 @@
 // to the string itself, as when each module spelt its own.
 
 public enum Annotation {
+    /// The prefix of every key of ours; an image's labels never carry one into a spec.
+    @inlinable public static var prefix: String { "org.minicontainer." }
+
     // In config.json (run flags compile to them; schema/annotations.schema.json).
 
     /// The container's name (`--name`).
@@ -20,8 +23,16 @@ public enum Annotation {
     /// The host path of the root filesystem (`--rootfs`).
     @inlinable public static var rootfs: String { "org.minicontainer.rootfs" }
 
+    /// The image reference a container was run from (`run IMAGE`), as given.
+    @inlinable public static var image: String { "org.minicontainer.image" }
+    /// That image's id: "sha256:" and its config's digest. What `inspect`
+    /// shows and image GC reads (an image in use is not removed).
+    @inlinable public static var imageID: String { "org.minicontainer.image.id" }
+    /// The signal `stop` sends first (the image's StopSignal; default SIGTERM).
+    @inlinable public static var stopSignal: String { "org.minicontainer.stop-signal" }
+
     /// Every key a bundle's config.json may carry, as the schema lists them.
-    public static let bundleKeys = [name, network, ports, interactive, rootfs]
+    public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal]
 
     // In the OCI state, added while a bridged container lives; never read
     // from config.json (schema/state.schema.json).

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import Spec
 
@@ -59,6 +60,34 @@ public enum FS {
 
     public static func readString(_ path: String) throws -> String {
         String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
+    /// A regular file of the tree at `root`, `path` resolved inside it as
+    /// if it were "/" (openat2 RESOLVE_IN_ROOT: "..", absolute symlinks and
+    /// /proc magic links never leave it), at most `limit` bytes; nil when it
+    /// is missing, not a regular file (a fifo would block), or larger. For
+    /// files of a container's or an image's root read on the host's side
+    /// (/etc/passwd for user names): `/etc/passwd -> /etc/shadow` in an
+    /// image is the image's shadow, not the host's.
+    public static func readInRoot(_ root: String, _ path: String, limit: Int = 4 << 20) -> String? {
+        let dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return nil }
+        defer { close(dir) }
+        let fd = Int32(mc_openat2(dir, path, UInt64(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), 0,
+                                  Kernel.RESOLVE_IN_ROOT | Kernel.RESOLVE_NO_MAGICLINKS))
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= limit else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var off = 0
+        while off < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + off, $0.count - off, off_t(off)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            off += n
+        }
+        return String(decoding: out[0..<off], as: UTF8.self)
     }
 
     public static func writeAll(fd: Int32, _ bytes: [UInt8], what: String) throws {

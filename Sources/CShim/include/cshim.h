@@ -52,4 +52,22 @@ char *mc_argv(int i);
 // Build facts, set by the Makefile with -Xcc -DMC_COMMIT="...".
 const char *mc_commit(void);
 
+// Layer unpacking (Image, cshim_unpack.c): the final component never followed.
+// chmod of `name` in `dirfd` (fchmodat2 with AT_SYMLINK_NOFOLLOW; where the
+// kernel lacks it, a symlink is left alone and anything else chmod'ed).
+int mc_fchmodat_nofollow(int dirfd, const char *name, uint32_t mode);
+// setxattr on `name` in `dirfd` itself, also a symlink, fifo or device node
+// (setxattrat(2) with AT_SYMLINK_NOFOLLOW; before Linux 6.13, lsetxattr
+// through /proc/self/fd/<dirfd>/<name>).
+int mc_lsetxattrat(int dirfd, const char *name, const char *xname, const void *value, size_t size);
+// llistxattr/lgetxattr the same way (for copying a lower layer's file up).
+ssize_t mc_llistxattrat(int dirfd, const char *name, char *list, size_t size);
+ssize_t mc_lgetxattrat(int dirfd, const char *name, const char *xname, void *value, size_t size);
+// fsetxattr/fgetxattr and copy_file_range, which Glibc's module leaves out.
+int mc_fsetxattr(int fd, const char *xname, const void *value, size_t size);
+ssize_t mc_fgetxattr(int fd, const char *xname, void *value, size_t size);
+ssize_t mc_copy_file_range(int in, int out, size_t len);
+// makedev(3), a macro.
+uint64_t mc_makedev(uint32_t major, uint32_t minor);
+
 #endif
