@@ -46,7 +46,7 @@ extension ImageStore {
         // The layer's DiffID is known only once it is unpacked.
         var job = UnpackJob(store: self, work: work)
         let tmp = work.path("layer")
-        guard mkdir(tmp, 0o755) == 0 else { throw SysError("mkdir \(tmp)") }
+        guard mkdir(tmp, 0o755) == 0, mkdir(tmp + "/root", 0o755) == 0 else { throw SysError("mkdir \(tmp)/root") }
         let lfd = open(blobFile, O_RDONLY | O_CLOEXEC)
         guard lfd >= 0 else { throw SysError("open \(blobFile)") }
         let result: LayerUnpackResult

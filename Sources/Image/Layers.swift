@@ -54,7 +54,7 @@ struct UnpackJob {
             guard fd >= 0 else { throw SysError("open \(layer.path)") }
             defer { close(fd) }
             let tmp = work.path("layer-" + chain.hex.prefix(12))
-            guard mkdir(tmp, 0o755) == 0 else { throw SysError("mkdir \(tmp)") }
+            guard mkdir(tmp, 0o755) == 0, mkdir(tmp + "/root", 0o755) == 0 else { throw SysError("mkdir \(tmp)/root") }
             let label = "\(layer.what) (layer \(i + 1) of \(layers.count), \(layer.digest))"
             let t0 = Clock.monotonicSeconds()
             let result = try LayerUnpack.unpack(fd: fd, into: tmp + "/root", lower: chains[..<i].map { root($0) }, what: label)

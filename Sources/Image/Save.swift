@@ -1,4 +1,3 @@
-import CArchive
 import Glibc
 import JSON
 import Spec
@@ -143,34 +142,22 @@ func streamFile(_ path: String, _ emit: (UnsafeRawBufferPointer) throws -> Void)
     }
 }
 
-/// Decompresses a (gzip or zstd) blob file as a stream (libarchive's raw
-/// format over its filters), with the uncompressed stream's digest.
+/// Decompresses a (gzip or zstd) blob file as a stream (the unpacker's
+/// StreamDecoder), with the uncompressed stream's digest and size.
 func streamDecompressed(_ path: String, _ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> (Digest, Int64) {
-    guard let a = archive_read_new() else { throw Failure(.failed, "libarchive: out of memory") }
-    defer { archive_read_free(a) }
-    archive_read_support_filter_all(a)
-    archive_read_support_format_raw(a)
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw SysError("open \(path)") }
     defer { close(fd) }
-    func err() -> Failure { Failure(.invalid, "\(path): " + (archive_error_string(a).map { String(cString: $0) } ?? "cannot decompress")) }
-    guard archive_read_open_fd(a, fd, copyBuffer) == ARCHIVE_OK else { throw err() }
-    var e: OpaquePointer?
-    guard archive_read_next_header(a, &e) == ARCHIVE_OK else { throw err() }
+    let dec = try StreamDecoder(fd: fd, what: path, hashRaw: false)
     let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: copyBuffer, alignment: 4096)
     defer { buf.deallocate() }
-    var hash = SHA256Stream()
-    var size: Int64 = 0
     while true {
-        let n = archive_read_data(a, buf.baseAddress, buf.count)
-        if n < 0 { throw err() }
+        let n = try dec.read(into: buf.baseAddress!, capacity: buf.count)
         if n == 0 { break }
-        let chunk = UnsafeRawBufferPointer(rebasing: buf[0..<n])
-        hash.update(chunk)
-        size += Int64(n)
-        try emit(chunk)
+        try emit(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
     }
-    return (hash.finish(), size)
+    let r = try dec.finish(scratch: buf.baseAddress!, capacity: buf.count)
+    return (r.digest, r.size)
 }
 
 extension ImageStore {
