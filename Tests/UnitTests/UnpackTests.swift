@@ -265,6 +265,22 @@ final class UnpackTests: XCTestCase {
         XCTAssertEqual(FS.listDirectory(layer + "/usr"), [], "aufs' .wh..wh. entries are skipped")
     }
 
+    func testOverlayXattrsFromTheArchiveAreDropped() throws {
+        let tar = try makeTar("ov.tar", """
+        tf = open_tar()
+        t(tf, "d/", tarfile.DIRTYPE, pax={"SCHILY.xattr.trusted.overlay.redirect": "/etc", "SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.keep": "k"})
+        t(tf, "f", data=b"f", pax={"SCHILY.xattr.trusted.overlay.metacopy": "", "SCHILY.xattr.user.overlay.origin": "x", "SCHILY.xattr.trusted.overlay.opaque": "x"})
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertNil(xattrOf(layer + "/d", "trusted.overlay.redirect"))
+        XCTAssertEqual(xattrOf(layer + "/d", "trusted.overlay.opaque"), "y")
+        XCTAssertEqual(xattrOf(layer + "/d", "user.keep"), "k")
+        XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.metacopy"))
+        XCTAssertNil(xattrOf(layer + "/f", "user.overlay.origin"))
+        XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.opaque"))
+    }
+
     // MARK: Hostile archives
 
     func testTraversalNamesAreRefused() throws {
