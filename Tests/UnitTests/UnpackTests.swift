@@ -281,6 +281,34 @@ final class UnpackTests: XCTestCase {
         XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.opaque"))
     }
 
+    func testNamesThatAreNotUTF8KeepTheirBytes() throws {
+        let tar = try makeTar("l1.tar", """
+        tf = tarfile.open(out, "w", format=tarfile.USTAR_FORMAT, encoding="latin-1")
+        t(tf, "caf\\u00e9", data=b"latin-1")
+        tf.close()
+        tf = tarfile.open(out + ".pax.tar", "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+        t(tf, "na\\udcefve", data=b"raw byte in pax")
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(rawNames(layer), [[0x63, 0x61, 0x66, 0xe9]], "the archive's bytes, not '?' or U+FFFD")
+        _ = spawnWait(["/bin/rm", "-rf", layer]); mkdir(layer, 0o755)
+        _ = try unpack(tar + ".pax.tar")
+        XCTAssertEqual(rawNames(layer), [[0x6e, 0x61, 0xef, 0x76, 0x65]], "pax hdrcharset=BINARY keeps the raw byte")
+    }
+
+    /// The names in `dir` as bytes.
+    func rawNames(_ dir: String) -> [[UInt8]] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [[UInt8]] = []
+        while let ent = readdir(d) {
+            let n: [UInt8] = withUnsafeBytes(of: ent.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if n != [0x2e] && n != [0x2e, 0x2e] { out.append(n) }
+        }
+        return out
+    }
+
     // MARK: Hostile archives
 
     func testTraversalNamesAreRefused() throws {
