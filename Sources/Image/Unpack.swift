@@ -407,10 +407,7 @@ final class Unpacker {
         }
         if needsChown(e) { try check(fchown(fd, e.uid, e.gid), e, "chown") }
         if chmod { try check(fchmod(fd, mode_t(e.mode)), e, "chmod") }
-        for x in Unpacker.xattrs(e) {
-            let r = CName(x.name).with { xn in x.value.withUnsafeBytes { mc_fsetxattr(fd, xn, $0.baseAddress, $0.count) } }
-            if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(x.name, max: 128))") }
-        }
+        for x in Unpacker.xattrs(e) { try setXattr(fd, nil, x.name, x.value, e, fromArchive: true) }
         var ts = Unpacker.times(e)
         try check(futimens(fd, &ts), e, "set times")
     }
@@ -432,7 +429,11 @@ final class Unpacker {
         return [t, t]
     }
 
-    private func setXattr(_ p: Int32, _ n: CName?, _ name: String, _ value: [UInt8], _ e: TarEntry) throws {
+    /// Sets an xattr on `n` in `p`, or on the fd `p` itself when `n` is nil.
+    /// One `fromArchive` that the kernel or the filesystem will not take
+    /// (EPERM: user.* on a symlink or device node; ENOTSUP) is skipped, as
+    /// docker does; our own (the opaque marker) must be set.
+    private func setXattr(_ p: Int32, _ n: CName?, _ name: String, _ value: [UInt8], _ e: TarEntry, fromArchive: Bool = false) throws {
         // New entries beneath a default ACL take their mode from it, not the umask.
         if name == "system.posix_acl_default" { umaskBits = nil }
         let r: Int32 = CName(name).with { xn in
@@ -441,7 +442,8 @@ final class Unpacker {
                 return mc_fsetxattr(p, xn, v.baseAddress, v.count)
             }
         }
-        if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(name, max: 128))") }
+        if r == 0 || (fromArchive && (errno == EPERM || errno == EOPNOTSUPP)) { return }
+        throw sysError(e, "set xattr \(Quote.quoted(name, max: 128))")
     }
 
     /// Owner (unless `created` fresh as the archive's), mode (if `chmod`),
@@ -451,13 +453,13 @@ final class Unpacker {
             try check(n.with { fchownat(p, $0, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) }, e, "chown")
         }
         if chmod { try check(n.with { mc_fchmodat_nofollow(p, $0, e.mode) }, e, "chmod") }
-        for x in Unpacker.xattrs(e) { try setXattr(p, n, x.name, x.value, e) }
+        for x in Unpacker.xattrs(e) { try setXattr(p, n, x.name, x.value, e, fromArchive: true) }
     }
 
     private func applyRoot(_ e: TarEntry) throws {
         try check(fchown(root, e.uid, e.gid), e, "chown")
         try check(fchmod(root, mode_t(e.mode)), e, "chmod")
-        for x in Unpacker.xattrs(e) { try setXattr(root, nil, x.name, x.value, e) }
+        for x in Unpacker.xattrs(e) { try setXattr(root, nil, x.name, x.value, e, fromArchive: true) }
         dirTimes[[]] = (e.mtime.sec, e.mtime.nsec)
     }
 

@@ -281,6 +281,20 @@ final class UnpackTests: XCTestCase {
         XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.opaque"))
     }
 
+    func testXattrsTheKernelRefusesOnASymlinkAreSkipped() throws {
+        // user.* cannot be set on a symlink or a fifo (EPERM): skipped, as docker does.
+        let tar = try makeTar("ux.tar", """
+        tf = open_tar()
+        t(tf, "l", tarfile.SYMTYPE, linkname="x", pax={"SCHILY.xattr.user.a": "1", "SCHILY.xattr.trusted.b": "2"})
+        t(tf, "p", tarfile.FIFOTYPE, pax={"SCHILY.xattr.user.a": "1"})
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(readlinkOf(layer + "/l"), "x")
+        XCTAssertEqual(xattrOf(layer + "/l", "trusted.b"), "2", "trusted.* is allowed on a symlink")
+        XCTAssertNil(xattrOf(layer + "/l", "user.a"))
+    }
+
     func testNamesThatAreNotUTF8KeepTheirBytes() throws {
         let tar = try makeTar("l1.tar", """
         tf = tarfile.open(out, "w", format=tarfile.USTAR_FORMAT, encoding="latin-1")
