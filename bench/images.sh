@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Image load and unpack, beside the tools people use today, in one run:
+#   minicontainer load (docker-archive, uncompressed; oci-archive, gzip)
+#   umoci unpack (of the OCI layout the archives were made from, gzip)
+#   podman load into a private store (--root/--runroot under the work dir),
+#     of the same docker-archive and oci-archive
+# The image is built here (nothing downloaded): five layers of ~40 MB each,
+# from the busybox rootfs, /usr/share and /usr/lib (small text files, icons,
+# python sources, large binaries), with umoci; the archives with skopeo.
+# Each tool runs RUNS times (alternated), each time into a fresh, empty
+# destination (input warm in the page cache; nothing is synced after); the
+# table has the median wall time, MB/s of uncompressed layer data, and the
+# ratio to minicontainer's load of the same input. Then where our time goes:
+# our load's own phases (--debug log) beside what decompression (gzip -dc)
+# and SHA-256 (openssl dgst, the same libcrypto) alone cost on these layers.
+# Everything it made is removed on exit (podman's store with `system reset`,
+# any mount under the work dir unmounted).
+# Usage: [RUNS=3] [MINICONTAINER=BIN] bench/images.sh   (as root; needs umoci,
+#   skopeo, podman)
+set -euo pipefail
+shopt -s inherit_errexit
+RUNS=${RUNS:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+MC=${MINICONTAINER:-$here/.build/release/minicontainer}
+ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
+[ -x "$MC" ] || { echo "build first (make build): $MC" >&2; exit 1; }
+for t in umoci skopeo podman openssl gzip; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
+
+work=$(mktemp -d /var/tmp/mc-bench-images.XXXXXX)
+cleanup() {
+  for d in "$work"/podman-*; do
+    [ -d "$d" ] || continue
+    podman --root "$d/root" --runroot "$d/run" system reset -f >/dev/null 2>&1 || true
+  done
+  awk -v w="$work" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "building the image in $work ..." >&2
+lay=$work/layout
+umoci init --layout "$lay"
+umoci new --image "$lay:bench"
+layer() {   # layer N DIR... : a layer of those trees, added with umoci
+  local n=$1; shift
+  tar -C / -cf "$work/l$n.tar" "$@"
+  umoci raw add-layer --no-history --image "$lay:bench" "$work/l$n.tar"
+  rm -f "$work/l$n.tar"
+}
+tar -C "$ROOTFS" -cf "$work/l1.tar" .
+tar -C / -rf "$work/l1.tar" usr/share/vim
+umoci raw add-layer --no-history --image "$lay:bench" "$work/l1.tar"; rm -f "$work/l1.tar"
+layer 2 usr/share/icons usr/share/perl
+layer 3 usr/lib/python3.11
+layer 4 usr/lib/git-core usr/share/i18n
+layer 5 usr/lib/cni
+umoci config --image "$lay:bench" --config.cmd /bin/sh
+skopeo copy --quiet "oci:$lay:bench" "docker-archive:$work/bench-docker.tar:mc-bench/images:1"
+skopeo copy --quiet "oci:$lay:bench" "oci-archive:$work/bench-oci.tar:docker.io/mc-bench/images:1"
+dsize=$(stat -c %s "$work/bench-docker.tar")
+osize=$(stat -c %s "$work/bench-oci.tar")
+# Uncompressed layer bytes: the docker-archive's layer files.
+usize=$(tar -tvf "$work/bench-docker.tar" | awk '$6 ~ /\.tar$/ { s += $3 } END { print s }')
+files=$(tar -xOf "$work/bench-docker.tar" --wildcards '*.tar' | tar -ti | wc -l)
+MB() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1e6 }'; }
+echo "image: 5 layers, $(MB "$usize") MB uncompressed, $files entries; docker-archive $(MB "$dsize") MB, oci-archive (gzip) $(MB "$osize") MB" >&2
+cat "$work/bench-docker.tar" "$work/bench-oci.tar" "$lay"/blobs/sha256/* >/dev/null   # warm
+
+declare -A T
+run_one() {   # run_one NAME N: one timed run into a fresh destination
+  local name=$1 n=$2 s e
+  case $name in
+    mc-docker|mc-oci)
+      local d=$work/mc-$n input=$work/bench-docker.tar
+      [ "$name" = mc-oci ] && input=$work/bench-oci.tar
+      s=$(now); MINICONTAINER_DATA=$d "$MC" load -i "$input" >/dev/null; e=$(now)
+      rm -rf "$d" ;;
+    umoci)
+      s=$(now); umoci unpack --image "$lay:bench" "$work/umoci-$n" >/dev/null; e=$(now)
+      rm -rf "$work/umoci-$n" ;;
+    podman-docker|podman-oci)
+      local d=$work/podman-$n input=docker-archive:$work/bench-docker.tar
+      [ "$name" = podman-oci ] && input=oci-archive:$work/bench-oci.tar
+      s=$(now); podman --root "$d/root" --runroot "$d/run" --storage-driver overlay load -q -i "$input" >/dev/null 2>&1; e=$(now)
+      podman --root "$d/root" --runroot "$d/run" system reset -f >/dev/null 2>&1 || true
+      rm -rf "$d" ;;
+  esac
+  T[$name]+="$(elapsed "$s" "$e") "
+}
+NAMES="mc-docker mc-oci umoci podman-docker podman-oci"
+for n in $(seq 1 "$RUNS"); do
+  for name in $NAMES; do run_one "$name" "$n"; done
+  echo "run $n/$RUNS done" >&2
+done
+
+med() { tr ' ' '\n' <<<"${T[$1]}" | grep . | median; }
+declare -A LABEL=([mc-docker]="minicontainer load (docker-archive)" [mc-oci]="minicontainer load (oci-archive, gzip)"
+  [umoci]="umoci unpack (layout, gzip)" [podman-docker]="podman load (docker-archive)" [podman-oci]="podman load (oci-archive, gzip)")
+declare -A BASE=([mc-docker]=mc-docker [podman-docker]=mc-docker [mc-oci]=mc-oci [umoci]=mc-oci [podman-oci]=mc-oci)
+echo
+printf "%-40s %10s %10s %14s\n" "load + unpack, $RUNS runs" "median s" "MB/s" "x minicontainer"
+for name in $NAMES; do
+  m=$(med "$name"); b=$(med "${BASE[$name]}")
+  printf "%-40s %10s %10s %14s\n" "${LABEL[$name]}" "$m" "$(awk -v u="$usize" -v t="$m" 'BEGIN { printf "%.0f", u / 1e6 / t }')" \
+    "$(awk -v a="$m" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')"
+done
+echo "(MB/s: uncompressed layer data, $(MB "$usize") MB; x minicontainer: time over ours on the same input, so >1 is slower than us)"
+
+# Where our time goes.
+echo
+d=$work/mc-phases
+MINICONTAINER_DATA=$d "$MC" --debug --log "$work/phases.log" load -i "$work/bench-oci.tar" >/dev/null
+rm -rf "$d"
+read_ms=$(grep -o 'archive read and blobs verified in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
+unpack_ms=$(grep -o 'layers unpacked and committed in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
+blobs=$(cd "$lay/blobs/sha256" && for f in *; do [ "$(head -c2 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b ] && echo "$lay/blobs/sha256/$f"; done)
+s=$(now); for f in $blobs; do gzip -dc "$f" >/dev/null; done; e=$(now); gz=$(elapsed "$s" "$e")
+s=$(now); for f in $blobs; do gzip -dc "$f"; done | openssl dgst -sha256 >/dev/null; e=$(now); gzsha=$(elapsed "$s" "$e")
+s=$(now); cat $blobs | openssl dgst -sha256 >/dev/null; e=$(now); rawsha=$(elapsed "$s" "$e")
+echo "where minicontainer's load of the oci-archive goes (one run, --debug log):"
+echo "  read the archive, write and verify blobs (SHA-256 of $(MB "$osize") MB): $read_ms"
+echo "  unpack the 5 layers and commit:                            $unpack_ms"
+echo "  of which, measured alone on the same layers:"
+echo "    gzip decompression (gzip -dc):                            $(awk -v t="$gz" 'BEGIN { printf "%.0f ms", t * 1000 }')"
+echo "    SHA-256 of the uncompressed stream (DiffID):              $(awk -v a="$gzsha" -v b="$gz" 'BEGIN { printf "%.0f ms", (a - b) * 1000 }')"
+echo "    the rest is file creation (open/write/chown/chmod/utimens of $files entries)"
+echo "  (SHA-256 of the compressed blobs alone: $(awk -v t="$rawsha" 'BEGIN { printf "%.0f ms", t * 1000 }'))"
