@@ -31,13 +31,20 @@ rootfs:
 DEMO    := /tmp/minicontainer-demo
 
 # Set up everything and run a container: run flags compile to a bundle, and
-# the OCI lifecycle runs it (create, start, wait, delete).
+# the OCI lifecycle runs it (create, start, wait, delete); then the same
+# rootfs as an image, loaded into the store and run Docker-style.
 demo: setup build rootfs
 	rm -rf $(DEMO)
 	$(BIN) spec --bundle $(DEMO) --rootfs $(ROOTFS) --hostname demo --network none -- \
 	    /bin/sh -c 'echo "hello from $$(hostname), pid $$$$"; id; ls /; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
 	$(BIN) run --bundle $(DEMO) demo
 	rm -rf $(DEMO)
+	@echo "--- Docker-style: an image built here from the same rootfs (umoci, skopeo), loaded, run"
+	bash scripts/mkimage.sh $(ROOTFS) $(DEMO).tar busybox:latest
+	$(BIN) load -i $(DEMO).tar
+	rm -f $(DEMO).tar
+	$(BIN) images
+	$(BIN) run --rm --network none busybox sh -c 'echo "hello from the busybox image, pid $$$$ on $$(hostname)"; cat /proc/self/cgroup | head -1'
 
 bench: build rootfs
 	bash bench/lifecycle.sh 100 5

@@ -1,6 +1,7 @@
 import Compile
 import Engine
 import Glibc
+import Image
 import JSON
 import Network
 import Runtime
@@ -43,12 +44,28 @@ func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
 }
 
 /// `run [flags] --rootfs PATH CMD [ARG...]`.
-func dockerRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
-    let flags = runFlags(from: p, command: p.positionals)
+func dockerRun(_ p: Parsed, _ g: Globals, image ref: String? = nil) throws -> Int32 {
+    var flags = runFlags(from: p, command: ref == nil ? p.positionals : Array(p.positionals.dropFirst()))
     return try docker {
+        // An image: resolved (its layers unpacked) and held, so that no
+        // rmi or prune removes it before the container's config.json names
+        // it (Annotation.imageID: from then on GC sees it in use).
+        var hold: ImageHold? = nil
+        defer { hold?.release() }
+        if let ref = ref {
+            let (image, h) = try resolveImage(ref, g)
+            flags.image = image
+            hold = h
+        }
         let spec = try compile(flags, host: realHost)
         var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",
                                         rootfs: spec.root?.path ?? flags.rootfs!)
+        req.prepared = { hold?.release(); hold = nil }
+        if let image = flags.image {
+            req.lower = image.layers
+            req.image = image.reference
+            req.imageID = image.id
+        }
         req.detach = p.bool("detach")
         req.autoRemove = p.bool("rm")
         req.interactive = flags.interactive

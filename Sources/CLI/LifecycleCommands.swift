@@ -94,15 +94,16 @@ let deleteCommand = Command(name: "delete", summary: "remove a container's state
     return try about(id) { try rt.delete(id, force: p.bool("force")); return 0 }
 }
 
-let runCommand = Command(name: "run", summary: "run a container: from a bundle (runc's run) or, with --rootfs, Docker-style",
-                         usage: "[flags] ID | [run flags] --rootfs PATH COMMAND [ARG...]",
+let runCommand = Command(name: "run", summary: "run a container: an image or --rootfs Docker-style, or a bundle as runc does",
+                         usage: "[run flags] IMAGE [COMMAND [ARG...]] | [run flags] --rootfs PATH COMMAND [ARG...] | [--bundle DIR] [flags] ID\n\n" + runModeRule,
                          flags: createFlags + [Flag(["d", "detach"], "return after start; the container runs on"),
                                                Flag(["keep"], "accepted for runc compatibility")]
                              + runFlagTable + runModeFlags,
                          stopAtPositional: true) { p, g in
-    if p.has("rootfs") { return try dockerRun(p, g) }
-    if let f = (runFlagTable + runModeFlags).first(where: { p.has($0.key) }) {
-        throw Failure(.usage, "run: --\(f.key) needs --rootfs (a bundle's config.json says everything else)")
+    switch try runMode(p, g) {
+    case .rootfs: return try dockerRun(p, g)
+    case .image(let ref): return try dockerRun(p, g, image: ref)
+    case .bundle: break
     }
     let id = try oneID(p, "run")
     return try about(id) {

@@ -56,7 +56,7 @@ public final class TarReader {
         archive_read_support_format_tar(a)
         archive_read_support_format_empty(a)
         let client = Unmanaged.passUnretained(self).toOpaque()
-        let r = TarReader.withLocale { archive_read_open(a, client, nil, tarReaderRead, nil) }
+        let r = archive_read_open(a, client, nil, tarReaderRead, nil)
         // (On a throw, deinit frees the archive: every property is set.)
         if r != ARCHIVE_OK { throw error(r) }
     }
@@ -99,7 +99,7 @@ public final class TarReader {
     public func next() throws -> TarEntry? {
         guard !atEnd else { return nil }
         var entry: OpaquePointer?
-        let r = TarReader.withLocale { archive_read_next_header(archive, &entry) }
+        let r = archive_read_next_header(archive, &entry)
         if r == ARCHIVE_EOF { atEnd = true; return nil }
         // WARN: an unconvertible name or a malformed pax record libarchive
         // skipped; the entry itself is whole.
@@ -141,17 +141,10 @@ public final class TarReader {
     /// The raw stream's digest and size, after `finish`, when asked for with `hashRaw`.
     public func rawDigest() -> (digest: Digest, size: Int64)? { result == nil ? nil : source.decoder.rawDigest() }
 
-    // libarchive converts names to the current locale's charset; in the C
-    // locale a UTF-8 pax name would become '?'s. Reading under C.UTF-8
-    // (thread-local, uselocale) keeps the bytes as they are.
-    private static let utf8Locale: locale_t? = newlocale(Int32(LC_CTYPE_MASK), "C.UTF-8", nil)
-
-    static func withLocale<T>(_ body: () -> T) -> T {
-        guard let l = utf8Locale else { return body() }
-        let old = uselocale(l)
-        defer { uselocale(old) }
-        return body()
-    }
+    // Names: the process runs in the C locale (nothing calls setlocale), in
+    // which libarchive hands names over as the archive's bytes, UTF-8 or
+    // not (UnpackTests checks a pax UTF-8 name, a Latin-1 ustar name and a
+    // pax hdrcharset=BINARY one).
 
     /// An entry's name as errors quote it.
     static func name(_ path: String) -> String { Quote.quoted(path, max: 256) }

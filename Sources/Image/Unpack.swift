@@ -24,6 +24,9 @@ import Sys
 // - Hard links: the target is resolved in the layer the same way (a leading
 //   "/" stripped, ".." refused); a target that is not in this layer but in a
 //   lower one is copied up first, as overlayfs would, then linked.
+// - xattrs come through, but overlayfs' own (trusted.overlay.*,
+//   user.overlay.*: a redirect or metacopy in a lower layer would be
+//   obeyed), except trusted.overlay.opaque=y, which is the opaque marker.
 // - Device nodes and fifos are created, as docker, podman and umoci do when
 //   they run as root; what a container may open is the device cgroup's say.
 // - Owners are the archive's numeric uid/gid (names ignored), set with
@@ -176,6 +179,19 @@ final class Unpacker {
     /// Whether the new entry's owner differs from the archive's.
     private func needsChown(_ e: TarEntry) -> Bool {
         umaskBits == nil || e.uid != euid || e.gid != (parentGroup ?? egid)
+    }
+
+    /// The entry's xattrs but overlayfs' own (trusted.overlay.* and
+    /// user.overlay.*: redirects, metacopy, origins would be obeyed in a
+    /// lower layer; the whiteout format says opaque with .wh..wh..opq).
+    /// trusted.overlay.opaque=y is kept: it means just that.
+    static func xattrs(_ e: TarEntry) -> [(name: String, value: [UInt8])] {
+        guard e.xattrs.contains(where: { isOverlays($0.name) }) else { return e.xattrs }
+        return e.xattrs.filter { !isOverlays($0.name) || ($0.name == "trusted.overlay.opaque" && $0.value == [UInt8(ascii: "y")]) }
+    }
+
+    private static func isOverlays(_ name: String) -> Bool {
+        name.hasPrefix("trusted.overlay.") || name.hasPrefix("user.overlay.")
     }
 
     // MARK: Names
@@ -391,10 +407,7 @@ final class Unpacker {
         }
         if needsChown(e) { try check(fchown(fd, e.uid, e.gid), e, "chown") }
         if chmod { try check(fchmod(fd, mode_t(e.mode)), e, "chmod") }
-        for x in e.xattrs {
-            let r = CName(x.name).with { xn in x.value.withUnsafeBytes { mc_fsetxattr(fd, xn, $0.baseAddress, $0.count) } }
-            if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(x.name, max: 128))") }
-        }
+        for x in Unpacker.xattrs(e) { try setXattr(fd, nil, x.name, x.value, e, fromArchive: true) }
         var ts = Unpacker.times(e)
         try check(futimens(fd, &ts), e, "set times")
     }
@@ -416,7 +429,11 @@ final class Unpacker {
         return [t, t]
     }
 
-    private func setXattr(_ p: Int32, _ n: CName?, _ name: String, _ value: [UInt8], _ e: TarEntry) throws {
+    /// Sets an xattr on `n` in `p`, or on the fd `p` itself when `n` is nil.
+    /// One `fromArchive` that the kernel or the filesystem will not take
+    /// (EPERM: user.* on a symlink or device node; ENOTSUP) is skipped, as
+    /// docker does; our own (the opaque marker) must be set.
+    private func setXattr(_ p: Int32, _ n: CName?, _ name: String, _ value: [UInt8], _ e: TarEntry, fromArchive: Bool = false) throws {
         // New entries beneath a default ACL take their mode from it, not the umask.
         if name == "system.posix_acl_default" { umaskBits = nil }
         let r: Int32 = CName(name).with { xn in
@@ -425,7 +442,8 @@ final class Unpacker {
                 return mc_fsetxattr(p, xn, v.baseAddress, v.count)
             }
         }
-        if r != 0 { throw sysError(e, "set xattr \(Quote.quoted(name, max: 128))") }
+        if r == 0 || (fromArchive && (errno == EPERM || errno == EOPNOTSUPP)) { return }
+        throw sysError(e, "set xattr \(Quote.quoted(name, max: 128))")
     }
 
     /// Owner (unless `created` fresh as the archive's), mode (if `chmod`),
@@ -435,13 +453,13 @@ final class Unpacker {
             try check(n.with { fchownat(p, $0, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) }, e, "chown")
         }
         if chmod { try check(n.with { mc_fchmodat_nofollow(p, $0, e.mode) }, e, "chmod") }
-        for x in e.xattrs { try setXattr(p, n, x.name, x.value, e) }
+        for x in Unpacker.xattrs(e) { try setXattr(p, n, x.name, x.value, e, fromArchive: true) }
     }
 
     private func applyRoot(_ e: TarEntry) throws {
         try check(fchown(root, e.uid, e.gid), e, "chown")
         try check(fchmod(root, mode_t(e.mode)), e, "chmod")
-        for x in e.xattrs { try setXattr(root, nil, x.name, x.value, e) }
+        for x in Unpacker.xattrs(e) { try setXattr(root, nil, x.name, x.value, e, fromArchive: true) }
         dirTimes[[]] = (e.mtime.sec, e.mtime.nsec)
     }
 

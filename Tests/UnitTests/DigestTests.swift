@@ -1,9 +1,12 @@
 import XCTest
+import CShim
 import Image
 import Sys
 
-// Image's digests: the "sha256:<hex>" text form and libcrypto's SHA-256
-// (checked against FIPS 180-4's vectors and against Sys' own SHA256).
+// Image's digests: the "sha256:<hex>" text form and SHA-256, both of its
+// implementations (SHA-NI, portable C) checked against FIPS 180-4's vectors
+// and against Sys' own SHA256 (plain Swift) on every length around the
+// block and padding boundaries.
 
 final class DigestTests: XCTestCase {
     func testKnownVectors() {
@@ -32,6 +35,48 @@ final class DigestTests: XCTestCase {
             }
             XCTAssertEqual(s.finish(), whole, "chunks of \(chunk)")
         }
+    }
+
+    func hexOf(_ b: [UInt8]) -> String {
+        b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    func testBothImplementationsAgreeWithSysSHA256() {
+        defer { _ = mc_sha256_accelerated(-1) }
+        var bytes = [UInt8](repeating: 0, count: 5000)
+        var x: UInt32 = 12345
+        for i in bytes.indices { x = x &* 1103515245 &+ 12345; bytes[i] = UInt8(truncatingIfNeeded: x >> 16) }
+        let lengths = Array(0...200) + [447, 448, 511, 512, 513, 1000, 4095, 4096, 4097, 5000]
+        var reference: [Int: String] = [:]
+        for n in lengths {
+            var s = SHA256()
+            s.update(Array(bytes[0..<n]))
+            reference[n] = hexOf(s.finish())
+        }
+        for portable in [false, true] {
+            _ = mc_sha256_accelerated(portable ? 1 : -1)
+            if !portable && !SHA256Stream.accelerated { continue }  // a CPU without SHA-NI: portable only
+            for n in lengths {
+                XCTAssertEqual(Digest.of(Array(bytes[0..<n])).hex, reference[n], "length \(n), portable: \(portable)")
+                // In two uneven pieces, too.
+                var st = SHA256Stream()
+                let cut = n / 3
+                bytes.withUnsafeBytes { all in
+                    st.update(UnsafeRawBufferPointer(rebasing: all[0..<cut]))
+                    st.update(UnsafeRawBufferPointer(rebasing: all[cut..<n]))
+                }
+                XCTAssertEqual(st.finish().hex, reference[n], "length \(n) in pieces, portable: \(portable)")
+            }
+        }
+    }
+
+    func testValueSemantics() {
+        var a = SHA256Stream()
+        Array("ab".utf8).withUnsafeBytes { a.update($0) }
+        var b = a
+        Array("c".utf8).withUnsafeBytes { a.update($0) }
+        XCTAssertEqual(a.finish(), Digest.of(Array("abc".utf8)))
+        XCTAssertEqual(b.finish(), Digest.of(Array("ab".utf8)), "a copy hashes on from where it was copied")
     }
 
     func testParsing() {

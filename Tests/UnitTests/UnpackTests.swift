@@ -265,6 +265,64 @@ final class UnpackTests: XCTestCase {
         XCTAssertEqual(FS.listDirectory(layer + "/usr"), [], "aufs' .wh..wh. entries are skipped")
     }
 
+    func testOverlayXattrsFromTheArchiveAreDropped() throws {
+        let tar = try makeTar("ov.tar", """
+        tf = open_tar()
+        t(tf, "d/", tarfile.DIRTYPE, pax={"SCHILY.xattr.trusted.overlay.redirect": "/etc", "SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.keep": "k"})
+        t(tf, "f", data=b"f", pax={"SCHILY.xattr.trusted.overlay.metacopy": "", "SCHILY.xattr.user.overlay.origin": "x", "SCHILY.xattr.trusted.overlay.opaque": "x"})
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertNil(xattrOf(layer + "/d", "trusted.overlay.redirect"))
+        XCTAssertEqual(xattrOf(layer + "/d", "trusted.overlay.opaque"), "y")
+        XCTAssertEqual(xattrOf(layer + "/d", "user.keep"), "k")
+        XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.metacopy"))
+        XCTAssertNil(xattrOf(layer + "/f", "user.overlay.origin"))
+        XCTAssertNil(xattrOf(layer + "/f", "trusted.overlay.opaque"))
+    }
+
+    func testXattrsTheKernelRefusesOnASymlinkAreSkipped() throws {
+        // user.* cannot be set on a symlink or a fifo (EPERM): skipped, as docker does.
+        let tar = try makeTar("ux.tar", """
+        tf = open_tar()
+        t(tf, "l", tarfile.SYMTYPE, linkname="x", pax={"SCHILY.xattr.user.a": "1", "SCHILY.xattr.trusted.b": "2"})
+        t(tf, "p", tarfile.FIFOTYPE, pax={"SCHILY.xattr.user.a": "1"})
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(readlinkOf(layer + "/l"), "x")
+        XCTAssertEqual(xattrOf(layer + "/l", "trusted.b"), "2", "trusted.* is allowed on a symlink")
+        XCTAssertNil(xattrOf(layer + "/l", "user.a"))
+    }
+
+    func testNamesThatAreNotUTF8KeepTheirBytes() throws {
+        let tar = try makeTar("l1.tar", """
+        tf = tarfile.open(out, "w", format=tarfile.USTAR_FORMAT, encoding="latin-1")
+        t(tf, "caf\\u00e9", data=b"latin-1")
+        tf.close()
+        tf = tarfile.open(out + ".pax.tar", "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+        t(tf, "na\\udcefve", data=b"raw byte in pax")
+        tf.close()
+        """)
+        _ = try unpack(tar)
+        XCTAssertEqual(rawNames(layer), [[0x63, 0x61, 0x66, 0xe9]], "the archive's bytes, not '?' or U+FFFD")
+        _ = spawnWait(["/bin/rm", "-rf", layer]); mkdir(layer, 0o755)
+        _ = try unpack(tar + ".pax.tar")
+        XCTAssertEqual(rawNames(layer), [[0x6e, 0x61, 0xef, 0x76, 0x65]], "pax hdrcharset=BINARY keeps the raw byte")
+    }
+
+    /// The names in `dir` as bytes.
+    func rawNames(_ dir: String) -> [[UInt8]] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [[UInt8]] = []
+        while let ent = readdir(d) {
+            let n: [UInt8] = withUnsafeBytes(of: ent.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if n != [0x2e] && n != [0x2e, 0x2e] { out.append(n) }
+        }
+        return out
+    }
+
     // MARK: Hostile archives
 
     func testTraversalNamesAreRefused() throws {

@@ -70,4 +70,19 @@ ssize_t mc_copy_file_range(int in, int out, size_t len);
 // makedev(3), a macro.
 uint64_t mc_makedev(uint32_t major, uint32_t minor);
 
+// SHA-256 (cshim_unpack.c): SHA-NI where the CPU has it, else portable C;
+// the CPU is asked at the first hash, not at start.
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    uint32_t n;
+} mc_sha256_ctx;
+void mc_sha256_init(mc_sha256_ctx *c);
+void mc_sha256_update(mc_sha256_ctx *c, const void *data, size_t n);
+void mc_sha256_final(mc_sha256_ctx *c, uint8_t out[32]);
+// Whether SHA-NI is used; force_portable 1 makes it portable C from now on,
+// -1 asks the CPU again (tests); 0 just asks.
+int mc_sha256_accelerated(int force_portable);
+
 #endif
