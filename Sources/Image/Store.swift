@@ -225,6 +225,13 @@ public struct ImageStore {
         return hits.first.map { ($0.0, $0.1, nil) }
     }
 
+    /// Whether an image by that reference, id or unique id prefix is here
+    /// (index.json only: nothing is unpacked or verified).
+    public func has(_ ref: String) -> Bool {
+        guard exists, let idx = try? readIndex(), let hit = try? find(ref, in: idx) else { return false }
+        return hit != nil
+    }
+
     /// An image by reference, id or unique id prefix, with its layers
     /// unpacked (a layer missing from layers/, as after a `skopeo copy` into
     /// the store, is unpacked from its blob now).
