@@ -342,9 +342,9 @@ let imageSubcommands: [Command] = [
 /// `NAME SUB [flags] [args]`: dispatches to `subs` ("NAME SUB"), with
 /// aliases (ls: list).
 func dispatch(_ name: String, _ subs: [Command], aliases: [String: String], _ p: Parsed, _ g: Globals) throws -> Int32 {
-    let list = subs.map { "  " + String($0.name.dropFirst(name.count + 1)).padded(10) + $0.summary + "\n" }.joined()
     guard let first = p.positionals.first else {
-        throw Failure(.usage, "\(name) needs a subcommand:\n" + list)
+        let list = subs.map { String($0.name.dropFirst(name.count + 1)) }.joined(separator: ", ")
+        throw Failure(.usage, "\(name) needs a subcommand: \(list) (see 'minicontainer \(name) SUBCOMMAND --help')")
     }
     let sub = aliases[first] ?? first
     guard let c = subs.first(where: { $0.name == name + " " + sub }) else {

@@ -510,6 +510,21 @@ def test_bad_archive_changes_nothing(store, images, tmp_path, make):
     assert_consistent(store)
 
 
+def test_usage_errors_and_aliases(store, images):
+    store.fails("image", contains="image needs a subcommand: ls, inspect")
+    store.fails("image", "nope", contains="unknown command \"image nope\"")
+    store.fails("images", "--format", "yaml", contains="--format must be table or json")
+    store.fails("save", "-o", str(store.tmp / "x.tar"), "--format", "tar", REF, contains="oci-archive or docker-archive")
+    store.fails("load", "-i", images["base-oci"], "--platform", "linux", contains="os/arch")
+    store.fails("import", contains="import needs a tarball")
+    assert store.ok("image", "load", "-i", images["base-oci"]) == f"Loaded image: {REF}\n"
+    store.ok("image", "tag", REF, "mc-test/alias:1")
+    assert sorted(l.split()[:2] for l in store.ok("image", "ls").splitlines()[1:]) == [["mc-test/alias", "1"], ["mc-test/busybox", "1"]]
+    assert store.ok("images", "mc-test/alias").count("\n") == 2
+    assert store.ok("image", "rm", "mc-test/alias:1") == "Untagged: mc-test/alias:1\n"
+    assert "image ls" in store.ok("image", "ls", "--help")
+
+
 def test_unknown_reference_and_missing_file(store, images):
     store.ok("load", "-i", images["base-oci"])
     before = store.listing()
@@ -556,11 +571,24 @@ def big_archive(images):
     return path
 
 
-@pytest.mark.parametrize("delay", [0.02, 0.1, 0.25, 0.5, 0.8])
-def test_sigkill_during_load(store, images, big_archive, delay):
+@pytest.fixture(scope="module")
+def load_seconds(big_archive, tmp_path_factory):
+    """How long a whole load of the big archive takes here."""
+    data = str(tmp_path_factory.mktemp("timing"))
+    t = time.monotonic()
+    run_mc("load", "-i", big_archive, env=dict(os.environ, MINICONTAINER_DATA=data), check=True, timeout=300)
+    took = time.monotonic() - t
+    shutil.rmtree(data)
+    return took
+
+
+@pytest.mark.parametrize("fraction", [0.03, 0.15, 0.3, 0.5, 0.7, 0.85, 0.97])
+def test_sigkill_during_load(store, images, big_archive, load_seconds, fraction):
+    """Killed at points through the load (reading the archive, unpacking,
+    committing): the next command finds a consistent store and sweeps."""
     store.ok("load", "-i", images["base-oci"])
     p = subprocess.Popen([BIN, "load", "-i", big_archive], env=store.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay)
+    time.sleep(load_seconds * fraction)
     p.send_signal(signal.SIGKILL)
     p.wait()
     # The next command sweeps what the killed one left; the store is whole.
