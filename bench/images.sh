@@ -8,7 +8,11 @@
 # from the busybox rootfs, /usr/share and /usr/lib (small text files, icons,
 # python sources, large binaries), with umoci; the archives with skopeo.
 # Each tool runs RUNS times (alternated), each time into a fresh, empty
-# destination (input warm in the page cache; nothing is synced after); the
+# destination on a new ext4 filesystem made for the run (a loop device over a
+# sparse file in the work dir): ext4 makes creating files in the minutes after
+# many deletions slow (it scans for recently deleted inodes not to reuse them),
+# which made figures on the host's filesystem depend on what ran before.
+# Inputs are warm in the page cache; nothing is synced after a run; the
 # table has the median wall time, MB/s of uncompressed layer data, and the
 # ratio to minicontainer's load of the same input. Then where our time goes:
 # our load's own phases (--debug log) beside what decompression (gzip -dc)
@@ -27,15 +31,25 @@ ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
 for t in umoci skopeo podman openssl gzip; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
 
 work=$(mktemp -d /var/tmp/mc-bench-images.XXXXXX)
+runs=$(mktemp -d /tmp/mcbr.XXXXXX)   # podman's runroot must be under 50 characters
 cleanup() {
-  for d in "$work"/podman-*; do
+  for d in "$work"/dest/podman-*; do
     [ -d "$d" ] || continue
-    podman --root "$d/root" --runroot "$d/run" system reset -f >/dev/null 2>&1 || true
+    podman --root "$d/root" --runroot "$runs/${d##*/}" system reset -f >/dev/null 2>&1 || true
   done
-  awk -v w="$work" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
-  rm -rf "$work"
+  for w in "$work" "$runs"; do
+    awk -v w="$w" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount "$m" || umount -l "$m" || true; done
+  done
+  rm -rf "$work" "$runs"
 }
 trap cleanup EXIT
+
+# The destinations' filesystem.
+dest=$work/dest
+truncate -s $((4 * RUNS + 4))G "$work/dest.img"
+mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$work/dest.img"
+mkdir "$dest"
+mount -o loop "$work/dest.img" "$dest"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -48,12 +62,12 @@ umoci new --image "$lay:bench"
 layer() {   # layer N DIR... : a layer of those trees, added with umoci
   local n=$1; shift
   tar -C / -cf "$work/l$n.tar" "$@"
-  umoci raw add-layer --no-history --image "$lay:bench" "$work/l$n.tar"
+  umoci raw add-layer --history.created_by "bench layer $n" --image "$lay:bench" "$work/l$n.tar"
   rm -f "$work/l$n.tar"
 }
 tar -C "$ROOTFS" -cf "$work/l1.tar" .
 tar -C / -rf "$work/l1.tar" usr/share/vim
-umoci raw add-layer --no-history --image "$lay:bench" "$work/l1.tar"; rm -f "$work/l1.tar"
+umoci raw add-layer --history.created_by "bench layer 1" --image "$lay:bench" "$work/l1.tar"; rm -f "$work/l1.tar"
 layer 2 usr/share/icons usr/share/perl
 layer 3 usr/lib/python3.11
 layer 4 usr/lib/git-core usr/share/i18n
@@ -75,19 +89,15 @@ run_one() {   # run_one NAME N: one timed run into a fresh destination
   local name=$1 n=$2 s e
   case $name in
     mc-docker|mc-oci)
-      local d=$work/mc-$n input=$work/bench-docker.tar
+      local d=$dest/mc-$name-$n input=$work/bench-docker.tar
       [ "$name" = mc-oci ] && input=$work/bench-oci.tar
-      s=$(now); MINICONTAINER_DATA=$d "$MC" load -i "$input" >/dev/null; e=$(now)
-      rm -rf "$d" ;;
+      s=$(now); MINICONTAINER_DATA=$d "$MC" load -i "$input" >/dev/null; e=$(now) ;;
     umoci)
-      s=$(now); umoci unpack --image "$lay:bench" "$work/umoci-$n" >/dev/null; e=$(now)
-      rm -rf "$work/umoci-$n" ;;
+      s=$(now); umoci unpack --image "$lay:bench" "$dest/umoci-$n" >/dev/null; e=$(now) ;;
     podman-docker|podman-oci)
-      local d=$work/podman-$n input=docker-archive:$work/bench-docker.tar
-      [ "$name" = podman-oci ] && input=oci-archive:$work/bench-oci.tar
-      s=$(now); podman --root "$d/root" --runroot "$d/run" --storage-driver overlay load -q -i "$input" >/dev/null 2>&1; e=$(now)
-      podman --root "$d/root" --runroot "$d/run" system reset -f >/dev/null 2>&1 || true
-      rm -rf "$d" ;;
+      local d=$dest/podman-$name-$n r=$runs/podman-$name-$n input=$work/bench-docker.tar
+      [ "$name" = podman-oci ] && input=$work/bench-oci.tar
+      s=$(now); podman --root "$d/root" --runroot "$r" --storage-driver overlay load -q -i "$input" >/dev/null 2>"$work/podman.err" || { cat "$work/podman.err" >&2; exit 1; }; e=$(now) ;;
   esac
   T[$name]+="$(elapsed "$s" "$e") "
 }
@@ -112,20 +122,34 @@ echo "(MB/s: uncompressed layer data, $(MB "$usize") MB; x minicontainer: time o
 
 # Where our time goes.
 echo
-d=$work/mc-phases
-MINICONTAINER_DATA=$d "$MC" --debug --log "$work/phases.log" load -i "$work/bench-oci.tar" >/dev/null
+d=$dest/mc-phases
+/usr/bin/time -f "%e %U %S" -o "$work/phases.time" env MINICONTAINER_DATA=$d "$MC" --debug --log "$work/phases.log" load -i "$work/bench-oci.tar" >/dev/null
 rm -rf "$d"
 read_ms=$(grep -o 'archive read and blobs verified in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
 unpack_ms=$(grep -o 'layers unpacked and committed in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
-blobs=$(cd "$lay/blobs/sha256" && for f in *; do [ "$(head -c2 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b ] && echo "$lay/blobs/sha256/$f"; done)
-s=$(now); for f in $blobs; do gzip -dc "$f" >/dev/null; done; e=$(now); gz=$(elapsed "$s" "$e")
-s=$(now); for f in $blobs; do gzip -dc "$f"; done | openssl dgst -sha256 >/dev/null; e=$(now); gzsha=$(elapsed "$s" "$e")
-s=$(now); cat $blobs | openssl dgst -sha256 >/dev/null; e=$(now); rawsha=$(elapsed "$s" "$e")
-echo "where minicontainer's load of the oci-archive goes (one run, --debug log):"
-echo "  read the archive, write and verify blobs (SHA-256 of $(MB "$osize") MB): $read_ms"
-echo "  unpack the 5 layers and commit:                            $unpack_ms"
-echo "  of which, measured alone on the same layers:"
-echo "    gzip decompression (gzip -dc):                            $(awk -v t="$gz" 'BEGIN { printf "%.0f ms", t * 1000 }')"
-echo "    SHA-256 of the uncompressed stream (DiffID):              $(awk -v a="$gzsha" -v b="$gz" 'BEGIN { printf "%.0f ms", (a - b) * 1000 }')"
-echo "    the rest is file creation (open/write/chown/chmod/utimens of $files entries)"
-echo "  (SHA-256 of the compressed blobs alone: $(awk -v t="$rawsha" 'BEGIN { printf "%.0f ms", t * 1000 }'))"
+read -r wall user sys < "$work/phases.time"
+# zlib's inflate (the library we use) and SHA-256 (hashlib: OpenSSL's libcrypto,
+# as ours) alone, one thread, on the image's gzip layers.
+alone=$(python3 - "$lay" <<'PY'
+import hashlib, json, os, sys, time, zlib
+lay = sys.argv[1]
+blobs = os.path.join(lay, "blobs", "sha256")
+idx = json.load(open(os.path.join(lay, "index.json")))
+man = json.load(open(os.path.join(blobs, idx["manifests"][0]["digest"].split(":")[1])))
+inflate = sha = 0.0
+for l in man["layers"]:
+    data = open(os.path.join(blobs, l["digest"].split(":")[1]), "rb").read()
+    t = time.perf_counter(); out = zlib.decompressobj(31).decompress(data); inflate += time.perf_counter() - t
+    t = time.perf_counter(); hashlib.sha256(out).hexdigest(); sha += time.perf_counter() - t
+print("%.0f %.0f" % (inflate * 1000, sha * 1000))
+PY
+)
+read -r inflate_ms sha_ms <<<"$alone"
+echo "where minicontainer's load of the oci-archive goes (one run; --debug log, GNU time):"
+echo "  wall ${wall} s, CPU ${user} s user + ${sys} s system (threads: a reader per layer, layers in parallel)"
+echo "  read the archive, write and verify the blobs ($(MB "$osize") MB, SHA-256):  $read_ms"
+echo "  unpack the 5 layers and commit:                             $unpack_ms"
+echo "  of its CPU, measured alone on the same layers (one thread):"
+echo "    gzip decompression (zlib inflate):                        $inflate_ms ms"
+echo "    SHA-256 of the uncompressed streams (DiffIDs):            $sha_ms ms"
+echo "    the rest is file creation: open, write (page cache copies), utimensat, close of $files entries"

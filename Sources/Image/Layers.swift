@@ -46,31 +46,57 @@ struct UnpackJob {
     /// Unpacks each layer (a blob file) whose ChainID the store lacks.
     /// `what` names the image in errors.
     mutating func unpack(layers: [(digest: Digest, path: String, what: String)], diffIDs: [Digest], what: String) throws {
-        let chains = chainIDs(diffIDs)
-        for (i, layer) in layers.enumerated() {
-            let chain = chains[i]
-            if done[chain] != nil || FS.isDirectory(store.layerDir(chain)) { continue }
-            let fd = open(layer.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SysError("open \(layer.path)") }
-            defer { close(fd) }
-            let tmp = work.path("layer-" + chain.hex.prefix(12))
-            guard mkdir(tmp, 0o755) == 0, mkdir(tmp + "/root", 0o755) == 0 else { throw SysError("mkdir \(tmp)/root") }
-            let label = "\(layer.what) (layer \(i + 1) of \(layers.count), \(layer.digest))"
-            let t0 = Clock.monotonicSeconds()
-            let result = try LayerUnpack.unpack(fd: fd, into: tmp + "/root", lower: chains[..<i].map { root($0) }, what: label)
-            Log.debugLine("unpack \(label): \(result.size) bytes in \(ms(Clock.monotonicSeconds() - t0)) ms")
-            guard result.diffID == diffIDs[i] else {
-                throw Failure(.invalid, "\(label): its uncompressed content is \(result.diffID), but the config's rootfs.diff_ids[\(i)] is \(diffIDs[i])")
+        try unpack([(layers, diffIDs)])
+    }
+
+    /// Unpacks the layers of several images (each its layer blobs and
+    /// DiffIDs), each ChainID the store lacks once. Every layer is first
+    /// unpacked on its own, several at a time (a thread each, up to the
+    /// CPUs): the layers beneath matter only to a hard link into one of
+    /// them (LayerUnpack copies its target up), and such a layer fails on
+    /// its own; it is unpacked again, in order, over its lower layers.
+    mutating func unpack(_ images: [(layers: [(digest: Digest, path: String, what: String)], diffIDs: [Digest])]) throws {
+        var tasks: [LayerTask] = []
+        var planned = Set<Digest>()
+        for img in images {
+            let chains = chainIDs(img.diffIDs)
+            for (i, layer) in img.layers.enumerated() {
+                let chain = chains[i]
+                if done[chain] != nil || planned.contains(chain) || FS.isDirectory(store.layerDir(chain)) { continue }
+                planned.insert(chain)
+                let dir = work.path("layer-" + chain.hex.prefix(12))
+                guard mkdir(dir, 0o755) == 0, mkdir(dir + "/root", 0o755) == 0 else { throw SysError("mkdir \(dir)/root") }
+                tasks.append(LayerTask(chain: chain, index: i, lowers: Array(chains[..<i]), blob: layer.digest, path: layer.path,
+                                       diffID: img.diffIDs[i], dir: dir,
+                                       label: "\(layer.what) (layer \(i + 1) of \(img.layers.count), \(layer.digest))"))
+            }
+        }
+        guard !tasks.isEmpty else { return }
+        let pool = UnpackPool(tasks)
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        pool.run(threads: min(tasks.count, max(1, min(cpus, 4))))
+        for (n, t) in tasks.enumerated() {
+            var outcome = pool.outcomes[n]!
+            if case .failure = outcome.result, !t.lowers.isEmpty {
+                // Again, over the layers beneath (all unpacked by now).
+                try FS.removeTree(t.dir + "/root")
+                guard mkdir(t.dir + "/root", 0o755) == 0 else { throw SysError("mkdir \(t.dir)/root") }
+                outcome = UnpackPool.unpack(t, lower: t.lowers.map { root($0) })
+            }
+            let result = try outcome.result.get()
+            Log.debugLine("unpack \(t.label): \(result.size) bytes in \(ms(outcome.seconds)) ms")
+            guard result.diffID == t.diffID else {
+                throw Failure(.invalid, "\(t.label): its uncompressed content is \(result.diffID), but the config's rootfs.diff_ids[\(t.index)] is \(t.diffID)")
             }
             var info = JSONObject()
-            info["chainID"] = .string(chain.description)
+            info["chainID"] = .string(t.chain.description)
             info["diffID"] = .string(result.diffID.description)
             info["size"] = .int(result.size)
-            info["blob"] = .string(layer.digest.description)
-            if i > 0 { info["parent"] = .string(chains[i - 1].description) }
-            try FS.writeAtomically(tmp + "/layer.json", JSONValue.object(info).compact() + "\n")
-            done[chain] = tmp
-            order.append(chain)
+            info["blob"] = .string(t.blob.description)
+            if let p = t.lowers.last { info["parent"] = .string(p.description) }
+            try FS.writeAtomically(t.dir + "/layer.json", JSONValue.object(info).compact() + "\n")
+            done[t.chain] = t.dir
+            order.append(t.chain)
         }
     }
 
@@ -86,4 +112,85 @@ struct UnpackJob {
         done = [:]
         order = []
     }
+}
+
+struct LayerTask {
+    let chain: Digest
+    let index: Int
+    /// The ChainIDs beneath, bottom first.
+    let lowers: [Digest]
+    let blob: Digest
+    let path: String
+    let diffID: Digest
+    /// The temporary layer directory (root/ made).
+    let dir: String
+    let label: String
+}
+
+/// Runs LayerUnpack on tasks from a few threads, each task on its own
+/// (no lower layers); the outcomes by task.
+final class UnpackPool {
+    struct Outcome {
+        var result: Result<LayerUnpackResult, Error>
+        var seconds: Double
+    }
+
+    let tasks: [LayerTask]
+    /// One slot per task, each written by the one thread that ran it and
+    /// read after every thread is joined.
+    let outcomes: UnsafeMutablePointer<Outcome?>
+    private var next = 0
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(_ tasks: [LayerTask]) {
+        self.tasks = tasks
+        outcomes = UnsafeMutablePointer<Outcome?>.allocate(capacity: tasks.count)
+        outcomes.initialize(repeating: nil, count: tasks.count)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        outcomes.deinitialize(count: tasks.count)
+        outcomes.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    static func unpack(_ t: LayerTask, lower: [String]) -> Outcome {
+        let t0 = Clock.monotonicSeconds()
+        let fd = open(t.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return Outcome(result: .failure(SysError("open \(t.path)")), seconds: 0) }
+        defer { close(fd) }
+        let r = Result { try LayerUnpack.unpack(fd: fd, into: t.dir + "/root", lower: lower, what: t.label) }
+        return Outcome(result: r, seconds: Clock.monotonicSeconds() - t0)
+    }
+
+    /// Takes tasks until none is left.
+    fileprivate func work() {
+        while true {
+            pthread_mutex_lock(mutex)
+            let n = next
+            next += 1
+            pthread_mutex_unlock(mutex)
+            guard n < tasks.count else { return }
+            outcomes[n] = UnpackPool.unpack(tasks[n], lower: [])
+        }
+    }
+
+    /// `threads` workers, this thread being one; returns when all are done.
+    func run(threads: Int) {
+        var started: [pthread_t] = []
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        for _ in 1..<max(1, threads) {
+            var t = pthread_t()
+            if pthread_create(&t, nil, unpackPoolMain, ctx) == 0 { started.append(t) }
+        }
+        work()
+        for t in started { pthread_join(t, nil) }
+    }
+}
+
+private func unpackPoolMain(_ ctx: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    Unmanaged<UnpackPool>.fromOpaque(ctx!).takeUnretainedValue().work()
+    return nil
 }

@@ -376,13 +376,15 @@ extension ImageStore {
         var job = UnpackJob(store: self, work: work)
         try job.lockChains(Set(plans.flatMap { chainIDs($0.config.diffIDs) }))
         defer { job.releaseLocks() }
+        var images: [(layers: [(digest: Digest, path: String, what: String)], diffIDs: [Digest])] = []
         for p in plans {
             var layers: [(digest: Digest, path: String, what: String)] = []
             for (i, l) in p.layers.enumerated() {
                 layers.append((l.digest, try materialise(l, work: work, what: "\(p.label): layer \(i + 1)"), p.label))
             }
-            try job.unpack(layers: layers, diffIDs: p.config.diffIDs, what: p.label)
+            images.append((layers, p.config.diffIDs))
         }
+        try job.unpack(images)
         try withMetadataLock {
             for p in plans {
                 for s in [p.manifest, p.configBlob] + p.layers { try place(s, work: work) }

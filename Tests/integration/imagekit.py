@@ -156,7 +156,8 @@ def busybox_layout(root, rootfs, tag="base"):
 
 def three_layer(lay, rootfs, tag="three"):
     """busybox; then a layer adding files of every kind; then a layer that
-    deletes a file and replaces a directory (opaque)."""
+    deletes a file, replaces a directory (opaque) and hard-links a file of
+    the first layer."""
     lay.new(tag).add_dir(tag, rootfs, "/")
     lay.add_tar(tag, [
         {"name": "data", "type": "dir", "mode": 0o755},
@@ -179,6 +180,8 @@ def three_layer(lay, rootfs, tag="three"):
         {"name": "data/.wh..wh..opq"},
         {"name": "data/new.txt", "data": b"replaced\n", "uid": 33, "gid": 33},
         {"name": "opt/tool", "data": b"#!/bin/sh\necho tool v2\n", "mode": 0o755},
+        # A hard link to a file of the first layer (copied up, as overlayfs would).
+        {"name": "opt/passwd-link", "type": "hardlink", "link": "etc/passwd"},
     ])
     lay.config(tag, "--config.entrypoint", "/opt/tool", "--config.workingdir", "/data",
                "--config.label", "stage=three")

@@ -163,6 +163,7 @@ def test_three_layer_tree_is_umocis(store, images, kind):
     ours = ik.overlay_tree(dirs)
     theirs = images["umoci-three"]
     assert "etc/delete-me" not in ours and "data/keep.txt" not in ours and "data/new.txt" in ours
+    assert ours["opt/passwd-link"] == ours["etc/passwd"]
     diff = {k: (ours.get(k), theirs.get(k)) for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
     assert not diff, f"trees differ: {diff}"
     assert info["Config"]["Entrypoint"] == ["/opt/tool"] and info["Config"]["WorkingDir"] == "/data"
