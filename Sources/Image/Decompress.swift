@@ -324,7 +324,9 @@ final class ChunkSource {
     fileprivate func produce() {
         while true {
             pthread_mutex_lock(mutex)
-            while count + (held ? 1 : 0) >= ChunkSource.slots && !cancelled { pthread_cond_wait(freed, mutex) }
+            // `count` counts the filled slots, the one the consumer holds among
+            // them: below `slots`, `tail` is free.
+            while count >= ChunkSource.slots && !cancelled { pthread_cond_wait(freed, mutex) }
             let stop = cancelled
             let slot = tail
             pthread_mutex_unlock(mutex)
