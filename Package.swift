@@ -17,9 +17,8 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
-        // libarchive (tar, with zlib and libzstd) and libcrypto (SHA-256), for images only.
+        // libarchive (tar parsing), zlib and libzstd (layer decompression), for images only.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
-        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
         // The few syscalls Swift's Glibc module hides.
         .target(name: "CShim", path: "Sources/CShim"),
 
@@ -50,7 +49,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["JSON", "Spec", "Sys", "CShim", "Rootfs", "Runtime", "Network", "Image"]),
         // Images: the content-addressed store, load/import/save of archives,
         // safe layer unpacking.
-        .target(name: "Image", dependencies: ["JSON", "Spec", "Sys", "CShim", "CArchive", "CCrypto"]),
+        .target(name: "Image", dependencies: ["JSON", "Spec", "Sys", "CShim", "CArchive"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
