@@ -60,13 +60,8 @@ func runMode(_ p: Parsed, _ g: Globals) throws -> RunMode {
 /// Whether the store has an image by that reference, id or id prefix (no
 /// layer is unpacked).
 func imageExists(_ ref: String, _ g: Globals) -> Bool {
-    guard let store = try? ImageStore(locations: g.locations), store.exists,
-          let images = try? store.list() else { return false }
-    let full = (try? Reference.parse(ref))?.description
-    let hex = ref.hasPrefix("sha256:") ? String(ref.dropFirst(7)) : ref
-    return images.contains { img in
-        (full != nil && img.references.contains(full!)) || (hex.count >= 4 && img.id.hex.hasPrefix(hex))
-    }
+    guard let store = try? ImageStore(locations: g.locations), store.exists else { return false }
+    return store.has(ref)
 }
 
 /// The image `ref` names, as compile's defaults, and a hold on the store

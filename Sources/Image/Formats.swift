@@ -56,12 +56,15 @@ public enum MediaType {
     }
 }
 
-public enum Annotation {
+/// The annotation keys of image layouts (OCI, containerd), and ours that
+/// image indexes and GC read (the same string as Spec's Annotation.imageID).
+public enum ImageAnnotation {
     public static let refName = "org.opencontainers.image.ref.name"
     /// containerd's (and Docker 25's) full image name beside ref.name's tag.
     public static let containerdName = "io.containerd.image.name"
-    /// What the lead's run-mode config.json carries: the config digest.
-    public static let imageID = "org.minicontainer.image.id"
+    /// The image id (config digest) in a run-mode container's config.json,
+    /// and beside each image in our index.json.
+    public static var imageID: String { Annotation.imageID }
 }
 
 // MARK: - Reading JSONValue with paths

@@ -42,7 +42,7 @@ extension ImageStore {
         for id in FS.listDirectory(base) {
             let p = base + "/" + id + "/config.json"
             guard let b = try? readCapped(p, max: 16 << 20, what: p), let n = try? parseJSON(b, file: p),
-                  let a = try? n.optional("annotations"), let v = try? a.optional(Annotation.imageID)?.string(),
+                  let a = try? n.optional("annotations"), let v = try? a.optional(ImageAnnotation.imageID)?.string(),
                   let d = Digest(v) else { continue }
             out[d, default: []].append(id)
         }
@@ -76,7 +76,7 @@ extension ImageStore {
             if remaining.isEmpty && !used.isEmpty && !force {
                 throw Failure(.state, "image \(id.hex.prefix(12)) is used by container \(used.map { String($0.prefix(12)) }.joined(separator: ", ")): remove the container first, or use rmi -f (the image then stays, untagged, until the container is removed)")
             }
-            idx.manifests.removeAll { names.contains($0.annotations[Annotation.refName] ?? "") && $0.digest == hit.desc.digest }
+            idx.manifests.removeAll { names.contains($0.annotations[ImageAnnotation.refName] ?? "") && $0.digest == hit.desc.digest }
             report.untagged = names
             if remaining.isEmpty {
                 idx.manifests.removeAll { $0.digest == hit.desc.digest }
@@ -84,7 +84,7 @@ extension ImageStore {
                     report.deleted = [id]
                 } else {
                     var d = hit.desc
-                    d.annotations[Annotation.refName] = nil
+                    d.annotations[ImageAnnotation.refName] = nil
                     idx.manifests.append(d)
                 }
             }

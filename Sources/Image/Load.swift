@@ -432,16 +432,16 @@ extension ImageStore {
     /// names has no untagged entry.
     func addImage(_ idx: inout ImageIndex, manifest: Descriptor, id: Digest, platform: Platform?, names: [Reference]) {
         var base = Descriptor(mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size,
-                              annotations: [Annotation.imageID: id.description], platform: platform)
-        base.annotations[Annotation.refName] = nil
+                              annotations: [ImageAnnotation.imageID: id.description], platform: platform)
+        base.annotations[ImageAnnotation.refName] = nil
         for n in names.map({ $0.description }) {
-            guard let i = idx.manifests.firstIndex(where: { $0.annotations[Annotation.refName] == n }) else { continue }
+            guard let i = idx.manifests.firstIndex(where: { $0.annotations[ImageAnnotation.refName] == n }) else { continue }
             let old = idx.manifests[i]
             if old.digest == manifest.digest { continue }
             idx.manifests.remove(at: i)
             if !idx.manifests.contains(where: { $0.digest == old.digest }) {
                 var u = old
-                u.annotations[Annotation.refName] = nil
+                u.annotations[ImageAnnotation.refName] = nil
                 idx.manifests.append(u)
             }
         }
@@ -449,10 +449,10 @@ extension ImageStore {
             if !idx.manifests.contains(where: { $0.digest == manifest.digest }) { idx.manifests.append(base) }
             return
         }
-        idx.manifests.removeAll { $0.digest == manifest.digest && $0.annotations[Annotation.refName] == nil }
-        for n in names.map({ $0.description }) where !idx.manifests.contains(where: { $0.digest == manifest.digest && $0.annotations[Annotation.refName] == n }) {
+        idx.manifests.removeAll { $0.digest == manifest.digest && $0.annotations[ImageAnnotation.refName] == nil }
+        for n in names.map({ $0.description }) where !idx.manifests.contains(where: { $0.digest == manifest.digest && $0.annotations[ImageAnnotation.refName] == n }) {
             var e = base
-            e.annotations[Annotation.refName] = n
+            e.annotations[ImageAnnotation.refName] = n
             idx.manifests.append(e)
         }
     }
@@ -606,9 +606,9 @@ extension ImageStore {
     /// ref.name when it is a whole reference (`docker.io/library/x:1`,
     /// `x:1`); a bare ref.name (`latest`) is only a tag, and names nothing.
     func referenceNames(_ a: [String: String], what: String) throws -> [Reference] {
-        if let n = a[Annotation.containerdName] { return [try parseName(n, what: "\(what).annotations[\(Annotation.containerdName)]")] }
-        if let n = a[Annotation.refName], n.contains("/") || n.contains(":") || n.contains("@") {
-            return [try parseName(n, what: "\(what).annotations[\(Annotation.refName)]")]
+        if let n = a[ImageAnnotation.containerdName] { return [try parseName(n, what: "\(what).annotations[\(ImageAnnotation.containerdName)]")] }
+        if let n = a[ImageAnnotation.refName], n.contains("/") || n.contains(":") || n.contains("@") {
+            return [try parseName(n, what: "\(what).annotations[\(ImageAnnotation.refName)]")]
         }
         return []
     }

@@ -249,7 +249,7 @@ extension ImageStore {
             }
             for n in names {
                 var d = desc
-                d.annotations = [Annotation.refName: n.description, Annotation.containerdName: n.description]
+                d.annotations = [ImageAnnotation.refName: n.description, ImageAnnotation.containerdName: n.description]
                 index.manifests.append(d)
             }
         }

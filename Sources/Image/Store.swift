@@ -181,14 +181,14 @@ public struct ImageStore {
         var byDigest: [Digest: (Descriptor, [String])] = [:]
         for m in idx.manifests {
             if byDigest[m.digest] == nil { order.append(m.digest); byDigest[m.digest] = (m, []) }
-            if let r = m.annotations[Annotation.refName] { byDigest[m.digest]!.1.append(r) }
+            if let r = m.annotations[ImageAnnotation.refName] { byDigest[m.digest]!.1.append(r) }
         }
         return order.map { (byDigest[$0]!.0, byDigest[$0]!.1) }
     }
 
     /// The config digest of an index entry: our annotation, else from the manifest.
     func imageID(_ desc: Descriptor) throws -> Digest {
-        if let s = desc.annotations[Annotation.imageID], let d = Digest(s) { return d }
+        if let s = desc.annotations[ImageAnnotation.imageID], let d = Digest(s) { return d }
         return try readManifest(desc).config.digest
     }
 

@@ -169,7 +169,7 @@ final class ImageStoreTests: XCTestCase {
         XCTAssertEqual(message { _ = try DockerArchiveEntry.decode(Array(#"{}"#.utf8), file: "x") }, "x: expected array, found object")
         let idx = try ImageIndex.decode(Array(#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(hexA)","size":3,"platform":{"os":"linux","architecture":"arm64","variant":"v8"},"annotations":{"org.opencontainers.image.ref.name":"x:1"}}]}"#.utf8), file: "i")
         XCTAssertEqual(idx.manifests[0].platform?.description, "linux/arm64/v8")
-        XCTAssertEqual(idx.manifests[0].annotations[Annotation.refName], "x:1")
+        XCTAssertEqual(idx.manifests[0].annotations[ImageAnnotation.refName], "x:1")
         XCTAssertEqual(message { _ = try ImageIndex.decode(Array(#"{"schemaVersion":3}"#.utf8), file: "i") }, "i: schemaVersion: unsupported schemaVersion 3 (only 2)")
         XCTAssertEqual(message { _ = try ImageIndex.decode(Array(#"{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:\#(hexA)"}]}"#.utf8), file: "i") },
                        "i: manifests[0].size: required property missing")
