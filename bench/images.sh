@@ -16,10 +16,11 @@
 # table has the median wall time, MB/s of uncompressed layer data, and the
 # ratio to minicontainer's load of the same input. Then where our time goes:
 # our load's own phases (--debug log) beside what decompression (gzip -dc)
-# and SHA-256 (openssl dgst, the same libcrypto) alone cost on these layers.
+# and SHA-256 (hashlib, OpenSSL; ours is CShim's SHA-NI code, about as fast) alone cost on these layers.
 # Everything it made is removed on exit (podman's store with `system reset`,
 # any mount under the work dir unmounted).
-# Usage: [RUNS=3] [MINICONTAINER=BIN] bench/images.sh   (as root; needs umoci,
+# Then run --rm IMAGE /bin/true against podman run --rm (RUN_N times each).
+# Usage: [RUNS=3] [RUN_N=20] [MINICONTAINER=BIN] bench/images.sh   (as root; needs umoci,
 #   skopeo, podman)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -128,8 +129,8 @@ rm -rf "$d"
 read_ms=$(grep -o 'archive read and blobs verified in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
 unpack_ms=$(grep -o 'layers unpacked and committed in [0-9]* ms' "$work/phases.log" | grep -o '[0-9]* ms' | head -1)
 read -r wall user sys < "$work/phases.time"
-# zlib's inflate (the library we use) and SHA-256 (hashlib: OpenSSL's libcrypto,
-# as ours) alone, one thread, on the image's gzip layers.
+# zlib's inflate (the library we use) and SHA-256 (hashlib: OpenSSL's, about as fast as
+# our CShim SHA-NI code) alone, one thread, on the image's gzip layers.
 alone=$(python3 - "$lay" <<'PY'
 import hashlib, json, os, sys, time, zlib
 lay = sys.argv[1]
@@ -153,3 +154,49 @@ echo "  of its CPU, measured alone on the same layers (one thread):"
 echo "    gzip decompression (zlib inflate):                        $inflate_ms ms"
 echo "    SHA-256 of the uncompressed streams (DiffIDs):            $sha_ms ms"
 echo "    the rest is file creation: open, write (page cache copies), utimensat, close of $files entries"
+
+# run --rm IMAGE /bin/true: ours against podman's (runc; crun refuses this
+# hybrid host) on the busybox image, both from stores loaded above the loop,
+# alternated, RUN_N times each. podman gets a private store and
+# containers.conf: cgroupfs, file events, host network off, and rlimits that
+# fit this host's hard limits (its defaults ask for more than CAP_SYS_RESOURCE-less
+# root may set).
+RUN_N=${RUN_N:-20}
+bb=$work/busybox.tar
+bash "$here/scripts/mkimage.sh" "$ROOTFS" "$bb" mc-bench/busybox:1 >/dev/null
+rdata=$dest/mc-run
+MINICONTAINER_DATA=$rdata "$MC" load -i "$bb" >/dev/null
+prun=$runs/podman-run
+mkdir -p "$prun"
+nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+[ "$nofile" = unlimited ] && nofile=1048576
+pid_max=$(cat /proc/sys/kernel/pid_max)
+# podman lowers its own NPROC to pid_max; ask for no more than that.
+{ [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; } && nproc=$pid_max
+cat > "$prun/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+CONF
+export CONTAINERS_CONF=$prun/containers.conf
+P=(podman --root "$dest/podman-run" --runroot "$prun/run" --storage-driver overlay)
+"${P[@]}" load -q -i "$bb" >/dev/null
+"${P[@]}" run --rm --network none mc-bench/busybox:1 /bin/true   # warm
+MINICONTAINER_DATA=$rdata "$MC" --root "$prun/mc-root" run --rm --network none mc-bench/busybox:1 /bin/true
+declare -A R=()
+for n in $(seq 1 "$RUN_N"); do
+  s=$(now); MINICONTAINER_DATA=$rdata "$MC" --root "$prun/mc-root" run --rm --network none mc-bench/busybox:1 /bin/true; e=$(now)
+  R[mc]+="$(elapsed "$s" "$e") "
+  s=$(now); "${P[@]}" run --rm --network none mc-bench/busybox:1 /bin/true; e=$(now)
+  R[podman]+="$(elapsed "$s" "$e") "
+done
+"${P[@]}" system reset -f >/dev/null 2>&1 || true
+unset CONTAINERS_CONF
+mr=$(tr ' ' '\n' <<<"${R[mc]}" | grep . | median); pr=$(tr ' ' '\n' <<<"${R[podman]}" | grep . | median)
+echo
+printf "%-44s %10s %14s\n" "run --rm IMAGE /bin/true, $RUN_N runs" "median s" "x podman"
+printf "%-44s %10s %14s\n" "minicontainer run --rm (busybox image)" "$mr" "$(awk -v a="$mr" -v b="$pr" 'BEGIN { printf "%.2fx", a / b }')"
+printf "%-44s %10s %14s\n" "podman run --rm, runc (same image)" "$pr" "1.00x"
