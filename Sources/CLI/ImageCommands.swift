@@ -237,13 +237,13 @@ func inspectJSON(_ r: ResolvedImage, store: ImageStore) -> JSONValue {
     o["Os"] = .string(c.os)
     if let v = c.variant { o["Variant"] = .string(v) }
     var cfg = JSONObject()
-    cfg["User"] = .string(c.user ?? "")
-    cfg["Env"] = .array(c.env.map { .string($0) })
-    cfg["Entrypoint"] = strings(c.entrypoint)
-    cfg["Cmd"] = strings(c.cmd)
-    cfg["WorkingDir"] = .string(c.workingDir ?? "")
-    cfg["Labels"] = .object(JSONObject(c.labels.keys.sorted().map { ($0, .string(c.labels[$0]!)) }))
-    cfg["StopSignal"] = c.stopSignal.map { .string($0) } ?? .null
+    cfg["User"] = .string(c.run.user ?? "")
+    cfg["Env"] = .array(c.run.env.map { .string($0) })
+    cfg["Entrypoint"] = strings(c.run.entrypoint)
+    cfg["Cmd"] = strings(c.run.cmd)
+    cfg["WorkingDir"] = .string(c.run.workingDir ?? "")
+    cfg["Labels"] = .object(JSONObject(c.run.labels.keys.sorted().map { ($0, .string(c.run.labels[$0]!)) }))
+    cfg["StopSignal"] = c.run.stopSignal.map { .string($0) } ?? .null
     cfg["ExposedPorts"] = .object(JSONObject(c.exposedPorts.map { ($0, .object(JSONObject())) }))
     cfg["Volumes"] = .object(JSONObject(c.volumes.map { ($0, .object(JSONObject())) }))
     o["Config"] = .object(cfg)

@@ -76,13 +76,7 @@ func resolveImage(_ ref: String, _ g: Globals) throws -> (ImageDefaults, ImageHo
             throw Failure(.invalid, "image \(ref) is for \(c.os)/\(c.architecture), not linux")
         }
         var d = ImageDefaults(reference: ref, id: img.id.description, layers: img.layerDirs.reversed())
-        d.env = c.env
-        d.entrypoint = c.entrypoint
-        d.cmd = c.cmd
-        d.workingDir = c.workingDir
-        d.user = c.user
-        d.stopSignal = c.stopSignal
-        d.labels = c.labels
+        d.run = c.run
         return (d, hold)
     } catch {
         hold.release()

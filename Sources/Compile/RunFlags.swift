@@ -44,13 +44,8 @@ public struct ImageDefaults: Equatable {
     public var id: String
     /// The unpacked layer directories, top first (overlayfs's lowerdir order).
     public var layers: [String]
-    public var env: [String] = []
-    public var entrypoint: [String]?
-    public var cmd: [String]?
-    public var workingDir: String?
-    public var user: String?
-    public var stopSignal: String?
-    public var labels: [String: String] = [:]
+    /// Env, Entrypoint, Cmd, WorkingDir, User, StopSignal, labels.
+    public var run = ImageRunConfig()
     public init(reference: String, id: String, layers: [String]) {
         self.reference = reference; self.id = id; self.layers = layers
     }
@@ -149,8 +144,8 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // Entrypoint and drops its Cmd; arguments after the image replace Cmd.
     var args: [String]
     if let image = f.image {
-        let entry = f.entrypoint.map { $0.isEmpty ? [] : [$0] } ?? image.entrypoint ?? []
-        let cmd = !f.command.isEmpty ? f.command : f.entrypoint != nil ? [] : image.cmd ?? []
+        let entry = f.entrypoint.map { $0.isEmpty ? [] : [$0] } ?? image.run.entrypoint ?? []
+        let cmd = !f.command.isEmpty ? f.command : f.entrypoint != nil ? [] : image.run.cmd ?? []
         args = entry + cmd
         guard !args.isEmpty else {
             throw CompileError("no command given and image \(image.reference) has no Entrypoint or Cmd: put one after the image")
@@ -175,7 +170,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // Process.
     // The image's Env replaces the defaults it names (PATH); -e wins over both.
     var env = ["PATH=" + Spec.defaultPath, "HOSTNAME=" + hostname]
-    for e in f.image?.env ?? [] {
+    for e in f.image?.run.env ?? [] {
         guard let eq = e.firstIndex(of: "="), eq != e.startIndex else {
             throw CompileError("image \(f.image!.reference): invalid Env entry \(quoted(e)) (NAME=VALUE)")
         }
@@ -200,13 +195,13 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     var last: [Substring: Int] = [:]
     for (i, kv) in entries.enumerated() { last[kv[..<kv.firstIndex(of: "=")!]] = i }
     env = entries.enumerated().filter { last[$0.element[..<$0.element.firstIndex(of: "=")!]] == $0.offset }.map(\.element)
-    let imageDir = f.image?.workingDir.flatMap { $0.isEmpty ? nil : $0 }
+    let imageDir = f.image?.run.workingDir.flatMap { $0.isEmpty ? nil : $0 }
     let cwd = f.workdir ?? imageDir ?? "/"
     guard cwd.hasPrefix("/") else {
         throw CompileError(f.workdir == nil ? "image \(f.image!.reference): WorkingDir \(quoted(cwd)) must be an absolute path"
                                              : "working directory \(quoted(cwd)) must be an absolute path")
     }
-    let userSpec = f.user ?? f.image?.user.flatMap { $0.isEmpty ? nil : $0 }
+    let userSpec = f.user ?? f.image?.run.user.flatMap { $0.isEmpty ? nil : $0 }
     let user = try userSpec.map { try parseUser($0, layers: layers, host: host) } ?? User()
     let capSet = try capabilitySet(add: f.capAdd, drop: f.capDrop, privileged: f.privileged,
                                    available: host.boundingSet())
@@ -334,10 +329,10 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // network (or anything else) of the host. Flags are set after them.
     var ann: [String: String] = [:]
     if let image = f.image {
-        for (k, v) in image.labels where !k.hasPrefix(Annotation.prefix) && !k.isEmpty { ann[k] = v }
+        for (k, v) in image.run.labels where !k.hasPrefix(Annotation.prefix) && !k.isEmpty { ann[k] = v }
         ann[Annotation.image] = image.reference
         ann[Annotation.imageID] = image.id
-        if let s = image.stopSignal, !s.isEmpty {
+        if let s = image.run.stopSignal, !s.isEmpty {
             guard Signal.parse(s) != nil else { throw CompileError("image \(image.reference): unknown StopSignal \(quoted(s))") }
             ann[Annotation.stopSignal] = s
         }

@@ -358,13 +358,8 @@ public struct ImageConfig: Equatable {
     /// RFC 3339, as written; nil when absent.
     public var created: String?
     public var author: String?
-    public var env: [String] = []
-    public var entrypoint: [String]?
-    public var cmd: [String]?
-    public var workingDir: String?
-    public var user: String?
-    public var stopSignal: String?
-    public var labels: [String: String] = [:]
+    /// Env, Entrypoint, Cmd, WorkingDir, User, StopSignal, Labels.
+    public var run = ImageRunConfig()
     /// `80/tcp`, `53/udp`.
     public var exposedPorts: [String] = []
     public var volumes: [String] = []
@@ -392,13 +387,13 @@ public struct ImageConfig: Equatable {
         c.created = try n.optional("created")?.string()
         c.author = try n.optional("author")?.string()
         if let cfg = try n.optional("config") {
-            c.env = try cfg.optional("Env")?.strings() ?? []
-            c.entrypoint = try cfg.optional("Entrypoint")?.strings()
-            c.cmd = try cfg.optional("Cmd")?.strings()
-            c.workingDir = try cfg.optional("WorkingDir")?.string()
-            c.user = try cfg.optional("User")?.string()
-            c.stopSignal = try cfg.optional("StopSignal")?.string()
-            c.labels = try cfg.optional("Labels")?.stringMap() ?? [:]
+            c.run.env = try cfg.optional("Env")?.strings() ?? []
+            c.run.entrypoint = try cfg.optional("Entrypoint")?.strings()
+            c.run.cmd = try cfg.optional("Cmd")?.strings()
+            c.run.workingDir = try cfg.optional("WorkingDir")?.string()
+            c.run.user = try cfg.optional("User")?.string()
+            c.run.stopSignal = try cfg.optional("StopSignal")?.string()
+            c.run.labels = try cfg.optional("Labels")?.stringMap() ?? [:]
             c.exposedPorts = try cfg.optional("ExposedPorts")?.keySet() ?? []
             c.volumes = try cfg.optional("Volumes")?.keySet() ?? []
         }
@@ -423,15 +418,15 @@ public struct ImageConfig: Equatable {
         o["os"] = .string(os)
         if let v = variant { o["variant"] = .string(v) }
         var cfg = JSONObject()
-        if let u = user { cfg["User"] = .string(u) }
+        if let u = run.user { cfg["User"] = .string(u) }
         if !exposedPorts.isEmpty { cfg["ExposedPorts"] = .object(JSONObject(exposedPorts.map { ($0, .object(JSONObject())) })) }
-        if !env.isEmpty { cfg["Env"] = .array(env.map { .string($0) }) }
-        if let e = entrypoint { cfg["Entrypoint"] = .array(e.map { .string($0) }) }
-        if let c = cmd { cfg["Cmd"] = .array(c.map { .string($0) }) }
+        if !run.env.isEmpty { cfg["Env"] = .array(run.env.map { .string($0) }) }
+        if let e = run.entrypoint { cfg["Entrypoint"] = .array(e.map { .string($0) }) }
+        if let c = run.cmd { cfg["Cmd"] = .array(c.map { .string($0) }) }
         if !volumes.isEmpty { cfg["Volumes"] = .object(JSONObject(volumes.map { ($0, .object(JSONObject())) })) }
-        if let w = workingDir { cfg["WorkingDir"] = .string(w) }
-        if !labels.isEmpty { cfg["Labels"] = .object(JSONObject(labels.keys.sorted().map { ($0, .string(labels[$0]!)) })) }
-        if let s = stopSignal { cfg["StopSignal"] = .string(s) }
+        if let w = run.workingDir { cfg["WorkingDir"] = .string(w) }
+        if !run.labels.isEmpty { cfg["Labels"] = .object(JSONObject(run.labels.keys.sorted().map { ($0, .string(run.labels[$0]!)) })) }
+        if let s = run.stopSignal { cfg["StopSignal"] = .string(s) }
         o["config"] = .object(cfg)
         var rootfs = JSONObject()
         rootfs["type"] = .string("layers")

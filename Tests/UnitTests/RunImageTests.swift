@@ -66,13 +66,13 @@ final class ImageCompileTests: XCTestCase {
     func image(_ change: (inout ImageDefaults) -> Void = { _ in }) -> ImageDefaults {
         var d = ImageDefaults(reference: "busybox", id: "sha256:" + String(repeating: "ab", count: 32),
                               layers: ["/layers/top", "/layers/base"])
-        d.env = ["PATH=/usr/local/bin:/bin", "LANG=C.UTF-8"]
-        d.entrypoint = ["/entry"]
-        d.cmd = ["--serve"]
-        d.workingDir = "/srv"
-        d.user = "app"
-        d.stopSignal = "SIGQUIT"
-        d.labels = ["maintainer": "x", "org.minicontainer.network": "host", "org.minicontainer.ports": "1:1/tcp"]
+        d.run.env = ["PATH=/usr/local/bin:/bin", "LANG=C.UTF-8"]
+        d.run.entrypoint = ["/entry"]
+        d.run.cmd = ["--serve"]
+        d.run.workingDir = "/srv"
+        d.run.user = "app"
+        d.run.stopSignal = "SIGQUIT"
+        d.run.labels = ["maintainer": "x", "org.minicontainer.network": "host", "org.minicontainer.ports": "1:1/tcp"]
         change(&d)
         return d
     }
@@ -121,19 +121,19 @@ final class ImageCompileTests: XCTestCase {
         XCTAssertEqual(try spec(image()) { $0.entrypoint = "/bin/sh" }.process?.args, ["/bin/sh"], "--entrypoint drops Cmd")
         XCTAssertEqual(try spec(image()) { $0.entrypoint = "/bin/sh"; $0.command = ["-c", "x"] }.process?.args, ["/bin/sh", "-c", "x"])
         XCTAssertEqual(try spec(image()) { $0.entrypoint = ""; $0.command = ["ls"] }.process?.args, ["ls"])
-        XCTAssertEqual(try spec(image { $0.entrypoint = nil }).process?.args, ["--serve"])
-        XCTAssertEqual(try spec(image { $0.workingDir = ""; $0.user = "" }).process?.cwd, "/")
+        XCTAssertEqual(try spec(image { $0.run.entrypoint = nil }).process?.args, ["--serve"])
+        XCTAssertEqual(try spec(image { $0.run.workingDir = ""; $0.run.user = "" }).process?.cwd, "/")
     }
 
     func testBadImageConfigs() {
         func error(_ d: ImageDefaults, _ change: (inout RunFlags) -> Void = { _ in }) -> String {
             do { _ = try spec(d, change); XCTFail("compiled"); return "" } catch { return "\(error)" }
         }
-        XCTAssertTrue(error(image { $0.entrypoint = nil; $0.cmd = nil }).contains("has no Entrypoint or Cmd"))
-        XCTAssertTrue(error(image { $0.workingDir = "srv" }).contains("WorkingDir \"srv\" must be an absolute path"))
-        XCTAssertTrue(error(image { $0.env = ["=x"] }).contains("invalid Env entry"))
-        XCTAssertTrue(error(image { $0.stopSignal = "SIGNOPE" }).contains("unknown StopSignal"))
-        XCTAssertTrue(error(image { $0.user = "nobody" }).contains("user \"nobody\" is not in"))
+        XCTAssertTrue(error(image { $0.run.entrypoint = nil; $0.run.cmd = nil }).contains("has no Entrypoint or Cmd"))
+        XCTAssertTrue(error(image { $0.run.workingDir = "srv" }).contains("WorkingDir \"srv\" must be an absolute path"))
+        XCTAssertTrue(error(image { $0.run.env = ["=x"] }).contains("invalid Env entry"))
+        XCTAssertTrue(error(image { $0.run.stopSignal = "SIGNOPE" }).contains("unknown StopSignal"))
+        XCTAssertTrue(error(image { $0.run.user = "nobody" }).contains("user \"nobody\" is not in"))
         XCTAssertTrue(error(image { $0.layers = [] }).contains("has no layers"))
         XCTAssertTrue(error(image()) { $0.rootfs = "/r" }.contains("exclude each other"))
     }
