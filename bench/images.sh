@@ -33,6 +33,9 @@ for t in umoci skopeo podman openssl gzip; do command -v $t >/dev/null || { echo
 
 work=$(mktemp -d /var/tmp/mc-bench-images.XXXXXX)
 runs=$(mktemp -d /tmp/mcbr.XXXXXX)   # podman's runroot must be under 50 characters
+# podman run makes its cgroup parent (cgroupfs manager) and leaves it: ours to
+# remove if it was not there before.
+had_libpod=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1)
 cleanup() {
   for d in "$work"/dest/podman-*; do
     [ -d "$d" ] || continue
@@ -42,6 +45,9 @@ cleanup() {
     awk -v w="$w" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount "$m" || umount -l "$m" || true; done
   done
   rm -rf "$work" "$runs"
+  if [ -z "$had_libpod" ]; then
+    for c in /sys/fs/cgroup/*/libpod_parent; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+  fi
 }
 trap cleanup EXIT
 
