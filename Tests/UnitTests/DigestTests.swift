@@ -5,7 +5,7 @@ import Sys
 
 // Image's digests: the "sha256:<hex>" text form and SHA-256, both of its
 // implementations (SHA-NI, portable C) checked against FIPS 180-4's vectors
-// and against Sys' own SHA256 (plain Swift) on every length around the
+// and against the tests' own SHA256 (plain Swift, SHA256Oracle.swift) on every length around the
 // block and padding boundaries.
 
 final class DigestTests: XCTestCase {
@@ -41,7 +41,7 @@ final class DigestTests: XCTestCase {
         b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
-    func testBothImplementationsAgreeWithSysSHA256() {
+    func testBothImplementationsAgreeWithTheSwiftOracle() {
         defer { _ = mc_sha256_accelerated(-1) }
         var bytes = [UInt8](repeating: 0, count: 5000)
         var x: UInt32 = 12345

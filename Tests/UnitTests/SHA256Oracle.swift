@@ -1,9 +1,12 @@
-// SHA-256 (FIPS 180-4) in plain Swift, for content keys: the compiled
-// seccomp filter cache names its files by it, and a unit test checks that a
-// generated table matches the bytes it came from. Not for secrets (no
-// constant-time concerns arise: nothing here is secret).
+import Glibc
 
-public struct SHA256 {
+// SHA-256 (FIPS 180-4) in plain Swift: the unit tests' oracle for the
+// binary's own SHA-256 (CShim's, SHA-NI or portable C; DigestTests) and how
+// a test checks that a generated table matches the bytes it came from. It
+// was Sys's until issue 14 gave the binary one in C; kept here, apart from
+// it, so that the two are checked against each other.
+
+struct SHA256 {
     private var h0: UInt32 = 0x6a09e667, h1: UInt32 = 0xbb67ae85, h2: UInt32 = 0x3c6ef372, h3: UInt32 = 0xa54ff53a
     private var h4: UInt32 = 0x510e527f, h5: UInt32 = 0x9b05688c, h6: UInt32 = 0x1f83d9ab, h7: UInt32 = 0x5be0cd19
     /// Bytes of an unfinished block.
@@ -21,23 +24,23 @@ public struct SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    public init() {}
+    init() {}
 
-    public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
+    mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
         if bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) != nil { return }
         update(Array(bytes))
     }
 
-    public mutating func update(_ s: String) {
+    mutating func update(_ s: String) {
         var s = s
         s.withUTF8 { update(UnsafeRawBufferPointer($0)) }
     }
 
-    public mutating func update(_ bytes: [UInt8]) {
+    mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
         length &+= UInt64(bytes.count)
         var i = 0
         if !pending.isEmpty {
@@ -57,7 +60,7 @@ public struct SHA256 {
     }
 
     /// The 32-byte digest; the value is spent afterwards.
-    public mutating func finish() -> [UInt8] {
+    mutating func finish() -> [UInt8] {
         let bits = length &* 8
         var tail = [UInt8](repeating: 0, count: (pending.count < 56 ? 64 : 128) - pending.count)
         tail[0] = 0x80
@@ -71,14 +74,14 @@ public struct SHA256 {
         return out
     }
 
-    public static func hash<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
+    static func hash<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
         var s = SHA256()
         s.update(bytes)
         return s.finish()
     }
 
     /// The digest of `bytes` in lower-case hex.
-    public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in hash(bytes) { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
@@ -116,19 +119,3 @@ public struct SHA256 {
     }
 }
 
-/// FNV-1a, 64 bits: a fast name for content that is also compared in full
-/// (the seccomp cache stores its whole key and checks it byte for byte, so
-/// a collision costs a rebuild, never a wrong filter).
-public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    bytes.withUnsafeBufferPointer { p in
-        for b in p { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    }
-    return h
-}
-
-/// `v` as 16 lower-case hex digits.
-public func hex16(_ v: UInt64) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    return String(decoding: (0..<16).map { digits[Int((v >> (60 - 4 * UInt64($0))) & 15)] }, as: UTF8.self)
-}
