@@ -368,28 +368,12 @@ final class StoreLock {
     init(fd: Int32) { self.fd = fd }
 
     static func acquire(_ path: String, exclusive: Bool) throws -> StoreLock {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(path)") }
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            if errno == EINTR { continue }
-            let e = SysError("lock \(path)")
-            close(fd)
-            throw e
-        }
-        return StoreLock(fd: fd)
+        StoreLock(fd: try FileLock.lockedFD(path, exclusive: exclusive))
     }
 
     /// Creates `path` (or opens it) and locks it exclusively, waiting.
     static func create(_ path: String) throws -> StoreLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SysError("create \(path)") }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let e = SysError("lock \(path)")
-            close(fd)
-            throw e
-        }
-        return StoreLock(fd: fd)
+        StoreLock(fd: try FileLock.lockedFD(path, create: true))
     }
 
     /// A lock file that exists only while held: created, locked, checked

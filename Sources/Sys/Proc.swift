@@ -77,15 +77,21 @@ public struct FileLock {
 
     /// Locks `path` (a directory or file), waiting for other holders.
     public static func acquire(_ path: String) throws -> FileLock {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(path)") }
-        while flock(fd, LOCK_EX) != 0 {
+        FileLock(fd: try lockedFD(path))
+    }
+
+    /// `path` opened (created 0600 first when `create`) and flocked,
+    /// exclusive or shared, waiting for other holders: its fd.
+    public static func lockedFD(_ path: String, exclusive: Bool = true, create: Bool = false) throws -> Int32 {
+        let fd = create ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("\(create ? "create" : "open") \(path)") }
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno == EINTR { continue }
             let e = SysError("lock \(path)")
             close(fd)
             throw e
         }
-        return FileLock(fd: fd)
+        return fd
     }
 
     public func unlock() { close(fd) }
