@@ -10,7 +10,7 @@ COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 ORDER   := $(CURDIR)/scripts/symbol-order.txt
 SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT)\" \
 	-Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
-	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering -Xlinker --icf=all
+	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering -Xlinker --icf=all -Xlinker $(CURDIR)/scripts/curl-unlinked.ld
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 

@@ -19,6 +19,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
         // libarchive (tar parsing), zlib and libzstd (layer decompression), for images only.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        // libcurl (HTTP and TLS with OpenSSL), for the registry client only.
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
         // The few syscalls Swift's Glibc module hides.
         .target(name: "CShim", path: "Sources/CShim"),
 
@@ -50,13 +52,15 @@ let package = Package(
         // Images: the content-addressed store, load/import/save of archives,
         // safe layer unpacking.
         .target(name: "Image", dependencies: ["JSON", "Spec", "Sys", "CShim", "CArchive"]),
+        // The registry client: distribution v2 over libcurl, auth, pull into the store.
+        .target(name: "Registry", dependencies: ["JSON", "Spec", "Sys", "CShim", "CCurl", "Image"]),
         // Bridge, veth, address leases, NAT and published ports (rtnetlink).
         .target(name: "Network", dependencies: ["Spec", "Sys", "CShim"]),
         // Command table, argv parser and the commands.
-        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network", "Image"]),
+        .target(name: "CLI", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CShim", "Rootfs", "Runtime", "Engine", "Network", "Image", "Registry"]),
         .executableTarget(name: "minicontainer", dependencies: ["CLI"]),
 
-        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network", "Image", "CJansson"], path: "Tests/UnitTests"),
+        .testTarget(name: "UnitTests", dependencies: ["JSON", "Spec", "SpecJSON", "Compile", "Sys", "CLI", "Rootfs", "Privileges", "Cgroups", "Runtime", "Engine", "Network", "Image", "Registry", "CJansson"], path: "Tests/UnitTests"),
     ]
 )
 
