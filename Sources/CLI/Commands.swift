@@ -58,6 +58,7 @@ public let commands: [Command] = [
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, inspectCommand,
     updateCommand, eventsCommand,
+    pullCommand, loginCommand, logoutCommand,
     loadCommand, importCommand, saveCommand, imagesCommand, imageCommand, tagCommand, rmiCommand, systemCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())

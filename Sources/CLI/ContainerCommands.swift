@@ -15,6 +15,7 @@ import Sys
 /// Flags `run` adds to the shared run flags in Docker mode.
 let runModeFlags: [Flag] = [
     Flag(["rm"], "remove the container when it exits"),
+    Flag(["pull"], value: "missing|always|never", "pull the image first: when it is missing (default), always, or never"),
 ]
 
 func containers(_ g: Globals) -> Containers {
@@ -46,6 +47,14 @@ func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
 /// `run [flags] --rootfs PATH CMD [ARG...]`.
 func dockerRun(_ p: Parsed, _ g: Globals, image ref: String? = nil) throws -> Int32 {
     var flags = runFlags(from: p, command: ref == nil ? p.positionals : Array(p.positionals.dropFirst()))
+    do {
+        return try dockerRunFlags(&flags, p, g, image: ref)
+    } catch let f as PullFailed {
+        return f.code
+    }
+}
+
+func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image ref: String?) throws -> Int32 {
     return try docker {
         // An image: resolved (its layers unpacked) and held, so that no
         // rmi or prune removes it before the container's config.json names
@@ -53,7 +62,7 @@ func dockerRun(_ p: Parsed, _ g: Globals, image ref: String? = nil) throws -> In
         var hold: ImageHold? = nil
         defer { hold?.release() }
         if let ref = ref {
-            let (image, h) = try resolveImage(ref, g)
+            let (image, h) = try resolveImage(try pullForRun(ref, p, g), g)
             flags.image = image
             hold = h
         }

@@ -116,7 +116,7 @@ func saveRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     let output = p.string("output") ?? "-"
     if output == "-" {
         guard isatty(1) == 0 else { throw Failure(.usage, "save: refusing to write an archive to a terminal: give -o FILE or redirect stdout") }
-        try imageOp(p.positionals[0]) { try store.save(p.positionals, to: 1, format: format, what: "write stdout") }
+        try imageOp(p.positionals[0]) { try store.save(p.positionals.map { storeRef($0, g) }, to: 1, format: format, what: "write stdout") }
         return 0
     }
     // A temporary file beside the output, renamed when whole.
@@ -124,7 +124,7 @@ func saveRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw SysError("create \(tmp)") }
     do {
-        try imageOp(p.positionals.count == 1 ? p.positionals[0] : nil) { try store.save(p.positionals, to: fd, format: format, what: "write \(output)") }
+        try imageOp(p.positionals.count == 1 ? p.positionals[0] : nil) { try store.save(p.positionals.map { storeRef($0, g) }, to: fd, format: format, what: "write \(output)") }
         guard close(fd) == 0 else { throw SysError("write \(output)") }
     } catch {
         close(fd)
@@ -204,8 +204,10 @@ func imagesRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
         }
         writeStdout(JSONValue.array(arr).compact() + "\n")
     case "table":
-        let t: [[String]] = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]] + rows.map { s, repo, tag in
-            [repo, tag, String(s.id.hex.prefix(12)), s.createdUnix.map { humanDuration(now - $0) + " ago" } ?? "N/A", humanSize(s.size)]
+        let digests = p.bool("digests")
+        let t: [[String]] = [["REPOSITORY", "TAG"] + (digests ? ["DIGEST"] : []) + ["IMAGE ID", "CREATED", "SIZE"]] + rows.map { s, repo, tag in
+            [repo, tag] + (digests ? [s.manifestDigest.description] : [])
+                + [String(s.id.hex.prefix(12)), s.createdUnix.map { humanDuration(now - $0) + " ago" } ?? "N/A", humanSize(s.size)]
         }
         writeStdout(table(t))
     case let f:
@@ -217,9 +219,10 @@ func imagesRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
 let imagesFlags: [Flag] = [
     Flag(["q", "quiet"], "only the image ids"),
     Flag(["format"], value: "table|json", "the output format (default table)"),
+    Flag(["digests"], "show each image's manifest digest"),
 ]
 
-let imagesCommand = Command(name: "images", summary: "list images", usage: "[-q] [--format table|json] [REPOSITORY[:TAG]]",
+let imagesCommand = Command(name: "images", summary: "list images", usage: "[-q] [--digests] [--format table|json] [REPOSITORY[:TAG]]",
                             flags: imagesFlags, run: imagesRun)
 
 func strings(_ a: [String]?) -> JSONValue { a.map { .array($0.map { .string($0) }) } ?? .null }
@@ -229,6 +232,15 @@ func inspectJSON(_ r: ResolvedImage, store: ImageStore) -> JSONValue {
     var o = JSONObject()
     o["Id"] = .string(r.id.description)
     o["RepoTags"] = .array(r.references.compactMap { (try? Reference.parse($0))?.tag != nil ? .string(displayName($0)) : nil })
+    // name@digest, one per repository (the manifest's digest: pulling it
+    // gives this image).
+    var repoDigests: [String] = []
+    for ref in r.references {
+        guard let parsed = try? Reference.parse(ref) else { continue }
+        let d = parsed.familiarName + "@" + r.manifestDigest.description
+        if !repoDigests.contains(d) { repoDigests.append(d) }
+    }
+    o["RepoDigests"] = .array(repoDigests.map { .string($0) })
     o["References"] = .array(r.references.map { .string($0) })
     o["ManifestDigest"] = .string(r.manifestDigest.description)
     o["Created"] = c.created.map { .string($0) } ?? .null
@@ -269,7 +281,7 @@ func imageInspectRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     var code: Int32 = 0
     for ref in p.positionals {
         do {
-            out.append(try imageOp(ref) { inspectJSON(try store.resolve(ref), store: store) })
+            out.append(try imageOp(ref) { inspectJSON(try store.resolve(storeRef(ref, g)), store: store) })
         } catch let e as Failure {
             Log.error("image inspect \(ref): \(e)")
             code = 125
@@ -283,7 +295,7 @@ func imageInspectRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
 
 func tagRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     guard p.positionals.count == 2 else { throw Failure(.usage, "tag takes SOURCE_IMAGE and TARGET_IMAGE[:TAG], got \(p.positionals.count) arguments") }
-    try imageOp(p.positionals[0]) { _ = try imageStore(g).tag(p.positionals[0], p.positionals[1]) }
+    try imageOp(p.positionals[0]) { _ = try imageStore(g).tag(storeRef(p.positionals[0], g), p.positionals[1]) }
     return 0
 }
 
@@ -296,7 +308,7 @@ func rmiRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     var code: Int32 = 0
     for ref in p.positionals {
         do {
-            let r = try imageOp(ref) { try store.remove(ref, force: p.bool("force")) }
+            let r = try imageOp(ref) { try store.remove(storeRef(ref, g), force: p.bool("force")) }
             writeStdout(r.untagged.map { "Untagged: \(displayName($0))\n" }.joined() + r.deleted.map { "Deleted: \($0)\n" }.joined())
         } catch let e as Failure {
             Log.error("rmi \(ref): \(e)")
