@@ -1,12 +1,23 @@
 import Glibc
 import XCTest
+@testable import Image
 @testable import Registry
 import Sys
 
 /// The registry client's pure parts: WWW-Authenticate challenges, token
-/// answers, Retry-After. Everything here reads what a registry says, so
-/// the bad cases matter as much as the good.
+/// answers, Retry-After, and registries.json with the references a name
+/// may mean. Everything here reads what a registry or a user's file says,
+/// so the bad cases matter as much as the good.
 final class RegistryAuthTests: XCTestCase {
+    var dir = ""
+
+    override func setUp() {
+        var template = Array("/tmp/mc-regauth-XXXXXX".utf8CString)
+        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    override func tearDown() { try? FS.removeTree(dir) }
+
     // MARK: - Challenges
 
     func testDockerHubsHeader() {
@@ -251,6 +262,142 @@ final class RegistryAuthTests: XCTestCase {
         XCTAssertNotNil(retryAfterSeconds("Sun, 06 Nov 1994 08:49:37 GMT", nowUnix: Int64.min), "no overflow")
     }
 
+
+    // MARK: - registries.json and candidates
+
+    func config(_ s: String) throws -> RegistryConfig { try RegistryConfig.parse(Array(s.utf8), file: "registries.json") }
+
+    func configFailure(_ s: String) -> String {
+        do {
+            _ = try config(s)
+            return "parsed"
+        } catch let f as Failure {
+            XCTAssertEqual(f.kind, .invalid)
+            return f.what
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func testPathAndDefaults() throws {
+        XCTAssertEqual(RegistryConfig.path(env: { _ in nil }), "/etc/minicontainer/registries.json")
+        XCTAssertEqual(RegistryConfig.path(env: { $0 == "MINICONTAINER_REGISTRIES_CONF" ? "/x.json" : nil }), "/x.json")
+        XCTAssertEqual(RegistryConfig.path(env: { _ in "" }), "/etc/minicontainer/registries.json")
+        let c = try RegistryConfig.load(path: dir + "/missing.json")
+        XCTAssertEqual(c, RegistryConfig())
+        XCTAssertEqual(c.defaultRegistry, "docker.io")
+        XCTAssertEqual(c.search, [])
+        XCTAssertEqual([c.connectTimeout, c.stallTimeout, c.retryTimeout], [30, 30, 60])
+        XCTAssertEqual(try config("{}"), RegistryConfig())
+    }
+
+    func testAFullFile() throws {
+        try FS.writeAtomically(dir + "/r.json", """
+        {"default": "127.0.0.1:5000", "search": ["quay.io", "index.docker.io"], "insecure": ["127.0.0.1:5000", "[::1]:5000"],
+         "connectTimeout": 5, "stallTimeout": 2.5, "retryTimeout": 3600, "search": null}
+        """)
+        XCTAssertThrowsError(try RegistryConfig.load(path: dir + "/r.json"), "duplicate keys are the parser's error")
+        try FS.writeAtomically(dir + "/r.json", """
+        {"default": "127.0.0.1:5000", "search": ["quay.io", "index.docker.io"], "insecure": ["127.0.0.1:5000", "[::1]:5000"],
+         "connectTimeout": 5, "stallTimeout": 2.5, "retryTimeout": 3600}
+        """)
+        let c = try RegistryConfig.load(path: dir + "/r.json")
+        XCTAssertEqual(c.defaultRegistry, "127.0.0.1:5000")
+        XCTAssertEqual(c.search, ["quay.io", "docker.io"])
+        XCTAssertEqual(c.insecure, ["127.0.0.1:5000", "[::1]:5000"])
+        XCTAssertEqual([c.connectTimeout, c.stallTimeout, c.retryTimeout], [5, 2.5, 3600])
+        XCTAssertTrue(c.isInsecure("127.0.0.1:5000"))
+        XCTAssertFalse(c.isInsecure("127.0.0.1"), "exact host[:port]")
+        XCTAssertFalse(c.isInsecure("127.0.0.1:5001"))
+        XCTAssertFalse(RegistryConfig().isInsecure("localhost"), "localhost is not insecure by default")
+        XCTAssertFalse(RegistryConfig().isInsecure("127.0.0.1"))
+        XCTAssertEqual(try config(#"{"default": null}"#).defaultRegistry, "docker.io", "null: the default")
+    }
+
+    func testErrorsNameTheFileAndTheKey() {
+        let cases: [(String, String)] = [
+            (#"{"defualt": "quay.io"}"#, #"registries.json: "defualt": unknown key (the keys are default, search, insecure, connectTimeout, stallTimeout, retryTimeout)"#),
+            (#"{"default": 5}"#, "registries.json: default: expected string, found integer"),
+            (#"{"default": "registry"}"#, #"registries.json: default: "registry" is not a registry: expected host[:port] with a '.' or a port, or localhost"#),
+            (#"{"default": "quay.io/x"}"#, #"registries.json: default: "quay.io/x" is not a registry"#),
+            (#"{"default": "https://quay.io"}"#, #"registries.json: default: "https://quay.io" is not a registry"#),
+            (#"{"default": "a.io:99999x"}"#, #"registries.json: default: "a.io:99999x" is not a registry"#),
+            (#"{"default": ""}"#, #"registries.json: default: "" is not a registry"#),
+            (#"{"search": "quay.io"}"#, "registries.json: search: expected array, found string"),
+            (#"{"search": ["quay.io", "bad host"]}"#, #"registries.json: search[1]: "bad host" is not a registry"#),
+            (#"{"insecure": [1]}"#, "registries.json: insecure[0]: expected string, found integer"),
+            (#"{"connectTimeout": 0}"#, "registries.json: connectTimeout: must be more than 0 and at most 3600 seconds, not 0"),
+            (#"{"stallTimeout": -1.5}"#, "registries.json: stallTimeout: must be more than 0 and at most 3600 seconds, not -1.5"),
+            (#"{"retryTimeout": 3601}"#, "registries.json: retryTimeout: must be more than 0 and at most 3600 seconds, not 3601"),
+            (#"{"retryTimeout": 18446744073709551615}"#, "registries.json: retryTimeout: must be more than 0"),
+            (#"{"retryTimeout": "60"}"#, "registries.json: retryTimeout: expected number, found string"),
+            ("[]", "registries.json: expected object, found array"),
+            ("{", "registries.json:1:"),
+        ]
+        for (text, want) in cases {
+            let got = configFailure(text)
+            XCTAssertTrue(got.hasPrefix(want), "\(text)\n got: \(got)\nwant: \(want)")
+        }
+        let many = "{\"search\": [" + Array(repeating: "\"quay.io\"", count: RegistryConfig.maxHosts + 1).joined(separator: ",") + "]}"
+        XCTAssertEqual(configFailure(many), "registries.json: search: more than \(RegistryConfig.maxHosts) registries")
+    }
+
+    func testHosts() {
+        for good in ["docker.io", "quay.io", "localhost", "localhost:5000", "127.0.0.1:5000", "[::1]:5000", "a-b.c", "index.docker.io"] {
+            XCTAssertTrue(RegistryConfig.isHost(good), good)
+        }
+        for bad in ["", "nodot", "a/b", "a.io/", "-a.io", "a..io", "a.io:", "a.io:x", "a.io@x", "a io", "a.io:123456"] {
+            XCTAssertFalse(RegistryConfig.isHost(bad), bad)
+        }
+    }
+
+    func names(_ c: RegistryConfig, _ text: String) throws -> [String] { try c.candidates(text).map { $0.description } }
+
+    func testCandidatesWithTheDefaults() throws {
+        let c = RegistryConfig()
+        XCTAssertEqual(try names(c, "busybox"), ["docker.io/library/busybox:latest"])
+        XCTAssertEqual(try names(c, "busybox:1"), ["docker.io/library/busybox:1"])
+        XCTAssertEqual(try names(c, "team/app"), ["docker.io/team/app:latest"])
+        XCTAssertEqual(try names(c, "localhost:5000/x"), ["localhost:5000/x:latest"])
+        XCTAssertEqual(try names(c, "docker.io/busybox"), ["docker.io/library/busybox:latest"])
+    }
+
+    func testCandidatesWithADefaultAndASearchList() throws {
+        var c = RegistryConfig()
+        c.defaultRegistry = "127.0.0.1:5000"
+        c.search = ["quay.io", "docker.io", "127.0.0.1:5000", "quay.io"]
+        XCTAssertEqual(try names(c, "busybox"), ["127.0.0.1:5000/library/busybox:latest", "quay.io/busybox:latest",
+                                                 "docker.io/library/busybox:latest"])
+        XCTAssertEqual(try names(c, "busybox:1"), ["127.0.0.1:5000/library/busybox:1", "quay.io/busybox:1",
+                                                   "docker.io/library/busybox:1"])
+        XCTAssertEqual(try names(c, "team/app"), ["127.0.0.1:5000/team/app:latest", "quay.io/team/app:latest",
+                                                  "docker.io/team/app:latest"])
+        XCTAssertEqual(try names(c, "library/busybox"), ["127.0.0.1:5000/library/busybox:latest", "quay.io/library/busybox:latest",
+                                                         "docker.io/library/busybox:latest"])
+        XCTAssertEqual(try names(c, "localhost:5000/x"), ["localhost:5000/x:latest"], "a named registry only")
+        XCTAssertEqual(try names(c, "localhost/x"), ["localhost/x:latest"])
+        XCTAssertEqual(try names(c, "docker.io/busybox"), ["docker.io/library/busybox:latest"])
+        let hex = String(repeating: "0f", count: 32)
+        let pinned = try c.candidates("quay.io/a/b@sha256:" + hex)
+        XCTAssertEqual(pinned.map { $0.description }, ["quay.io/a/b@sha256:" + hex])
+        XCTAssertNil(pinned.first?.tag)
+        XCTAssertEqual(try names(c, "app@sha256:" + hex), ["127.0.0.1:5000/library/app@sha256:" + hex, "quay.io/app@sha256:" + hex,
+                                                           "docker.io/library/app@sha256:" + hex])
+        // Each reads back as itself.
+        for r in try c.candidates("team/app:v1") {
+            XCTAssertEqual(try Reference.parse(r.description), r)
+        }
+    }
+
+    func testCandidatesOfBadNames() throws {
+        var c = RegistryConfig()
+        c.defaultRegistry = "a-long-registry-name.example.com:5000"
+        for bad in ["", "UPPER", "a b", "x:..", "x@sha256:abc"] {
+            XCTAssertThrowsError(try c.candidates(bad), bad) { XCTAssertTrue("\($0)".hasPrefix("invalid reference"), "\($0)") }
+        }
+        let long = String(repeating: "a", count: 240)
+        XCTAssertThrowsError(try c.candidates(long)) { XCTAssertTrue("\($0)".contains("longer than 255 bytes"), "\($0)") }
+    }
 }
 
 /// A deterministic generator, so that a failure can be run again.
