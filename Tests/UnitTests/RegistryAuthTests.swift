@@ -1,13 +1,15 @@
 import Glibc
+import JSON
 import XCTest
 @testable import Image
 @testable import Registry
 import Sys
 
 /// The registry client's pure parts: WWW-Authenticate challenges, token
-/// answers, Retry-After, and registries.json with the references a name
-/// may mean. Everything here reads what a registry or a user's file says,
-/// so the bad cases matter as much as the good.
+/// answers, Retry-After, base64, auth.json and Docker's config.json, and
+/// registries.json with the references a name may mean. Everything here
+/// reads what a registry or a user's file says, so the bad cases matter
+/// as much as the good.
 final class RegistryAuthTests: XCTestCase {
     var dir = ""
 
@@ -262,6 +264,308 @@ final class RegistryAuthTests: XCTestCase {
         XCTAssertNotNil(retryAfterSeconds("Sun, 06 Nov 1994 08:49:37 GMT", nowUnix: Int64.min), "no overflow")
     }
 
+    // MARK: - Base64
+
+    func testRoundTrips() {
+        let vectors: [(String, String)] = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="),
+                                           ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"), ("user:pass", "dXNlcjpwYXNz")]
+        for (plain, coded) in vectors {
+            XCTAssertEqual(Base64.encode(Array(plain.utf8)), coded)
+            XCTAssertEqual(Base64.decode(coded), Array(plain.utf8), coded)
+        }
+        var rng = SplitMix(seed: 1)
+        for n in 0..<300 {
+            let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let e = Base64.encode(bytes)
+            XCTAssertEqual(Base64.decode(e), bytes)
+            XCTAssertEqual(e.utf8.count % 4, 0)
+            var bare = e
+            while bare.hasSuffix("=") { bare.removeLast() }
+            XCTAssertEqual(Base64.decode(bare), bytes, "missing padding is fine")
+        }
+        XCTAssertEqual(Base64.decode("/+/+"), [0xff, 0xef, 0xfe])
+    }
+
+    func testJunkIsRefused() {
+        for bad in ["Z", "Zm9vY", "Zg===", "Zm9v=", "Zm=9v", "=", "==", "Zm 9v", "Zm9v\n", "Zm-_", "Zm9v!", "Zé==", "Zg==Zg==", "Zm9\u{0}"] {
+            XCTAssertNil(Base64.decode(bad), bad)
+        }
+        XCTAssertEqual(Base64.decode("Zg="), Array("f".utf8), "part of the padding is missing padding")
+    }
+
+    // MARK: - auth.json and Docker's config.json
+
+    func b64(_ s: String) -> String { Base64.encode(Array(s.utf8)) }
+
+    func write(_ path: String, _ text: String) throws {
+        try FS.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
+        try FS.writeAtomically(path, text)
+    }
+
+    func loadFailure(_ text: String) throws -> String {
+        let p = dir + "/auth.json"
+        try write(p, text)
+        do {
+            _ = try AuthFile.load(path: p)
+            return "loaded"
+        } catch let f as Failure {
+            XCTAssertEqual(f.kind, .invalid)
+            return f.what
+        }
+    }
+
+    func testDefaultPaths() {
+        func env(_ d: [String: String]) -> (String) -> String? { { d[$0] } }
+        XCTAssertEqual(AuthFile.defaultPath(env: env(["REGISTRY_AUTH_FILE": "/a/auth.json", "XDG_RUNTIME_DIR": "/run/user/1"]), uid: 1), "/a/auth.json")
+        XCTAssertEqual(AuthFile.defaultPath(env: env(["REGISTRY_AUTH_FILE": "", "XDG_RUNTIME_DIR": "/run/user/1"]), uid: 1), "/run/user/1/containers/auth.json")
+        XCTAssertEqual(AuthFile.defaultPath(env: env([:]), uid: 0), "/run/containers/0/auth.json")
+        XCTAssertEqual(AuthFile.dockerConfigPath(env: env(["DOCKER_CONFIG": "/d", "HOME": "/h"])), "/d/config.json")
+        XCTAssertEqual(AuthFile.dockerConfigPath(env: env(["HOME": "/h"])), "/h/.docker/config.json")
+        XCTAssertNil(AuthFile.dockerConfigPath(env: env(["HOME": ""])))
+    }
+
+    func testMissingFileIsEmpty() throws {
+        let f = try AuthFile.load(path: dir + "/nope/auth.json")
+        XCTAssertEqual(f.keys, [])
+        XCTAssertNil(f.credential(for: "docker.io"))
+    }
+
+    func testLookupForms() throws {
+        let p = dir + "/auth.json"
+        try write(p, """
+        {"auths": {
+          "quay.io": {"auth": "\(b64("q:1"))"},
+          "quay.io/team": {"auth": "\(b64("qt:2"))"},
+          "quay.io/team/app": {"auth": "\(b64("qta:3"))"},
+          "https://ghcr.io": {"auth": "\(b64("g:4"))"},
+          "http://localhost:5000/v2/": {"auth": "\(b64("l:5:with:colons"))"},
+          "https://index.docker.io/v1/": {"auth": "\(b64("d:6"))"},
+          "only.namespaced.io/org": {"auth": "\(b64("o:7"))"},
+          "empty.io": {},
+          "token.io": {"identitytoken": "refresh"},
+          "fields.io": {"username": "u", "password": "p"}
+        }}
+        """)
+        let f = try AuthFile.load(path: p)
+        func user(_ host: String, _ repo: String? = nil) -> String? { f.credential(for: host, repository: repo)?.username }
+        XCTAssertEqual(user("quay.io"), "q", "the bare host wins without a repository")
+        XCTAssertEqual(user("QUAY.IO"), "q", "hosts are case-insensitive")
+        XCTAssertEqual(user("quay.io", "team/app"), "qta", "the longest namespace")
+        XCTAssertEqual(user("quay.io", "team/app2"), "qt", "namespaces match whole components")
+        XCTAssertEqual(user("quay.io", "team"), "qt")
+        XCTAssertEqual(user("quay.io", "other/x"), "q")
+        XCTAssertEqual(user("ghcr.io"), "g")
+        XCTAssertEqual(f.credential(for: "localhost:5000"), Credential(username: "l", password: "5:with:colons"))
+        XCTAssertNil(f.credential(for: "localhost"))
+        XCTAssertNil(f.credential(for: "localhost:5001"))
+        for hub in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            XCTAssertEqual(user(hub), "d", hub)
+        }
+        XCTAssertEqual(user("only.namespaced.io"), "o", "a namespaced key serves its host when no repository is asked")
+        XCTAssertNil(user("only.namespaced.io", "elsewhere/x"), "but not another namespace")
+        XCTAssertNil(f.credential(for: "empty.io"))
+        XCTAssertEqual(f.credential(for: "token.io"), Credential(username: "", password: "", identityToken: "refresh"))
+        XCTAssertEqual(f.credential(for: "fields.io"), Credential(username: "u", password: "p"))
+        XCTAssertNil(f.credential(for: "nowhere.io"))
+        XCTAssertEqual(f.credential(for: "quay.io")?.basicAuthorization, "Basic " + b64("q:1"))
+    }
+
+    func testExactSpellingWinsThenFileOrder() throws {
+        let p = dir + "/auth.json"
+        try write(p, """
+        {"auths": {"https://index.docker.io/v1/": {"auth": "\(b64("old:1"))"}, "registry-1.docker.io": {"auth": "\(b64("mid:2"))"},
+                   "docker.io": {"auth": "\(b64("new:3"))"}}}
+        """)
+        let f = try AuthFile.load(path: p)
+        XCTAssertEqual(f.credential(for: "docker.io")?.username, "new")
+        XCTAssertEqual(f.credential(for: "registry-1.docker.io")?.username, "mid")
+        XCTAssertEqual(f.credential(for: "index.docker.io")?.username, "old", "the first of the equals")
+    }
+
+    func testMalformedFilesNameTheFileAndTheKey() throws {
+        let p = dir + "/auth.json"
+        XCTAssertEqual(try loadFailure(#"{"auths": {"x": {"auth": "!!"}}}"#), p + #": auths["x"].auth: not base64"#)
+        XCTAssertEqual(try loadFailure(#"{"auths": {"x": {"auth": "\#(b64("nocolon"))"}}}"#),
+                       p + #": auths["x"].auth: not base64 of "username:password""#)
+        XCTAssertEqual(try loadFailure(#"{"auths": {"x": {"auth": "\#(b64(":p"))"}}}"#),
+                       p + #": auths["x"].auth: not base64 of "username:password""#, "an empty username")
+        XCTAssertEqual(try loadFailure(#"{"auths": {"x": {"auth": "/w=="}}}"#), p + #": auths["x"].auth: not UTF-8 text"#)
+        XCTAssertEqual(try loadFailure(#"{"auths": {"x": {"auth": 5}}}"#), p + #": auths["x"].auth: expected string, found integer"#)
+        XCTAssertEqual(try loadFailure(#"{"auths": {"a\"b": "s"}}"#), p + #": auths["a\"b"]: expected object, found string"#)
+        XCTAssertEqual(try loadFailure(#"{"auths": []}"#), p + ": auths: expected object, found array")
+        XCTAssertEqual(try loadFailure(#"{"credHelpers": {"gcr.io": 1}}"#), p + #": credHelpers["gcr.io"]: expected string, found integer"#)
+        XCTAssertEqual(try loadFailure(#"{"credsStore": true}"#), p + ": credsStore: expected string, found boolean")
+        XCTAssertEqual(try loadFailure("[]"), p + ": expected object, found array")
+        XCTAssertTrue(try loadFailure("{\"auths\": ").hasPrefix(p + ":1:"))
+        XCTAssertEqual(try loadFailure(#"{"auths": null, "other": 1}"#), "loaded")
+    }
+
+    func testNotAFileAndTooLarge() throws {
+        try FS.makeDirectories(dir + "/a-dir")
+        XCTAssertThrowsError(try AuthFile.load(path: dir + "/a-dir")) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o600), 0)
+        XCTAssertThrowsError(try AuthFile.load(path: dir + "/fifo"), "a fifo: refused, not waited on")
+        try FS.writeAtomically(dir + "/big", String(repeating: " ", count: AuthFile.maxBytes + 1))
+        XCTAssertThrowsError(try AuthFile.load(path: dir + "/big")) { XCTAssertTrue("\($0)".contains("larger than 4 MiB"), "\($0)") }
+    }
+
+    func mode(_ path: String) -> mode_t? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return st.st_mode
+    }
+
+    func testSetSaveLoadRoundTripKeepsWhatItDoesNotRead() throws {
+        let p = dir + "/auth.json"
+        try write(p, """
+        {"auths": {"quay.io": {"auth": "\(b64("q:1"))", "email": "me@x"}, "keep.io": {"auth": "\(b64("k:2"))", "x-extra": [1, 2]}},
+         "credHelpers": {"gcr.io": "gcloud"}, "unknown": {"nested": true}}
+        """)
+        var f = try AuthFile.load(path: p)
+        try f.set("quay.io", Credential(username: "new", password: "pw:with:colons"))
+        try f.set("localhost:5000", Credential(username: "me", password: "", identityToken: "tok"))
+        try f.set("ghcr.io/org", Credential(username: "o", password: "p"))
+        try f.save()
+        XCTAssertEqual(try XCTUnwrap(mode(p)) & 0o7777, 0o600)
+        XCTAssertEqual(try XCTUnwrap(mode(p)) & S_IFMT, S_IFREG)
+        let g = try AuthFile.load(path: p)
+        XCTAssertEqual(g.credential(for: "quay.io"), Credential(username: "new", password: "pw:with:colons"))
+        XCTAssertEqual(g.credential(for: "localhost:5000"), Credential(username: "me", password: "", identityToken: "tok"))
+        XCTAssertEqual(g.credential(for: "ghcr.io", repository: "org/app"), Credential(username: "o", password: "p"))
+        XCTAssertEqual(g.credential(for: "keep.io")?.username, "k")
+        XCTAssertEqual(g.keys, ["quay.io", "keep.io", "localhost:5000", "ghcr.io/org"])
+        XCTAssertEqual(g.document["unknown"], .object(JSONObject([("nested", .bool(true))])))
+        XCTAssertEqual(g.document["credHelpers"]?["gcr.io"], .string("gcloud"))
+        XCTAssertEqual(g.document["auths"]?["quay.io"]?["email"], .string("me@x"), "an entry's other keys kept")
+        XCTAssertEqual(g.document["auths"]?["keep.io"]?["x-extra"], .array([.int(1), .int(2)]))
+        XCTAssertEqual(g.helper(for: "gcr.io"), "gcloud")
+        XCTAssertNil(g.helper(for: "quay.io"))
+        XCTAssertEqual(FS.listDirectory(dir), ["auth.json"], "no temporary file left")
+    }
+
+    func testSecretsAreNotPrinted() {
+        let c = Credential(username: "me", password: "hunter2", identityToken: "refresh-secret")
+        for shown in ["\(c)", String(reflecting: c), "\([c])", { var s = ""; dump(c, to: &s); return s }()] {
+            XCTAssertFalse(shown.contains("hunter2") || shown.contains("refresh-secret"), shown)
+            XCTAssertTrue(shown.contains("me"), shown)
+        }
+        let t = BearerToken(token: "eyJsecret", expires: 1)
+        for shown in ["\(t)", String(reflecting: t), { var s = ""; dump(t, to: &s); return s }()] {
+            XCTAssertFalse(shown.contains("eyJsecret"), shown)
+        }
+    }
+
+    func testSetRefusesWhatCannotBeReadBack() {
+        var f = AuthFile(path: dir + "/auth.json")
+        for bad in ["", "https://quay.io", "quay.io/", "quay.io/UP", "quay.io/a:tag", "bad host", "quay.io/a@sha256:x", "nodot", "a.io//b"] {
+            XCTAssertThrowsError(try f.set(bad, Credential(username: "u", password: "p")), bad)
+        }
+        XCTAssertThrowsError(try f.set("quay.io", Credential(username: "a:b", password: "p")))
+        XCTAssertNoThrow(try f.set("docker.io/library", Credential(username: "u", password: "p")))
+        XCTAssertNoThrow(try f.set("[::1]:5000", Credential(username: "u", password: "p")))
+        XCTAssertNoThrow(try f.set("localhost", Credential(username: "u", password: "p")))
+    }
+
+    func testRemoveTakesEverySpellingOfTheHost() throws {
+        let p = dir + "/auth.json"
+        try write(p, """
+        {"auths": {"https://index.docker.io/v1/": {"auth": "\(b64("a:1"))"}, "docker.io": {"auth": "\(b64("b:2"))"},
+                   "docker.io/team": {"auth": "\(b64("c:3"))"}, "quay.io": {"auth": "\(b64("q:4"))"}}}
+        """)
+        var f = try AuthFile.load(path: p)
+        XCTAssertTrue(f.remove("docker.io"))
+        XCTAssertEqual(f.keys, ["docker.io/team", "quay.io"])
+        XCTAssertEqual(f.credential(for: "docker.io", repository: "library/busybox")?.username, nil)
+        XCTAssertEqual(f.credential(for: "docker.io", repository: "team/app")?.username, "c")
+        XCTAssertFalse(f.remove("docker.io"))
+        XCTAssertFalse(f.remove("nowhere.io"))
+        XCTAssertTrue(f.remove("docker.io/team"))
+        try f.save()
+        XCTAssertEqual(try AuthFile.load(path: p).keys, ["quay.io"])
+        var empty = AuthFile(path: dir + "/none.json")
+        XCTAssertFalse(empty.remove("quay.io"))
+    }
+
+    func testSaveMakesPrivateParentsAndRefusesAFileAsParent() throws {
+        let p = dir + "/run/containers/auth.json"
+        var f = try AuthFile.load(path: p)
+        try f.set("quay.io", Credential(username: "u", password: "p"))
+        try f.save()
+        XCTAssertEqual(try XCTUnwrap(mode(dir + "/run")) & 0o077, 0, "0700 (less the umask)")
+        XCTAssertEqual(try XCTUnwrap(mode(dir + "/run/containers")) & 0o077, 0)
+        XCTAssertEqual(try XCTUnwrap(mode(p)) & 0o7777, 0o600)
+        try FS.writeAtomically(dir + "/file", "x")
+        let under = AuthFile(path: dir + "/file/auth.json")
+        XCTAssertThrowsError(try under.save()) { XCTAssertTrue("\($0)".contains("is not a directory"), "\($0)") }
+    }
+
+    func testSaveReplacesASymlinkInsteadOfWritingThroughIt() throws {
+        let target = dir + "/target"
+        try FS.writeAtomically(target, "precious", mode: 0o644)
+        let p = dir + "/auth.json"
+        XCTAssertEqual(symlink(target, p), 0)
+        var f = AuthFile(path: p)
+        try f.set("quay.io", Credential(username: "u", password: "p"))
+        try f.save()
+        XCTAssertEqual(try FS.readString(target), "precious")
+        XCTAssertEqual(try XCTUnwrap(mode(p)) & S_IFMT, S_IFREG)
+        XCTAssertEqual(try AuthFile.load(path: p).credential(for: "quay.io")?.username, "u")
+    }
+
+    func testSaveOverAnExistingLooseFileMakesIt0600() throws {
+        let p = dir + "/auth.json"
+        try FS.writeAtomically(p, "{}", mode: 0o644)
+        XCTAssertEqual(chmod(p, 0o666), 0)
+        try AuthFile.load(path: p).save()
+        XCTAssertEqual(try XCTUnwrap(mode(p)) & 0o7777, 0o600)
+        XCTAssertEqual(try FS.readString(p), "{}\n")
+    }
+
+    func testDockerConfigLookup() throws {
+        let docker = dir + "/docker"
+        let auth = dir + "/auth.json"
+        try write(docker + "/config.json", """
+        {"auths": {"https://index.docker.io/v1/": {"auth": "\(b64("hub:1"))"}, "quay.io": {"auth": "\(b64("dq:2"))"},
+                   "helped.io": {}},
+         "credsStore": "desktop", "credHelpers": {"gcr.io": "gcloud"}, "psFormat": "table"}
+        """)
+        try write(auth, #"{"auths": {"quay.io": {"auth": "\#(b64("aq:3"))"}}}"#)
+        let env: (String) -> String? = { ["DOCKER_CONFIG": docker, "HOME": "/nonexistent"][$0] }
+        var warnings: [String] = []
+        func look(_ host: String) throws -> Credential? {
+            try lookupCredential(host: host, authFile: auth, env: env, warn: { warnings.append($0) })
+        }
+        XCTAssertEqual(try look("quay.io")?.username, "aq", "the auth file first")
+        XCTAssertEqual(try look("docker.io")?.username, "hub", "then Docker's")
+        XCTAssertEqual(try look("registry-1.docker.io")?.username, "hub")
+        XCTAssertEqual(warnings, [])
+        XCTAssertNil(try look("gcr.io"))
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.contains(#"credential helper "gcloud" for "gcr.io" is not supported"#) ?? false, "\(warnings)")
+        warnings = []
+        XCTAssertNil(try look("helped.io"))
+        XCTAssertTrue(warnings.first?.contains(#""desktop""#) ?? false, "\(warnings)")
+        XCTAssertTrue(warnings.first?.hasPrefix(docker + "/config.json: ") ?? false, "\(warnings)")
+
+        // No auth file, no Docker config: nothing, quietly.
+        warnings = []
+        XCTAssertNil(try lookupCredential(host: "quay.io", authFile: dir + "/none", env: { _ in nil }, warn: { warnings.append($0) }))
+        XCTAssertEqual(warnings, [])
+    }
+
+    func testABrokenDockerConfigIsWarnedAboutABrokenAuthFileIsAnError() throws {
+        let docker = dir + "/docker"
+        try write(docker + "/config.json", "{not json")
+        let env: (String) -> String? = { ["DOCKER_CONFIG": docker][$0] }
+        var warnings: [String] = []
+        XCTAssertNil(try lookupCredential(host: "quay.io", authFile: dir + "/none", env: env, warn: { warnings.append($0) }))
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.contains(docker + "/config.json:1:") ?? false, "\(warnings)")
+        try write(dir + "/auth.json", #"{"auths": {"quay.io": {"auth": "??"}}}"#)
+        XCTAssertThrowsError(try lookupCredential(host: "quay.io", authFile: dir + "/auth.json", env: env)) {
+            XCTAssertEqual("\($0)", dir + #"/auth.json: auths["quay.io"].auth: not base64"#)
+        }
+    }
 
     // MARK: - registries.json and candidates
 
