@@ -1,5 +1,4 @@
 import JSON
-import Spec
 import Sys
 
 // The pure parts of registry authentication (distribution's token auth):
