@@ -19,7 +19,8 @@
 # and SHA-256 (hashlib, OpenSSL; ours is CShim's SHA-NI code, about as fast) alone cost on these layers.
 # Everything it made is removed on exit (podman's store with `system reset`,
 # any mount under the work dir unmounted).
-# Then run --rm IMAGE /bin/true against podman run --rm (RUN_N times each).
+# Then pull from a local registry against podman pull and skopeo + umoci,
+# and run --rm IMAGE /bin/true against podman run --rm (RUN_N times each).
 # Usage: [RUNS=3] [RUN_N=20] [MINICONTAINER=BIN] bench/images.sh   (as root; needs umoci,
 #   skopeo, podman)
 set -euo pipefail
@@ -29,7 +30,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 MC=${MINICONTAINER:-$here/.build/release/minicontainer}
 ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
 [ -x "$MC" ] || { echo "build first (make build): $MC" >&2; exit 1; }
-for t in umoci skopeo podman openssl gzip; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
+for t in umoci skopeo podman openssl gzip curl; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
 
 work=$(mktemp -d /var/tmp/mc-bench-images.XXXXXX)
 runs=$(mktemp -d /tmp/mcbr.XXXXXX)   # podman's runroot must be under 50 characters
@@ -160,6 +161,95 @@ echo "  of its CPU, measured alone on the same layers (one thread):"
 echo "    gzip decompression (zlib inflate):                        $inflate_ms ms"
 echo "    SHA-256 of the uncompressed streams (DiffIDs):            $sha_ms ms"
 echo "    the rest is file creation: open, write (page cache copies), utimensat, close of $files entries"
+
+# Pull from a registry on 127.0.0.1 (Debian's docker-registry, distribution
+# 2.8, with its own config and storage in the work dir), of the same 5-layer
+# image pushed with skopeo: minicontainer pull into a fresh store, podman
+# pull into a private store, and skopeo copy to an OCI layout followed by
+# umoci unpack (what a runc user does). Then a second pull of the image
+# already present, and the peak RSS of each pull (GNU time's %M).
+if command -v docker-registry >/dev/null; then
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/registry"
+  cat > "$work/registry/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/registry/data
+http:
+  addr: 127.0.0.1:$rport
+YML
+  docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+  regpid=$!
+  trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; cleanup' EXIT
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null && break; sleep 0.1; done
+  img=127.0.0.1:$rport/mc-bench/pull:1
+  skopeo copy --quiet --dest-tls-verify=false "oci:$lay:bench" "docker://$img"
+  echo "{\"default\": \"127.0.0.1:$rport\", \"insecure\": [\"127.0.0.1:$rport\"]}" > "$work/registries.json"
+  csize=$(python3 - "$lay" <<'PY'
+import json, os, sys
+lay = sys.argv[1]
+b = os.path.join(lay, "blobs", "sha256")
+idx = json.load(open(os.path.join(lay, "index.json")))
+m = json.load(open(os.path.join(b, idx["manifests"][0]["digest"].split(":")[1])))
+print(sum(l["size"] for l in m["layers"]))
+PY
+)
+  pconf=$runs/pull-conf
+  mkdir -p "$pconf"
+  printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' > "$pconf/containers.conf"
+  printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$rport" > "$pconf/registries.conf"
+  declare -A PT=() PR=()
+  pull_one() {   # pull_one NAME N [again]
+    local name=$1 n=$2 again=${3:-} d out=$work/pull.time
+    case $name in
+      mc)
+        d=$dest/pull-mc-$n
+        /usr/bin/time -f "%e %M" -o "$out" env MINICONTAINER_DATA=$d MINICONTAINER_REGISTRIES_CONF=$work/registries.json \
+          REGISTRY_AUTH_FILE=$work/auth.json "$MC" pull -q "$img" >/dev/null ;;
+      podman)
+        d=$dest/pull-podman-$n
+        /usr/bin/time -f "%e %M" -o "$out" env CONTAINERS_CONF=$pconf/containers.conf CONTAINERS_REGISTRIES_CONF=$pconf/registries.conf \
+          podman --root "$d/root" --runroot "$runs/pull-podman-$n" --storage-driver overlay pull -q --tls-verify=false "$img" >/dev/null 2>"$work/podman.err" \
+          || { cat "$work/podman.err" >&2; exit 1; } ;;
+      skopeo)
+        d=$dest/pull-skopeo-$n
+        rm -rf "$d"
+        /usr/bin/time -f "%e %M" -o "$out" sh -c "skopeo copy --quiet --src-tls-verify=false 'docker://$img' 'oci:$d/layout:bench' && umoci unpack --image '$d/layout:bench' '$d/bundle' >/dev/null" ;;
+    esac
+    read -r t m < "$out"
+    PT[$name$again]+="$t "
+    PR[$name$again]=$(( ${PR[$name$again]:-0} > m ? ${PR[$name$again]:-0} : m ))
+  }
+  for n in $(seq 1 "$RUNS"); do
+    for name in mc podman skopeo; do pull_one "$name" "$n"; done
+    for name in mc podman; do pull_one "$name" "$n" -again; done
+    echo "pull run $n/$RUNS done" >&2
+  done
+  for n in $(seq 1 "$RUNS"); do
+    CONTAINERS_CONF=$pconf/containers.conf podman --root "$dest/pull-podman-$n/root" --runroot "$runs/pull-podman-$n" system reset -f >/dev/null 2>&1 || true
+  done
+  pmed() { tr ' ' '\n' <<<"${PT[$1]}" | grep . | median; }
+  echo
+  printf "%-48s %10s %10s %12s %12s\n" "pull from 127.0.0.1, $RUNS runs ($(MB "$csize") MB)" "median s" "MB/s" "x podman" "peak RSS MB"
+  row() {   # row LABEL KEY BASEKEY
+    local m b; m=$(pmed "$2"); b=$(pmed "$3")
+    printf "%-48s %10s %10s %12s %12s\n" "$1" "$m" "$(awk -v u="$csize" -v t="$m" 'BEGIN { printf "%.0f", u / 1e6 / t }')" \
+      "$(awk -v a="$m" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')" "$(awk -v k="${PR[$2]}" 'BEGIN { printf "%.1f", k / 1024 }')"
+  }
+  row "minicontainer pull" mc podman
+  row "podman pull (private store)" podman podman
+  row "skopeo copy to a layout + umoci unpack" skopeo podman
+  row "minicontainer pull, image present" mc-again podman-again
+  row "podman pull, image present" podman-again podman-again
+  echo "(MB/s: compressed layer bytes over the wire; x podman: time over podman's for the same case)"
+  kill $regpid 2>/dev/null; wait $regpid 2>/dev/null || true
+  trap cleanup EXIT
+else
+  echo "(no docker-registry: pull not measured)"
+fi
 
 # run --rm IMAGE /bin/true: ours against podman's (runc; crun refuses this
 # hybrid host) on the busybox image, both from stores loaded above the loop,

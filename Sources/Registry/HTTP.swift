@@ -169,7 +169,7 @@ final class HTTPRequest {
         return detail.isEmpty ? base : detail
     }
 
-    fileprivate func headerLine(_ p: UnsafeRawBufferPointer) {
+    func headerLine(_ p: UnsafeRawBufferPointer) {
         var bytes = p.bindMemory(to: UInt8.self)[...]
         while let l = bytes.last, l == 0x0a || l == 0x0d { bytes = bytes.dropLast() }
         guard let line = String(validating: bytes, as: UTF8.self) else { return }
