@@ -237,6 +237,15 @@ private func backgroundUnpackMain(_ ctx: UnsafeMutableRawPointer?) -> UnsafeMuta
     return nil
 }
 
+extension ImageStore {
+    /// A small blob the store has, read and checked against its digest;
+    /// nil when absent or not so.
+    public func storedBlob(_ d: Digest, max: Int) -> [UInt8]? {
+        guard hasBlob(d), let b = try? readBlob(d, what: "blob", max: max), Digest.of(b) == d else { return nil }
+        return b
+    }
+}
+
 extension StoreLock {
     /// `transient`'s lock without waiting: nil when another holds it.
     static func tryTransient(_ path: String) throws -> StoreLock? {

@@ -332,7 +332,18 @@ final class HTTPEngine {
 
     /// Drives the transfers for up to `ms` milliseconds; returns those that
     /// finished.
+    /// Finished while perform waited for another: given out by the next step.
+    private var finishedEarlier: [HTTPRequest] = []
+
     func step(ms requested: Int32) -> [HTTPRequest] {
+        if !finishedEarlier.isEmpty {
+            defer { finishedEarlier = [] }
+            return finishedEarlier
+        }
+        return drive(ms: requested)
+    }
+
+    private func drive(ms requested: Int32) -> [HTTPRequest] {
         // With nothing to transfer, only a short wait (unpack threads finish
         // without a socket to wake us).
         let ms = active.isEmpty ? min(requested, 2) : requested
@@ -374,7 +385,11 @@ final class HTTPEngine {
         try start(r, tls: tls)
         while true {
             if interrupted() { cancel(r); throw Interrupted() }
-            if step(ms: 100).contains(where: { $0 === r }) { return }
+            var mine = false
+            for d in drive(ms: 100) {
+                if d === r { mine = true } else { finishedEarlier.append(d) }
+            }
+            if mine { return }
         }
     }
 }

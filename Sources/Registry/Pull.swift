@@ -249,7 +249,12 @@ public final class Puller {
         progress.begin("Pulling \(ref)")
         let (mbytes, mtype, manifest, _) = try resolve(ref, client: c)
         let mdigest = Digest.of(mbytes)
-        let cbytes = try smallBlob(ref, manifest.config, client: c, what: "config", max: PullLimits.config)
+        let cbytes: [UInt8]
+        if let b = store.storedBlob(manifest.config.digest, max: PullLimits.config), Int64(b.count) == manifest.config.size {
+            cbytes = b
+        } else {
+            cbytes = try smallBlob(ref, manifest.config, client: c, what: "config", max: PullLimits.config)
+        }
         let cfg = try ImageConfig.decode(cbytes, file: "\(ref): config \(manifest.config.digest)")
         guard cfg.diffIDs.count == manifest.layers.count else {
             throw Failure(.invalid, "\(ref): the config lists \(cfg.diffIDs.count) layers (rootfs.diff_ids), the manifest \(manifest.layers.count)")
