@@ -5,7 +5,9 @@ set -euo pipefail
 # gcc and libc6-dev: the attack suite compiles its attacker programs static.
 pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
       runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux gcc libc6-dev
-      libarchive-dev libzstd-dev zlib1g-dev zstd umoci skopeo)
+      libarchive-dev libzstd-dev zlib1g-dev zstd umoci skopeo
+      libcurl4-openssl-dev libssl-dev libnghttp2-dev libpsl-dev libidn2-dev libunistring-dev libbrotli-dev
+      docker-registry apache2-utils openssl curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
