@@ -53,7 +53,7 @@ MiB = 1 << 20
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 AUTH_WORDS = re.compile(r"unauthori[sz]ed|authenticat", re.I)
-PULL_TIMEOUT = 120
+PULL_TIMEOUT = 60  # a hang guard: every image here is a few MB on 127.0.0.1
 
 
 # MARK: - images and registries, built once per module
@@ -222,10 +222,19 @@ class Client(Store):
         return lines[-1]
 
     def pull_fails(self, ref, *opts, timeout=PULL_TIMEOUT):
-        """exit 125 and one line starting 'minicontainer: pull: '."""
-        line = self.fails("pull", *opts, ref, timeout=timeout)
-        assert line.startswith("minicontainer: pull: "), line
-        return line
+        """exit 125 and one error line, 'minicontainer: pull: ...', the last
+        on stderr; progress lines may come before it, except with -q, where
+        it is the only line."""
+        r = self.mc("pull", *opts, ref, timeout=timeout)
+        assert r.returncode == 125, f"pull {ref}: expected 125, got {r.returncode}: {r.stdout} {r.stderr}"
+        assert r.stdout == "", r.stdout
+        lines = r.stderr.strip().splitlines()
+        errors = [l for l in lines if l.startswith("minicontainer:")]
+        assert len(errors) == 1 and lines[-1] == errors[0], f"expected one error line, the last: {r.stderr!r}"
+        assert errors[0].startswith("minicontainer: pull: "), errors[0]
+        if "-q" in opts or "--quiet" in opts:
+            assert len(lines) == 1, f"-q: expected only the error: {r.stderr!r}"
+        return errors[0]
 
     def core(self):
         """index.json and everything under blobs/ and layers/."""
@@ -376,6 +385,32 @@ def test_kit_proxy_faults(plain_reg, proxy):
     proxy.settle()
     entry = proxy.log[-1]
     assert (entry.method, entry.status, entry.fault, entry.auth) == ("HEAD", 200, "reply", False)
+
+
+def test_kit_proxy_relays_chunked_and_keeps_alive():
+    """An upstream that answers chunked gets re-chunked, and the client's
+    connection stays open for the next request."""
+    class Chunky(rk._Service):
+        class handler(rk._Quiet):
+            def do_GET(self):
+                self.send_response_only(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in (b"abc", b"x" * 70000, b"end"):
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+
+    with Chunky() as up, rk.FaultProxy(up.url) as p:
+        conn = rk.http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+        try:
+            for _ in range(3):
+                conn.request("GET", "/v2/x")
+                r = conn.getresponse()
+                assert r.getheader("Transfer-Encoding") == "chunked" and r.read() == b"abc" + b"x" * 70000 + b"end"
+            assert len(p.server.conns) == 1  # one connection for the three
+        finally:
+            conn.close()
+        assert [e.sent for e in p.log_for("/v2/x")] == [70006] * 3
 
 
 def test_kit_proxy_drop_is_a_network_failure_to_skopeo(plain_reg, proxy, tmp_path):
@@ -598,7 +633,7 @@ def test_second_pull_fetches_no_blob_and_progress_lines(client, plain_reg, proxy
     assert proxy.count("GET", "/blobs/") == 3
     proxy.reset_log()
     image_id = client.pulled(ref)
-    assert proxy.count("GET", "/blobs/") == 0 and proxy.count("HEAD", "/blobs/") == 0
+    assert proxy.count("GET", "/blobs/") == 0 and proxy.count("HEAD", "/blobs/") == 0, proxy.log_for("/blobs/")
     for d in plain_reg.layers("mc/fat:1"):
         mine = [l for l in client.last.stderr.splitlines() if short(d) in l]
         assert mine and all(re.search(r"already present|exists", l) for l in mine), client.last.stderr
@@ -617,8 +652,8 @@ def test_multi_platform_index(client, plain_reg, tmp_path):
     client.pulled(ref)
     info = client.inspect(ref)
     assert info["Architecture"] == HOST_ARCH
-    assert f"{plain_reg.host}/mc/multi@{plain_reg.digest['mc/multi:1']}" in info["RepoDigests"] or \
-        any(d.startswith(f"{plain_reg.host}/mc/multi@sha256:") for d in info["RepoDigests"])
+    # The index's digest or the amd64 manifest's: the contract does not say which.
+    assert any(d.startswith(f"{plain_reg.host}/mc/multi@sha256:") for d in info["RepoDigests"]), info
     if HOST_ARCH == "amd64":
         out = client.ok("run", "--rm", "--network", "none", "--pull", "never", ref, "cat", "/marker")
         assert out == "amd64\n"
@@ -655,28 +690,44 @@ def test_anonymous_token_flow(client, token_reg):
     assert_consistent(client)
 
 
-def test_short_tokens_and_a_401_mid_pull_renew(client, token_reg):
-    """Tokens said to last 1 s (clients take at least 60 s) work across a
-    whole pull; a 401 on a blob makes the client fetch a new token and go
-    on."""
+@pytest.fixture
+def short_tokens(token_reg):
+    """token_reg's tokens say they last 1 s for the test (clients take at
+    least 60 s; the registry allows 60 s of leeway)."""
     ts = token_reg.token
-    saved = ts.expires_in
-    ts.expires_in = 1
-    try:
-        with rk.FaultProxy.to(token_reg.reg) as p:
-            client.trust(p)
-            fat = token_reg.layers("mc/fat:1")[1]
-            p.on(blob_re(fat)).unauthorized(times=1)
-            n = len(ts.requests)
-            client.pulled(f"{p.host}/mc/fat:1")
-            log = p.log_for(blob_re(fat), "GET")
-            assert [e.status for e in log][:1] == [401] and log[-1].status in (200, 206) and log[-1].auth, log
-            renewed = [r for r in ts.requests[n:] if r["time"] >= log[0].time]
-            assert renewed and renewed[0]["status"] == 200, ts.requests[n:]
-            assert all(e.status < 400 for e in p.log_for("") if e.time > log[-1].time)
-            client.pulled(f"{p.host}/mc/plain:1")
-    finally:
-        ts.expires_in = saved
+    saved, ts.expires_in = ts.expires_in, 1
+    yield ts
+    ts.expires_in = saved
+
+
+def test_short_lived_tokens_work_across_pulls(client, token_reg, short_tokens):
+    with rk.FaultProxy.to(token_reg.reg) as p:
+        client.trust(p)
+        n = len(short_tokens.requests)
+        client.pulled(f"{p.host}/mc/fat:1")
+        client.pulled(f"{p.host}/mc/plain:1")
+        assert all(r["status"] == 200 for r in short_tokens.requests[n:])
+        log = p.log_for("")
+        assert len([e for e in log if e.method == "GET" and "/blobs/" in e.path and e.status == 200]) >= 5, log
+        assert all(e.status < 400 for e in log if e.auth), log
+    assert_consistent(client)
+
+
+def test_a_401_mid_pull_gets_a_new_token(client, token_reg, short_tokens):
+    """The registry's 401 (with its challenge) on one layer, after the first
+    token worked: the client asks for a new token and goes on."""
+    ts = short_tokens
+    with rk.FaultProxy.to(token_reg.reg) as p:
+        client.trust(p)
+        fat = token_reg.layers("mc/fat:1")[1]
+        p.on(blob_re(fat)).unauthorized(times=1)
+        n = len(ts.requests)
+        client.pulled(f"{p.host}/mc/fat:1")
+        log = p.log_for(blob_re(fat), "GET")
+        assert [e.status for e in log][:1] == [401] and log[-1].status in (200, 206) and log[-1].auth, log
+        renewed = [r for r in ts.requests[n:] if r["time"] >= log[0].time]
+        assert renewed and renewed[0]["status"] == 200, ts.requests[n:]
+        assert all(e.status < 400 for e in p.log_for("") if e.time > log[-1].time)
     assert_consistent(client)
 
 
@@ -800,7 +851,13 @@ def test_tls(client, tls_reg, tmp_path, how):
         assert_consistent(client)
     finally:
         for p in reversed(made):
-            os.unlink(p) if os.path.isfile(p) else os.rmdir(p)
+            if os.path.isfile(p):
+                os.unlink(p)
+            else:
+                try:
+                    os.rmdir(p)
+                except OSError:  # another run's certs.d entry in it: it removes its own
+                    pass
 
 
 # MARK: - faults through the proxy
@@ -934,9 +991,15 @@ def test_concurrent_pulls_download_a_shared_layer_once(client, plain_reg, proxy)
     proxy.on(blob_re(base)).stall(1.5, after_bytes=64 << 10, times=1)
     procs = [subprocess.Popen([BIN, "pull", f"{proxy.host}/mc/shared-{x}:1"], env=client.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for x in "ab"]
-    for p in procs:
-        out, err = p.communicate(timeout=PULL_TIMEOUT)
-        assert p.returncode == 0 and HEX64.match(out.strip().splitlines()[-1]), err
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=PULL_TIMEOUT)
+            assert p.returncode == 0 and HEX64.match(out.strip().splitlines()[-1]), err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert proxy.count("GET", blob_re(base), ranged=False) == 1, proxy.log_for(blob_re(base))
     a, b = (client.layer_dirs_of(f"{proxy.host}/mc/shared-{x}:1") for x in "ab")
     assert a[0] == b[0] and a[1] != b[1]
