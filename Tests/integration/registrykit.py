@@ -19,7 +19,8 @@ here talks to anything but the loopback address.
   `.drop_after(n)`, `.status(503, retry_after=1)`, `.stall(secs,
   after_bytes=0)`, `.corrupt(offset)`, `.redirect(base_url)`, `.reply(body,
   content_type)` or `.unauthorized()`; logs every request (`.log`,
-  `.log_for(regex)`, `.count(method, regex)`).
+  `.log_for(regex)`, `.count(method, regex, ranged=None)`, `.settle()`);
+  `FaultProxy.to(registry)` starts one, `.blob_host()` a BlobHost beside it.
 - `BlobHost(registry)`: serves the registry's blobs from its storage
   directory, as a CDN a registry redirects to would; logs whether an
   Authorization header came.
@@ -76,8 +77,11 @@ def free_port():
 
 
 def _host_of(registry):
-    """"127.0.0.1:PORT" from a Registry, a FaultProxy or a string."""
-    return registry if isinstance(registry, str) else registry.host
+    """"127.0.0.1:PORT" from a Registry, a FaultProxy, a BlobHost or a string
+    ("127.0.0.1:PORT" or a URL)."""
+    if isinstance(registry, str):
+        return urllib.parse.urlsplit(registry).netloc if "://" in registry else registry
+    return registry.host
 
 
 def _b64url(data):
@@ -609,9 +613,23 @@ class FaultProxy(_Service):
         return p.start()
 
     registry = None
+    _blob_hosts = ()
 
     def creds(self):
         return self.registry.creds() if self.registry else None
+
+    def blob_host(self):
+        """A started BlobHost for the registry behind this proxy (made with
+        FaultProxy.to), stopped with the proxy: the place to redirect to."""
+        bh = BlobHost(self.registry).start()
+        self._blob_hosts = tuple(self._blob_hosts) + (bh,)
+        return bh
+
+    def stop(self):
+        super().stop()
+        for bh in self._blob_hosts:
+            bh.stop()
+        self._blob_hosts = ()
 
     def on(self, regex, methods=("GET",)):
         return _On(self, regex, methods)

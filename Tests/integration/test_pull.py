@@ -507,6 +507,10 @@ def test_kit_tls(tls_reg, tmp_path):
     r = rk.skopeo("inspect", "--tls-verify=true", "--no-creds", "--cert-dir", str(certs),
                   f"docker://localhost:{tls_reg.reg.port}/mc/plain:1", check=False)
     assert r.returncode == 0, r.stderr
+    # The proxy speaks TLS upstream (unverified), plain HTTP to its clients.
+    with rk.FaultProxy.to(tls_reg.reg) as p:
+        assert rk.inspect(p, "mc/plain:1")["Digest"] == tls_reg.digest["mc/plain:1"]
+        assert p.count("GET", "/manifests/") >= 1
     text = ik.sh("openssl", "x509", "-noout", "-text", "-in", tls_reg.reg.cert)
     assert "IP Address:127.0.0.1" in text and "DNS:localhost" in text
 
@@ -862,10 +866,13 @@ def test_tls(client, tls_reg, tmp_path, how):
 
 # MARK: - faults through the proxy
 
-def test_dropped_connection_resumes_with_range(client, plain_reg, proxy, images):
+@pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
+def test_dropped_connection_resumes_with_range(client, plain_reg, proxy, images, rst):
+    """Cut after 2 of 6 MiB (a FIN, or an RST): the next request for the
+    blob asks for the rest only."""
     client.trust(proxy)
     fat = plain_reg.layers("mc/fat:1")[1]
-    proxy.on(blob_re(fat)).drop_after(2 * MiB)
+    proxy.on(blob_re(fat)).drop_after(2 * MiB, rst=rst)
     ref = f"{proxy.host}/mc/fat:1"
     client.pulled(ref)
     log = proxy.log_for(blob_re(fat), "GET")
@@ -933,7 +940,8 @@ def test_corrupt_byte_fails_digest_and_changes_nothing(client, plain_reg, proxy)
 
 
 def test_redirect_to_blob_host_sends_no_token(client, token_reg, images):
-    with rk.FaultProxy.to(token_reg.reg) as p, rk.BlobHost(token_reg.reg) as bh:
+    with rk.FaultProxy.to(token_reg.reg) as p:
+        bh = p.blob_host()
         client.trust(p, bh)
         p.on("/blobs/").redirect(bh.url)
         ref = f"{p.host}/mc/fat:1"
