@@ -62,7 +62,8 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         var hold: ImageHold? = nil
         defer { hold?.release() }
         if let ref = ref {
-            let (image, h) = try resolveImage(try pullForRun(ref, p, g), g)
+            var (image, h) = try resolveImage(try pullForRun(ref, p, g), g)
+            image.reference = ref  // as the user named it (inspect's Image)
             flags.image = image
             hold = h
         }

@@ -82,7 +82,6 @@ func pullForRun(_ ref: String, _ p: Parsed, _ g: Globals) throws -> String {
     }
     if policy == "never" { return localReference(ref, g) ?? ref }
     if policy == "missing", let local = localReference(ref, g) { return local }
-    if policy == "missing" { writeStderr("Unable to find image '\(ref)' locally\n") }
     let pid = fork()
     if pid < 0 { throw SysError("fork") }
     if pid == 0 {
@@ -94,7 +93,7 @@ func pullForRun(_ ref: String, _ p: Parsed, _ g: Globals) throws -> String {
             Log.error("run: pull: " + interruptedMessage)
             code = 130
         } catch {
-            Log.error("run: pull: \(error)")
+            Log.error("run: \(policy == "missing" ? "\(ref) is not in the store, and pulling it failed" : "pull"): \(error)")
             code = 125
         }
         _exit(code)
