@@ -171,9 +171,14 @@ func imagesRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     if let filter = p.positionals.first {
         let f = try Reference.parse(filter.contains(":") || filter.contains("@") ? filter : filter + ":x")
         let wantTag = filter.contains(":") && !filter.hasSuffix(":") ? f.tag : nil
+        // A short name is also the default and search registries' (pull).
+        var names: Set<String> = [f.name]
+        if let cands = try? registryConfig().candidates(filter.contains(":") || filter.contains("@") ? filter : filter + ":x") {
+            for c in cands { names.insert(c.name) }
+        }
         rows = rows.filter { row in
             guard let r = try? Reference.parse(row.1 + ":x") else { return false }
-            return r.name == f.name && (wantTag == nil || row.2 == wantTag)
+            return names.contains(r.name) && (wantTag == nil || row.2 == wantTag)
         }
     }
     if p.bool("quiet") {

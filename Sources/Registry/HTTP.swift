@@ -131,6 +131,11 @@ final class HTTPRequest {
     var effectiveURL = ""
     /// Called with the bytes received so far (for progress).
     var received: Int64 = 0
+    /// When the last byte (or the start) was seen: a stall is measured
+    /// from here (libcurl's low-speed check averages over seconds).
+    var lastActivity = 0.0
+    /// We gave up on it for a stall.
+    var stalled = false
 
     fileprivate var easy: UnsafeMutableRawPointer?
     fileprivate var slist: UnsafeMutablePointer<curl_slist>?
@@ -170,6 +175,7 @@ final class HTTPRequest {
     }
 
     func headerLine(_ p: UnsafeRawBufferPointer) {
+        lastActivity = Clock.monotonicSeconds()
         var bytes = p.bindMemory(to: UInt8.self)[...]
         while let l = bytes.last, l == 0x0a || l == 0x0d { bytes = bytes.dropLast() }
         guard let line = String(validating: bytes, as: UTF8.self) else { return }
@@ -188,6 +194,7 @@ final class HTTPRequest {
     }
 
     fileprivate func bodyBytes(_ p: UnsafeRawBufferPointer) -> Bool {
+        lastActivity = Clock.monotonicSeconds()
         if let f = file, (200..<300).contains(status) {
             if received == 0 && rangeFrom > 0 && !restarted {
                 // Did the server take our Range?
@@ -262,6 +269,8 @@ final class HTTPEngine {
         r.received = 0
         r.restarted = false
         r.result = CURLE_OK
+        r.stalled = false
+        r.lastActivity = Clock.monotonicSeconds()
         r.errbuf[0] = 0
         func set(_ o: CURLoption, _ v: Int) { _ = mc_curl_easy_setopt_long(e, o, v) }
         func set(_ o: CURLoption, _ s: String) { _ = s.withCString { mc_curl_easy_setopt_ptr(e, o, $0) } }
@@ -330,6 +339,20 @@ final class HTTPEngine {
         detach(r)
     }
 
+    /// Ends every transfer that has had no byte for the stall time, as
+    /// timed out; returns them (finished).
+    func endStalled() -> [HTTPRequest] {
+        let now = Clock.monotonicSeconds()
+        var out: [HTTPRequest] = []
+        for r in active.values where now - r.lastActivity > timeouts.stall {
+            detach(r)
+            r.result = CURLE_OPERATION_TIMEDOUT
+            r.stalled = true
+            out.append(r)
+        }
+        return out
+    }
+
     /// Drives the transfers for up to `ms` milliseconds; returns those that
     /// finished.
     /// Finished while perform waited for another: given out by the next step.
@@ -340,7 +363,7 @@ final class HTTPEngine {
             defer { finishedEarlier = [] }
             return finishedEarlier
         }
-        return drive(ms: requested)
+        return drive(ms: requested) + endStalled()
     }
 
     private func drive(ms requested: Int32) -> [HTTPRequest] {
@@ -386,7 +409,7 @@ final class HTTPEngine {
         while true {
             if interrupted() { cancel(r); throw Interrupted() }
             var mine = false
-            for d in drive(ms: 100) {
+            for d in drive(ms: 100) + endStalled() {
                 if d === r { mine = true } else { finishedEarlier.append(d) }
             }
             if mine { return }
