@@ -83,6 +83,9 @@ public final class Puller {
     /// auth file or Docker's config.
     func client(_ host: String, credential given: Credential? = nil) throws -> RegistryClient {
         if given == nil, let c = clients[host] { return c }
+        if config.isBlocked(host) {
+            throw Failure(.failed, "\(host) is blocked (registries.json: \"blocked\"): nothing is pulled from it")
+        }
         var tls = TLSSettings()
         let insecure = options.tlsVerify == false || config.isInsecure(host)
         tls.verify = !insecure

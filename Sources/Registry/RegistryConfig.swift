@@ -23,6 +23,9 @@ public struct RegistryConfig: Equatable {
     /// Registries spoken to over plain HTTP (`host[:port]`, matched exactly;
     /// localhost is not insecure unless listed).
     public var insecure: [String] = []
+    /// Registries never pulled from (containers' `blocked`): a pull that
+    /// would ask one fails before any traffic.
+    public var blocked: [String] = []
     /// Seconds to connect (TCP and TLS).
     public var connectTimeout = 30.0
     /// Seconds a transfer may make no progress.
@@ -39,7 +42,7 @@ public struct RegistryConfig: Equatable {
     public static let maxTimeout = 3600.0
     /// The most registries in `search` or `insecure`.
     public static let maxHosts = 256
-    static let keys = ["default", "search", "insecure", "connectTimeout", "stallTimeout", "retryTimeout"]
+    static let keys = ["default", "search", "insecure", "blocked", "connectTimeout", "stallTimeout", "retryTimeout"]
 
     /// `$MINICONTAINER_REGISTRIES_CONF` (when set and not empty), else
     /// /etc/minicontainer/registries.json.
@@ -96,6 +99,7 @@ public struct RegistryConfig: Equatable {
             case "default": c.defaultRegistry = try host(value, key)
             case "search": c.search = try hosts(value)
             case "insecure": c.insecure = try hosts(value)
+            case "blocked": c.blocked = try hosts(value)
             case "connectTimeout": c.connectTimeout = try seconds(value)
             case "stallTimeout": c.stallTimeout = try seconds(value)
             default: c.retryTimeout = try seconds(value)
@@ -107,6 +111,9 @@ public struct RegistryConfig: Equatable {
     /// Whether `host` (`host[:port]`, as in a reference) is to be spoken to
     /// over plain HTTP: listed in `insecure`, exactly.
     public func isInsecure(_ host: String) -> Bool { insecure.contains(host) }
+
+    /// Whether `host` is listed in `blocked`.
+    public func isBlocked(_ host: String) -> Bool { blocked.contains(host) }
 
     /// Whether `h` names a registry the way a reference's domain does:
     /// `Reference.parse("h/x/y")` takes it as the domain, unchanged

@@ -620,7 +620,7 @@ final class RegistryAuthTests: XCTestCase {
 
     func testErrorsNameTheFileAndTheKey() {
         let cases: [(String, String)] = [
-            (#"{"defualt": "quay.io"}"#, #"registries.json: "defualt": unknown key (the keys are default, search, insecure, connectTimeout, stallTimeout, retryTimeout)"#),
+            (#"{"defualt": "quay.io"}"#, #"registries.json: "defualt": unknown key (the keys are default, search, insecure, blocked, connectTimeout, stallTimeout, retryTimeout)"#),
             (#"{"default": 5}"#, "registries.json: default: expected string, found integer"),
             (#"{"default": "registry"}"#, #"registries.json: default: "registry" is not a registry: expected host[:port] with a '.' or a port, or localhost"#),
             (#"{"default": "quay.io/x"}"#, #"registries.json: default: "quay.io/x" is not a registry"#),

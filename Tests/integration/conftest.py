@@ -12,15 +12,23 @@ BIN = os.environ.get("MINICONTAINER", os.path.join(REPO, ".build", "release", "m
 ROOTFS = os.environ.get("ROOTFS", "/var/lib/minicontainer/rootfs/busybox")
 
 # The network rule: no test may reach an outside address. A pull a test did
-# not mean (run of an image the store lacks) would ask docker.io's
-# registry; with this proxy, a closed port on loopback, libcurl resolves no
-# outside name and connects nowhere but here. Registries the tests start on
-# 127.0.0.1 are reached directly (no_proxy).
-os.environ["https_proxy"] = os.environ["http_proxy"] = "http://127.0.0.1:9"
-os.environ["HTTPS_PROXY"] = os.environ["HTTP_PROXY"] = "http://127.0.0.1:9"
-os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-os.environ.setdefault("MINICONTAINER_REGISTRIES_CONF", "/nonexistent/registries.json")
-os.environ.setdefault("REGISTRY_AUTH_FILE", "/nonexistent/auth.json")
+# not mean (run of an image the store lacks) would ask docker.io's registry:
+# unless a test names its own registries.json, short names go to a closed
+# port on loopback and docker.io is blocked, so no outside name is resolved.
+_REGISTRIES = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mc-test-registries-{os.getpid()}.json")
+with open(_REGISTRIES, "w") as _f:
+    _f.write('{"default": "127.0.0.1:9", "blocked": ["docker.io"]}\n')
+os.environ.setdefault("MINICONTAINER_REGISTRIES_CONF", _REGISTRIES)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_registries_conf():
+    yield
+    try:
+        os.unlink(_REGISTRIES)
+    except OSError:
+        pass
+
 
 # Every capability of Linux 6.x, in number order, without CAP_.
 CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",

@@ -135,8 +135,8 @@ def test_unknown_image_and_no_command(env, built, tmp_path):
     r = env.mc("run", "--rm", "--network", "none", "--pull", "never", "mc-test/nope:1", "true")
     one_line_error(r)
     assert "no such image: mc-test/nope:1" in r.stderr
-    # --pull missing (the default) tries the registry: here a closed port
-    # on loopback stands in for docker.io (conftest's proxy).
+    # --pull missing (the default) tries the registry: docker.io, which
+    # conftest's registries.json blocks (no test reaches outside).
     r = env.mc("run", "--rm", "--network", "none", "mc-test/nope:1", "true")
     one_line_error(r)
     assert "mc-test/nope:1 is not in the store, and pulling it failed" in r.stderr
