@@ -367,29 +367,7 @@ public struct AuthFile {
             throw SysError("stat \(dir)")
         }
         let bytes = Array(JSONValue.object(document).pretty().utf8)
-        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SysError("create \(tmp)") }
-        do {
-            guard fchmod(fd, 0o600) == 0 else { throw SysError("chmod \(tmp)") }
-            try FS.writeAll(fd: fd, bytes, what: "write \(tmp)")
-            guard fsync(fd) == 0 else { throw SysError("fsync \(tmp)") }
-        } catch {
-            close(fd)
-            unlink(tmp)
-            throw error
-        }
-        close(fd)
-        guard rename(tmp, path) == 0 else {
-            let e = SysError("rename \(tmp) to \(path)")
-            unlink(tmp)
-            throw e
-        }
-        let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if d >= 0 {
-            fsync(d)
-            close(d)
-        }
+        try FS.writeAtomically(path, bytes, mode: 0o600, durable: true)
     }
 }
 

@@ -108,12 +108,17 @@ public enum FS {
         try writeAtomically(path, Array(text.utf8), mode: mode)
     }
 
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    /// `durable`: the temporary file is a fresh one (O_EXCL, never through
+    /// a symlink), gets exactly `mode` whatever the umask, and the file and
+    /// its directory are synced, for what a user keeps (credentials).
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = false) throws {
+        let tmp = path + ".tmp-\(getpid())" + (durable ? "-\(UInt32.random(in: 0...UInt32.max))" : "")
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | (durable ? O_EXCL | O_NOFOLLOW : O_TRUNC), mode)
         guard fd >= 0 else { throw SysError("create \(tmp)") }
         do {
+            if durable { guard fchmod(fd, mode) == 0 else { throw SysError("chmod \(tmp)") } }
             try writeAll(fd: fd, bytes, what: "write \(tmp)")
+            if durable { guard fsync(fd) == 0 else { throw SysError("fsync \(tmp)") } }
         } catch {
             close(fd)
             unlink(tmp)
@@ -124,6 +129,12 @@ public enum FS {
             let e = SysError("rename \(tmp) to \(path)")
             unlink(tmp)
             throw e
+        }
+        if durable {
+            let slash = path.lastIndex(of: "/")
+            let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if d >= 0 { fsync(d); close(d) }
         }
     }
 
