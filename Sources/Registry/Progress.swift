@@ -111,13 +111,8 @@ final class Progress {
     }
 
     func summary(ref: Reference, digest: Digest, layers: Int, bytes: Int64, seconds: Double) {
-        switch mode {
-        case .quiet: return
-        case .terminal:
-            // The final state of every line was drawn by the last tick.
-            break
-        case .plain: break
-        }
+        // On a terminal, every line's final state was drawn by finish().
+        if mode == .quiet { return }
         let rate = seconds > 0 ? " (\(decimalSize(Int64(Double(bytes) / seconds)))/s)" : ""
         out("Digest: \(digest)\n")
         out("Pulled \(ref): \(layers) layer\(layers == 1 ? "" : "s"), \(decimalSize(bytes)) downloaded in \(String(format1: seconds)) s\(bytes > 0 ? rate : "")\n")

@@ -154,14 +154,13 @@ public final class Puller {
     // MARK: - Manifests
 
     /// The manifest `ref` names, for the platform.
-    func resolve(_ ref: Reference, client c: RegistryClient) throws -> (bytes: [UInt8], mediaType: String, manifest: ImageManifest, via: Digest?) {
+    func resolve(_ ref: Reference, client c: RegistryClient) throws -> (bytes: [UInt8], mediaType: String, manifest: ImageManifest) {
         let scope = "repository:\(ref.path):pull"
         var want = ref.digest.map { $0.description } ?? ref.tag ?? "latest"
         var expected = ref.digest
         var expectedSize: Int64?
-        var via: Digest?
         let platform = options.platform ?? Platform.host
-        for depth in 0..<5 {
+        for _ in 0..<5 {
             let r = try c.send(scope: scope) {
                 HTTPRequest("GET", "\(c.base)/v2/\(ref.path)/manifests/\(want)", headers: ["Accept: " + acceptManifests], maxBody: PullLimits.manifest)
             }
@@ -183,7 +182,7 @@ public final class Puller {
             let type = try mediaType(of: r, bytes: bytes, ref: ref)
             if MediaType.manifests.contains(type) {
                 let m = try ImageManifest.decode(bytes, file: "\(ref): manifest \(d)", expectedType: type)
-                return (bytes, type, m, via)
+                return (bytes, type, m)
             }
             // An index: the platform's manifest.
             let idx = try ImageIndex.decode(bytes, file: "\(ref): index \(d)")
@@ -197,7 +196,6 @@ public final class Puller {
             guard let m = chosen else {
                 throw Failure(.invalid, "\(ref): no image for platform \(platform) (the index has \(have.isEmpty ? "none" : have.joined(separator: ", ")))")
             }
-            if depth == 0 { via = d }
             want = m.digest.description
             expected = m.digest
             expectedSize = m.size
@@ -250,7 +248,7 @@ public final class Puller {
     func pull(ref: Reference) throws -> PulledImage {
         let c = try client(ref.domain)
         progress.begin("Pulling \(ref)")
-        let (mbytes, mtype, manifest, _) = try resolve(ref, client: c)
+        let (mbytes, mtype, manifest) = try resolve(ref, client: c)
         let mdigest = Digest.of(mbytes)
         let cbytes: [UInt8]
         if let b = store.storedBlob(manifest.config.digest, max: PullLimits.config), Int64(b.count) == manifest.config.size {
