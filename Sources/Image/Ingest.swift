@@ -20,6 +20,9 @@ public final class ImageIngest {
     private var hold: StoreLock?
     private let work: Work
     private var committed = false
+    /// Keep the layers committed even if no image is (a pull stopped by
+    /// Ctrl-C: its next run resumes from them).
+    public var keepLayers = false
     /// Layers this ingest put into layers/ (for rollback).
     private(set) var newChains: [Digest] = []
 
@@ -133,7 +136,7 @@ public final class ImageIngest {
         work.finish()
         hold?.release()
         hold = nil
-        if committed || newChains.isEmpty { return }
+        if committed || keepLayers || newChains.isEmpty { return }
         guard let gc = StoreLock.tryAcquire(store.gcLockPath) else { return }
         defer { gc.release() }
         _ = try? store.collect()

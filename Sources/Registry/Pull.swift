@@ -269,7 +269,13 @@ public final class Puller {
         let ingest = try ImageIngest(store: store)
         defer { ingest.finish() }
         let t0 = Clock.monotonicSeconds()
-        let fetched = try LayerScheduler(puller: self, client: c, ref: ref, ingest: ingest, manifest: manifest, config: cfg).run()
+        let fetched: Int64
+        do {
+            fetched = try LayerScheduler(puller: self, client: c, ref: ref, ingest: ingest, manifest: manifest, config: cfg).run()
+        } catch let e as Interrupted {
+            ingest.keepLayers = true
+            throw e
+        }
         let md = try ingest.commitImage(manifest: mbytes, mediaType: mtype, config: cbytes, configDigest: manifest.config.digest,
                                         platform: cfg.platform, names: [ref])
         progress.summary(ref: ref, digest: mdigest, layers: manifest.layers.count, bytes: fetched, seconds: Clock.monotonicSeconds() - t0)
