@@ -36,7 +36,7 @@ work=$(mktemp -d /var/tmp/mc-bench-images.XXXXXX)
 runs=$(mktemp -d /tmp/mcbr.XXXXXX)   # podman's runroot must be under 50 characters
 # podman run makes its cgroup parent (cgroupfs manager) and leaves it: ours to
 # remove if it was not there before.
-had_libpod=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1)
+had_libpod=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
 cleanup() {
   for d in "$work"/dest/podman-*; do
     [ -d "$d" ] || continue
@@ -183,7 +183,7 @@ http:
 YML
   docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
   regpid=$!
-  trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null; cleanup' EXIT
+  trap 'kill $regpid 2>/dev/null; wait $regpid 2>/dev/null || true; cleanup' EXIT
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null && break; sleep 0.1; done
   img=127.0.0.1:$rport/mc-bench/pull:1
   skopeo copy --quiet --dest-tls-verify=false "oci:$lay:bench" "docker://$img"
@@ -216,7 +216,7 @@ PY
           || { cat "$work/podman.err" >&2; exit 1; } ;;
       skopeo)
         d=$dest/pull-skopeo-$n
-        rm -rf "$d"
+        rm -rf "$d"; mkdir -p "$d"
         /usr/bin/time -f "%e %M" -o "$out" sh -c "skopeo copy --quiet --src-tls-verify=false 'docker://$img' 'oci:$d/layout:bench' && umoci unpack --image '$d/layout:bench' '$d/bundle' >/dev/null" ;;
     esac
     read -r t m < "$out"
