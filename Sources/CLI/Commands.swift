@@ -66,6 +66,20 @@ public let commands: [Command] = [
     },
 ]
 
+/// Docker and podman commands that are not ours, with what comes closest:
+/// a user typing one gets that, not a near-miss of another word (`stats`
+/// is not `state`).
+let dockerCommandsWeLack: [String: String] = [
+    "stats": "a container's resource use is 'minicontainer events --stats ID'",
+    "top": "a container's processes are 'minicontainer ps ID'",
+    "cp": "", "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
+    "port": "published ports are in 'minicontainer inspect NAME'",
+    "rename": "", "restart": "", "wait": "", "attach": "",
+    "unpause": "thawing is 'minicontainer resume ID'",
+    "network": "networks are chosen with run --network bridge|none|host|container:NAME",
+    "volume": "volumes are host directories, run -v HOST:CONTAINER", "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",
+]
+
 func versionText() -> String {
     "minicontainer version \(version)\ncommit: \(String(cString: mc_commit()))\nspec: \(Spec.version)\n"
 }
@@ -136,6 +150,10 @@ public func runCLI(_ args: [String]) -> Int32 {
         return 0
     }
     guard let cmd = commands.first(where: { $0.name == name }) else {
+        if let hint = dockerCommandsWeLack[name] {
+            Log.error("\"\(name)\" is a Docker command minicontainer does not have\(hint.isEmpty ? "" : "; " + hint); see 'minicontainer --help'")
+            return 125
+        }
         var msg = "unknown command \"\(name)\""
         if let c = closest(name, in: commands.map { $0.name }) { msg += " (did you mean \"\(c)\"?)" }
         Log.error(msg + "; see 'minicontainer --help'")

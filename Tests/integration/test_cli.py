@@ -93,6 +93,12 @@ def bundles(tmp_path):
 BAD_FLAGS = {
     "unknown-command": (["bogus"], "unknown command \"bogus\""),
     "misspelt-command": (["spce"], "did you mean \"spec\""),
+    "misspelt-pull": (["pul", "x"], "did you mean \"pull\""),
+    # Docker's verbs we lack are named as such, never "did you mean" another
+    # word (stats is not state, top not stop, cp not ps).
+    "docker-stats": (["stats"], "\"stats\" is a Docker command minicontainer does not have; a container's resource use is 'minicontainer events --stats ID'"),
+    "docker-top": (["top", "x"], "\"top\" is a Docker command minicontainer does not have; a container's processes are 'minicontainer ps ID'"),
+    "docker-cp": (["cp", "a", "b"], "\"cp\" is a Docker command minicontainer does not have; see"),
     "unknown-global-flag": (["--nope", "spec"], "unknown global flag --nope"),
     "unknown-flag": (["spec", "--bogus"], "unknown flag --bogus for spec"),
     "flag-without-value": (["spec", "--rootfs"], "needs a value"),
