@@ -46,6 +46,7 @@ func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
 
 /// `run [flags] --rootfs PATH CMD [ARG...]`.
 func dockerRun(_ p: Parsed, _ g: Globals, image ref: String? = nil) throws -> Int32 {
+    dockerStyleRun = true
     var flags = runFlags(from: p, command: ref == nil ? p.positionals : Array(p.positionals.dropFirst()))
     do {
         return try dockerRunFlags(&flags, p, g, image: ref)

@@ -284,6 +284,20 @@ def test_bad_input_leaves_nothing(env, tmp_path):
     env.assert_clean()
 
 
+def test_exec_exit_codes_are_runs(env):
+    """exec's program not found is 127 and not executable 126, as run's
+    and a shell's (issue 16, item 4); its own code comes through."""
+    assert run(env, "-d", "--name", "codes", "--network", "none", "--rootfs", ROOTFS, "sleep", "60").returncode == 0
+    try:
+        one_line_error(env.mc("exec", "codes", "/bin/nosuch"), 127)
+        one_line_error(env.mc("exec", "codes", "/etc/passwd"), 126)
+        assert env.mc("exec", "codes", "sh", "-c", "exit 3").returncode == 3
+        assert env.mc("exec", "codes", "true").returncode == 0
+    finally:
+        env.mc("rm", "-f", "codes")
+    env.assert_clean()
+
+
 def test_sigkilled_run_is_cleaned_by_rm_f_and_prune(env):
     # A long-lived container outlives its killed `run`: ps shows it, rm -f removes it.
     p = env.popen("run", "--name", "orphan", "--rootfs", ROOTFS, "/bin/sleep", "60")
