@@ -291,6 +291,10 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     }
     if let c = f.cpus {
         guard let q = parseCPUs(c) else {
+            if c.allSatisfy({ $0.isNumber || $0 == "." }), let d = Double(c), d.isFinite, d > 0 {
+                throw CompileError(d > 1024 ? "invalid --cpus \(quoted(c)): at most 1024 CPUs"
+                    : "invalid --cpus \(quoted(c)): at least 0.01 CPUs (the kernel's smallest quota is 1 ms of each 100 ms)")
+            }
             throw CompileError("invalid --cpus \(quoted(c)): use a positive number of CPUs such as 0.5 or 2")
         }
         res.cpu = CPU(quota: q, period: 100_000)

@@ -108,6 +108,8 @@ BAD_FLAGS = {
     "zero-size": (["spec", "--rootfs", "@R", "--memory", "0", "sh"], "invalid --memory \"0\""),
     "negative-cpus": (["spec", "--rootfs", "@R", "--cpus", "-1", "sh"], "invalid --cpus \"-1\""),
     "nan-cpus": (["spec", "--rootfs", "@R", "--cpus", "nan", "sh"], "invalid --cpus"),
+    "tiny-cpus": (["spec", "--rootfs", "@R", "--cpus", "0.001", "sh"], "invalid --cpus \"0.001\": at least 0.01 CPUs"),
+    "huge-cpus": (["spec", "--rootfs", "@R", "--cpus", "5000", "sh"], "invalid --cpus \"5000\": at most 1024 CPUs"),
     "bad-pids": (["spec", "--rootfs", "@R", "--pids-limit", "lots", "sh"], "invalid --pids-limit"),
     "missing-rootfs": (["spec", "--rootfs", "/nonexistent/rootfs", "sh"], "rootfs /nonexistent/rootfs does not exist"),
     "rootfs-is-file": (["spec", "--rootfs", "/etc/hostname", "sh"], "is not a directory"),
