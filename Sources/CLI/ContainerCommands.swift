@@ -68,6 +68,11 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
             flags.image = image
             hold = h
         }
+        // container:NAME or a short id: the container's OCI id, in the
+        // annotation the runtime reads (it knows no names).
+        if let n = flags.network, n.hasPrefix("container:") {
+            flags.network = "container:" + ociID(String(n.dropFirst(10)), g)
+        }
         let spec = try compile(flags, host: realHost)
         var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",
                                         rootfs: spec.root?.path ?? flags.rootfs!)

@@ -85,9 +85,10 @@ func updateResources(_ p: Parsed) throws -> Resources {
 
 let updateCommand = Command(name: "update", summary: "change the resource limits of a running container",
                             usage: "[--resources FILE|-] [limit flags] ID", flags: updateFlags) { p, g in
-    let id = try oneID(p, "update")
+    let ref = try oneID(p, "update")
+    let id = ociID(ref, g)
     let r = try updateResources(p)
-    return try about(id) {
+    return try about(ref) {
         try runtime(g).update(id, resources: r)
         return 0
     }
@@ -108,12 +109,13 @@ let eventsCommand = Command(name: "events", summary: "print a container's resour
                             usage: "[--stats] [--interval DURATION] ID",
                             flags: [Flag(["stats"], "print the stats once and exit"),
                                     Flag(["interval"], value: "DURATION", "how often to look (default 5s)")]) { p, g in
-    let id = try oneID(p, "events")
+    let ref = try oneID(p, "events")
+    let id = ociID(ref, g)
     let text = p.string("interval") ?? "5s"
     guard let interval = parseDuration(text), interval > 0 else {
         throw Failure(.usage, "--interval needs a positive duration (5s, 500ms), not \(quoted(text))")
     }
-    return try about(id) {
+    return try about(ref) {
         let rt = runtime(g)
         if p.bool("stats") {
             writeStdout(try rt.stats(id).compact() + "\n")

@@ -442,3 +442,29 @@ def test_another_root_neither_misreports_nor_removes_a_running_container(env):
         subprocess.run(["rm", "-rf", other])
     assert env.mc("rm", "-f", "keep").returncode == 0
     env.assert_clean([cid])
+
+
+def test_names_and_short_ids_everywhere(env):
+    """--network container:NAME (and a short id), update and events take a
+    name or a unique id prefix, as state, pause, exec and kill do (issue 16,
+    items 2 and 3)."""
+    assert run(env, "-d", "--name", "ux-web", "--rootfs", ROOTFS, "sleep", "60").returncode == 0
+    try:
+        cid = next(c["id"] for c in env.ps() if c["name"] == "ux-web")
+        pid = json.loads(env.mc("state", "ux-web", check=True).stdout)["pid"]
+        ns = os.readlink(f"/proc/{pid}/ns/net")
+        for ref in ("ux-web", cid[:12]):
+            r = run(env, "--rm", "--network", f"container:{ref}", "--rootfs", ROOTFS, "readlink", "/proc/self/ns/net")
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.strip() == ns
+        assert env.mc("update", "--memory", "64m", "ux-web").returncode == 0
+        with open(f"/sys/fs/cgroup/memory/minicontainer/{cid}/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 64 << 20
+        stats = json.loads(env.mc("events", "--stats", cid[:12]).stdout)
+        assert stats["id"] == cid and stats["data"]["memory"]["usage"]["limit"] == 64 << 20
+        r = env.mc("update", "--memory", "64m", "ux-nosuch")
+        one_line_error(r)
+        assert "ux-nosuch" in r.stderr
+    finally:
+        env.mc("rm", "-f", "ux-web")
+    env.assert_clean()
