@@ -26,9 +26,10 @@ public struct Globals {
 /// program cannot start gives a shell's 127 (not found) or 126 (cannot
 /// execute), from the init's errno. The pure layers' errors (JSONError,
 /// SpecError, CompileError) are bad input: 125.
-/// Set by a Docker-style run (--rootfs or an image): as `exec`, its
-/// program's failure to start exits 127 or 126.
-var dockerStyleRun = false
+/// Set by a Docker-style run (--rootfs or an image) and by exec in a
+/// run-mode container: their program's failure to start exits 127 or 126,
+/// as a shell's (an OCI exec, as runc's, stays 125).
+var programExitCodes = false
 
 func exitCode(_ error: Error, programCodes: Bool) -> Int32 {
     if programCodes, let f = error as? Failure, f.kind == .program, let c = Failure.programExitCode(f.errno) { return c }
@@ -180,7 +181,7 @@ public func runCLI(_ args: [String]) -> Int32 {
         // the subject is input (an id, a name): at most 128 bytes of it.
         let subject = (error as? Failure)?.subject.map { " " + Log.oneLine($0, max: 128) } ?? ""
         Log.error("\(cmd.name)\(subject): \(error)")
-        return exitCode(error, programCodes: dockerStyleRun || cmd.name == "exec")
+        return exitCode(error, programCodes: programExitCodes)
     }
 }
 

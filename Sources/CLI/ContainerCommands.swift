@@ -33,6 +33,18 @@ func ociID(_ ref: String, _ g: Globals) -> String {
     return containers(g).tryResolve(ref) ?? ref
 }
 
+/// ociID, for a command that needs the container running: a run-mode
+/// container that has exited (the monitor deleted its OCI state, its
+/// metadata stays for logs, inspect and rm) is "not running", named as the
+/// user named it, not "does not exist".
+func runningID(_ ref: String, _ g: Globals) throws -> String {
+    let id = ociID(ref, g)
+    if !runtime(g).store.exists(id), containers(g).tryResolve(ref) != nil {
+        throw Failure(.state, "container \(ref) is not running")
+    }
+    return id
+}
+
 /// Runs `body` about `subject` (a container reference), whose failures
 /// name it.
 func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
@@ -46,7 +58,7 @@ func docker<T>(_ subject: String? = nil, _ body: () throws -> T) throws -> T {
 
 /// `run [flags] --rootfs PATH CMD [ARG...]`.
 func dockerRun(_ p: Parsed, _ g: Globals, image ref: String? = nil) throws -> Int32 {
-    dockerStyleRun = true
+    programExitCodes = true
     var flags = runFlags(from: p, command: ref == nil ? p.positionals : Array(p.positionals.dropFirst()))
     do {
         return try dockerRunFlags(&flags, p, g, image: ref)

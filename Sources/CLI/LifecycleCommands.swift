@@ -76,11 +76,10 @@ let killCommand = Command(name: "kill", summary: "send a signal (default SIGTERM
                           usage: "[--all] ID [SIGNAL]",
                           flags: [Flag(["a", "all"], "signal every process in the container")]) { p, g in
     guard let ref = p.positionals.first else { throw Failure(.usage, "kill needs a container id") }
-    let id = ociID(ref, g)
     guard p.positionals.count <= 2 else { throw Failure(.usage, "kill takes an id and a signal") }
     let name = p.positionals.count == 2 ? p.positionals[1] : "SIGTERM"
     guard let sig = Signal.parse(name) else { throw Failure(.invalid, "unknown signal \(quoted(name))") }
-    return try about(id) { try runtime(g).kill(id, signal: sig, all: p.bool("all")); return 0 }
+    return try about(ref) { try runtime(g).kill(try runningID(ref, g), signal: sig, all: p.bool("all")); return 0 }
 }
 
 let deleteCommand = Command(name: "delete", summary: "remove a container's state, cgroup and processes",
@@ -167,13 +166,13 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
 }
 
 let pauseCommand = Command(name: "pause", summary: "freeze every process of a container", usage: "ID", flags: []) { p, g in
-    let id = ociID(try oneID(p, "pause"), g)
-    return try about(id) { try runtime(g).pause(id); return 0 }
+    let ref = try oneID(p, "pause")
+    return try about(ref) { try runtime(g).pause(try runningID(ref, g)); return 0 }
 }
 
 let resumeCommand = Command(name: "resume", summary: "thaw a paused container", usage: "ID", flags: []) { p, g in
-    let id = ociID(try oneID(p, "resume"), g)
-    return try about(id) { try runtime(g).resume(id); return 0 }
+    let ref = try oneID(p, "resume")
+    return try about(ref) { try runtime(g).resume(try runningID(ref, g)); return 0 }
 }
 
 let featuresCommand = Command(name: "features", summary: "print what this runtime supports, as JSON", usage: "", flags: []) { _, _ in
@@ -238,7 +237,11 @@ let execCommand = Command(
     guard var id = p.positionals.first else { throw Failure(.usage, "exec needs a container id") }
     let rt = runtime(g)
     var runModeRoot: String?
+    if containers(g).tryResolve(id) != nil { programExitCodes = true }
     if !rt.store.exists(id), let full = containers(g).tryResolve(id) {
+        if !rt.store.exists(full) {
+            throw Failure(.state, "container \(p.positionals[0]) is not running")
+        }
         id = full
         runModeRoot = containers(g).dir(id) + "/merged"
         if !p.bool("interactive") {

@@ -285,8 +285,9 @@ def test_bad_input_leaves_nothing(env, tmp_path):
 
 
 def test_exec_exit_codes_are_runs(env):
-    """exec's program not found is 127 and not executable 126, as run's
-    and a shell's (issue 16, item 4); its own code comes through."""
+    """exec in a run-mode container: program not found is 127 and not
+    executable 126, as run's and a shell's (issue 16, item 4); its own code
+    comes through. (An OCI exec stays 125: test_lifecycle.)"""
     assert run(env, "-d", "--name", "codes", "--network", "none", "--rootfs", ROOTFS, "sleep", "60").returncode == 0
     try:
         one_line_error(env.mc("exec", "codes", "/bin/nosuch"), 127)
@@ -467,4 +468,23 @@ def test_names_and_short_ids_everywhere(env):
         assert "ux-nosuch" in r.stderr
     finally:
         env.mc("rm", "-f", "ux-web")
+    env.assert_clean()
+
+
+def test_an_exited_container_is_not_running_not_missing(env):
+    """exec, kill, pause and resume on a run-mode container that has exited
+    say it is not running, with the name typed (issue 16, item 6)."""
+    assert run(env, "-d", "--name", "ux-st", "--network", "none", "--rootfs", ROOTFS, "true").returncode == 0
+    try:
+        assert wait_for(lambda: any(c["name"] == "ux-st" and c["state"] == "exited"
+                                    for c in json.loads(env.mc("ps", "-a", "--format", "json").stdout)))
+        for cmd in (["exec", "ux-st", "true"], ["kill", "ux-st"], ["pause", "ux-st"], ["resume", "ux-st"]):
+            r = env.mc(*cmd)
+            one_line_error(r)
+            assert "container ux-st is not running" in r.stderr, (cmd, r.stderr)
+        r = env.mc("kill", "ux-nosuch")
+        one_line_error(r)
+        assert "container ux-nosuch does not exist" in r.stderr
+    finally:
+        env.mc("rm", "-f", "ux-st")
     env.assert_clean()
