@@ -259,6 +259,11 @@ let execCommand = Command(
             process = try rt.baseProcess(id)
             process.args = args
             process.terminal = p.bool("tty")
+            // Docker's exec -t: TERM=xterm unless the container has a TERM
+            // (run-mode containers only; an OCI exec takes the config's env).
+            if programExitCodes && p.bool("tty") && !(process.env ?? []).contains(where: { $0.hasPrefix("TERM=") }) {
+                process.env = (process.env ?? []) + ["TERM=xterm"]
+            }
             if let cwd = p.string("cwd") ?? p.string("workdir") { process.cwd = cwd }
             for e in p.strings("env") {
                 let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e

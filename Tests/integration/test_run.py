@@ -376,9 +376,10 @@ def test_tty_without_interactive_and_exec_it(env):
     cid = run(env, "-d", "--name", "sh", "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
     master, slave = pty.openpty()
     p = env.popen("exec", "-it", "sh", "/bin/sh", stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.write(master, b"echo in-$((1+1)); exit 3\n")
-    out = read_until(master, b"in-2")
-    assert b"in-2" in out, out
+    # exec -t sets TERM, as Docker's does (issue 16, item 5).
+    os.write(master, b"echo in-$((1+1)) term=$TERM; exit 3\n")
+    out = read_until(master, b"term=xterm")
+    assert b"in-2 term=xterm" in out, out
     assert p.wait(timeout=10) == 3
     os.close(master)
     os.close(slave)
