@@ -124,15 +124,16 @@ let listCommand = Command(name: "list", summary: "list containers", usage: "[--f
     case "json":
         writeStdout(JSONValue.array(states).compact() + "\n")
     case "table":
-        var out = "ID".padded(20) + "PID".padded(10) + "STATUS".padded(10) + "BUNDLE".padded(40) + "CREATED".padded(32) + "OWNER\n"
+        // Columns as wide as their widest cell (runc's tabwriter), so a
+        // 64-hex id does not run into its PID.
+        var rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         for s in states {
             func str(_ k: String) -> String {
                 switch s[k] { case .string(let v)?: return v; case .int(let i)?: return String(i); default: return "" }
             }
-            out += str("id").padded(20) + str("pid").padded(10) + str("status").padded(10) + str("bundle").padded(40)
-                + str("created").padded(32) + str("owner") + "\n"
+            rows.append(["id", "pid", "status", "bundle", "created", "owner"].map(str))
         }
-        writeStdout(out)
+        writeStdout(table(rows))
     case let f:
         throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
     }

@@ -348,6 +348,17 @@ def test_list_and_ps(env):
     items = json.loads(r.stdout)
     assert [i["id"] for i in items] == [cid] and items[0]["status"] == "created"
     assert env.mc("list", "-q").stdout.split() == [cid]
+    # The table's columns fit a 64-hex id (issue 16, item 10): it is
+    # apart from its PID, and every header lines up with its column.
+    long_id = (cid * 64)[:64]
+    assert env.create(long_id, env.bundle(["/bin/sleep", "100"]))[0] == 0
+    try:
+        head, *lines = env.mc("list").stdout.splitlines()
+        row = next(l for l in lines if l.startswith(long_id))
+        assert row.split()[:3] == [long_id, str(env.state(long_id)["pid"]), "created"], row
+        assert head.index("PID") == row.index(str(env.state(long_id)["pid"])) and head.index("PID") > 64
+    finally:
+        env.mc("delete", "--force", long_id)
     r = env.mc("ps", "--format", "json", cid)
     assert json.loads(r.stdout) == [env.state(cid)["pid"]]
 
