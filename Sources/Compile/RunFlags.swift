@@ -507,5 +507,15 @@ public func parseUser(_ u: String, layers: [String], host: Host) throws -> User 
             gid = g
         }
     }
-    return User(uid: uid, gid: gid)
+    // The user's supplementary groups, as Docker and runc take them: every
+    // group of /etc/group that lists the user's name.
+    let name = UInt32(parts[0]) == nil ? Substring(parts[0])
+        : table("/etc/passwd").first(where: { $0.count > 3 && UInt32($0[2]) == uid })?[0]
+    var extra: [UInt32] = []
+    if let n = name, !n.isEmpty {
+        for row in table("/etc/group") where row.count > 3 && row[3].split(separator: ",").contains(n) {
+            if let g = UInt32(row[2]), g != gid, !extra.contains(g) { extra.append(g) }
+        }
+    }
+    return User(uid: uid, gid: gid, additionalGids: extra.isEmpty ? nil : extra)
 }

@@ -489,3 +489,19 @@ def test_an_exited_container_is_not_running_not_missing(env):
     finally:
         env.mc("rm", "-f", "ux-st")
     env.assert_clean()
+
+
+def test_user_name_gets_its_supplementary_groups(env, tmp_path):
+    """-u NAME (and a uid with a passwd entry) takes the groups of
+    /etc/group that list the user, as Docker does (issue 16, item 11)."""
+    root = tmp_path / "rootfs"
+    subprocess.run(["cp", "-a", ROOTFS, str(root)], check=True)
+    with open(root / "etc" / "group", "a") as f:
+        f.write("staff:x:50:nobody,daemon\naudio:x:29:nobody\nother:x:70:root\n")
+    for user in ("nobody", "65534"):
+        r = run(env, "--rm", "--network", "none", "-u", user, "--rootfs", str(root), "id")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "uid=65534(nobody) gid=65534(nogroup) groups=29(audio),50(staff)", r.stdout
+    r = run(env, "--rm", "--network", "none", "-u", "nobody:root", "--rootfs", str(root), "id", "-G")
+    assert r.stdout.split() == ["0", "29", "50"], r.stdout
+    env.assert_clean()
