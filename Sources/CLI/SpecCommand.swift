@@ -24,6 +24,7 @@ public let runFlagTable: [Flag] = [
     Flag(["w", "workdir"], value: "DIR", "working directory inside the container"),
     Flag(["u", "user"], value: "UID[:GID]", "user (and group) to run as, numbers or names from the rootfs"),
     Flag(["read-only"], "mount the root filesystem read-only"),
+    Flag(["read-only-tmpfs"], value: "BOOL", "with --read-only, tmpfs on /run, /tmp and /var/tmp (default true)"),
     Flag(["network", "net"], value: "MODE", "bridge (default), none, host or container:<id|name>"),
     Flag(["p", "publish"], value: "[IP:]HOST:CTR[/PROTO]", "publish a container port on the host", repeats: true),
     Flag(["cap-add"], value: "CAP", "add a capability (NET_ADMIN, CAP_SYS_TIME, ALL)", repeats: true),
@@ -53,6 +54,7 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.workdir = p.string("workdir")
     f.user = p.string("user")
     f.readOnly = p.bool("read-only")
+    f.readOnlyTmpfs = p.string("read-only-tmpfs")
     f.network = p.string("network")
     f.publish = p.strings("publish")
     f.capAdd = p.strings("cap-add")

@@ -22,6 +22,9 @@ public struct RunFlags: Equatable {
     public var workdir: String?
     public var user: String?
     public var readOnly = false
+    /// With readOnly: tmpfs on /run, /tmp and /var/tmp (podman's
+    /// --read-only-tmpfs: true, the default when nil, or false).
+    public var readOnlyTmpfs: String?
     public var network: String?
     public var publish: [String] = []
     public var capAdd: [String] = []
@@ -226,6 +229,19 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
             throw CompileError("volume \(quoted(v)): \(m.destination) is mounted twice")
         }
         mounts.append(m)
+    }
+    let roTmpfs: Bool
+    switch f.readOnlyTmpfs {
+    case nil, "true", "1": roTmpfs = true
+    case "false", "0": roTmpfs = false
+    case let v?: throw CompileError("invalid --read-only-tmpfs \(quoted(v)): use true or false")
+    }
+    if f.readOnly && roTmpfs {
+        // A read-only root keeps the places programs write to writable,
+        // unless a volume is there already.
+        for (dir, mode) in [("/run", "755"), ("/tmp", "1777"), ("/var/tmp", "1777")] where !mounts.contains(where: { $0.destination == dir }) {
+            mounts.append(Mount(destination: dir, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=" + mode]))
+        }
     }
     if f.privileged {
         // A writable /sys (and cgroup tree), as Docker gives privileged containers.

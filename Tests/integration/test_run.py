@@ -505,3 +505,16 @@ def test_user_name_gets_its_supplementary_groups(env, tmp_path):
     r = run(env, "--rm", "--network", "none", "-u", "nobody:root", "--rootfs", str(root), "id", "-G")
     assert r.stdout.split() == ["0", "29", "50"], r.stdout
     env.assert_clean()
+
+
+def test_read_only_keeps_tmp_run_and_var_tmp_writable(env):
+    """--read-only mounts tmpfs on /run, /tmp and /var/tmp, as podman does,
+    unless --read-only-tmpfs=false (issue 16, item 11)."""
+    r = run(env, "--rm", "--network", "none", "--read-only", "--rootfs", ROOTFS, "sh", "-c",
+            "touch /tmp/a /run/b /var/tmp/c && echo ok; touch /etc/x 2>/dev/null || echo etc-ro; grep -cE ' /(tmp|run|var/tmp) tmpfs ' /proc/mounts")
+    assert r.returncode == 0 and r.stdout.split() == ["ok", "etc-ro", "3"], (r.stdout, r.stderr)
+    r = run(env, "--rm", "--network", "none", "--read-only", "--read-only-tmpfs=false", "--rootfs", ROOTFS,
+            "sh", "-c", "touch /tmp/a 2>/dev/null || echo tmp-ro")
+    assert r.stdout.strip() == "tmp-ro", r.stdout
+    one_line_error(run(env, "--rm", "--read-only-tmpfs", "maybe", "--rootfs", ROOTFS, "true"))
+    env.assert_clean()
