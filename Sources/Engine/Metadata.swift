@@ -127,7 +127,7 @@ extension Containers {
         if let id = try? find(every), let m = every.first(where: { $0.id == id }) {
             throw Failure(.notFound, "container \(quoted(ref, max: 128)) was run with --root \(quoted(m.ociRoot, max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
         }
-        throw Failure(.notFound, "no such container: \(ref)")
+        throw Failure(.notFound, "container \(ref) does not exist")
     }
 
     /// Resolves without throwing (for runc-style commands that fall back).

@@ -518,3 +518,12 @@ def test_read_only_keeps_tmp_run_and_var_tmp_writable(env):
     assert r.stdout.strip() == "tmp-ro", r.stdout
     one_line_error(run(env, "--rm", "--read-only-tmpfs", "maybe", "--rootfs", ROOTFS, "true"))
     env.assert_clean()
+
+
+def test_one_phrasing_for_a_missing_container(env):
+    """Every command says `container NAME does not exist` for a name
+    nothing has (issue 16, item 10: the engine said `no such container`)."""
+    for cmd in ("rm", "logs", "inspect", "stop", "kill", "state", "exec"):
+        r = env.mc(cmd, "ux-none", *(["true"] if cmd == "exec" else []))
+        one_line_error(r)
+        assert "container ux-none does not exist" in r.stderr, (cmd, r.stderr)
