@@ -1,5 +1,4 @@
 import CCurl
-import CShim
 import Glibc
 import Image
 import Sys
@@ -29,7 +28,7 @@ final class BlobFile {
     let expectedSize: Int64
     let digest: Digest
     private(set) var fd: Int32 = -1
-    private var ctx = mc_sha256_ctx()
+    private var hash = SHA256Stream()
     /// Bytes in the file (and in the hash).
     private(set) var size: Int64 = 0
     var failure: Failure?
@@ -42,7 +41,6 @@ final class BlobFile {
         self.expectedSize = expectedSize
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw SysError("open \(path)") }
-        mc_sha256_init(&ctx)
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SysError("fstat \(path)") }
         if st.st_size > expectedSize {
@@ -55,7 +53,7 @@ final class BlobFile {
             let n = read(fd, buf, 1 << 20)
             if n < 0 { if errno == EINTR { continue }; throw SysError("read \(path)") }
             if n == 0 { break }
-            mc_sha256_update(&ctx, buf, n)
+            hash.update(UnsafeRawBufferPointer(start: buf, count: n))
             size += Int64(n)
         }
     }
@@ -63,7 +61,7 @@ final class BlobFile {
     /// Empties the file (the server ignored our Range).
     func restart() throws {
         guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw SysError("truncate \(path)") }
-        mc_sha256_init(&ctx)
+        hash = SHA256Stream()
         size = 0
     }
 
@@ -82,20 +80,15 @@ final class BlobFile {
             }
             off += n
         }
-        mc_sha256_update(&ctx, p.baseAddress, p.count)
+        hash.update(p)
         size += Int64(p.count)
         return true
     }
 
-    /// The digest of the whole file (call once, when size == expectedSize).
+    /// The digest of what the file holds (a copy of the stream finishes).
     func finalDigest() -> Digest {
-        var c = ctx
-        var out = [UInt8](repeating: 0, count: 32)
-        mc_sha256_final(&c, &out)
-        let hexd = Array("0123456789abcdef".utf8)
-        var s = [UInt8]()
-        for b in out { s.append(hexd[Int(b >> 4)]); s.append(hexd[Int(b & 15)]) }
-        return Digest(hex: String(decoding: s, as: UTF8.self))
+        var h = hash
+        return h.finish()
     }
 
     func close() {
