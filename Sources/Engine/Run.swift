@@ -60,6 +60,11 @@ extension Containers {
     /// Runs a prepared request: in the foreground (the container's exit
     /// code) or detached (prints the id; a monitor stays behind).
     public func run(_ req: RunRequest) throws -> Int32 {
+        var req = req
+        // Held by this process until the container has exited (a detached
+        // one's monitor, forked from here, holds its own copies).
+        var ports = try holdPorts(&req)
+        defer { ports.release() }
         let id = try prepare(req)
         req.prepared?()
         if req.detach { return try runDetached(id, req) }

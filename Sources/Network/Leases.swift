@@ -8,7 +8,8 @@ import Sys
 //   ports/tcp-18080-any      contains the owning container id and the
 //                            mapping ("id 18080:8080/tcp 172.18.0.2")
 
-/// One `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` of the ports annotation.
+/// One `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` of the ports annotation. Host port
+/// 0 asks `run` for a free one (HeldPorts), which it writes back in place.
 public struct PortMapping: Equatable, CustomStringConvertible {
     public var hostIP: IPv4?
     public var hostPort: Int
@@ -31,7 +32,7 @@ public struct PortMapping: Equatable, CustomStringConvertible {
         guard proto == "tcp" || proto == "udp" else { throw bad }
         let parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 || parts.count == 3,
-              let hp = Int(parts[parts.count - 2]), (1...65535).contains(hp),
+              let hp = Int(parts[parts.count - 2]), (0...65535).contains(hp),
               let cp = Int(parts[parts.count - 1]), (1...65535).contains(cp) else { throw bad }
         hostPort = hp; containerPort = cp
         if parts.count == 3 {

@@ -83,6 +83,9 @@ public enum Network {
         }
         guard wantsBridge(annotations) else { return nil }
         let ports = try PortMapping.list(annotations?[Annotation.ports])
+        if let m = ports.first(where: { $0.hostPort == 0 }) {
+            throw Failure(.invalid, "published port \(m): host port 0 (any free port) is chosen by 'minicontainer run'; a bundle must name the port")
+        }
         let l = leases(dir)
         return try l.locked {
             do {

@@ -10,7 +10,11 @@ namespace and its veth, and checks the host is as it was.
 """
 import json
 import os
+import shutil
+import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -484,7 +488,7 @@ def test_run_mode_published_port_hosts_inspect_and_prune(renv, host_before):
         assert reply.startswith("HTTP/1.") and reply.endswith("\n\nhello from web\n"), reply
     # The same host port again: refused, naming the owner.
     r = renv.mc("run", "-d", "--network", "bridge", "-p", "18080:80", "--rootfs", ROOTFS, "sleep", "30")
-    assert r.returncode == 125 and f"already published by container {web}" in r.stderr, r.stderr
+    assert r.returncode == 125 and "already published by container web" in r.stderr, r.stderr
     # Not while containers use it: prune --network keeps the bridge and table.
     renv.mc("prune", "--network", check=True)
     assert os.path.exists(f"/sys/class/net/{BRIDGE}") and "minicontainer" in nft_tables()
@@ -504,3 +508,73 @@ def test_run_mode_foreground_hosts_file_has_the_address(renv, host_before):
     addr = hosts_line[0].split()[0]
     assert f"inet {addr}/16" in r.stdout
     assert renv.leases() == []
+
+
+def wait_until(pred, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def can_bind(port, host="0.0.0.0"):
+    s = socket.socket()
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_run_mode_refuses_a_host_port_a_host_process_listens_on(renv, host_before):
+    """(issue 16, item 1) A port a host service listens on is refused, as
+    podman's `address already in use`, and the service keeps it; before the
+    fix the DNAT rule silently took the port over."""
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "index.html"), "w") as f:
+        f.write("the host's service\n")
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "18081", "--bind", "127.0.0.1"], cwd=d,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: not can_bind(18081, "127.0.0.1"))
+        r = renv.mc("run", "-d", "--network", "bridge", "-p", "18081:80", "--rootfs", ROOTFS,
+                    "sh", "-c", "echo container > /i; exec httpd -f -p 80 -h /")
+        print("run -p 18081:80 with a host service on it:", r.returncode, r.stderr)
+        assert r.returncode == 125, r.stdout
+        assert r.stderr == "minicontainer: run: cannot publish host port 18081/tcp: address already in use\n", r.stderr
+        # Nothing was made, and the host's service still answers.
+        assert renv.mc("ps", "-a", "-q", check=True).stdout == "" and renv.leases() == []
+        assert not os.listdir(os.path.join(renv.netdir, "ports")) if os.path.isdir(os.path.join(renv.netdir, "ports")) else True
+        assert "18081" not in sh("nft list map ip minicontainer ports 2>/dev/null || true")
+        assert fetch("http://127.0.0.1:18081/") == "the host's service\n"
+    finally:
+        srv.terminate()
+        srv.wait()
+        shutil.rmtree(d)
+
+
+def test_run_mode_holds_its_published_port_until_it_stops(renv, host_before):
+    """(issue 16, item 1) While the container runs, no host process can bind
+    its published port (a service started later would otherwise believe it
+    has the port); after stop the port is free again."""
+    assert can_bind(18082)
+    renv.run_d("--name", "holder", "-p", "18082:80", "-p", "127.0.0.1:18083:53/udp", "--rootfs", ROOTFS, "sleep", "60")
+    assert not can_bind(18082) and not can_bind(18082, "127.0.0.1")
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with pytest.raises(OSError):
+        u.bind(("127.0.0.1", 18083))
+    u.close()
+    # The container never gets the host's socket: its fds are stdio only.
+    fds = renv.mc("exec", "holder", "ls", "/proc/1/fd", check=True).stdout.split()
+    assert sorted(fds) == ["0", "1", "2"], fds
+    renv.mc("stop", "-t", "1", "holder", check=True)
+    assert can_bind(18082)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 18083))
+    u.close()
+    renv.mc("rm", "holder", check=True)
+    assert renv.leases() == [] and os.listdir(os.path.join(renv.netdir, "ports")) == []
