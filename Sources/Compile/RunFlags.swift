@@ -38,6 +38,9 @@ public struct RunFlags: Equatable {
     public init() {}
 }
 
+/// The smallest `--memory` run and spec accept: 1 MiB.
+public let minimumMemory: Int64 = 1 << 20
+
 /// What an image gives `run IMAGE`: its layers and the defaults of its
 /// config (OCI image-spec's config), which flags override as Docker's do.
 /// Filled by the caller from the image store; compile only reads it.
@@ -302,6 +305,12 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     if let m = f.memory {
         guard let bytes = parseSize(m), bytes > 0 else {
             throw CompileError("invalid --memory \(quoted(m)): use a positive size such as 256m, 1g, 512k or 1048576")
+        }
+        // Below this the container's own init does not fit before the
+        // program starts (measured: 256 KiB runs /bin/true, 200 KiB is
+        // killed before exec); a floor with room, as Docker's 6 MB is.
+        guard bytes >= minimumMemory else {
+            throw CompileError("--memory \(quoted(m)) is below the minimum of 1m (1 MiB): the container would be killed by its memory limit before its program starts")
         }
         res.memory = Memory(limit: bytes)
     }

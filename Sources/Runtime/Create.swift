@@ -220,9 +220,28 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         cleanup.disarm()
         return Created(record: record, spec: spec, terminal: terminal)
     } catch {
+        let e = cleanup.cgroup.map { explainedByMemoryLimit(error, cgroup: $0, limit: spec.linux?.resources?.memory?.limit) } ?? error
         cleanup.run()
-        throw error
+        throw e
     }
+}
+
+/// An init that died before it was ready in a cgroup whose OOM killer has
+/// struck was killed by the memory limit: say so and name the limit (the
+/// bare "exited before it was ready" sent users hunting elsewhere).
+func explainedByMemoryLimit(_ error: Error, cgroup: CgroupManager, limit: Int64?) -> Error {
+    guard let limit = limit, limit > 0, let kills = readOOMKills(cgroup), kills > 0 else { return error }
+    return Failure(.failed, "the container's init was killed by its memory limit (\(limit) bytes, \(humanBytes(limit))) before it was ready: give it more memory")
+}
+
+/// 256 KiB, 1.5 MiB, 2 GiB.
+func humanBytes(_ n: Int64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), i = 0
+    while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+    if i == 0 { return "\(n) bytes" }
+    let r = (v * 10).rounded() / 10
+    return (r == r.rounded() ? String(Int(r)) : String(r)) + " " + units[i]
 }
 
 /// Undoes a create that failed part way.
