@@ -162,16 +162,17 @@ func refs(_ p: Parsed, _ command: String) throws -> [String] {
 
 let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGTERM, then SIGKILL after a timeout",
                           usage: "[-t SECONDS] CONTAINER...",
-                          flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default 10)")]) { p, g in
-    let t = p.string("time") ?? "10"
-    guard let timeout = Int(t), timeout >= 0 else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t))") }
+                          flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default the container's --stop-timeout, else 10)")]) { p, g in
+    let t = p.string("time")
+    let given = t.flatMap { Int($0) }
+    guard t == nil || given.map({ $0 >= 0 }) == true else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t!))") }
     let c = containers(g)
     var code: Int32 = 0
     for ref in try refs(p, "stop") {
         do {
             try docker(ref) {
                 let id = try c.resolve(ref)
-                try c.stop(id, timeout: timeout)
+                try c.stop(id, timeout: given ?? c.stopTimeout(id))
                 writeStdout(ref + "\n")
             }
         } catch let e as Failure {

@@ -35,6 +35,9 @@ public let runFlagTable: [Flag] = [
     Flag(["device"], value: "HOST[:CTR][:rwm]", "give the container a host device", repeats: true),
     Flag(["sysctl"], value: "KEY=VALUE", "set a namespaced kernel parameter (net.*, kernel.shm*, fs.mqueue.*)", repeats: true),
     Flag(["userns"], value: "MODE", "user namespace: host (the default and, for now, the only one)"),
+    Flag(["restart"], value: "POLICY", "restart policy: no (default), on-failure[:N], always, unless-stopped"),
+    Flag(["stop-timeout"], value: "SECONDS", "seconds stop waits before SIGKILL when not given -t (default 10)"),
+    Flag(["stop-signal"], value: "SIGNAL", "the signal stop sends first (default the image's StopSignal, else SIGTERM)"),
 ]
 
 /// Reads the shared run flags out of a parse.
@@ -64,6 +67,10 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.devices = p.strings("device")
     f.sysctls = p.strings("sysctl")
     f.userns = p.string("userns")
+    f.restart = p.string("restart")
+    f.autoRemove = p.bool("rm")  // run's flag: never set for spec
+    f.stopTimeout = p.string("stop-timeout")
+    f.stopSignal = p.string("stop-signal")
     f.command = command
     return f
 }

@@ -34,6 +34,14 @@ public struct RunFlags: Equatable {
     public var devices: [String] = []
     public var sysctls: [String] = []
     public var userns: String?
+    /// `--restart no|on-failure[:N]|always|unless-stopped`.
+    public var restart: String?
+    /// `--rm` (a `run` flag): refused with a restart policy other than no.
+    public var autoRemove = false
+    /// `--stop-timeout SECONDS`: what `stop` waits before SIGKILL without -t.
+    public var stopTimeout: String?
+    /// `--stop-signal SIG`: replaces the image's StopSignal.
+    public var stopSignal: String?
     public var command: [String] = []
     public init() {}
 }
@@ -372,8 +380,45 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     if let n = f.name { ann[Annotation.name] = n }
     if !ports.isEmpty { ann[Annotation.ports] = ports.joined(separator: ",") }
     if f.interactive { ann[Annotation.interactive] = "true" }
+    if let r = try parseRestart(f.restart) {
+        guard !f.autoRemove else {
+            throw CompileError("the --rm option conflicts with --restart \(r): the restart policy must be no")
+        }
+        ann[Annotation.restart] = r
+    }
+    if let t = f.stopTimeout {
+        guard let n = Int32(t), n >= 0, t.first != "+" else {
+            throw CompileError("invalid --stop-timeout \(quoted(t)): use a number of seconds (0 or more)")
+        }
+        ann[Annotation.stopTimeout] = String(n)
+    }
+    if let s = f.stopSignal {
+        guard let n = Signal.parse(s) else { throw CompileError("invalid --stop-signal \(quoted(s)): not a signal name or number") }
+        ann[Annotation.stopSignal] = Signal.name(n).map { "SIG" + $0 } ?? String(n)
+    }
     spec.annotations = ann
     return spec
+}
+
+/// `--restart`'s policy in its canonical form (`on-failure`, `on-failure:3`,
+/// `always`, `unless-stopped`), nil for none (`no`, or no flag): Docker's
+/// names, a retry count only with on-failure, and a positive one.
+public func parseRestart(_ text: String?) throws -> String? {
+    guard let text = text, text != "no", text != "" else { return nil }
+    let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+    let policy = String(parts[0])
+    guard ["on-failure", "always", "unless-stopped"].contains(policy) else {
+        throw CompileError("invalid --restart \(quoted(text)): use no, on-failure[:N], always or unless-stopped")
+    }
+    guard parts.count == 2 else { return policy }
+    guard policy == "on-failure" else {
+        throw CompileError("invalid --restart \(quoted(text)): only on-failure takes a retry count")
+    }
+    let count = parts[1]
+    guard count.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int32(count), n > 0 else {
+        throw CompileError("invalid --restart \(quoted(text)): the retry count must be a positive integer")
+    }
+    return "on-failure:\(n)"
 }
 
 public func validName(_ n: String) -> Bool {

@@ -63,6 +63,14 @@ extension Containers {
         return id
     }
 
+    /// The seconds `stop` waits before SIGKILL when not given -t: the
+    /// container's --stop-timeout (Annotation.stopTimeout), else Docker's 10.
+    public func stopTimeout(_ id: String) -> Int {
+        guard let r = try? runtime(of: id).store.load(id), let t = r.annotations?[Annotation.stopTimeout],
+              let n = Int(t), n >= 0 else { return 10 }
+        return n
+    }
+
     func resolvConf() -> String { Network.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "") }
 
     /// The bridged address a created container was given (Record.network,

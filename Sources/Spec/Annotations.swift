@@ -28,11 +28,18 @@ public enum Annotation {
     /// That image's id: "sha256:" and its config's digest. What `inspect`
     /// shows and image GC reads (an image in use is not removed).
     @inlinable public static var imageID: String { "org.minicontainer.image.id" }
-    /// The signal `stop` sends first (the image's StopSignal; default SIGTERM).
+    /// The signal `stop` sends first (`--stop-signal`, else the image's
+    /// StopSignal; default SIGTERM).
     @inlinable public static var stopSignal: String { "org.minicontainer.stop-signal" }
 
+    /// The restart policy (`--restart`): on-failure, on-failure:N, always or
+    /// unless-stopped; absent for no. Read by the engine, not the runtime.
+    @inlinable public static var restart: String { "org.minicontainer.restart" }
+    /// The seconds `stop` waits before SIGKILL when not given -t (`--stop-timeout`).
+    @inlinable public static var stopTimeout: String { "org.minicontainer.stop-timeout" }
+
     /// Every key a bundle's config.json may carry, as the schema lists them.
-    public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal]
+    public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal, restart, stopTimeout]
 
     // In the OCI state, added while a bridged container lives; never read
     // from config.json (schema/state.schema.json).
