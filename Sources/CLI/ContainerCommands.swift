@@ -215,12 +215,26 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
 
 let pruneCommand = Command(name: "prune",
                            summary: "remove stopped containers, what crashed runs left, and the leases and published ports of containers that are gone",
-                           usage: "[--network]",
-                           flags: [Flag(["network"], "also remove our NAT table (nft ip minicontainer, or the iptables MINICONTAINER chains; ip_forward restored) and the bridge minicontainer0 when no container uses them")]) { p, g in
+                           usage: "[-f] [--network]",
+                           flags: [Flag(["f", "force"], "do not ask (prune asks only when stdin is a terminal)"),
+                                   Flag(["network"], "also remove our NAT table (nft ip minicontainer, or the iptables MINICONTAINER chains; ip_forward restored) and the bridge minicontainer0 when no container uses them")]) { p, g in
     if let extra = p.positionals.first { throw Failure(.usage, "prune takes no arguments, got \(quoted(extra))") }
+    // Podman and Docker ask first; we ask a person at a terminal only, so
+    // scripts (stdin not a terminal) and -f go ahead.
+    if !p.bool("force") && isatty(0) == 1 {
+        writeStdout("WARNING! This will remove all stopped containers. Are you sure you want to continue? [y/N] ")
+        guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else { return 0 }
+    }
     let c = containers(g)
+    // Their disk use, taken before they go (a stopped container's root is
+    // unmounted: its upper directory, log and bundle).
+    var sizes: [String: Int64] = [:]
+    for m in c.mine() where !c.isRunning(m.id) { sizes[m.id] = containerUsage(c.dir(m.id)) }
     let removed = c.prune()
     writeStdout(removed.map { $0.prefix(12) + "\n" }.joined())
+    if !removed.isEmpty || p.bool("force") {
+        writeStdout("Total reclaimed space: \(humanSize(removed.reduce(0) { $0 + (sizes[$1] ?? 0) }))\n")
+    }
     // Leases and ports of containers that died unseen (any --root: a live
     // one still has its veth).
     do { _ = try c.reclaimNetwork() } catch { throw Failure(.failed, "network: \(error)") }

@@ -52,6 +52,9 @@ extension Containers {
                 let first = r.annotations?[Annotation.stopSignal].flatMap { Signal.parse($0) } ?? SIGTERM
                 try? rt.kill(id, signal: first, all: false)
                 if !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: timeout * 1000) {
+                    // Said, as podman does: the program had no chance to clean up.
+                    let name = load(id)?.name ?? String(id.prefix(12))
+                    Log.warn("stop \(name): \(Signal.name(first).map { "SIG" + $0 } ?? "signal \(first)") did not stop the container in \(timeout) second\(timeout == 1 ? "" : "s"); sending SIGKILL")
                     try? rt.kill(id, signal: SIGKILL, all: false)
                 }
             }

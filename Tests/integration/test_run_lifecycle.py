@@ -53,3 +53,36 @@ def test_an_init_killed_by_its_memory_limit_is_named(tmp_path):
     one_line_error(r)
     assert "the container's init was killed by its memory limit (40960 bytes, 40 KiB) before it was ready" in r.stderr, r.stderr
     assert [e for e in os.listdir(root) if e != "@seccomp"] == []
+
+
+def test_stop_says_when_it_resorts_to_sigkill(env):
+    """(item 11) A container that ignores SIGTERM: stop waits -t seconds,
+    then says it sends SIGKILL (podman warns too); one that exits on SIGTERM
+    stops without a word."""
+    run(env, "-d", "--name", "stubborn", "--network", "none", "--rootfs", ROOTFS,
+        "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done", check=True)
+    run(env, "-d", "--name", "polite", "--network", "none", "--rootfs", ROOTFS,
+        "sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait", check=True)
+    r = env.mc("stop", "-t", "1", "stubborn")
+    assert r.returncode == 0 and r.stdout == "stubborn\n", r.stderr
+    assert r.stderr == "minicontainer: warning: stop stubborn: SIGTERM did not stop the container in 1 second; sending SIGKILL\n", r.stderr
+    [s] = [c for c in env.ps() if c["name"] == "stubborn"]
+    assert s["exitCode"] == 137, s
+    r = env.mc("stop", "polite")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_prune_prints_what_it_removed_and_the_space(env):
+    """(item 11) prune lists the removed containers and the space reclaimed
+    (Docker's 'Total reclaimed space'); a running one stays."""
+    run(env, "--name", "big", "--network", "none", "--rootfs", ROOTFS, "dd", "if=/dev/zero", "of=/blob", "bs=1M", "count=3", check=True)
+    run(env, "--name", "small", "--network", "none", "--rootfs", ROOTFS, "true", check=True)
+    run(env, "-d", "--name", "live", "--network", "none", "--rootfs", ROOTFS, "sleep", "60", check=True)
+    ids = {c["name"]: c["id"] for c in env.ps()}
+    r = env.mc("prune", "-f", check=True)
+    lines = r.stdout.splitlines()
+    assert sorted(lines[:-1]) == sorted([ids["big"][:12], ids["small"][:12]]), r.stdout
+    assert lines[-1].startswith("Total reclaimed space: 3.") and lines[-1].endswith("MB"), r.stdout
+    assert [c["name"] for c in env.ps()] == ["live"]
+    r = env.mc("prune", "-f", check=True)
+    assert r.stdout == "Total reclaimed space: 0B\n", r.stdout
