@@ -246,53 +246,33 @@ let pruneCommand = Command(name: "prune",
     return 0
 }
 
-let logsCommand = Command(name: "logs", summary: "print a detached container's output",
-                          usage: "[-f] [--tail N] CONTAINER",
+let logsCommand = Command(name: "logs", summary: "print a container's output (stdout to stdout, stderr to stderr)",
+                          usage: "[-f] [-t] [--since T] [--until T] [--tail N] CONTAINER",
                           flags: [Flag(["f", "follow"], "keep printing while the container runs"),
-                                  Flag(["n", "tail"], value: "N", "only the last N lines")]) { p, g in
+                                  Flag(["t", "timestamps"], "the time of each line before it"),
+                                  Flag(["since"], value: "T", "only output from T on (RFC 3339 time, Unix seconds, or a duration back from now: 10m, 1h30m)"),
+                                  Flag(["until"], value: "T", "only output up to T (as --since)"),
+                                  Flag(["n", "tail"], value: "N", "only the last N lines (-1 or all: every line)")]) { p, g in
     let ref = try oneID(p, "logs")
     let c = containers(g)
+    var q = LogQuery()
+    q.follow = p.bool("follow")
+    q.timestamps = p.bool("timestamps")
+    if let t = p.string("tail"), t != "all", t != "-1" {
+        guard let n = Int(t), n >= 0 else { throw Failure(.usage, "logs: --tail needs a number of lines, -1 or all, not \(quoted(t))") }
+        q.tail = n
+    }
+    let now = LogTime.now()
+    for key in ["since", "until"] {
+        guard let v = p.string(key) else { continue }
+        guard let t = LogTime.parseUser(v, now: now) else {
+            throw Failure(.usage, "logs: --\(key) \(quoted(v)): not a time (RFC 3339, Unix seconds, or a duration such as 10m or 1h30m)")
+        }
+        if key == "since" { q.since = t } else { q.until = t }
+    }
     return try docker(ref) {
-        let id = try c.resolve(ref)
-        var tail: Int?
-        if let t = p.string("tail"), t != "all" {
-            guard let n = Int(t), n >= 0 else { throw Failure(.usage, "--tail needs a number, not \(quoted(t))") }
-            tail = n
-        }
-        let path = c.logPath(id)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return 0 }
-        defer { close(fd) }
-        var bytes = (try? FS.readFd(fd)) ?? []
-        if let n = tail {
-            var lines = 0
-            var start = bytes.count
-            var i = bytes.count - 1
-            if i >= 0 && bytes[i] == 10 { i -= 1 }
-            while i >= 0 {
-                if bytes[i] == 10 { lines += 1; if lines == n { break } }
-                i -= 1
-            }
-            start = n == 0 ? bytes.count : i + 1
-            bytes = Array(bytes[max(0, start)...])
-        }
-        try FS.writeAll(fd: 1, bytes, what: "stdout")
-        guard p.bool("follow") else { return 0 }
-        var buf = [UInt8](repeating: 0, count: 32768)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n > 0 { try FS.writeAll(fd: 1, Array(buf[0..<n]), what: "stdout"); continue }
-            if !c.isRunning(id) {
-                // The last words, then stop.
-                while true {
-                    let m = read(fd, &buf, buf.count)
-                    if m <= 0 { break }
-                    try FS.writeAll(fd: 1, Array(buf[0..<m]), what: "stdout")
-                }
-                return 0
-            }
-            usleep(100_000)
-        }
+        try c.printLogs(try c.resolve(ref), q)
+        return 0
     }
 }
 

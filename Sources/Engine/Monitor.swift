@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Runtime
 import Sys
 
 // `run -d`: a monitor process (setsid, forked again) is the init's parent; it
@@ -51,12 +52,11 @@ extension Containers {
         if again < 0 { _exit(1) }
         if again > 0 { _exit(0) }
         for s in [SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTTOU, SIGTTIN] { signal(s, SIG_IGN) }
+        // The container's output comes through pipes or its pty (MonitorOutput);
+        // nothing is left on the terminal `run -d` was given.
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        let log = open(logPath(id), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        if null >= 0 { dup2(null, 0) }
-        if log >= 0 { dup2(log, 1); dup2(log, 2) }
+        if null >= 0 { for fd in Int32(0)...2 { dup2(null, fd) } }
         if null > 2 { close(null) }
-        if log > 2 { close(log) }
         let me = Proc.stat(getpid())
         update(id) { $0.ownerPid = getpid(); $0.ownerStart = me?.startTime; $0.started = Log.timestamp(); $0.startedUnix = now() }
         func tell(_ s: String) {
@@ -65,18 +65,47 @@ extension Containers {
             close(report)
         }
         // Runtime.run, as in the foreground, but keeping the signals ignored
-        // above and relaying no stdin: a terminal's output goes to the log.
+        // above and relaying no stdin: the output goes to the log.
+        let output = MonitorOutput(self, id, tty: req.tty)
         var o = runOptions(id, req)
         o.relayStdin = false
         o.forwardSignals = false
         o.afterStart = { _ in tell("ok") }
+        output.configure(&o)
         do {
-            _ = try runPrepared(id, req, o)
+            let code = try runPrepared(id, req, o)
+            output.exited(code)
         } catch {
             let e = error as? Failure ?? Failure(.failed, "\(error)")
             tell("\(e.kind.rawValue)\u{0}\(e.errno)\u{0}\(e.what)")
+            output.close()
             _exit(1)
         }
+        output.close()
         _exit(0)
+    }
+}
+
+/// What the monitor does with the container's output, once for all its
+/// runs: container.log (k8s-file records, Logs.swift).
+final class MonitorOutput {
+    let log: LogWriter?
+
+    init(_ c: Containers, _ id: String, tty: Bool) {
+        log = LogWriter(path: c.logPath(id))
+    }
+
+    /// The sink of one run.
+    func configure(_ o: inout RunOptions) {
+        o.output = { [log] stream, bytes in
+            log?.write(LogStream(rawValue: stream) ?? .stdout, bytes)
+        }
+    }
+
+    /// The container exited with `code` (recorded by then).
+    func exited(_ code: Int32) {}
+
+    func close() {
+        log?.close()
     }
 }

@@ -4,7 +4,8 @@ import Spec
 import Sys
 
 // `run --rootfs` in the foreground: the bundle prepared, then Runtime.run with
-// this process as the init's parent; the exit recorded and --rm honoured.
+// this process as the init's parent, its output recorded in container.log
+// (Logs.swift) as it passes; the exit recorded and --rm honoured.
 
 extension Containers {
     /// What `run --rootfs` asks for: the compiled spec, and the flags that
@@ -75,6 +76,15 @@ extension Containers {
         update(id) { $0.started = Log.timestamp(); $0.startedUnix = now() }
         var o = runOptions(id, req)
         o.relayStdin = req.interactive
+        // The output is recorded here too (as the monitor does), and passed
+        // on: the container's stdout to our 1, its stderr to our 2.
+        let log = LogWriter(path: logPath(id))
+        defer { log?.close() }
+        o.output = { stream, bytes in
+            let s = LogStream(rawValue: stream) ?? .stdout
+            log?.write(s, bytes)
+            try? FS.writeAll(fd: s.rawValue, Array(bytes), what: s == .stdout ? "stdout" : "stderr")
+        }
         return try runPrepared(id, req, o)
     }
 }

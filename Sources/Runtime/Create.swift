@@ -21,6 +21,8 @@ public struct CreateOptions {
     public var preserveFds = 0
     /// For `run`: keep the pty master instead of sending it to a socket.
     public var keepTerminal = false
+    /// The init's fds 0, 1 and 2 (RunOptions.output's pipes), else it inherits ours.
+    public var stdio: [Int32]?
     public init(id: String, bundle: String) { self.id = id; self.bundle = bundle }
 }
 
@@ -151,7 +153,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
-                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir)
+                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

@@ -32,6 +32,8 @@ struct InitConfig {
     /// Where the init itself looks for linux.seccomp's compiled filter
     /// (Store.seccompCacheDir), or nil: the runtime sends it.
     var seccompCacheDir: String? = nil
+    /// CreateOptions.stdio, installed first of all (installStdio, Run.swift).
+    var stdio: [Int32]? = nil
 }
 
 /// Runs in the child after clone; never returns.
@@ -40,6 +42,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
     var reported = false  // "ready" sent and the channel closed
     close(c.lockFd)
     do {
+        try installStdio(c.stdio)
         // First: nothing the caller had open reaches the container (a host
         // directory on fd 7 and "cwd": "/proc/self/fd/7" was CVE-2024-21626).
         // Kept: stdio, --preserve-fds, our channel and the cgroup files we

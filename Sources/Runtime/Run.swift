@@ -30,7 +30,26 @@ public struct RunOptions {
     /// Forward the signals we receive to the init. Off for a caller that
     /// keeps its own dispositions (the detached monitor ignores them).
     public var forwardSignals = true
+    /// Run mode: where the container's output goes, a chunk at a time, with
+    /// its stream (1 stdout, 2 stderr; a terminal's output is 1). With it
+    /// the init's stdout and stderr are pipes of ours (a terminal stays the
+    /// pty), and nothing goes to our own stdout unless the sink writes it.
+    /// Without it (OCI `run --bundle`, as runc) the init shares our stdio.
+    /// The format it is kept in is the caller's (the engine's log).
+    public var output: ((Int32, UnsafeRawBufferPointer) -> Void)?
+    /// More fds for the wait to poll (the monitor's attach socket and its
+    /// clients).
+    public var watch: RunWatch?
     public init(create: CreateOptions) { self.create = create }
+}
+
+/// Fds the caller of `run` watches while the container runs, in the same
+/// poll as the container's output: asked afresh each round.
+public protocol RunWatch: AnyObject {
+    func fds() -> [Int32]
+    /// `fd` (one of fds()) is ready; `terminal` is the container's pty master,
+    /// if it has one (for input and window sizes).
+    func ready(_ fd: Int32, _ revents: Int16, terminal: Int32?)
 }
 
 extension Runtime {
@@ -39,18 +58,39 @@ extension Runtime {
         var co = o.create
         co.keepTerminal = !o.detach && co.consoleSocket == nil
         Kernel.becomeChildSubreaper()
-        let c = try create(co)
+        // With an output sink, the init's stdout and stderr are our pipes
+        // (its stdin stays ours); we keep the read ends.
+        var pipes: [Int32] = []
+        if o.output != nil && !o.detach {
+            let (out, err) = try outputPipes()
+            pipes = [out[0], err[0]]
+            co.stdio = [0, out[1], err[1]]
+        }
+        let c: Created
+        do {
+            c = try create(co)
+        } catch {
+            for fd in pipes + (co.stdio ?? []) where fd > 2 { close(fd) }
+            throw error
+        }
+        // Only the init holds the write ends now: EOF when it (and what it
+        // started) closes them. With a terminal they are unused.
+        for fd in co.stdio ?? [] where fd > 2 { close(fd) }
+        if c.terminal != nil { for fd in pipes { close(fd) }; pipes = [] }
         if !o.detach && o.forwardSignals { forwardSignals(to: c.record.pid) }
         do {
             try o.afterCreate?(c)
             try start(o.create.id)
         } catch {
+            for fd in pipes { close(fd) }
             try? delete(o.create.id, force: true)
             throw error
         }
         o.afterStart?(c)
         if o.detach { return 0 }
-        let code = waitFor(pid: c.record.pid, terminal: c.terminal, relayStdin: o.relayStdin, forwardSignals: o.forwardSignals)
+        let code = waitFor(pid: c.record.pid, terminal: c.terminal, relayStdin: o.relayStdin, forwardSignals: o.forwardSignals,
+                           pipes: pipes, output: o.output, watch: o.watch)
+        for fd in pipes { close(fd) }
         if let t = c.terminal { close(t) }
         do {
             try delete(o.create.id, force: true)
@@ -83,7 +123,10 @@ extension Runtime {
         }
     }
 
-    func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true, forwardSignals forward: Bool = true) -> Int32 {
+    /// Waits for our child `pid` (forwarding signals, relaying its terminal
+    /// and its output pipes) and returns its exit code.
+    func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true, forwardSignals forward: Bool = true,
+                 pipes: [Int32] = [], output: ((Int32, UnsafeRawBufferPointer) -> Void)? = nil, watch: RunWatch? = nil) -> Int32 {
         if forward { forwardSignals(to: pid) }
         var rawSaved: termios?
         if let master = terminal {
@@ -97,7 +140,10 @@ extension Runtime {
                 }
             }
             if isatty(0) == 1 { copyWindowSize(to: master) } else if isatty(1) == 1 { copyWindowSize(to: master, from: 1) }
-            relay(master: master, pid: pid, wake: selfPipeRead, relayStdin: relayStdin)
+        }
+        if terminal != nil || !pipes.isEmpty || watch != nil {
+            relay(pid: pid, terminal: terminal, pipes: pipes, wake: selfPipeRead, relayStdin: relayStdin && terminal != nil,
+                  output: output, watch: watch)
         }
         var status: Int32 = 0
         var code: Int32 = 0
@@ -118,32 +164,113 @@ extension Runtime {
         if ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0 { _ = ioctl(master, UInt(TIOCSWINSZ), &ws) }
     }
 
-    /// Copies stdin to the pty and the pty to stdout until the pty closes.
-    func relay(master: Int32, pid: Int32, wake: Int32, relayStdin: Bool = true) {
+    /// One poll loop, in this process (no thread, no fork): the pty's output
+    /// (stream 1) and the output pipes (1 and 2) to `output` or else to our
+    /// own fds 1 and 2, stdin to the pty, the watch's fds to it. It ends
+    /// when `pid` has exited (its pidfd) and what it wrote is drained: every
+    /// output at EOF, or nothing more for 100 ms (something it started may
+    /// hold a pipe open), or 2 s of draining at most. Without a pidfd (before
+    /// Linux 5.3) it ends when the outputs close.
+    func relay(pid: Int32, terminal: Int32?, pipes: [Int32], wake: Int32, relayStdin: Bool,
+               output: ((Int32, UnsafeRawBufferPointer) -> Void)?, watch: RunWatch?) {
+        var outs: [(fd: Int32, stream: Int32)] = []
+        if let m = terminal { outs.append((m, 1)) }
+        for (i, fd) in pipes.prefix(2).enumerated() { outs.append((fd, Int32(i + 1))) }
         var stdinOpen = relayStdin
+        let pidfd = mc_pidfd_open(pid, 0)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        var exited = false
+        var drainUntil: Int64 = 0
         var buf = [UInt8](repeating: 0, count: 32768)
+        /// Reads what `outs[k]` has; false at EOF (or EIO: the pty's last holder closed it).
+        func pass(_ k: Int) -> Bool {
+            let n = read(outs[k].fd, &buf, buf.count)
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { return true }
+            if n <= 0 { return false }
+            let stream = outs[k].stream
+            buf.withUnsafeBytes { raw in
+                let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                if let sink = output {
+                    sink(stream, chunk)
+                } else {
+                    try? FS.writeAll(fd: stream, Array(chunk), what: stream == 1 ? "stdout" : "stderr")
+                }
+            }
+            return true
+        }
         while true {
-            var p = [pollfd(fd: master, events: Int16(POLLIN), revents: 0),
-                     pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0),
-                     pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
-            let r = poll(&p, 3, -1)
+            if outs.allSatisfy({ $0.fd < 0 }) && (exited || pidfd < 0) { return }
+            var p: [pollfd] = outs.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            var timeout: Int32 = -1
+            var watched: [Int32] = []
+            if exited {
+                let left = drainUntil - Clock.monotonicMs()
+                if left <= 0 { return }
+                timeout = Int32(min(left, 100))
+            } else {
+                p.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0))
+                p.append(pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0))
+                p.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
+                watched = watch?.fds() ?? []
+                for fd in watched { p.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            }
+            let r = poll(&p, nfds_t(p.count), timeout)
             if r < 0 { if errno == EINTR { continue }; return }
-            if p[2].revents != 0 {
+            if r == 0 && exited { return }
+            for k in outs.indices where outs[k].fd >= 0 && p[k].revents != 0 {
+                // POLLHUP with data left: read on until EOF.
+                if !pass(k) { outs[k].fd = -1 }
+            }
+            if exited { continue }
+            let base = outs.count
+            if p[base].revents != 0 {
+                exited = true
+                drainUntil = Clock.monotonicMs() + 2000
+                continue
+            }
+            if p[base + 2].revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 64)
                 _ = read(wake, &drain, drain.count)
-                if winchPending != 0 { winchPending = 0; copyWindowSize(to: master, from: isatty(0) == 1 ? 0 : 1) }
+                if winchPending != 0, let master = terminal {
+                    winchPending = 0
+                    copyWindowSize(to: master, from: isatty(0) == 1 ? 0 : 1)
+                }
             }
-            if p[0].revents & Int16(POLLIN) != 0 {
-                let n = read(master, &buf, buf.count)
-                if n <= 0 { return }
-                try? FS.writeAll(fd: 1, Array(buf[0..<n]), what: "stdout")
-            } else if p[0].revents & Int16(POLLHUP | POLLERR) != 0 {
-                return
-            }
-            if stdinOpen && p[1].revents != 0 {
+            if stdinOpen && p[base + 1].revents != 0, let master = terminal {
                 let n = read(0, &buf, buf.count)
                 if n <= 0 { stdinOpen = false } else { try? FS.writeAll(fd: master, Array(buf[0..<n]), what: "terminal") }
             }
+            for (j, fd) in watched.enumerated() where p[base + 3 + j].revents != 0 {
+                watch?.ready(fd, p[base + 3 + j].revents, terminal: terminal)
+            }
         }
+    }
+}
+
+/// Two pipes (stdout, stderr), close-on-exec: the init gets the write ends
+/// as its fds 1 and 2 (installStdio), we keep the read ends.
+func outputPipes() throws -> ([Int32], [Int32]) {
+    var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
+    guard mc_pipe2(&out, O_CLOEXEC) == 0 else { throw SysError("pipe") }
+    guard mc_pipe2(&err, O_CLOEXEC) == 0 else { close(out[0]); close(out[1]); throw SysError("pipe") }
+    return (out, err)
+}
+
+/// In the init, before anything else: CreateOptions.stdio become its fds 0,
+/// 1 and 2, and the originals are closed (none may stay open in the
+/// container). Each is first copied above 2, so that one of them given as
+/// another's number is not lost to the dup2 onto it.
+func installStdio(_ fds: [Int32]?) throws {
+    guard let fds, fds.count == 3 else { return }
+    var high: [Int32] = []
+    for fd in fds {
+        let h = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard h >= 0 else { throw SysError("copy the container's stdio") }
+        high.append(h)
+    }
+    for fd in fds where fd > 2 { close(fd) }
+    for (i, h) in high.enumerated() {
+        guard dup2(h, Int32(i)) >= 0 else { throw SysError("dup2 the container's stdio") }
+        close(h)
     }
 }

@@ -201,9 +201,10 @@ def test_detached_ps_logs_exec_stop_rm(env):
     assert ps[1].startswith(cid[:12]) and " web " in ps[1] and "Up " in ps[1]
     assert env.mc("ps", "-q").stdout == cid[:12] + "\n"
     assert wait_for(lambda: "started" in env.mc("logs", "web").stdout)
-    logs = env.mc("logs", cid[:5]).stdout
-    assert "started\n" in logs and "err\n" in logs
-    assert env.mc("logs", "--tail", "1", "web").stdout.count("\n") == 1
+    logs = env.mc("logs", cid[:5])
+    assert logs.stdout == "started\n" and logs.stderr == "err\n", logs
+    last = env.mc("logs", "--tail", "1", "web")
+    assert (last.stdout + last.stderr).count("\n") == 1
     r = env.mc("exec", "-e", "X=42", "-w", "/tmp", "web", "/bin/sh", "-c", "echo $X; pwd; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[:3] == ["42", "/tmp", "minicontainer"]
