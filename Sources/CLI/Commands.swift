@@ -59,7 +59,7 @@ let globalFlags: [Flag] = [
 public let commands: [Command] = [
     specCommand,
     checkCommand,
-    createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand,
+    createCommand, startCommand, restartCommand, stateCommand, killCommand, deleteCommand, runCommand,
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, inspectCommand,
     updateCommand, eventsCommand,
@@ -79,7 +79,7 @@ let dockerCommandsWeLack: [String: String] = [
     "top": "a container's processes are 'minicontainer ps ID'",
     "cp": "", "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
     "port": "published ports are in 'minicontainer inspect NAME'",
-    "rename": "", "restart": "", "wait": "", "attach": "",
+    "rename": "", "wait": "", "attach": "",
     "unpause": "thawing is 'minicontainer resume ID'",
     "network": "networks are chosen with run --network bridge|none|host|container:NAME",
     "volume": "volumes are host directories, run -v HOST:CONTAINER", "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",

@@ -59,9 +59,63 @@ let createCommand = Command(name: "create", summary: "create a container from a 
     }
 }
 
-let startCommand = Command(name: "start", summary: "run the process of a created container", usage: "ID", flags: []) { p, g in
-    let id = ociID(try oneID(p, "start"), g)
-    return try about(id) { try runtime(g).start(id); return 0 }
+let startCommand = Command(name: "start", summary: "run the process of a created container, or start stopped run-mode containers again",
+                           usage: "ID | CONTAINER...", flags: []) { p, g in
+    // An OCI container under --root: runc's start. Else Docker's: each
+    // stopped run-mode container runs again, detached, with its root and settings.
+    if p.positionals.count == 1, runtime(g).store.exists(p.positionals[0]) {
+        let id = p.positionals[0]
+        return try about(id) { try runtime(g).start(id); return 0 }
+    }
+    if p.positionals.isEmpty { throw Failure(.usage, "start needs a container id (or run-mode containers' names)") }
+    let c = containers(g)
+    var code: Int32 = 0
+    for ref in p.positionals {
+        do {
+            try docker(ref) {
+                guard let id = c.tryResolve(ref) else {
+                    // Not ours: the OCI start of a name runc would take (its error).
+                    try runtime(g).start(ref)
+                    return
+                }
+                if runtime(g).store.exists(id), c.liveStatus(id)?.status == "created" {
+                    try runtime(g).start(id)
+                } else {
+                    try c.startAgain(id)
+                }
+                writeStdout(ref + "\n")
+            }
+        } catch let e as Failure {
+            Log.error("start \(ref): \(e)")
+            code = exitCode(e, programCodes: false)
+        }
+    }
+    return code
+}
+
+let restartCommand = Command(name: "restart", summary: "stop run-mode containers (as stop does) and start them again",
+                             usage: "[-t SECONDS] CONTAINER...",
+                             flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)")]) { p, g in
+    if p.positionals.isEmpty { throw Failure(.usage, "restart needs at least one container (id, prefix or name)") }
+    let t = p.string("time")
+    let given = t.flatMap { Int($0) }
+    guard t == nil || given.map({ $0 >= 0 }) == true else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t!))") }
+    let c = containers(g)
+    var code: Int32 = 0
+    for ref in p.positionals {
+        do {
+            try docker(ref) {
+                let id = try c.resolve(ref)
+                try c.stop(id, timeout: given ?? c.stopTimeout(id))
+                try c.startAgain(id)
+                writeStdout(ref + "\n")
+            }
+        } catch let e as Failure {
+            Log.error("restart \(ref): \(e)")
+            code = exitCode(e, programCodes: false)
+        }
+    }
+    return code
 }
 
 let stateCommand = Command(name: "state", summary: "print a container's OCI state as JSON", usage: "ID", flags: []) { p, g in

@@ -29,6 +29,17 @@ public struct Meta: Codable {
     public var exitCode: Int32?
     public var autoRemove: Bool
     public var detached: Bool
+    /// The overlay's lower layers, top first (the image's layers, or
+    /// [rootfs]): what `start` mounts again. Nil in metadata written before
+    /// it was kept (then [rootfs]).
+    public var lower: [String]? = nil
+    /// Set by stop, rm -f and restart: the owner must not restart it.
+    public var stopRequested: Bool? = nil
+    /// How many times the restart policy ran it again.
+    public var restartCount: Int? = nil
+    /// True while the owner waits to restart it (after an exit, before the
+    /// next create): `ps` says Restarting.
+    public var restarting: Bool? = nil
 }
 
 /// 64 hex digits from /dev/urandom (the system generator as a fallback).

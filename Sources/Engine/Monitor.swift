@@ -12,9 +12,12 @@ extension Containers {
     /// in container.log, records the exit and honours --rm.
     func runDetached(_ id: String, _ req: RunRequest) throws -> Int32 {
         var fds: [Int32] = [0, 0]
-        guard mc_pipe2(&fds, O_CLOEXEC) == 0 else { remove(id); throw SysError("pipe") }
+        // What a monitor that never started leaves: a new container goes, one
+        // being started again stays (stopped).
+        func undo() { if req.existing { finish(id, exitCode: nil) } else { remove(id) } }
+        guard mc_pipe2(&fds, O_CLOEXEC) == 0 else { undo(); throw SysError("pipe") }
         let pid = mc_clone3(0, -1, 0, nil)
-        if pid < 0 { remove(id); throw SysError("fork the monitor") }
+        if pid < 0 { undo(); throw SysError("fork the monitor") }
         if pid == 0 {
             close(fds[0])
             monitor(id, req, report: fds[1])
@@ -32,16 +35,13 @@ extension Containers {
         var s: Int32 = 0
         while waitpid(pid, &s, 0) < 0 && errno == EINTR {}  // the monitor's first fork (it forks again)
         let text = String(decoding: got, as: UTF8.self)
-        if text == "ok" {
-            writeStdout(id + "\n")
-            return 0
-        }
+        if text == "ok" { return 0 }
         // The monitor's failure: kind, errno and message, NUL-separated.
         let f = text.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false)
         if f.count == 3, let kind = Failure.Kind(rawValue: String(f[0])), let e = Int32(f[1]) {
             throw Failure(kind, String(f[2]), errno: e)
         }
-        remove(id)
+        undo()
         throw Failure(.failed, "the container monitor exited before the container started")
     }
 

@@ -32,7 +32,7 @@ extension Containers {
         let meta = Meta(id: id, name: name, created: Log.timestamp(), createdUnix: now(), command: req.spec.process?.args ?? [],
                         rootfs: req.rootfs, image: req.image, imageID: req.imageID, ociRoot: ociRoot, ownerPid: getpid(), ownerStart: st?.startTime,
                         started: nil, startedUnix: nil, finished: nil, finishedUnix: nil, exitCode: nil,
-                        autoRemove: req.autoRemove, detached: req.detach)
+                        autoRemove: req.autoRemove, detached: req.detach, lower: req.lower.isEmpty ? [req.rootfs] : req.lower)
         do {
             try save(meta)
             try layer.makeDirectories()

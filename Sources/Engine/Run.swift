@@ -28,6 +28,9 @@ extension Containers {
         public var autoRemove = false
         public var interactive = false
         public var tty = false
+        /// `start` of a stopped container: its directory exists already,
+        /// and a failure leaves it (stopped) rather than removing it.
+        public var existing = false
         public init(spec: Spec, name: String?, hostname: String, rootfs: String) {
             self.spec = spec; self.name = name; self.hostname = hostname; self.rootfs = rootfs
         }
@@ -35,24 +38,57 @@ extension Containers {
 
 
     /// What the foreground run and the monitor both give Runtime.run: the
-    /// prepared bundle, and /etc/hosts written between create and start.
+    /// prepared bundle, and /etc/hosts written between create and start. A
+    /// restart that meets a stop by the user ends there.
     func runOptions(_ id: String, _ req: RunRequest) -> RunOptions {
         var o = RunOptions(create: CreateOptions(id: id, bundle: dir(id)))
-        o.afterCreate = { created in try self.writeHosts(id, record: created.record, hostname: req.hostname) }
+        o.afterCreate = { created in
+            if self.stopRequested(id) { throw Failure(.state, "container \(id.prefix(12)) was stopped") }
+            try self.writeHosts(id, record: created.record, hostname: req.hostname)
+        }
         return o
     }
 
-    /// Runtime.run of a prepared container, then its exit recorded and --rm
-    /// honoured. A container that fails to create or start is removed (a
-    /// program that cannot run is a Failure of kind .program).
+    /// Runtime.run of a prepared container, again while its restart policy
+    /// says so, then its exit recorded and --rm honoured. A container that
+    /// fails to create or start the first time is removed (a program that
+    /// cannot run is a Failure of kind .program); one being started again
+    /// (`start`) keeps its directory, as it was.
     func runPrepared(_ id: String, _ req: RunRequest, _ o: RunOptions) throws -> Int32 {
-        let code: Int32
-        do {
-            code = try runtime.run(o)
-        } catch {
-            remove(id)
-            throw error
+        let policy = RestartPolicy(annotation: req.spec.annotations?[Annotation.restart])
+        var o = o
+        var restarts = 0, delay = 0, first = true
+        var code: Int32 = 0
+        while true {
+            let began = now()
+            do {
+                code = try runtime.run(o)
+            } catch {
+                if first {
+                    if req.existing { finish(id, exitCode: nil) } else { remove(id) }
+                    throw error
+                }
+                // A restart that could not create or start (or met a
+                // stop): the container stays stopped with its last exit.
+                if !stopRequested(id) { Log.warn("restart \(id.prefix(12)): \(error)") }
+                break
+            }
+            first = false
+            o.afterStart = nil
+            guard policy.restarts(after: code, restarts: restarts), !stopRequested(id) else { break }
+            update(id) { m in
+                m.exitCode = code; m.finished = Log.timestamp(); m.finishedUnix = now(); m.restarting = true
+            }
+            delay = RestartPolicy.delayMs(previous: delay, ranSeconds: now() - began)
+            guard backOff(id, ms: delay) else { break }
+            restarts += 1
+            update(id) { m in
+                m.restartCount = (m.restartCount ?? 0) + 1
+                m.exitCode = nil; m.finished = nil; m.finishedUnix = nil; m.restarting = nil
+                m.started = Log.timestamp(); m.startedUnix = now()
+            }
         }
+        update(id) { $0.restarting = nil }
         finish(id, exitCode: code)
         if req.autoRemove { remove(id) }
         return code
@@ -68,7 +104,11 @@ extension Containers {
         defer { ports.release() }
         let id = try prepare(req)
         req.prepared?()
-        if req.detach { return try runDetached(id, req) }
+        if req.detach {
+            let code = try runDetached(id, req)
+            writeStdout(id + "\n")
+            return code
+        }
         if !req.interactive {
             let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
             if null >= 0 { dup2(null, 0); close(null) }

@@ -31,6 +31,9 @@ extension Containers {
             default: return ("created", "Created")
             }
         }
+        if let c = m.exitCode, m.restarting == true, ownerAlive(m) {
+            return ("restarting", "Restarting (\(c)) " + humanDuration(now() - (m.finishedUnix ?? now())) + " ago")
+        }
         if let c = m.exitCode {
             return ("exited", "Exited (\(c)) " + humanDuration(now() - (m.finishedUnix ?? now())) + " ago")
         }

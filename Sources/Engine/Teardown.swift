@@ -22,6 +22,7 @@ extension Containers {
     /// Removes everything of a container: its init (killed), OCI state and
     /// cgroup, overlay mount, directory.
     public func remove(_ id: String) {
+        requestStop(id)
         let rt = runtime(of: id)
         if rt.store.exists(id) { try? rt.delete(id, force: true) }
         if rt.store.exists(id) { try? FS.removeTree(rt.store.dir(id)) }
@@ -43,6 +44,7 @@ extension Containers {
     /// SIGTERM (or the image's StopSignal), then SIGKILL after `timeout`
     /// seconds; waits for the init.
     public func stop(_ id: String, timeout: Int) throws {
+        requestStop(id)
         let rt = runtime
         if let live = liveStatus(id), let r = try? rt.store.load(id) {
             if live.status == "paused" { try? rt.resume(id) }
@@ -62,9 +64,12 @@ extension Containers {
                 throw Failure(.failed, "container \(id.prefix(12)) did not stop")
             }
         }
-        // Let the owner record the exit code; finish ourselves if it is gone.
-        for _ in 0..<100 {
-            guard let m = load(id), m.exitCode == nil, ownerAlive(m) else { break }
+        // Let the owner record the exit code and end (a restart policy's
+        // owner may be between runs: it sees the stop and ends); finish
+        // ourselves if it is gone.
+        for _ in 0..<250 {
+            guard let m = load(id), ownerAlive(m) else { break }
+            if m.exitCode != nil && m.restarting != true && RestartPolicy(annotation: policyAnnotation(id)).kind == .no { break }
             usleep(20_000)
         }
         finish(id, exitCode: nil)
@@ -77,7 +82,8 @@ extension Containers {
         for m in mine() where !isRunning(m.id) {
             // A run or monitor still at work (preparing, creating, or
             // about to record the exit) is left alone.
-            if m.exitCode == nil && ownerAlive(m) { continue }
+            // So is one whose restart policy is about to run it again.
+            if ownerAlive(m) && (m.exitCode == nil || m.restarting == true) { continue }
             remove(m.id)
             removed.append(m.id)
         }

@@ -86,3 +86,115 @@ def test_prune_prints_what_it_removed_and_the_space(env):
     assert [c["name"] for c in env.ps()] == ["live"]
     r = env.mc("prune", "-f", check=True)
     assert r.stdout == "Total reclaimed space: 0B\n", r.stdout
+
+
+def meta(env, cid):
+    with open(os.path.join(env.dir(cid), "container.json")) as f:
+        return json.load(f)
+
+
+def by_name(env, name):
+    [c] = [c for c in env.ps() if c["name"] == name]
+    return c
+
+
+def test_restart_on_failure_3_runs_it_three_more_times(env):
+    """(commands, item 1) --restart on-failure:3: the monitor runs the
+    failing container again three times, with a back-off, then leaves it
+    exited with its code."""
+    cid = run(env, "-d", "--name", "flaky", "--network", "none", "--restart", "on-failure:3", "--rootfs", ROOTFS,
+              "sh", "-c", "echo run at $(cat /proc/uptime); exit 3", check=True).stdout.strip()
+    assert wait_for(lambda: meta(env, cid).get("finished") and not meta(env, cid).get("restarting")
+                    and meta(env, cid).get("restartCount") == 3 and by_name(env, "flaky")["state"] == "exited", timeout=20)
+    logs = env.mc("logs", "flaky", check=True).stdout.splitlines()
+    print("on-failure:3 log:", logs)
+    assert len([l for l in logs if l.startswith("run at")]) == 4, logs
+    c = by_name(env, "flaky")
+    assert c["exitCode"] == 3, c
+    # The back-off doubles: 100, 200, 400 ms between the four runs.
+    times = [float(l.split()[2]) for l in logs if l.startswith("run at")]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= 0.09 for g in gaps) and gaps[2] > gaps[0], gaps
+
+
+def test_on_failure_does_not_restart_a_success(env):
+    cid = run(env, "-d", "--name", "ok", "--network", "none", "--restart", "on-failure", "--rootfs", ROOTFS,
+              "sh", "-c", "echo once", check=True).stdout.strip()
+    assert wait_for(lambda: by_name(env, "ok")["state"] == "exited" and meta(env, cid).get("finished"))
+    assert env.mc("logs", "ok", check=True).stdout == "once\n"
+    assert not meta(env, cid).get("restartCount")
+
+
+def test_restart_always_survives_stop_correctly(env):
+    """--restart always: it comes back after each exit, but never after
+    `stop` (Docker's manually stopped), whether stop finds it running or
+    between two runs; `start` runs it again."""
+    cid = run(env, "-d", "--name", "always", "--network", "none", "--restart", "always", "--rootfs", ROOTFS,
+              "sh", "-c", "echo up; sleep 0.3; exit 1", check=True).stdout.strip()
+    assert wait_for(lambda: (meta(env, cid).get("restartCount") or 0) >= 2, timeout=20)
+    assert env.mc("stop", "-t", "1", "always").returncode == 0
+    c = by_name(env, "always")
+    assert c["state"] == "exited", c
+    runs = len(env.mc("logs", "always", check=True).stdout.splitlines())
+    time.sleep(1.5)
+    assert len(env.mc("logs", "always", check=True).stdout.splitlines()) == runs
+    assert by_name(env, "always")["state"] == "exited"
+    assert subprocess.run(["pgrep", "-f", "sleep 0.3"], capture_output=True).stdout == b""
+    # start: it runs again, and its policy with it.
+    assert env.mc("start", "always", check=True).stdout == "always\n"
+    assert wait_for(lambda: len(env.mc("logs", "always", check=True).stdout.splitlines()) >= runs + 2, timeout=20)
+    # rm -f of a container that restarts: gone for good, nothing left.
+    assert env.mc("rm", "-f", "always").returncode == 0
+    time.sleep(0.5)
+    assert env.ids() == [] and subprocess.run(["pgrep", "-f", "sleep 0.3"], capture_output=True).stdout == b""
+
+
+def test_start_runs_a_stopped_container_again_with_its_root_and_settings(env):
+    """(item 6) `start NAME` of a stopped run-mode container runs the same
+    bundle again, detached: the same upper layer (what the first run wrote
+    is there), the same environment and hostname."""
+    r = run(env, "--name", "again", "--hostname", "h1", "-e", "GREETING=hi", "--network", "none", "--rootfs", ROOTFS,
+            "sh", "-c", "echo $GREETING $(hostname) >> /runs; cat /runs; exit 4")
+    assert r.returncode == 4 and r.stdout == "hi h1\n", r.stderr
+    assert by_name(env, "again")["exitCode"] == 4
+    assert env.mc("start", "again", check=True).stdout == "again\n"
+    assert wait_for(lambda: by_name(env, "again")["state"] == "exited" and by_name(env, "again")["exitCode"] == 4)
+    [cid] = env.ids()
+    with open(os.path.join(env.dir(cid), "upper", "runs")) as f:
+        assert f.read() == "hi h1\nhi h1\n"
+    # Its root is unmounted again once it stopped.
+    assert not [l for l in open("/proc/self/mountinfo") if env.dir(cid) in l]
+    # start of a running one does nothing; of a missing one, one line.
+    run(env, "-d", "--name", "live", "--network", "none", "--rootfs", ROOTFS, "sleep", "60", check=True)
+    assert env.mc("start", "live", check=True).stdout == "live\n"
+    one_line_error(env.mc("start", "nosuch"))
+
+
+def test_restart_command_and_ports_held_again(env):
+    """`restart NAME`: stopped (SIGTERM, then SIGKILL after -t), then
+    started again: a new init, the same files, its published port held and
+    forwarded again."""
+    import socket
+    import urllib.request
+    run(env, "-d", "--name", "web", "-p", "18096:80", "--rootfs", ROOTFS,
+        "sh", "-c", "echo $$ >> /www; exec httpd -f -p 80 -h /", check=True)
+
+    def get():
+        for _ in range(50):
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:18096/www", timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.1)
+        return None
+    assert get() == "1\n"
+    r = env.mc("restart", "-t", "1", "web")
+    assert r.returncode == 0 and r.stdout == "web\n", r.stderr
+    assert get() == "1\n1\n"
+    s = socket.socket()
+    with pytest.raises(OSError):
+        s.bind(("0.0.0.0", 18096))
+    s.close()
+    env.mc("stop", "-t", "1", "web", check=True)
+    s = socket.socket()
+    s.bind(("0.0.0.0", 18096))
+    s.close()
