@@ -62,7 +62,7 @@ public let commands: [Command] = [
     createCommand, startCommand, restartCommand, stateCommand, killCommand, deleteCommand, runCommand,
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, inspectCommand,
-    updateCommand, eventsCommand,
+    updateCommand, eventsCommand, copyCommand,
     pullCommand, loginCommand, logoutCommand,
     loadCommand, importCommand, saveCommand, imagesCommand, imageCommand, tagCommand, rmiCommand, systemCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
@@ -77,7 +77,7 @@ public let commands: [Command] = [
 let dockerCommandsWeLack: [String: String] = [
     "stats": "a container's resource use is 'minicontainer events --stats ID'",
     "top": "a container's processes are 'minicontainer ps ID'",
-    "cp": "", "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
+    "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
     "port": "published ports are in 'minicontainer inspect NAME'",
     "rename": "", "wait": "", "attach": "",
     "unpause": "thawing is 'minicontainer resume ID'",

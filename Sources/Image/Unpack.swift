@@ -117,11 +117,30 @@ final class Unpacker {
     private let resolve = Kernel.RESOLVE_IN_ROOT | Kernel.RESOLVE_NO_MAGICLINKS
     private var copyBuffer: UnsafeMutableRawPointer?
 
+    /// `cp`'s extraction (ConfinedExtract), not a layer's: ".wh." names are
+    /// plain names, no overlayfs xattr comes through, an existing directory
+    /// is never replaced by a non-directory nor the reverse (Docker's
+    /// "cannot overwrite").
+    var plain = false
+
     init(dir: String, lower: [String], what: String) throws {
         self.what = what
         self.dir = dir
         root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SysError("\(what): open layer directory \(dir)") }
+        try finishInit(lower: lower)
+    }
+
+    /// Over a directory already open (`fd`, which the unpacker then owns):
+    /// `cp` opens its destination confined to a container's root first.
+    init(rootFd fd: Int32, what: String) throws {
+        self.what = what
+        self.dir = what
+        root = fd
+        try finishInit(lower: [])
+    }
+
+    private func finishInit(lower: [String]) throws {
         rootGroup = Unpacker.setgidGroup(root)
         if euid != 0 || mc_fgetxattr(root, "system.posix_acl_default", nil, 0) >= 0 { umaskBits = nil }
         for l in lower.reversed() {
@@ -185,6 +204,10 @@ final class Unpacker {
     /// user.overlay.*: redirects, metacopy, origins would be obeyed in a
     /// lower layer; the whiteout format says opaque with .wh..wh..opq).
     /// trusted.overlay.opaque=y is kept: it means just that.
+    func xattrs(_ e: TarEntry) -> [(name: String, value: [UInt8])] {
+        plain ? e.xattrs.filter { !Unpacker.isOverlays($0.name) } : Unpacker.xattrs(e)
+    }
+
     static func xattrs(_ e: TarEntry) -> [(name: String, value: [UInt8])] {
         guard e.xattrs.contains(where: { isOverlays($0.name) }) else { return e.xattrs }
         return e.xattrs.filter { !isOverlays($0.name) || ($0.name == "trusted.overlay.opaque" && $0.value == [UInt8(ascii: "y")]) }
@@ -309,7 +332,7 @@ final class Unpacker {
         let base = parts.last!
         let dirParts = parts.dropLast()
         let wh: [UInt8] = Array(".wh.".utf8)
-        if base.starts(with: wh) {
+        if !plain && base.starts(with: wh) {
             let rest = base.dropFirst(wh.count)
             if rest.starts(with: wh) {
                 if rest.elementsEqual(".wh..opq".utf8) {
@@ -353,6 +376,10 @@ final class Unpacker {
         guard errno == EEXIST else { throw sysError(e, "create") }
         var st = stat()
         try check(n.with { fstatat(p, $0, &st, AT_SYMLINK_NOFOLLOW) }, e, "stat existing entry")
+        if plain && ((st.st_mode & S_IFMT) == S_IFDIR) != (e.kind == .directory) {
+            throw invalid(e, (st.st_mode & S_IFMT) == S_IFDIR ? "cannot overwrite a directory with a non-directory"
+                                                                : "cannot overwrite a non-directory with a directory")
+        }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             if keepDirectory { return false }
             try removeTree(p, n, e)
@@ -407,7 +434,7 @@ final class Unpacker {
         }
         if needsChown(e) { try check(fchown(fd, e.uid, e.gid), e, "chown") }
         if chmod { try check(fchmod(fd, mode_t(e.mode)), e, "chmod") }
-        for x in Unpacker.xattrs(e) { try setXattr(fd, nil, x.name, x.value, e, fromArchive: true) }
+        for x in xattrs(e) { try setXattr(fd, nil, x.name, x.value, e, fromArchive: true) }
         var ts = Unpacker.times(e)
         try check(futimens(fd, &ts), e, "set times")
     }
@@ -453,13 +480,13 @@ final class Unpacker {
             try check(n.with { fchownat(p, $0, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) }, e, "chown")
         }
         if chmod { try check(n.with { mc_fchmodat_nofollow(p, $0, e.mode) }, e, "chmod") }
-        for x in Unpacker.xattrs(e) { try setXattr(p, n, x.name, x.value, e, fromArchive: true) }
+        for x in xattrs(e) { try setXattr(p, n, x.name, x.value, e, fromArchive: true) }
     }
 
     private func applyRoot(_ e: TarEntry) throws {
         try check(fchown(root, e.uid, e.gid), e, "chown")
         try check(fchmod(root, mode_t(e.mode)), e, "chmod")
-        for x in Unpacker.xattrs(e) { try setXattr(root, nil, x.name, x.value, e, fromArchive: true) }
+        for x in xattrs(e) { try setXattr(root, nil, x.name, x.value, e, fromArchive: true) }
         dirTimes[[]] = (e.mtime.sec, e.mtime.nsec)
     }
 
