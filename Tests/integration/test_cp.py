@@ -213,7 +213,11 @@ def test_symlink_escape_into(env, running, target):
     container's /x (/etc/x), never the host's."""
     name = "mc-cp-escape-" + uuid.uuid4().hex[:8]
     script = f"ln -s {target} /out"
-    cid = start(env, "/bin/sh", "-c", script + "; exec sleep 1000") if running else stopped(env, script)
+    if running:
+        cid = start(env)
+        sh(env, cid, script)
+    else:
+        cid = stopped(env, script)
     hostfile = os.path.join(env.tmp, "payload")
     with open(hostfile, "w") as f:
         f.write("payload\n")
@@ -245,8 +249,8 @@ def test_symlink_escape_into(env, running, target):
 def test_copy_out_symlink_to_shadow(env):
     """A container's /tmp/sh -> /etc/shadow is copied as the link, never as
     the host's shadow; -L follows it inside the container (its own shadow)."""
-    cid = start(env, "/bin/sh", "-c", "echo container-shadow > /etc/shadow; ln -s /etc/shadow /tmp/sh; "
-                                      "ln -s ../../../../../etc/shadow /tmp/rel; exec sleep 1000")
+    cid = start(env)
+    sh(env, cid, "echo container-shadow > /etc/shadow; ln -s /etc/shadow /tmp/sh; ln -s ../../../../../etc/shadow /tmp/rel")
     out = os.path.join(env.tmp, "sh")
     assert env.mc("cp", cid + ":/tmp/sh", out).returncode == 0
     assert os.path.islink(out) and os.readlink(out) == "/etc/shadow"
@@ -279,6 +283,7 @@ def test_symlink_swap_race(env):
               "while :; do rm -rf /race/d /race/s; mkdir /race/d /race/s; echo in > /race/s/secret; "
               f"rm -rf /race/d /race/s; ln -s / /race/d; ln -s {secret_dir} /race/s; done")
     cid = start(env, "/bin/sh", "-c", script)
+    sh(env, cid, "while [ ! -d /race ]; do sleep 0.05; done")
     payload = os.path.join(env.tmp, victim.lstrip("/"))
     os.mkdir(payload)
     with open(os.path.join(payload, "f"), "w") as f:
