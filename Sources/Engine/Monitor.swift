@@ -4,7 +4,8 @@ import Runtime
 import Sys
 
 // `run -d`: a monitor process (setsid, forked again) is the init's parent; it
-// keeps the output in container.log, records the exit and honours --rm.
+// keeps the output in container.log, serves `attach`, records the exit and
+// honours --rm.
 
 extension Containers {
     /// Detached: a monitor (a fork that calls setsid) creates and starts the
@@ -65,8 +66,9 @@ extension Containers {
             close(report)
         }
         // Runtime.run, as in the foreground, but keeping the signals ignored
-        // above and relaying no stdin: the output goes to the log.
-        let output = MonitorOutput(self, id, tty: req.tty)
+        // above and relaying no stdin: the output goes to the log and to
+        // whoever is attached, a terminal's input comes from them.
+        let output = MonitorOutput(self, id, tty: req.tty, interactive: req.interactive)
         var o = runOptions(id, req)
         o.relayStdin = false
         o.forwardSignals = false
@@ -87,25 +89,33 @@ extension Containers {
 }
 
 /// What the monitor does with the container's output, once for all its
-/// runs: container.log (k8s-file records, Logs.swift).
+/// runs: container.log (k8s-file records, Logs.swift) and the clients of
+/// its attach socket (Attach.swift), which also give a terminal its input.
 final class MonitorOutput {
     let log: LogWriter?
+    let attach: AttachServer?
 
-    init(_ c: Containers, _ id: String, tty: Bool) {
+    init(_ c: Containers, _ id: String, tty: Bool, interactive: Bool) {
         log = LogWriter(path: c.logPath(id))
+        attach = AttachServer(dir: c.dir(id), tty: tty, input: interactive)
     }
 
-    /// The sink of one run.
+    /// The sink and the watch of one run.
     func configure(_ o: inout RunOptions) {
-        o.output = { [log] stream, bytes in
-            log?.write(LogStream(rawValue: stream) ?? .stdout, bytes)
+        o.output = { [log, attach] stream, bytes in
+            let s = LogStream(rawValue: stream) ?? .stdout
+            log?.write(s, bytes)
+            attach?.broadcast(s, bytes)
         }
+        o.watch = attach
     }
 
-    /// The container exited with `code` (recorded by then).
-    func exited(_ code: Int32) {}
+    /// The container exited with `code` (recorded by then): the attached
+    /// clients are told and let go.
+    func exited(_ code: Int32) { attach?.exited(code) }
 
     func close() {
+        attach?.close()
         log?.close()
     }
 }
