@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security fuzz fuzz-short clean
+.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security fuzz fuzz-short clean man install
 
 all: build
 
@@ -77,6 +77,20 @@ fuzz-short:
 
 # The test command: unit tests, 10 s of each fuzz target, then the integration tests as root.
 test: setup unit fuzz-short integration
+
+# Man pages and completion scripts, generated from the command table.
+PREFIX  ?= /usr/local
+man: build
+	rm -rf man && $(BIN) __man man
+
+install: build man
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/minicontainer
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(BIN) completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/minicontainer
+	$(BIN) completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_minicontainer
+	$(BIN) completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/minicontainer.fish
 
 clean:
 	rm -rf .build

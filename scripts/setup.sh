@@ -7,7 +7,8 @@ pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema
       runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux gcc libc6-dev
       libarchive-dev libzstd-dev zlib1g-dev zstd umoci skopeo
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libpsl-dev libidn2-dev libunistring-dev libbrotli-dev
-      docker-registry apache2-utils openssl curl)
+      docker-registry apache2-utils openssl curl
+      zsh fish groff-base)  # the completion scripts and man pages are checked by their shells and groff
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,7 +50,7 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
     func unknown(_ spelled: String) -> Failure {
         context.isEmpty
             ? Failure(.usage, "unknown global flag \(spelled) (see 'minicontainer --help')")
-            : Failure(.usage, "unknown flag \(spelled) for \(context) (see 'minicontainer \(context) --help')")
+            : Failure(.usage, "unknown flag \(spelled) (see 'minicontainer \(context) --help')")
     }
     // Every occurrence is kept; single-valued flags read the last (the last
     // one wins, as with urfave/cli).
@@ -84,13 +84,13 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
                 if let v = inline {
                     try record(f, v, a)
                 } else {
-                    guard i + 1 < args.count else { throw Failure(.usage, "flag \(a) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
+                    guard i + 1 < args.count else { throw Failure(.usage, "flag \(a) needs a value (\(f.value!))") }
                     i += 1
                     try record(f, args[i], a)
                 }
             } else {
                 if let v = inline, v != "true" && v != "false" {
-                    throw Failure(.usage, "flag \(a.split(separator: "=")[0]) of \(context) takes no value (true or false at most)")
+                    throw Failure(.usage, "flag \(a.split(separator: "=")[0]) takes no value (true or false at most)")
                 }
                 try record(f, inline ?? "true", a)
             }
@@ -109,7 +109,7 @@ public func parseArgs(_ args: [String], flags: [Flag], stopAtPositional: Bool, c
                     if !rest.isEmpty {
                         try record(f, rest.hasPrefix("=") ? String(rest.dropFirst()) : rest, a)
                     } else {
-                        guard i + 1 < args.count else { throw Failure(.usage, "flag -\(chars[j]) of \(context.isEmpty ? "minicontainer" : context) needs a value (\(f.value!))") }
+                        guard i + 1 < args.count else { throw Failure(.usage, "flag -\(chars[j]) needs a value (\(f.value!))") }
                         try record(f, args[i + 1], a)
                         consumedNext = true
                     }

@@ -63,7 +63,7 @@ public let commands: [Command] = [
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, attachCommand, inspectCommand,
     updateCommand, eventsCommand, copyCommand,
-    pullCommand, loginCommand, logoutCommand,
+    pullCommand, loginCommand, logoutCommand, completionCommand, completeCommand, manCommand,
     loadCommand, importCommand, saveCommand, imagesCommand, imageCommand, tagCommand, rmiCommand, systemCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
         writeStdout(versionText())
@@ -92,7 +92,7 @@ func versionText() -> String {
 func toolHelp() -> String {
     var s = "minicontainer: a Linux container runtime (OCI, runc-compatible)\n\n"
     s += "Usage: minicontainer [global flags] COMMAND [flags] [arguments]\n\nCommands:\n"
-    for c in commands { s += "  " + c.name.padded(10) + c.summary + "\n" }
+    for c in visibleCommands { s += "  " + c.name.padded(10) + c.summary + "\n" }
     s += "\nGlobal flags:\n"
     for f in globalFlags { s += "  " + f.display.padded(24) + f.help + "\n" }
     s += "\nExit codes: 0 success, 125 minicontainer error; run returns the container's code.\n"
@@ -100,13 +100,76 @@ func toolHelp() -> String {
     return s
 }
 
+/// The flags of `run` that only its OCI form (`run --bundle DIR ID`, as
+/// runc's) reads: its help shows them apart from the Docker-style ones.
+let bundleOnlyRunFlags: Set<String> = ["bundle", "console-socket", "pid-file", "no-pivot", "no-new-keyring", "preserve-fds", "keep"]
+
 func commandHelp(_ c: Command) -> String {
-    var s = "Usage: minicontainer \(c.name)\(c.usage.isEmpty ? "" : " " + c.usage)\n\n\(c.summary)\n"
-    if !c.flags.isEmpty {
-        s += "\nFlags:\n"
-        for f in c.flags { s += "  " + f.display.padded(30) + f.help + "\n" }
+    // The usage's first line, then any paragraphs after it, wrapped.
+    let parts = paragraphs(c.usage)
+    var s = "Usage: minicontainer \(c.name)\(parts[0].isEmpty ? "" : " " + parts[0])\n\n"
+    s += wrap(c.summary, width: 80).joined(separator: "\n") + "\n"
+    for para in parts.dropFirst() { s += "\n" + wrap(para, width: 80).joined(separator: "\n") + "\n" }
+    if c.name == "run" {
+        s += flagSection("Docker-style flags (run IMAGE, run --rootfs PATH)", c.flags.filter { !bundleOnlyRunFlags.contains($0.key) })
+        s += flagSection("Bundle flags (run [--bundle DIR] ID, as runc's run; -d too)", c.flags.filter { bundleOnlyRunFlags.contains($0.key) })
+    } else if !c.flags.isEmpty {
+        s += flagSection("Flags", c.flags)
     }
     return s
+}
+
+/// "Title:" and one entry a flag: its spelling, then its description from
+/// column 32, wrapped at 80; a spelling too long for the column puts the
+/// description on the next line, never against it.
+func flagSection(_ title: String, _ flags: [Flag]) -> String {
+    var s = "\n\(title):\n"
+    let col = 32
+    for f in flags {
+        let head = "  " + f.display
+        let lines = wrap(f.help, width: 80 - col)
+        if head.count <= col - 2 {
+            s += head.padded(col) + (lines.first ?? "") + "\n"
+        } else {
+            s += head + "\n" + String(repeating: " ", count: col) + (lines.first ?? "") + "\n"
+        }
+        for l in lines.dropFirst() { s += String(repeating: " ", count: col) + l + "\n" }
+    }
+    return s
+}
+
+/// `text` split at its blank lines.
+func paragraphs(_ text: String) -> [String] {
+    var out: [String] = []
+    var cur: [Substring] = []
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.isEmpty {
+            if !cur.isEmpty { out.append(cur.joined(separator: " ")); cur = [] }
+        } else {
+            cur.append(line)
+        }
+    }
+    if !cur.isEmpty || out.isEmpty { out.append(cur.joined(separator: " ")) }
+    return out
+}
+
+/// Words of `text` in lines of at most `width` columns (a longer word
+/// stands alone).
+func wrap(_ text: String, width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for w in text.split(separator: " ", omittingEmptySubsequences: true) {
+        if line.isEmpty {
+            line = String(w)
+        } else if line.count + 1 + w.count <= width {
+            line += " " + w
+        } else {
+            lines.append(line)
+            line = String(w)
+        }
+    }
+    if !line.isEmpty || lines.isEmpty { lines.append(line) }
+    return lines
 }
 
 extension String {
@@ -160,7 +223,7 @@ public func runCLI(_ args: [String]) -> Int32 {
             return 125
         }
         var msg = "unknown command \"\(name)\""
-        if let c = closest(name, in: commands.map { $0.name }) { msg += " (did you mean \"\(c)\"?)" }
+        if let c = closest(name, in: visibleCommands.map { $0.name }) { msg += " (did you mean \"\(c)\"?)" }
         Log.error(msg + "; see 'minicontainer --help'")
         return 125
     }
@@ -174,7 +237,7 @@ public func runCLI(_ args: [String]) -> Int32 {
         let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)
         return try cmd.run(p, g)
     } catch let e as Failure where e.kind == .usage {
-        Log.error(e.message)
+        Log.error(usageError(cmd.name, e.message))
         return 125
     } catch {
         // A failure is printed as `minicontainer: <command> [<subject>]: <what>`;
@@ -183,6 +246,14 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.error("\(cmd.name)\(subject): \(error)")
         return exitCode(error, programCodes: programExitCodes)
     }
+}
+
+/// `minicontainer: COMMAND: message`, as every other error is: a usage
+/// message that starts with the command's name ("stop needs ...") says it once.
+func usageError(_ command: String, _ message: String) -> String {
+    if message.hasPrefix(command + " ") { return command + ": " + message.dropFirst(command.count + 1) }
+    if message.hasPrefix(command + ":") { return message }
+    return command + ": " + message
 }
 
 public func runMain() -> Never {

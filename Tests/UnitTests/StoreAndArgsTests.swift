@@ -142,7 +142,7 @@ final class ArgsTests: XCTestCase {
 
     func testErrors() {
         XCTAssertThrowsError(try parseArgs(["--nope"], flags: flags, stopAtPositional: false, context: "t")) {
-            XCTAssertEqual("\($0)", "unknown flag --nope for t (see 'minicontainer t --help')")
+            XCTAssertEqual("\($0)", "unknown flag --nope (see 'minicontainer t --help')")
         }
         XCTAssertThrowsError(try parseArgs(["--bundle"], flags: flags, stopAtPositional: false, context: "t")) {
             XCTAssertTrue("\($0)".contains("needs a value"))

@@ -98,9 +98,9 @@ BAD_FLAGS = {
     # word (stats is not state, top not stop, cp not ps).
     "docker-stats": (["stats"], "\"stats\" is a Docker command minicontainer does not have; a container's resource use is 'minicontainer events --stats ID'"),
     "docker-top": (["top", "x"], "\"top\" is a Docker command minicontainer does not have; a container's processes are 'minicontainer ps ID'"),
-    "docker-cp": (["cp", "a", "b"], "\"cp\" is a Docker command minicontainer does not have; see"),
+    "docker-build": (["build", "."], "\"build\" is a Docker command minicontainer does not have; see"),
     "unknown-global-flag": (["--nope", "spec"], "unknown global flag --nope"),
-    "unknown-flag": (["spec", "--bogus"], "unknown flag --bogus for spec"),
+    "unknown-flag": (["spec", "--bogus"], "spec: unknown flag --bogus (see"),
     "flag-without-value": (["spec", "--rootfs"], "needs a value"),
     "bool-flag-with-value": (["spec", "--tty=yes", "--rootfs", "@R", "sh"], "takes no value"),
     "log-format": (["--log-format", "xml", "spec"], "--log-format must be text or json"),
