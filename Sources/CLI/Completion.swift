@@ -27,8 +27,17 @@ var visibleCommands: [Command] { commands.filter { !$0.name.hasPrefix("__") } }
 func shellQuoted(_ s: String) -> String { "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'" }
 
 func bashCompletion() -> String {
+    // Names are matched by a loop, never given to `compgen -W`, which
+    // expands $(...) and `...` in its word list: a name would run as code.
     var s = """
     # bash completion for minicontainer (minicontainer completion bash)
+    _minicontainer_names() {
+        local w
+        COMPREPLY=()
+        while IFS= read -r w; do
+            [[ "$w" == "$1"* ]] && COMPREPLY+=("$w")
+        done
+    }
     _minicontainer() {
         local cur cmd i root=()
         cur="${COMP_WORDS[COMP_CWORD]}"
@@ -65,9 +74,9 @@ func bashCompletion() -> String {
         fi
         case "$cmd" in
             \(containerCommands.sorted().joined(separator: "|")))
-                COMPREPLY=($(compgen -W "$(minicontainer "${root[@]}" __complete containers 2>/dev/null)" -- "$cur")) ;;
+                _minicontainer_names "$cur" < <(minicontainer "${root[@]}" __complete containers 2>/dev/null) ;;
             \(imageCommands.sorted().joined(separator: "|")))
-                COMPREPLY=($(compgen -W "$(minicontainer "${root[@]}" __complete images 2>/dev/null)" -- "$cur")) ;;
+                _minicontainer_names "$cur" < <(minicontainer "${root[@]}" __complete images 2>/dev/null) ;;
             completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
             help) COMPREPLY=($(compgen -W \(shellQuoted(visibleCommands.map { $0.name }.joined(separator: " "))) -- "$cur")) ;;
             *) COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -145,17 +154,27 @@ let completionCommand = Command(name: "completion", summary: "print a shell comp
 
 /// For the completion scripts: names and short ids of the containers, or
 /// the images' references. Prints nothing on any error.
+/// Only names made of these reach a shell: what a name may hold anyway
+/// (the name and reference grammars), enforced again here, as the names
+/// come from files a shell should not have to trust.
+func safeForShell(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= 256 && s.unicodeScalars.allSatisfy { c in
+        (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "._-:/@".unicodeScalars.contains(c)
+    }
+}
+
 let completeCommand = Command(name: "__complete", summary: "names for shell completion", usage: "containers|images", flags: []) { p, g in
+    var names: [String] = []
     switch p.positionals.first {
     case "containers"?:
-        let c = containers(g)
-        for m in c.mine() { writeStdout((m.name.isEmpty ? "" : m.name + "\n") + m.id.prefix(12) + "\n") }
+        for m in containers(g).mine() { names += [m.name, String(m.id.prefix(12))] }
     case "images"?:
         if let list = try? imageStore(g).list() {
-            for i in list { for r in i.references { writeStdout(displayName(r) + "\n") } }
+            for i in list { names += i.references.map { displayName($0) } }
         }
     default: break
     }
+    writeStdout(names.filter(safeForShell).map { $0 + "\n" }.joined())
     return 0
 }
 

@@ -4,6 +4,7 @@ runs into its description; usage errors name their command; the bash
 completion script is valid bash and completes commands, flags and container
 names; the man pages are generated from the same command table.
 """
+import json
 import os
 import re
 import shutil
@@ -114,6 +115,24 @@ def test_bash_completion_is_valid_and_completes(env, tmp_path):
     got = complete(["--root", env.root, "stop", "comp"], env_vars={"MINICONTAINER_DATA": env.data}, tmp=str(tmp_path))
     assert got == ["completeme"], got
     assert complete(["completion", "z"], tmp=str(tmp_path)) == ["zsh"]
+
+
+def test_completion_never_runs_a_name_as_code(env, tmp_path):
+    """A container name reaches bash's completion: compgen -W would expand
+    $(...) in it. A metadata file with such a name (names are validated,
+    so only a forged file can hold one) neither runs nor is offered."""
+    marker = tmp_path / "pwned"
+    cid = "e" * 64
+    d = os.path.join(env.data, "containers", cid)
+    os.makedirs(d)
+    with open(os.path.join(d, "container.json"), "w") as f:
+        json.dump({"id": cid, "name": f"$(touch {marker})x", "created": "", "createdUnix": 0, "command": [], "rootfs": "",
+                   "ociRoot": env.root, "autoRemove": False, "detached": False}, f)
+    got = complete(["--root", env.root, "stop", ""], env_vars={"MINICONTAINER_DATA": env.data}, tmp=str(tmp_path))
+    got += complete(["--root", env.root, "stop", "$"], env_vars={"MINICONTAINER_DATA": env.data}, tmp=str(tmp_path))
+    assert not marker.exists()
+    assert got == ["eeeeeeeeeeee"], got
+    subprocess.run(["rm", "-rf", d])
 
 
 @pytest.mark.parametrize("shell,check", [("zsh", ["zsh", "-n"]), ("fish", ["fish", "--no-execute"])])
