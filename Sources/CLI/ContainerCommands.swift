@@ -15,6 +15,7 @@ import Sys
 /// Flags `run` adds to the shared run flags in Docker mode.
 let runModeFlags: [Flag] = [
     Flag(["rm"], "remove the container when it exits"),
+    Flag(["cidfile"], value: "FILE", "write the container's id to FILE (which must not exist)"),
     Flag(["pull"], value: "missing|always|never", "pull the image first: when it is missing (default), always, or never"),
 ]
 
@@ -88,7 +89,10 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         let spec = try compile(flags, host: realHost)
         var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",
                                         rootfs: spec.root?.path ?? flags.rootfs!)
-        req.prepared = { hold?.release(); hold = nil }
+        // A cidfile is the run's until the container exists: removed if it fails.
+        var prepared = false
+        req.prepared = { hold?.release(); hold = nil; prepared = true }
+        req.cidfile = p.string("cidfile").map { FS.absolute($0) }
         if let image = flags.image {
             req.lower = image.layers
             req.image = image.reference
@@ -98,7 +102,12 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         req.autoRemove = p.bool("rm")
         req.interactive = flags.interactive
         req.tty = flags.tty
-        return try containers(g).run(req)
+        do {
+            return try containers(g).run(req)
+        } catch {
+            if prepared, let c = req.cidfile { unlink(c) }
+            throw error
+        }
     }
 }
 

@@ -15,7 +15,15 @@ public let runFlagTable: [Flag] = [
     Flag(["name"], value: "NAME", "a name for the container"),
     Flag(["hostname"], value: "NAME", "the container's hostname (default minicontainer)"),
     Flag(["e", "env"], value: "KEY=VALUE", "set an environment variable (KEY alone: take it from here)", repeats: true),
+    Flag(["env-file"], value: "FILE", "read environment variables from a file of KEY=VALUE lines (before -e)", repeats: true),
+    Flag(["l", "label"], value: "KEY[=VALUE]", "set a label (an annotation of the spec), over the image's", repeats: true),
+    Flag(["label-file"], value: "FILE", "read labels from a file of KEY=VALUE lines", repeats: true),
     Flag(["v", "volume"], value: "HOST:CTR[:ro]", "bind-mount a host path", repeats: true),
+    Flag(["mount"], value: "type=TYPE,src=...,dst=...", "a bind, tmpfs or named volume mount, Docker's CSV syntax (ro, bind-propagation, tmpfs-size, ...)",
+         repeats: true),
+    Flag(["tmpfs"], value: "PATH[:OPTIONS]", "mount a tmpfs (options: size=, mode=, ro, noexec, ...)", repeats: true),
+    Flag(["shm-size"], value: "SIZE", "the size of /dev/shm (default 64m)"),
+    Flag(["ulimit"], value: "NAME=SOFT[:HARD]", "a resource limit: nofile, nproc, core, stack, ... (-1: unlimited)", repeats: true),
     Flag(["memory", "m"], value: "SIZE", "memory limit: 256m, 1g, 512k, bytes"),
     Flag(["cpus"], value: "N", "CPU limit in CPUs: 0.5, 2"),
     Flag(["pids-limit"], value: "N", "maximum number of processes (-1: no limit)"),
@@ -26,6 +34,10 @@ public let runFlagTable: [Flag] = [
     Flag(["read-only"], "mount the root filesystem read-only"),
     Flag(["read-only-tmpfs"], value: "BOOL", "with --read-only, tmpfs on /run, /tmp and /var/tmp (default true)"),
     Flag(["network", "net"], value: "MODE", "bridge (default), none, host or container:<id|name>"),
+    Flag(["add-host"], value: "NAME:IP", "add a line to the container's /etc/hosts", repeats: true),
+    Flag(["dns"], value: "IP", "a nameserver for the container's /etc/resolv.conf (instead of the host's)", repeats: true),
+    Flag(["dns-search"], value: "DOMAIN", "a search domain for /etc/resolv.conf (. for none)", repeats: true),
+    Flag(["dns-option"], value: "OPT", "an option line entry for /etc/resolv.conf (ndots:2, rotate, ...)", repeats: true),
     Flag(["p", "publish"], value: "[IP:]HOST:CTR[/PROTO]", "publish a container port on the host", repeats: true),
     Flag(["cap-add"], value: "CAP", "add a capability (NET_ADMIN, CAP_SYS_TIME, ALL)", repeats: true),
     Flag(["cap-drop"], value: "CAP", "drop a capability from the default set (ALL: every one)", repeats: true),
@@ -35,6 +47,7 @@ public let runFlagTable: [Flag] = [
     Flag(["device"], value: "HOST[:CTR][:rwm]", "give the container a host device", repeats: true),
     Flag(["sysctl"], value: "KEY=VALUE", "set a namespaced kernel parameter (net.*, kernel.shm*, fs.mqueue.*)", repeats: true),
     Flag(["userns"], value: "MODE", "user namespace: host (the default and, for now, the only one)"),
+    Flag(["init"], "run a minimal init as PID 1 that reaps zombies and forwards signals to the command"),
     Flag(["restart"], value: "POLICY", "restart policy: no (default), on-failure[:N], always, unless-stopped"),
     Flag(["stop-timeout"], value: "SECONDS", "seconds stop waits before SIGKILL when not given -t (default 10)"),
     Flag(["stop-signal"], value: "SIGNAL", "the signal stop sends first (default the image's StopSignal, else SIGTERM)"),
@@ -45,10 +58,27 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     var f = RunFlags()
     f.rootfs = p.string("rootfs")
     f.entrypoint = p.string("entrypoint")
+    // podman's JSON array form; anything else is one program, as Docker's.
+    if let e = f.entrypoint, e.hasPrefix("["), case .array(let items)? = try? JSONValue.parse(Array(e.utf8), file: "--entrypoint") {
+        let strings = items.compactMap { v -> String? in if case .string(let s) = v { return s } else { return nil } }
+        if strings.count == items.count { f.entrypointList = strings }
+    }
     f.name = p.string("name")
     f.hostname = p.string("hostname")
     f.env = p.strings("env")
+    f.envFiles = p.strings("env-file")
+    f.labels = p.strings("label")
+    f.labelFiles = p.strings("label-file")
     f.volumes = p.strings("volume")
+    // --mount type=volume: in -v's NAME:/PATH form, among the volumes,
+    // where named volumes are resolved before compile; the rest (and a
+    // bad type=volume, for compile's error) stay --mount's.
+    for m in p.strings("mount") {
+        if case .volume(let v)? = try? parseMount(m, host: realHost) { f.volumes.append(v) } else { f.mounts.append(m) }
+    }
+    f.tmpfs = p.strings("tmpfs")
+    f.shmSize = p.string("shm-size")
+    f.ulimits = p.strings("ulimit")
     f.memory = p.string("memory")
     f.cpus = p.string("cpus")
     f.pidsLimit = p.string("pids-limit")
@@ -60,6 +90,10 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.readOnlyTmpfs = p.string("read-only-tmpfs")
     f.network = p.string("network")
     f.publish = p.strings("publish")
+    f.addHosts = p.strings("add-host")
+    f.dns = p.strings("dns")
+    f.dnsSearch = p.strings("dns-search")
+    f.dnsOptions = p.strings("dns-option")
     f.capAdd = p.strings("cap-add")
     f.capDrop = p.strings("cap-drop")
     f.privileged = p.bool("privileged")
@@ -68,6 +102,7 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.sysctls = p.strings("sysctl")
     f.userns = p.string("userns")
     f.restart = p.string("restart")
+    f.initProcess = p.bool("init")
     f.autoRemove = p.bool("rm")  // run's flag: never set for spec
     f.stopTimeout = p.string("stop-timeout")
     f.stopSignal = p.string("stop-signal")

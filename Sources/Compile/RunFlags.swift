@@ -10,10 +10,28 @@ public struct RunFlags: Equatable {
     public var image: ImageDefaults?
     /// `--entrypoint`: replaces the image's Entrypoint ("" clears it) and drops its Cmd.
     public var entrypoint: String?
+    /// `--entrypoint '["/bin/sh","-c"]'`: podman's JSON array form, over `entrypoint`.
+    public var entrypointList: [String]?
     public var name: String?
     public var hostname: String?
     public var env: [String] = []
+    /// `--env-file FILE`s, read before -e (which wins over them).
+    public var envFiles: [String] = []
+    /// `--label KEY[=VALUE]` and `--label-file FILE`: annotations of their
+    /// own keys, over the image's labels (the files first, then --label).
+    public var labels: [String] = []
+    public var labelFiles: [String] = []
     public var volumes: [String] = []
+    /// `--mount type=bind|tmpfs|volume,...` (Docker's CSV syntax).
+    public var mounts: [String] = []
+    /// `--tmpfs PATH[:OPTIONS]`.
+    public var tmpfs: [String] = []
+    /// `--shm-size SIZE`: the /dev/shm tmpfs's size (default 64m).
+    public var shmSize: String?
+    /// `--ulimit NAME=SOFT[:HARD]` -> process.rlimits.
+    public var ulimits: [String] = []
+    /// `--init`: a minimal init as PID 1 (Annotation.initProcess).
+    public var initProcess = false
     public var memory: String?
     public var cpus: String?
     public var pidsLimit: String?
@@ -26,6 +44,12 @@ public struct RunFlags: Equatable {
     /// --read-only-tmpfs: true, the default when nil, or false).
     public var readOnlyTmpfs: String?
     public var network: String?
+    /// `--add-host NAME:IP`, `--dns IP`, `--dns-search DOMAIN`, `--dns-option OPT`:
+    /// the generated /etc/hosts and /etc/resolv.conf (DNS.swift).
+    public var addHosts: [String] = []
+    public var dns: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOptions: [String] = []
     public var publish: [String] = []
     public var capAdd: [String] = []
     public var capDrop: [String] = []
@@ -157,15 +181,16 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // The command: Docker's rules. --entrypoint replaces the image's
     // Entrypoint and drops its Cmd; arguments after the image replace Cmd.
     var args: [String]
+    let entrypoint = f.entrypointList ?? f.entrypoint.map { $0.isEmpty ? [] : [$0] }
     if let image = f.image {
-        let entry = f.entrypoint.map { $0.isEmpty ? [] : [$0] } ?? image.run.entrypoint ?? []
-        let cmd = !f.command.isEmpty ? f.command : f.entrypoint != nil ? [] : image.run.cmd ?? []
+        let entry = entrypoint ?? image.run.entrypoint ?? []
+        let cmd = !f.command.isEmpty ? f.command : entrypoint != nil ? [] : image.run.cmd ?? []
         args = entry + cmd
         guard !args.isEmpty else {
             throw CompileError("no command given and image \(image.reference) has no Entrypoint or Cmd: put one after the image")
         }
     } else {
-        args = f.entrypoint.map { $0.isEmpty ? f.command : [$0] + f.command } ?? f.command
+        args = (entrypoint ?? []) + f.command
         guard !args.isEmpty else {
             throw CompileError("no command given: put it after the flags, e.g. --rootfs \(f.rootfs!) /bin/sh")
         }
@@ -196,7 +221,11 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // One pass and a dictionary (a scan per -e was quadratic: 20,000 -e
     // took 20 s; found by fuzz-args).
     var entries = env
-    for e in f.env {
+    var given: [String] = []
+    for path in f.envFiles {
+        given += try parseKeyValueFile(try readFlagFile(path, flag: "--env-file", host: host), flag: "--env-file", path: path)
+    }
+    for e in given + f.env {
         if let eq = e.firstIndex(of: "=") {
             guard eq != e.startIndex else { throw CompileError("invalid environment variable \(quoted(e)): the name is empty") }
             entries.append(e)
@@ -225,6 +254,8 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     }
     let caps = Capabilities(bounding: capSet, effective: capSet, permitted: capSet)
     spec.process = Process(terminal: f.tty, user: user, args: args, env: env, cwd: cwd, capabilities: caps)
+    let rlimits = try parseUlimits(f.ulimits)
+    if !rlimits.isEmpty { spec.process!.rlimits = rlimits }
     if security.noNewPrivileges == true { spec.process!.noNewPrivileges = true }
     spec.process!.apparmorProfile = security.apparmorProfile
     spec.process!.selinuxLabel = security.selinuxLabel
@@ -232,15 +263,33 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     spec.root = Root(path: rootfs, readonly: f.readOnly)
     spec.hostname = hostname
 
-    // Mounts: the kernel filesystems, then volumes in the order given.
+    // Mounts: the kernel filesystems (/dev/shm of --shm-size), then -v,
+    // --mount and --tmpfs, each in the order given, shallower paths first
+    // (as Docker sorts them: a volume at /data/x stays visible over a
+    // tmpfs at /data); a path mounted twice is refused.
     var mounts = Spec.defaultMounts()
-    for v in f.volumes {
-        let m = try parseVolume(v, host: host)
-        if mounts.contains(where: { $0.destination == m.destination && $0.type == "bind" }) {
-            throw CompileError("volume \(quoted(v)): \(m.destination) is mounted twice")
+    if let s = f.shmSize {
+        let size = try shmSizeOption(s)
+        for i in mounts.indices where mounts[i].destination == "/dev/shm" {
+            mounts[i].options = (mounts[i].options ?? []).filter { !$0.hasPrefix("size=") } + [size]
         }
-        mounts.append(m)
     }
+    var volumes = f.volumes
+    var own: [(Mount, String)] = []
+    for m in f.mounts {
+        switch try parseMount(m, host: host) {
+        case .mount(let x): own.append((x, "--mount \(quoted(m))"))
+        case .volume(let v): volumes.append(v)
+        }
+    }
+    own = try volumes.map { (try parseVolume($0, host: host), "volume \(quoted($0))") } + own
+    for t in f.tmpfs { own.append((try parseTmpfs(t), "--tmpfs \(quoted(t))")) }
+    var destinations = Set<String>()
+    for (m, what) in own where !destinations.insert(m.destination).inserted {
+        throw CompileError("\(what): \(m.destination) is mounted twice")
+    }
+    let depth = { (m: Mount) in m.destination.split(separator: "/").count }
+    mounts += own.map(\.0).enumerated().sorted { (depth($0.element), $0.offset) < (depth($1.element), $1.offset) }.map(\.element)
     let roTmpfs: Bool
     switch f.readOnlyTmpfs {
     case nil, "true", "1": roTmpfs = true
@@ -376,10 +425,13 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     } else {
         ann[Annotation.rootfs] = rootfs
     }
+    for (k, v) in try parseLabels(f, host: host) { ann[k] = v }
+    for (k, v) in try dnsAnnotations(f) { ann[k] = v }
     ann[Annotation.network] = network
     if let n = f.name { ann[Annotation.name] = n }
     if !ports.isEmpty { ann[Annotation.ports] = ports.joined(separator: ",") }
     if f.interactive { ann[Annotation.interactive] = "true" }
+    if f.initProcess { ann[Annotation.initProcess] = "true" }
     if let r = try parseRestart(f.restart) {
         guard !f.autoRemove else {
             throw CompileError("the --rm option conflicts with --restart \(r): the restart policy must be no")
@@ -398,6 +450,32 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     }
     spec.annotations = ann
     return spec
+}
+
+/// A file a flag names (--env-file, --label-file), or a one-line error.
+func readFlagFile(_ path: String, flag: String, host: Host) throws -> String {
+    guard let text = host.readFile(path) else { throw CompileError("\(flag) \(path): cannot be read (no such file, or not a text file)") }
+    return text
+}
+
+/// `--label-file`s then `--label`s, in order (a later one of a key wins):
+/// KEY=VALUE, or KEY alone for an empty value, as Docker. Our own prefix
+/// is refused, as for an image's labels: a label must not configure the
+/// runtime.
+func parseLabels(_ f: RunFlags, host: Host) throws -> [(String, String)] {
+    var entries: [String] = []
+    for path in f.labelFiles {
+        entries += try parseKeyValueFile(try readFlagFile(path, flag: "--label-file", host: host), flag: "--label-file", path: path)
+    }
+    return try (entries + f.labels).map { l in
+        let eq = l.firstIndex(of: "=")
+        let key = String(eq.map { l[..<$0] } ?? Substring(l))
+        guard !key.isEmpty else { throw CompileError("invalid label \(quoted(l)): the key is empty") }
+        guard !key.hasPrefix(Annotation.prefix) else {
+            throw CompileError("invalid label \(quoted(key)): keys starting with \(Annotation.prefix) are minicontainer's own")
+        }
+        return (key, eq.map { String(l[l.index(after: $0)...]) } ?? "")
+    }
 }
 
 /// `--restart`'s policy in its canonical form (`on-failure`, `on-failure:3`,

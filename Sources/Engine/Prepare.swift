@@ -40,8 +40,10 @@ extension Containers {
             // /etc/hosts is rewritten with the address once create has leased
             // one (writeHosts); until then the name is on 127.0.1.1.
             try FS.writeAtomically(d + "/hostname", Network.hostnameFile(req.hostname))
-            try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name]))
-            try FS.writeAtomically(d + "/resolv.conf", resolvConf())
+            let given = req.spec.annotations ?? [:]
+            try FS.writeAtomically(d + "/hosts", Network.hostsFile(hostname: req.hostname, address: nil, aliases: [name],
+                                                                   extra: Containers.list(given[Annotation.addHosts])))
+            try FS.writeAtomically(d + "/resolv.conf", resolvConf(given))
             try layer.mount(lower: req.lower.isEmpty ? [req.rootfs] : req.lower)
             var spec = req.spec
             spec.root = Root(path: layer.merged, readonly: req.spec.root?.readonly)
@@ -56,6 +58,7 @@ extension Containers {
             // Run-mode containers share a parent cgroup, as Docker's /docker/<id>.
             if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = locations.cgroupParent + "/" + id }
             try FS.writeAtomically(d + "/config.json", try JSONEncoding.pretty(spec))
+            if let c = req.cidfile { try writeCidfile(c, id: id) }
         } catch {
             removeFiles(id)
             throw error
@@ -71,7 +74,33 @@ extension Containers {
         return n
     }
 
-    func resolvConf() -> String { Network.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "") }
+    /// `--cidfile`: the full id, in a file that must not exist yet (as
+    /// Docker: another container may be using it). Exclusive and without
+    /// following a symlink, so an existing file is never touched.
+    func writeCidfile(_ path: String, id: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == EEXIST {
+            throw Failure(.exists, "--cidfile \(path) exists: another container may be using it; remove it first")
+        }
+        guard fd >= 0 else { throw SysError("--cidfile: open \(path)") }
+        defer { close(fd) }
+        do {
+            try FS.writeAll(fd: fd, Array(id.utf8), what: "write \(path)")
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// The container's resolv.conf: the host's, with --dns, --dns-search
+    /// and --dns-option (their annotations) in place of its own.
+    func resolvConf(_ ann: [String: String]) -> String {
+        Network.resolvConf(host: (try? FS.readString("/etc/resolv.conf")) ?? "", servers: Containers.list(ann[Annotation.dns]),
+                           search: Containers.list(ann[Annotation.dnsSearch]), options: Containers.list(ann[Annotation.dnsOptions]))
+    }
+
+    /// A comma-separated annotation's entries.
+    static func list(_ value: String?) -> [String] { value.map { $0.split(separator: ",").map(String.init) } ?? [] }
 
     /// The bridged address a created container was given (Record.network,
     /// "172.18.0.2/16"), without the prefix length.
@@ -91,6 +120,8 @@ extension Containers {
         let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw SysError("open \(path)") }
         defer { close(fd) }
-        try FS.writeAll(fd: fd, Array(Network.hostsFile(hostname: hostname, address: a, aliases: [name]).utf8), what: "write \(path)")
+        let extra = Containers.list(r.annotations?[Annotation.addHosts])
+        try FS.writeAll(fd: fd, Array(Network.hostsFile(hostname: hostname, address: a, aliases: [name], extra: extra).utf8),
+                        what: "write \(path)")
     }
 }

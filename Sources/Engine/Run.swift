@@ -31,6 +31,8 @@ extension Containers {
         /// `start` of a stopped container: its directory exists already,
         /// and a failure leaves it (stopped) rather than removing it.
         public var existing = false
+        /// `--cidfile`: an absolute path prepare writes the id to (refused if it exists).
+        public var cidfile: String?
         public init(spec: Spec, name: String?, hostname: String, rootfs: String) {
             self.spec = spec; self.name = name; self.hostname = hostname; self.rootfs = rootfs
         }

@@ -217,16 +217,34 @@ public enum Network {
 
     // MARK: files for run-mode containers
 
-    /// /etc/hosts: localhost and the container's own name and address
-    /// (127.0.1.1 without one); `aliases` (the container's name) follow the
-    /// hostname on that line.
-    public static func hostsFile(hostname: String, address: IPv4?, aliases: [String] = []) -> String {
-        var s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    /// /etc/hosts: `extra` first (--add-host's NAME:IP entries, as podman
+    /// puts them, so they win a lookup), localhost and the container's own
+    /// name and address (127.0.1.1 without one); `aliases` (the container's
+    /// name) follow the hostname on that line. An extra entry whose name or
+    /// address holds anything but their alphabets (a space, "#", a newline)
+    /// is left out: it would add a name, a comment or a line.
+    public static func hostsFile(hostname: String, address: IPv4?, aliases: [String] = [], extra: [String] = []) -> String {
+        var s = ""
+        for e in extra {
+            guard let colon = e.firstIndex(of: ":") else { continue }
+            let name = e[..<colon], ip = e[e.index(after: colon)...]
+            guard safeWord(name, "-_."), safeWord(ip, ":."), name.first != "-" else { continue }
+            s += "\(ip)\t\(name)\n"
+        }
+        s += "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         s += "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
         var names = [hostname]
         for a in aliases where !a.isEmpty && !names.contains(a) { names.append(a) }
         s += "\(address?.description ?? "127.0.1.1")\t\(names.joined(separator: " "))\n"
         return s
+    }
+
+    /// Non-empty, ASCII letters and digits and the `extra` characters only.
+    static func safeWord(_ s: Substring, _ extra: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 253 && s.unicodeScalars.allSatisfy {
+            ($0.value >= 48 && $0.value <= 57) || ($0.value >= 65 && $0.value <= 90) || ($0.value >= 97 && $0.value <= 122)
+                || extra.unicodeScalars.contains($0)
+        }
     }
 
     /// /etc/hostname.
@@ -236,22 +254,32 @@ public enum Network {
     /// its nameservers, except loopback ones (a local resolver such as
     /// systemd-resolved's 127.0.0.53 is not reachable from the container's
     /// namespace); with none left, `fallback` (Docker's choice).
-    public static func resolvConf(host: String, fallback: [String] = ["8.8.8.8", "8.8.4.4"]) -> String {
+    /// `servers`, `search` and `options` (--dns, --dns-search, --dns-option),
+    /// when given, replace the host's (search ["."]: none); a value with
+    /// anything but their alphabets is dropped, so none adds a line.
+    public static func resolvConf(host: String, fallback: [String] = ["8.8.8.8", "8.8.4.4"],
+                                  servers dns: [String] = [], search: [String] = [], options: [String] = []) -> String {
+        let dns = dns.filter { safeWord(Substring($0), ":.") }
+        let search = search.filter { $0 == "." || safeWord(Substring($0), "-_.") }
+        let options = options.filter { safeWord(Substring($0), "-_.:") }
         var kept: [String] = []
-        var servers = 0
+        if !search.isEmpty && search != ["."] { kept.append("search " + search.joined(separator: " ")) }
+        kept += dns.map { "nameserver " + $0 }
+        var servers = dns.count
         for raw in host.split(separator: "\n", omittingEmptySubsequences: true) {
             let line = String(raw).trimmingNewline()
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let key = f.first else { continue }
             if key == "nameserver", f.count >= 2 {
-                if f[1].hasPrefix("127.") || f[1] == "::1" { continue }
+                if !dns.isEmpty || f[1].hasPrefix("127.") || f[1] == "::1" { continue }
                 servers += 1
                 kept.append("nameserver \(f[1])")
-            } else if key == "search" || key == "domain" || key == "options" {
+            } else if (key == "search" || key == "domain") && search.isEmpty || key == "options" && options.isEmpty {
                 kept.append(f.joined(separator: " "))
             }
         }
         if servers == 0 { kept += fallback.map { "nameserver \($0)" } }
+        if !options.isEmpty { kept.append("options " + options.joined(separator: " ")) }
         return kept.joined(separator: "\n") + "\n"
     }
 }

@@ -29,7 +29,18 @@ public enum Privileges {
             }
             var rl = rlimit(rlim_cur: rlimitValue(r.soft), rlim_max: rlimitValue(r.hard))
             guard setrlimit(res, &rl) == 0 else {
-                throw SysError("setrlimit \(r.type) to \(rlimitText(r.soft))/\(rlimitText(r.hard))")
+                let e = errno
+                var now = rlimit()
+                let nrOpen = r.type == "RLIMIT_NOFILE" ? (try? FS.readString("/proc/sys/fs/nr_open")).flatMap { UInt64($0.filter { $0.isNumber }) } : nil
+                if e == EPERM, let n = nrOpen, r.hard > n {
+                    throw SysError("setrlimit \(r.type) to \(rlimitText(r.soft))/\(rlimitText(r.hard)): above fs.nr_open \(n)", errno: e)
+                }
+                if e == EPERM, getrlimit(res, &now) == 0, rlimitValue(r.hard) > now.rlim_max {
+                    // The common case: a hard limit above the runtime's own, without CAP_SYS_RESOURCE.
+                    throw SysError("setrlimit \(r.type) to \(rlimitText(r.soft))/\(rlimitText(r.hard)): above the hard limit "
+                        + "\(rlimitText(UInt64(now.rlim_max))) this runtime runs with (raising it needs CAP_SYS_RESOURCE)", errno: e)
+                }
+                throw SysError("setrlimit \(r.type) to \(rlimitText(r.soft))/\(rlimitText(r.hard))", errno: e)
             }
         }
     }

@@ -137,6 +137,8 @@ func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int3
             }
         }
         let path = try prepareProcess(process, channel: channel, stage: &stage)
+        // HOME from the container's /etc/passwd, as the init's (we are in its mount namespace and root).
+        let env = withHome(process.env ?? [], uid: process.user.uid)
         stage = "drop privileges"
         try dropPrivileges(process, seccomp: seccomp)
         var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })
@@ -144,7 +146,7 @@ func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int3
         try Privileges.closeFds(keep: keep)
         stage = "exec"
         let argv = process.args!.map { strdup($0) } + [nil]
-        let envp = (process.env ?? []).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
         execve(path, argv, envp)
         throw SysError("exec \(path)")
     } catch {

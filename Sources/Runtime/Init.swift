@@ -129,7 +129,8 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         let process = c.spec.process!
         let program = try prepareProcess(process, channel: channel, stage: &stage, console: !sharesMounts)
-        let env = process.env ?? []
+        // HOME from the container's /etc/passwd when the spec sets none, as runc.
+        let env = withHome(process.env ?? [], uid: process.user.uid)
 
         // The fifo is reopened after "ready" through a procfs of our own (pids
         // only), made while we may still make one.
@@ -169,6 +170,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
+        if c.spec.annotations?[Annotation.initProcess] == "true" { runAsInit(program: program, argv: argv, envp: envp) }
         execve(program, argv, envp)
         let e = errno
         Log.stderrLine("exec \(program): \(errnoText(e))")

@@ -38,8 +38,23 @@ public enum Annotation {
     /// The seconds `stop` waits before SIGKILL when not given -t (`--stop-timeout`).
     @inlinable public static var stopTimeout: String { "org.minicontainer.stop-timeout" }
 
+    /// `--add-host`: NAME:IP entries, comma-separated, the first lines of
+    /// the generated /etc/hosts.
+    @inlinable public static var addHosts: String { "org.minicontainer.add-hosts" }
+    /// `--dns`, `--dns-search`, `--dns-option`: comma-separated, replacing
+    /// the host's nameservers, search domains ("." for none) and options in
+    /// the generated /etc/resolv.conf.
+    @inlinable public static var dns: String { "org.minicontainer.dns" }
+    @inlinable public static var dnsSearch: String { "org.minicontainer.dns-search" }
+    @inlinable public static var dnsOptions: String { "org.minicontainer.dns-options" }
+
+    /// "true" (`--init`): the runtime's init stays as PID 1, forks the
+    /// process, reaps orphans and forwards signals (Runtime/Reaper.swift).
+    @inlinable public static var initProcess: String { "org.minicontainer.init" }
+
     /// Every key a bundle's config.json may carry, as the schema lists them.
-    public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal, restart, stopTimeout]
+    public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal, restart, stopTimeout,
+                                    addHosts, dns, dnsSearch, dnsOptions, initProcess]
 
     // In the OCI state, added while a bridged container lives; never read
     // from config.json (schema/state.schema.json).

@@ -312,7 +312,7 @@ final class RlimitPrivilegesTests: XCTestCase {
         let nrOpen = UInt64(try FS.readString("/proc/sys/fs/nr_open").filter { $0.isNumber })!
         let v = nrOpen + 1
         XCTAssertThrowsError(try Privileges.setRlimits([Rlimit(type: "RLIMIT_NOFILE", hard: v, soft: v)])) { e in
-            XCTAssertEqual("\(e)", "setrlimit RLIMIT_NOFILE to \(v)/\(v): operation not permitted")
+            XCTAssertEqual("\(e)", "setrlimit RLIMIT_NOFILE to \(v)/\(v): above fs.nr_open \(nrOpen): operation not permitted")
         }
         XCTAssertThrowsError(try Privileges.setRlimits([Rlimit(type: "RLIMIT_CORE", hard: 10, soft: 20)])) { e in
             XCTAssertEqual("\(e)", "setrlimit RLIMIT_CORE to 20/10: invalid argument")

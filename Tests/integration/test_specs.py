@@ -52,7 +52,9 @@ def test_golden(case, binary, rootfs, tmp_path):
     real_rootfs = os.path.realpath(rootfs)
     with open(os.path.join(SPECS, case, "flags")) as f:
         flags = [l for l in f.read().split("\n") if l != ""]
-    args = [a.replace("$ROOTFS", real_rootfs).replace("$VOLUME", str(volume)) for a in flags]
+    # $CASE: the case's own folder, for the files flags read (--env-file, --label-file).
+    args = [a.replace("$ROOTFS", real_rootfs).replace("$VOLUME", str(volume)).replace("$CASE", os.path.join(SPECS, case))
+            for a in flags]
     r = mc("spec", "--stdout", *args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
