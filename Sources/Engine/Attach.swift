@@ -272,7 +272,7 @@ extension Containers {
         func sendSize() {
             var ws = winsize()
             guard ioctl(isatty(0) == 1 ? 0 : 1, UInt(TIOCGWINSZ), &ws) == 0 else { return }
-            withUnsafeBytes(of: &ws) { sendMessage(s, UInt8(ascii: "w"), $0) }
+            _ = withUnsafeBytes(of: &ws) { sendMessage(s, UInt8(ascii: "w"), $0) }
         }
         if tty { sendSize() }
 
