@@ -38,7 +38,9 @@ public let runFlagTable: [Flag] = [
     Flag(["dns"], value: "IP", "a nameserver for the container's /etc/resolv.conf (instead of the host's)", repeats: true),
     Flag(["dns-search"], value: "DOMAIN", "a search domain for /etc/resolv.conf (. for none)", repeats: true),
     Flag(["dns-option"], value: "OPT", "an option line entry for /etc/resolv.conf (ndots:2, rotate, ...)", repeats: true),
-    Flag(["p", "publish"], value: "[IP:]HOST:CTR[/PROTO]", "publish a container port on the host", repeats: true),
+    Flag(["p", "publish"], value: "[[IP:]HOST:]CTR[/PROTO]", "publish a container port (or range) on the host (no HOST: a random one)",
+         repeats: true),
+    Flag(["P", "publish-all"], "publish every port the image exposes, each on a random host port"),
     Flag(["cap-add"], value: "CAP", "add a capability (NET_ADMIN, CAP_SYS_TIME, ALL)", repeats: true),
     Flag(["cap-drop"], value: "CAP", "drop a capability from the default set (ALL: every one)", repeats: true),
     Flag(["privileged"], "all capabilities and host devices, no seccomp, masked paths or read-only /sys"),
@@ -90,6 +92,7 @@ public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     f.readOnlyTmpfs = p.string("read-only-tmpfs")
     f.network = p.string("network")
     f.publish = p.strings("publish")
+    f.publishAll = p.bool("publish-all")
     f.addHosts = p.strings("add-host")
     f.dns = p.strings("dns")
     f.dnsSearch = p.strings("dns-search")

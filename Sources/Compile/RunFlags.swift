@@ -51,6 +51,8 @@ public struct RunFlags: Equatable {
     public var dnsSearch: [String] = []
     public var dnsOptions: [String] = []
     public var publish: [String] = []
+    /// `-P`: every port the image exposes, each on a random host port.
+    public var publishAll = false
     public var capAdd: [String] = []
     public var capDrop: [String] = []
     public var privileged = false
@@ -84,6 +86,8 @@ public struct ImageDefaults: Equatable {
     public var layers: [String]
     /// Env, Entrypoint, Cmd, WorkingDir, User, StopSignal, labels.
     public var run = ImageRunConfig()
+    /// The config's ExposedPorts ("80/tcp", "53/udp", "8080"), for -P.
+    public var exposedPorts: [String] = []
     public init(reference: String, id: String, layers: [String]) {
         self.reference = reference; self.id = id; self.layers = layers
     }
@@ -317,7 +321,15 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
         throw CompileError("invalid --network \(quoted(network)): use bridge, none, host or container:<id|name>")
     }
     var ports: [String] = []
-    for p in f.publish { ports.append(try parsePort(p)) }
+    for p in f.publish { ports += try parsePorts(p) }
+    // -P: every port the image exposes that no -p publishes already.
+    if f.publishAll, let image = f.image {
+        let given = Set(ports.map { $0.split(separator: ":").last! })  // "80/tcp"
+        for key in image.exposedPorts.sorted() {
+            let p = try exposedPort(key, image: image.reference)
+            if !given.contains(p.split(separator: ":").last!) { ports.append(p) }
+        }
+    }
     if !ports.isEmpty && network != "bridge" {
         throw CompileError("published ports need --network bridge, not \(network)")
     }
@@ -325,6 +337,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     for p in ports {
         let hostPart = p.split(separator: "/")[0].split(separator: ":").dropLast().joined(separator: ":")
         let proto = p.split(separator: "/")[1]
+        if hostPart.hasSuffix(":0") || hostPart == "0" { continue }  // a random port: never the same one twice
         guard published.insert(hostPart + "/" + proto).inserted else {
             throw CompileError("port \(hostPart)/\(proto) is published twice")
         }
@@ -578,9 +591,21 @@ public func parseVolume(_ v: String, host: Host) throws -> Mount {
 }
 
 /// `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp]` -> the canonical
-/// `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` kept in the ports annotation.
+/// `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` kept in the ports annotation; one
+/// entry only (parsePorts takes ranges).
 public func parsePort(_ p: String) throws -> String {
-    let bad = CompileError("invalid port \(quoted(p)): use [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp], e.g. 8080:80")
+    let all = try parsePorts(p)
+    guard all.count == 1 else { throw CompileError("invalid port \(quoted(p)): a range, where one port was expected") }
+    return all[0]
+}
+
+/// `-p` in all of Docker's forms, each published port canonical:
+/// `CTR` (a random host port, written as host port 0, which the network
+/// replaces with a free one at run time), `HOST:CTR`, `IP:HOST:CTR`,
+/// `IP::CTR`, and ranges `8000-8002:80-82` (one entry a port; the two
+/// ranges as long as each other, so `8000-8002:80` is refused, as podman).
+public func parsePorts(_ p: String) throws -> [String] {
+    let bad = CompileError("invalid port \(quoted(p)): use [[HOSTIP:]HOSTPORT:]CONTAINERPORT[/tcp|udp], e.g. 8080:80, 80 or 8000-8002:80-82")
     var proto = "tcp"
     var body = Substring(p)
     if let slash = p.firstIndex(of: "/") {
@@ -591,15 +616,32 @@ public func parsePort(_ p: String) throws -> String {
         }
     }
     let parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-    guard parts.count == 2 || parts.count == 3 else { throw bad }
-    func port(_ s: String) throws -> Int {
-        guard let n = Int(s), (1...65535).contains(n), s.first != "+" else {
-            throw CompileError("invalid port \(quoted(p)): \(quoted(s)) is not a port number (1-65535)")
+    guard (1...3).contains(parts.count) else { throw bad }
+    func port(_ s: Substring, zero: Bool = false) throws -> Int {
+        guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), s.count <= 5, let n = Int(s),
+              (1...65535).contains(n) || (zero && n == 0), s == "0" || s.first != "0" else {
+            throw CompileError("invalid port \(quoted(p)): \(quoted(String(s))) is not a port number (1-65535)")
         }
         return n
     }
-    let hp = try port(parts[parts.count - 2])
-    let cp = try port(parts[parts.count - 1])
+    /// "N" or "N-M" (N <= M).
+    func range(_ s: String, zero: Bool = false) throws -> ClosedRange<Int> {
+        let ends = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard ends.count <= 2 else { throw bad }
+        let lo = try port(ends[0], zero: zero && ends.count == 1)
+        let hi = ends.count == 2 ? try port(ends[1]) : lo
+        guard lo <= hi else { throw CompileError("invalid port \(quoted(p)): the range \(s) ends before it starts") }
+        return lo...hi
+    }
+    let ctr = try range(parts[parts.count - 1])
+    let hostText = parts.count >= 2 ? parts[parts.count - 2] : ""
+    guard !hostText.isEmpty || parts.count != 2 else { throw bad }  // ":80"
+    let host = hostText.isEmpty ? 0...0 : try range(hostText, zero: true)
+    let random = host == 0...0
+    guard random || host.count == ctr.count else {
+        throw CompileError("invalid port \(quoted(p)): the host and container port ranges have different lengths (\(host.count) and \(ctr.count))")
+    }
+    var prefix = ""
     if parts.count == 3 {
         let ip = parts[0]
         let octets = ip.split(separator: ".", omittingEmptySubsequences: false)
@@ -610,9 +652,19 @@ public func parsePort(_ p: String) throws -> String {
         }) else {
             throw CompileError("invalid port \(quoted(p)): \(quoted(ip)) is not an IPv4 address")
         }
-        return "\(ip):\(hp):\(cp)/\(proto)"
+        prefix = ip + ":"
     }
-    return "\(hp):\(cp)/\(proto)"
+    return ctr.enumerated().map { i, c in "\(prefix)\(random ? 0 : host.lowerBound + i):\(c)/\(proto)" }
+}
+
+/// An image's ExposedPorts key ("80/tcp", "53/udp", "8080") as `-P`
+/// publishes it: on a random host port.
+func exposedPort(_ key: String, image: String) throws -> String {
+    do {
+        return try parsePort(key)
+    } catch {
+        throw CompileError("image \(image): invalid ExposedPorts entry \(quoted(key)) (PORT[/tcp|udp])")
+    }
 }
 
 /// `-u UID[:GID]` with numbers, or names looked up in the rootfs's

@@ -329,4 +329,48 @@ final class RunFlagsTests: XCTestCase {
                        "search a.example\nnameserver 9.9.9.9\noptions ndots:2\n")
         XCTAssertEqual(Network.resolvConf(host: host, search: ["."], options: ["rotate"]), "nameserver 10.0.0.1\noptions rotate\n")
     }
+
+    // MARK: -p, -P
+
+    func testPortForms() throws {
+        XCTAssertEqual(try parsePorts("80"), ["0:80/tcp"])
+        XCTAssertEqual(try parsePorts("53/udp"), ["0:53/udp"])
+        XCTAssertEqual(try parsePorts("127.0.0.1::80"), ["127.0.0.1:0:80/tcp"])
+        XCTAssertEqual(try parsePorts("8000-8002:80-82"), ["8000:80/tcp", "8001:81/tcp", "8002:82/tcp"])
+        XCTAssertEqual(try parsePorts("127.0.0.1:8000-8001:80-81/udp"), ["127.0.0.1:8000:80/udp", "127.0.0.1:8001:81/udp"])
+        XCTAssertEqual(try parsePorts("80-81"), ["0:80/tcp", "0:81/tcp"])
+        XCTAssertEqual(try parsePorts("9000:9000"), ["9000:9000/tcp"])
+        XCTAssertEqual(error { $0.network = "bridge"; $0.publish = ["8000-8002:80"] },
+                       "invalid port \"8000-8002:80\": the host and container port ranges have different lengths (3 and 1)")
+        XCTAssertEqual(error { $0.network = "bridge"; $0.publish = ["8000:80-81"] },
+                       "invalid port \"8000:80-81\": the host and container port ranges have different lengths (1 and 2)")
+        XCTAssertEqual(error { $0.network = "bridge"; $0.publish = ["8002-8000:80-82"] },
+                       "invalid port \"8002-8000:80-82\": the range 8002-8000 ends before it starts")
+        for bad in [":80", "0-1:80-81", "80:0", "80-", "1-2-3", "080", "65536", ""] {
+            XCTAssertNotNil(error { $0.network = "bridge"; $0.publish = [bad] }, bad)
+        }
+    }
+
+    func testPortsAnnotationAndDuplicates() throws {
+        let ann = try spec { $0.network = "bridge"; $0.publish = ["80", "80", "8000-8001:90-91", "127.0.0.1::53/udp"] }.annotations!
+        XCTAssertEqual(ann[Annotation.ports], "0:80/tcp,0:80/tcp,8000:90/tcp,8001:91/tcp,127.0.0.1:0:53/udp")
+        XCTAssertEqual(error { $0.network = "bridge"; $0.publish = ["8000-8001:90-91", "8001:92"] }, "port 8001/tcp is published twice")
+        XCTAssertNil(error { $0.network = "bridge"; $0.publish = ["8001:92", "8001:92/udp"] })
+    }
+
+    func testPublishAllTakesTheImagesExposedPorts() throws {
+        var image = ImageDefaults(reference: "x", id: "sha256:" + String(repeating: "a", count: 64), layers: ["/rootfs"])
+        image.exposedPorts = ["80/tcp", "53/udp", "8080"]
+        image.run.cmd = ["/bin/true"]
+        func ports(_ edit: @escaping (inout RunFlags) -> Void) throws -> String? {
+            try spec { $0.rootfs = nil; $0.image = image; $0.network = "bridge"; $0.command = []; edit(&$0) }.annotations![Annotation.ports]
+        }
+        XCTAssertNil(try ports { _ in })
+        XCTAssertEqual(try ports { $0.publishAll = true }, "0:53/udp,0:80/tcp,0:8080/tcp")
+        XCTAssertEqual(try ports { $0.publishAll = true; $0.publish = ["9000:80"] }, "9000:80/tcp,0:53/udp,0:8080/tcp")
+        XCTAssertNil(try spec { $0.network = "bridge"; $0.publishAll = true }.annotations![Annotation.ports])  // --rootfs: nothing exposed
+        image.exposedPorts = ["http"]
+        XCTAssertEqual(error { $0.rootfs = nil; $0.image = image; $0.network = "bridge"; $0.publishAll = true },
+                       "image x: invalid ExposedPorts entry \"http\" (PORT[/tcp|udp])")
+    }
 }

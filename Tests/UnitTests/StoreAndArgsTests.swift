@@ -173,7 +173,9 @@ final class ArgsTests: XCTestCase {
     func testPorts() throws {
         XCTAssertEqual(try parsePort("8080:80"), "8080:80/tcp")
         XCTAssertEqual(try parsePort("127.0.0.1:53:53/udp"), "127.0.0.1:53:53/udp")
-        for bad in ["80", "0:80", "1:2:3:4", "a:80", "1.2.3:80:80", "80:80/sctp", "+1:80"] {
+        XCTAssertEqual(try parsePort("80"), "0:80/tcp")  // a random host port
+        XCTAssertEqual(try parsePort("0:80"), "0:80/tcp")
+        for bad in ["1:2:3:4", "a:80", "1.2.3:80:80", "80:80/sctp", "+1:80", "80:0", ":80", "8000-8001:80-81"] {
             XCTAssertThrowsError(try parsePort(bad), bad)
         }
     }

@@ -329,3 +329,66 @@ def test_init_pid1_cannot_be_written_or_read(env, extra):
         r2 = run(env, "--rm", "--init", *extra, "--rootfs", ROOTFS, "/bin/sh", "-c", "ls /proc/1/fd | wc -l")
         assert r2.stdout.strip() == "0", r2.stdout
     assert sha256(BIN) == before
+
+
+# -p CTR, -p ranges, -P
+
+def held(port):
+    """Whether a host TCP port is taken (the run holds its published ports bound)."""
+    import socket
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def test_random_and_ranged_host_ports(env):
+    cid = run(env, "-d", "-p", "80", "-p", "127.0.0.1::81", "-p", "18300-18302:90-92", "--rootfs", ROOTFS,
+              "/bin/sleep", "60").stdout.strip()
+    assert len(cid) == 64, cid
+    ports = config(env, cid)["annotations"]["org.minicontainer.ports"].split(",")
+    assert len(ports) == 5, ports
+    random80, random81 = ports[0], ports[1]
+    assert random80.endswith(":80/tcp") and not random80.startswith("0:")
+    assert random81.startswith("127.0.0.1:") and random81.endswith(":81/tcp") and ":0:" not in random81
+    assert ports[2:] == ["18300:90/tcp", "18301:91/tcp", "18302:92/tcp"]
+    for p in [int(random80.split(":")[0]), 18300, 18301, 18302]:
+        assert held(p), p
+    env.mc("rm", "-f", cid, check=True)
+    assert wait_for(lambda: not held(18301))
+    r = run(env, "-p", "18000-18002:80", "--rootfs", ROOTFS, "/bin/true")
+    one_line_error(r)
+    assert "different lengths" in r.stderr
+    r = run(env, "-p", "18000:80", "-p", "18000:81", "--rootfs", ROOTFS, "/bin/true")
+    one_line_error(r)
+    assert "published twice" in r.stderr and env.ids() == []
+
+
+def test_publish_all_and_entrypoint_with_an_image(env, tmp_path):
+    import imagekit as ik
+    lay = ik.busybox_layout(str(tmp_path), ROOTFS, tag="ports")
+    lay.config("ports", "--config.entrypoint", "/bin/echo", "--config.entrypoint", "ep", "--config.cmd", "cmd",
+               "--config.exposedports", "18400/tcp", "--config.exposedports", "18401/udp", "--config.exposedports", "18402")
+    archive = ik.to_oci_archive(lay, "ports", str(tmp_path / "ports.tar"), "mc-test/ports:1")
+    assert env.mc("load", "-i", archive).returncode == 0
+    # --entrypoint with an image: it replaces Entrypoint and drops Cmd; "" clears both.
+    assert run(env, "--rm", "mc-test/ports:1").stdout == "ep cmd\n"
+    assert run(env, "--rm", "--entrypoint", "/bin/echo", "mc-test/ports:1", "x").stdout == "x\n"
+    assert run(env, "--rm", "--entrypoint", "/bin/echo", "mc-test/ports:1").stdout == "\n"
+    one_line_error(run(env, "--rm", "--entrypoint", "", "mc-test/ports:1"))
+    assert run(env, "--rm", "--entrypoint", "", "mc-test/ports:1", "/bin/echo", "y").stdout == "y\n"
+    # -P: every exposed port on a random host port; -p for one of them wins.
+    cid = run(env, "-d", "-P", "-p", "18410:18400", "--entrypoint", "/bin/sleep", "mc-test/ports:1", "60").stdout.strip()
+    assert len(cid) == 64, cid
+    ports = config(env, cid)["annotations"]["org.minicontainer.ports"].split(",")
+    assert ports[0] == "18410:18400/tcp"
+    rest = sorted(p.split(":", 1)[1] for p in ports[1:])
+    assert rest == ["18401/udp", "18402/tcp"], ports
+    assert all(not p.startswith("0:") for p in ports), ports
+    env.mc("rm", "-f", cid, check=True)
+    env.mc("rmi", "mc-test/ports:1", check=True)
