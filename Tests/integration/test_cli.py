@@ -119,7 +119,7 @@ BAD_FLAGS = {
     "volume-mode": (["spec", "--rootfs", "@R", "-v", "/tmp:/t:rx", "sh"], "the mode must be ro or rw"),
     "volume-relative-target": (["spec", "--rootfs", "@R", "-v", "/tmp:data", "sh"], "container path must be absolute"),
     "relative-workdir": (["spec", "--rootfs", "@R", "-w", "tmp", "sh"], "must be an absolute path"),
-    "bad-port": (["spec", "--rootfs", "@R", "-p", "80", "sh"], "invalid port \"80\""),
+    "bad-port": (["spec", "--rootfs", "@R", "-p", "8000-8002:80", "sh"], "invalid port \"8000-8002:80\""),
     "port-range": (["spec", "--rootfs", "@R", "-p", "70000:80", "sh"], "is not a port number"),
     "port-proto": (["spec", "--rootfs", "@R", "-p", "80:80/sctp", "sh"], "protocol must be tcp or udp"),
     "port-twice": (["spec", "--rootfs", "@R", "-p", "80:80", "-p", "80:81", "sh"], "published twice"),
