@@ -119,10 +119,157 @@ func psRows(_ c: Containers, all: Bool) -> [(Meta, String, String)] {
     }
 }
 
-/// `ps [-a] [-q] [--format table|json]` without an id.
+/// A ps row as templates and filters see it: Docker's and podman's field
+/// names (`{{.Names}}`, `{{.Status}}`, `{{.Labels}}`), with the types they
+/// print as.
+func psRowJSON(_ c: Containers, _ m: Meta, state: String, text: String) -> JSONValue {
+    let ann = c.spec(m.id)?.annotations ?? [:]
+    var o = JSONObject()
+    o["ID"] = .string(String(m.id.prefix(12)))
+    o["Id"] = .string(m.id)
+    o["Names"] = .string(m.name)
+    o["Image"] = .string(m.image ?? "")
+    o["ImageID"] = .string(m.imageID ?? "")
+    o["Command"] = .string(m.command.joined(separator: " "))
+    o["CreatedAt"] = .string(goTime(m.createdUnix))
+    o["Created"] = .int(m.createdUnix)
+    o["RunningFor"] = .string(humanDuration(Int64(time(nil)) - m.createdUnix) + " ago")
+    o["Ports"] = .string(portsText(ann[Annotation.ports]))
+    o["State"] = .string(state)
+    o["Status"] = .string(text)
+    o["Labels"] = .object(JSONObject(containerLabels(ann).map { ($0.key, .string($0.value)) }))
+    o["Networks"] = .string(ann[Annotation.network] ?? "")
+    o["Pid"] = .int(Int64(state == "running" || state == "paused" ? c.liveStatus(m.id)?.pid ?? 0 : 0))
+    o["ExitCode"] = .int(Int64(m.exitCode ?? 0))
+    o["Exited"] = .bool(state == "exited")
+    o["StartedAt"] = .int(m.startedUnix ?? 0)
+    o["ExitedAt"] = .int(m.finishedUnix ?? 0)
+    o["AutoRemove"] = .bool(m.autoRemove)
+    o["Mounts"] = .array((c.spec(m.id)?.mounts ?? []).filter { $0.type == "bind" && !($0.source ?? "").hasPrefix(c.dir(m.id) + "/") }.map { .string($0.destination) })
+    return .object(o)
+}
+
+/// The published ports of a container's annotation, those that parse
+/// (a host port not yet chosen, 0, is left out).
+func publishedPorts(_ annotation: String?) -> [PortMapping] {
+    (annotation ?? "").split(separator: ",").compactMap { try? PortMapping(String($0)) }
+}
+
+/// The ports annotation as ps shows it: `0.0.0.0:8081->80/tcp, ...`.
+func portsText(_ annotation: String?) -> String {
+    publishedPorts(annotation).map { "\($0.hostIP?.description ?? "0.0.0.0"):\($0.hostPort)->\($0.containerPort)/\($0.proto)" }
+        .joined(separator: ", ")
+}
+
+/// `2026-12-02 00:43:30 +0000 UTC`, as Go prints a time.
+func goTime(_ unix: Int64) -> String {
+    var t = time_t(unix)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func d(_ v: Int32, _ w: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, w - s.count)) + s
+    }
+    return "\(d(tmv.tm_year + 1900, 4))-\(d(tmv.tm_mon + 1, 2))-\(d(tmv.tm_mday, 2)) \(d(tmv.tm_hour, 2)):\(d(tmv.tm_min, 2)):\(d(tmv.tm_sec, 2)) +0000 UTC"
+}
+
+/// ps --filter KEY=VALUE, as podman reads them: name (a regular
+/// expression, unanchored), id (a prefix), status, label (KEY or
+/// KEY=VALUE), ancestor (an image reference or id). Values of one key are
+/// alternatives (but every label must match); different keys must all match.
+struct PsFilter {
+    var values: [String: [String]] = [:]
+
+    static let keys = ["name", "id", "status", "label", "ancestor"]
+    static let states = ["created", "running", "paused", "exited"]
+
+    init(_ flags: [String]) throws {
+        for f in flags {
+            guard let eq = f.firstIndex(of: "=") else { throw Failure(.usage, "invalid filter \(quoted(f))") }
+            let k = String(f[..<eq]), v = String(f[f.index(after: eq)...])
+            guard PsFilter.keys.contains(k) else { throw Failure(.usage, "\(quoted(k)) is an invalid filter") }
+            if k == "status", !PsFilter.states.contains(v) {
+                throw Failure(.usage, "unknown container state: \(quoted(v)): use created, running, paused or exited")
+            }
+            if k == "name" { _ = try PosixRegex(v) }
+            values[k, default: []].append(v)
+        }
+    }
+
+    var isEmpty: Bool { values.isEmpty }
+    /// A status filter lists stopped containers without -a (as Docker and podman).
+    var namesStatus: Bool { values["status"] != nil }
+
+    func matches(_ c: Containers, _ m: Meta, state: String, imageIDs: (String) -> String?) -> Bool {
+        for (k, vs) in values {
+            let ok: Bool
+            switch k {
+            case "name": ok = vs.contains { (try? PosixRegex($0))?.matches(m.name) ?? false }
+            case "id": ok = vs.contains { !$0.isEmpty && m.id.hasPrefix($0) }
+            case "status": ok = vs.contains(state)
+            case "label":
+                let labels = c.labels(m.id)
+                ok = vs.allSatisfy { v in
+                    if let eq = v.firstIndex(of: "=") {
+                        let key = String(v[..<eq]), val = String(v[v.index(after: eq)...])
+                        return labels.contains { $0.key == key && $0.value == val }
+                    }
+                    return labels.contains { $0.key == v }
+                }
+            case "ancestor":
+                ok = vs.contains { v in
+                    guard let id = m.imageID else { return false }
+                    let hex = id.hasPrefix("sha256:") ? String(id.dropFirst(7)) : id
+                    let bare = v.hasPrefix("sha256:") ? String(v.dropFirst(7)) : v
+                    if m.image == v || (bare.count >= 4 && hex.hasPrefix(bare)) { return true }
+                    return imageIDs(v) == id
+                }
+            default: ok = false
+            }
+            if !ok { return false }
+        }
+        return true
+    }
+}
+
+/// A POSIX extended regular expression (regcomp), which is what Go's
+/// syntax comes to for names.
+final class PosixRegex {
+    var re = regex_t()
+
+    init(_ pattern: String) throws {
+        let rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB)
+        guard rc == 0 else {
+            var buf = [CChar](repeating: 0, count: 256)
+            regerror(rc, &re, &buf, buf.count)
+            throw Failure(.usage, "invalid regular expression \(quoted(pattern)): \(String(cString: buf))")
+        }
+    }
+
+    deinit { regfree(&re) }
+
+    func matches(_ s: String) -> Bool { regexec(&re, s, 0, nil, 0) == 0 }
+}
+
+let psFormat = RowFormat(name: "ps", rowType: "container", headers: ["ID": "CONTAINER ID", "Id": "CONTAINER ID", "Names": "NAMES"])
+
+/// `ps [-a] [-q] [--filter K=V]... [--format table|json|TEMPLATE]` without an id.
 func dockerPs(_ p: Parsed, _ g: Globals) throws -> Int32 {
     let c = containers(g)
-    let rows = psRows(c, all: p.bool("all"))
+    let filter = try PsFilter(p.strings("filter"))
+    var rows = psRows(c, all: p.bool("all") || filter.namesStatus)
+    if !filter.isEmpty {
+        // ancestor=REF: the id the store gives REF (looked up once each).
+        var ids: [String: String?] = [:]
+        let store = try? imageStore(g)
+        func imageID(_ ref: String) -> String? {
+            if let v = ids[ref] { return v }
+            let v = (try? store?.resolve(storeRef(ref, g)))??.id.description
+            ids[ref] = v
+            return v
+        }
+        rows = rows.filter { filter.matches(c, $0.0, state: $0.1, imageIDs: imageID) }
+    }
     if p.bool("quiet") {
         writeStdout(rows.map { String($0.0.id.prefix(12)) + "\n" }.joined())
         return 0
@@ -158,8 +305,10 @@ func dockerPs(_ p: Parsed, _ g: Globals) throws -> Int32 {
             out += r.enumerated().map { i, c in i == 4 ? c : c.padded(widths[i] + 3) }.joined() + "\n"
         }
         writeStdout(out)
+    case let f where RowFormat.isTemplate(f):
+        writeStdout(try psFormat.render(f, rows.map { psRowJSON(c, $0.0, state: $0.1, text: $0.2) }))
     case let f:
-        throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
+        throw Failure(.usage, "--format must be table, json or a Go template ('{{.Names}} {{.Status}}'), not \(quoted(f))")
     }
     return 0
 }
@@ -285,20 +434,27 @@ let logsCommand = Command(name: "logs", summary: "print a container's output (st
     }
 }
 
-let inspectCommand = Command(name: "inspect", summary: "print run-mode containers as a JSON array",
-                             usage: "CONTAINER...", flags: []) { p, g in
+let inspectFormat = RowFormat(name: "inspect", rowType: "container", tables: false)
+
+let inspectCommand = Command(name: "inspect", summary: "print run-mode containers as a JSON array, or each through a Go template",
+                             usage: "[-f|--format json|TEMPLATE] CONTAINER...",
+                             flags: [Flag(["f", "format"], value: "json|TEMPLATE", "a Go template ('{{.State.Pid}}') applied to each container, or json (the default)")]) { p, g in
     let c = containers(g)
+    let format = p.string("format") ?? "json"
+    guard format == "json" || RowFormat.isTemplate(format) else {
+        throw Failure(.usage, "--format must be json or a Go template ('{{.State.Pid}}'), not \(quoted(format))")
+    }
     var out: [JSONValue] = []
     var code: Int32 = 0
     for ref in try refs(p, "inspect") {
         do {
             let id = try docker(ref) { try c.resolve(ref) }
-            out.append(c.inspect(id))
+            out.append(c.inspect(id, defaultCapabilities: runCapabilities))
         } catch let e as Failure {
             Log.error("inspect \(ref): \(e)")
             code = exitCode(e, programCodes: false)
         }
     }
-    writeStdout(JSONValue.array(out).pretty())
+    writeStdout(format == "json" ? JSONValue.array(out).pretty() : try inspectFormat.render(format, out))
     return code
 }

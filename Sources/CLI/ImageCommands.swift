@@ -215,15 +215,35 @@ func imagesRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
                 + [String(s.id.hex.prefix(12)), s.createdUnix.map { humanDuration(now - $0) + " ago" } ?? "N/A", humanSize(s.size)]
         }
         writeStdout(table(t))
+    case let f where RowFormat.isTemplate(f):
+        writeStdout(try imagesFormat.render(f, rows.map { s, repo, tag in
+            var o = JSONObject()
+            o["ID"] = .string(String(s.id.hex.prefix(12)))
+            o["Id"] = .string(s.id.description)
+            o["Repository"] = .string(repo)
+            o["Tag"] = .string(tag)
+            o["Digest"] = .string(s.manifestDigest.description)
+            o["CreatedAt"] = .string(s.createdUnix.map { goTime($0) } ?? "")
+            o["CreatedSince"] = .string(s.createdUnix.map { humanDuration(now - $0) + " ago" } ?? "N/A")
+            o["Created"] = .int(s.createdUnix ?? 0)
+            o["Size"] = .string(humanSize(s.size))
+            o["VirtualSize"] = .string(humanSize(s.size))
+            o["Names"] = .array(s.references.map { .string(displayName($0)) })
+            o["Platform"] = .string(s.platform.description)
+            o["Layers"] = .int(Int64(s.layers))
+            return .object(o)
+        }))
     case let f:
-        throw Failure(.usage, "--format must be table or json, not \(quoted(f))")
+        throw Failure(.usage, "--format must be table, json or a Go template ('{{.Repository}}:{{.Tag}}'), not \(quoted(f))")
     }
     return 0
 }
 
+let imagesFormat = RowFormat(name: "images", rowType: "image", headers: ["ID": "IMAGE ID", "Id": "IMAGE ID", "CreatedSince": "CREATED"])
+
 let imagesFlags: [Flag] = [
     Flag(["q", "quiet"], "only the image ids"),
-    Flag(["format"], value: "table|json", "the output format (default table)"),
+    Flag(["format"], value: "table|json|TEMPLATE", "the output format: table (the default), json, or a Go template ('table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}')"),
     Flag(["digests"], "show each image's manifest digest"),
 ]
 
@@ -292,7 +312,12 @@ func imageInspectRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
             code = 125
         }
     }
-    writeStdout(JSONValue.array(out).pretty())
+    let format = p.string("format") ?? "json"
+    guard format == "json" || RowFormat.isTemplate(format) else {
+        throw Failure(.usage, "--format must be json or a Go template ('{{.Id}}'), not \(quoted(format))")
+    }
+    writeStdout(format == "json" ? JSONValue.array(out).pretty()
+                : try RowFormat(name: "inspect", rowType: "image", tables: false).render(format, out))
     return code
 }
 
@@ -346,7 +371,8 @@ func imagePruneRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
 
 let imageSubcommands: [Command] = [
     Command(name: "image ls", summary: "list images", usage: imagesCommand.usage, flags: imagesFlags, run: imagesRun),
-    Command(name: "image inspect", summary: "print images as a JSON array", usage: "IMAGE...", flags: [], run: imageInspectRun),
+    Command(name: "image inspect", summary: "print images as a JSON array, or each through a Go template", usage: "[-f|--format json|TEMPLATE] IMAGE...",
+            flags: [Flag(["f", "format"], value: "json|TEMPLATE", "a Go template ('{{.Id}}') applied to each image, or json (the default)")], run: imageInspectRun),
     Command(name: "image rm", summary: rmiCommand.summary, usage: rmiCommand.usage, flags: rmiCommand.flags, run: rmiRun),
     Command(name: "image load", summary: loadCommand.summary, usage: loadCommand.usage, flags: loadFlags, run: loadRun),
     Command(name: "image import", summary: importCommand.summary, usage: importCommand.usage, flags: importFlags, run: importRun),

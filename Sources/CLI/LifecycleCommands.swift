@@ -195,10 +195,12 @@ let listCommand = Command(name: "list", summary: "list containers", usage: "[--f
 }
 
 let psCommand = Command(name: "ps", summary: "list run-mode containers, or the processes in a container",
-                        usage: "[-a] [-q] [--format table|json] | [--format table|json] ID",
-                        flags: [Flag(["f", "format"], value: "table|json", "output format"),
+                        usage: "[-a] [-q] [--filter KEY=VALUE]... [--format table|json|TEMPLATE] | [--format table|json] ID",
+                        flags: [Flag(["format"], value: "table|json|TEMPLATE", "output format: table, json, or a Go template ('{{.Names}} {{.Status}}', 'table {{.ID}}\\t{{.Names}}')"),
                                 Flag(["a", "all"], "every run-mode container, stopped ones too"),
+                                Flag(["f", "filter"], value: "KEY=VALUE", "only containers that match: name=REGEX, id=PREFIX, status=created|running|paused|exited, label=KEY[=VALUE], ancestor=IMAGE (repeatable)", repeats: true),
                                 Flag(["q", "quiet"], "print the ids only")]) { p, g in
+    if p.has("filter") && !p.positionals.isEmpty { throw Failure(.usage, "ps: --filter lists run-mode containers; it takes no container id") }
     guard var id = p.positionals.first else { return try dockerPs(p, g) }
     if !runtime(g).store.exists(id), let full = containers(g).tryResolve(id) { id = full }
     return try about(id) {

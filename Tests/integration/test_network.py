@@ -438,7 +438,7 @@ def test_run_mode_parallel_runs_get_distinct_addresses(renv, host_before):
     results = [(p.wait(timeout=60), p.stdout.read().strip(), p.stderr.read()) for p in procs]
     assert all(code == 0 for code, _, _ in results), [r for r in results if r[0] != 0]
     ids = [cid for _, cid, _ in results]
-    addrs = {cid: renv.inspect(cid)["network"]["address"] for cid in ids}
+    addrs = {cid: renv.inspect(cid)["NetworkSettings"]["IPAddress"] for cid in ids}
     print("20 addresses:", sorted(addrs.values(), key=lambda a: tuple(map(int, a.split(".")))))
     assert len(set(addrs.values())) == 20 and all(a.startswith("172.18.") for a in addrs.values()), addrs
     assert sorted(addrs.values()) == renv.leases()
@@ -456,9 +456,11 @@ def test_run_mode_published_port_hosts_inspect_and_prune(renv, host_before):
     web = renv.run_d("--name", "web", "--hostname", "webhost", "-p", "18080:80", "--rootfs", ROOTFS,
                      "sh", "-c", "mkdir -p /www; echo hello from web > /www/index.html; exec httpd -f -p 80 -h /www")
     i = renv.inspect("web")
-    addr = i["network"]["address"]
-    assert i["network"]["mode"] == "bridge" and i["network"]["gateway"] == "172.18.0.1"
-    assert i["network"]["ports"] == ["18080:80/tcp"] and addr.startswith("172.18."), i["network"]
+    addr = i["NetworkSettings"]["IPAddress"]
+    assert i["HostConfig"]["NetworkMode"] == "bridge" and i["NetworkSettings"]["Gateway"] == "172.18.0.1"
+    assert i["NetworkSettings"]["IPPrefixLen"] == 16
+    assert i["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "18080"}]}, i["HostConfig"]
+    assert i["NetworkSettings"]["Ports"] == i["HostConfig"]["PortBindings"] and addr.startswith("172.18."), i["NetworkSettings"]
     state = json.loads(renv.mc("state", web, check=True).stdout)
     assert state["annotations"]["org.minicontainer.ip"] == addr
     assert state["annotations"]["org.minicontainer.gateway"] == "172.18.0.1"

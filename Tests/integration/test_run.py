@@ -261,7 +261,7 @@ def test_names_and_prefixes(env):
     b = run(env, "-d", "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
     assert [c["name"] for c in env.ps()][0] != ""  # a generated name
     inspect = json.loads(env.mc("inspect", a[:4], "one", b).stdout)
-    assert [i["id"] for i in inspect] == [a, a, b]
+    assert [i["Id"] for i in inspect] == [a, a, b]
     r = env.mc("stop", "nosuchcontainer")
     one_line_error(r)
     assert env.mc("rm", "-f", a[:8], b).returncode == 0
@@ -391,15 +391,19 @@ def test_inspect(env, tmp_path):
     cid = run(env, "-d", "--name", "insp", "--hostname", "h1", "-v", f"{tmp_path}:/data:ro", "--network", "none",
               "--rootfs", ROOTFS, "/bin/sleep", "60").stdout.strip()
     [i] = json.loads(env.mc("inspect", "insp").stdout)
-    assert i["id"] == cid and i["name"] == "insp" and i["command"] == ["/bin/sleep", "60"]
-    assert i["state"]["status"] == "running" and i["state"]["running"] and i["state"]["pid"] > 0
-    assert i["state"]["exitCode"] is None and i["state"]["startedAt"]
-    assert {"source": str(tmp_path), "destination": "/data", "readOnly": True} in i["mounts"]
-    assert i["network"]["mode"] == "none"
-    assert i["spec"]["hostname"] == "h1" and i["spec"]["annotations"]["org.minicontainer.name"] == "insp"
+    assert i["Id"] == cid and i["Name"] == "insp" and i["Path"] == "/bin/sleep" and i["Args"] == ["60"]
+    assert i["Config"]["Cmd"] == ["/bin/sleep", "60"]
+    assert i["State"]["Status"] == "running" and i["State"]["Running"] and i["State"]["Pid"] > 0
+    assert i["State"]["ExitCode"] == 0 and i["State"]["StartedAt"] != "0001-01-01T00:00:00Z"
+    assert i["State"]["FinishedAt"] == "0001-01-01T00:00:00Z"
+    assert {"Type": "bind", "Source": str(tmp_path), "Destination": "/data", "Mode": "ro", "RW": False,
+            "Propagation": "rprivate"} in i["Mounts"]
+    assert i["HostConfig"]["NetworkMode"] == "none"
+    assert i["Config"]["Hostname"] == "h1" and i["Config"]["Annotations"]["org.minicontainer.name"] == "insp"
     env.mc("stop", "-t", "0", "insp", check=True)
     [i] = json.loads(env.mc("inspect", cid).stdout)
-    assert i["state"]["status"] == "exited" and i["state"]["exitCode"] == 137 and i["state"]["finishedAt"]
+    assert i["State"]["Status"] == "exited" and i["State"]["ExitCode"] == 137
+    assert i["State"]["FinishedAt"] != "0001-01-01T00:00:00Z" and i["State"]["Pid"] == 0
     r = env.mc("inspect", "nosuch")
     assert r.returncode == 125 and json.loads(r.stdout) == []
 

@@ -117,12 +117,14 @@ def test_image_config_and_flags(env, built):
     assert wait_for(lambda: "up" in env.mc("logs", "conf").stdout)
     ins = json.loads(env.mc("inspect", "conf").stdout)
     ins = ins[0] if isinstance(ins, list) else ins
-    ann = ins["spec"]["annotations"]
+    ann = ins["Config"]["Annotations"]
+    assert ins["Config"]["Labels"]["tier"] == "test"
     assert ann["tier"] == "test"
     assert ann["org.minicontainer.network"] == "none", "a label set our network key"
     assert ann["org.minicontainer.stop-signal"] == "SIGUSR1"
-    assert ins["image"] == "mc-test/conf:1" and ins["imageID"].startswith("sha256:")
-    assert ins["imageID"] == ann["org.minicontainer.image.id"]
+    assert ins["ImageName"] == "mc-test/conf:1" and ins["Image"].startswith("sha256:")
+    assert ins["Image"] == ann["org.minicontainer.image.id"] and ins["Config"]["Image"] == "mc-test/conf:1"
+    assert not [k for k in ins["Config"]["Labels"] if k.startswith("org.minicontainer.")]
     t = time.time()
     assert env.mc("stop", "-t", "20", "conf").returncode == 0
     assert time.time() - t < 15, "stop waited for the timeout: SIGUSR1 was not sent"
