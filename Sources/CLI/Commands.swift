@@ -63,6 +63,7 @@ public let commands: [Command] = [
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, attachCommand, inspectCommand,
     updateCommand, eventsCommand, copyCommand,
+    statsCommand, topCommand, portCommand, waitCommand, renameCommand,
     pullCommand, loginCommand, logoutCommand, completionCommand, completeCommand, manCommand,
     loadCommand, importCommand, saveCommand, imagesCommand, imageCommand, tagCommand, rmiCommand, systemCommand,
     Command(name: "version", summary: "print the version", usage: "", flags: []) { _, _ in
@@ -72,14 +73,10 @@ public let commands: [Command] = [
 ]
 
 /// Docker and podman commands that are not ours, with what comes closest:
-/// a user typing one gets that, not a near-miss of another word (`stats`
-/// is not `state`).
+/// a user typing one gets that, not a near-miss of another word
+/// (`unpause` is not `pause`).
 let dockerCommandsWeLack: [String: String] = [
-    "stats": "a container's resource use is 'minicontainer events --stats ID'",
-    "top": "a container's processes are 'minicontainer ps ID'",
     "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
-    "port": "published ports are in 'minicontainer inspect NAME'",
-    "rename": "", "wait": "",
     "unpause": "thawing is 'minicontainer resume ID'",
     "network": "networks are chosen with run --network bridge|none|host|container:NAME",
     "volume": "volumes are host directories, run -v HOST:CONTAINER", "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",

@@ -95,10 +95,10 @@ BAD_FLAGS = {
     "misspelt-command": (["spce"], "did you mean \"spec\""),
     "misspelt-pull": (["pul", "x"], "did you mean \"pull\""),
     # Docker's verbs we lack are named as such, never "did you mean" another
-    # word (stats is not state, top not stop, cp not ps).
-    "docker-stats": (["stats"], "\"stats\" is a Docker command minicontainer does not have; a container's resource use is 'minicontainer events --stats ID'"),
-    "docker-top": (["top", "x"], "\"top\" is a Docker command minicontainer does not have; a container's processes are 'minicontainer ps ID'"),
+    # word (unpause is not pause, push not pull).
+    "docker-unpause": (["unpause", "x"], "\"unpause\" is a Docker command minicontainer does not have; thawing is 'minicontainer resume ID'"),
     "docker-build": (["build", "."], "\"build\" is a Docker command minicontainer does not have; see"),
+    "docker-push": (["push", "x"], "\"push\" is a Docker command minicontainer does not have; see"),
     "unknown-global-flag": (["--nope", "spec"], "unknown global flag --nope"),
     "unknown-flag": (["spec", "--bogus"], "spec: unknown flag --bogus (see"),
     "flag-without-value": (["spec", "--rootfs"], "needs a value"),
