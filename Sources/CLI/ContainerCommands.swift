@@ -174,14 +174,15 @@ func goTime(_ unix: Int64) -> String {
 }
 
 /// ps --filter KEY=VALUE, as podman reads them: name (a regular
-/// expression, unanchored), id (a prefix), status, label (KEY or
+/// expression, unanchored), id (a prefix), status (created, running,
+/// paused, restarting, exited), label (KEY or
 /// KEY=VALUE), ancestor (an image reference or id). Values of one key are
 /// alternatives (but every label must match); different keys must all match.
 struct PsFilter {
     var values: [String: [String]] = [:]
 
     static let keys = ["name", "id", "status", "label", "ancestor"]
-    static let states = ["created", "running", "paused", "exited"]
+    static let states = ["created", "running", "paused", "restarting", "exited"]
 
     init(_ flags: [String]) throws {
         for f in flags {
@@ -189,7 +190,7 @@ struct PsFilter {
             let k = String(f[..<eq]), v = String(f[f.index(after: eq)...])
             guard PsFilter.keys.contains(k) else { throw Failure(.usage, "\(quoted(k)) is an invalid filter") }
             if k == "status", !PsFilter.states.contains(v) {
-                throw Failure(.usage, "unknown container state: \(quoted(v)): use created, running, paused or exited")
+                throw Failure(.usage, "unknown container state: \(quoted(v)): use created, running, paused, restarting or exited")
             }
             if k == "name" { _ = try PosixRegex(v) }
             values[k, default: []].append(v)

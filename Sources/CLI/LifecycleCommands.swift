@@ -198,7 +198,7 @@ let psCommand = Command(name: "ps", summary: "list run-mode containers, or the p
                         usage: "[-a] [-q] [--filter KEY=VALUE]... [--format table|json|TEMPLATE] | [--format table|json] ID",
                         flags: [Flag(["format"], value: "table|json|TEMPLATE", "output format: table, json, or a Go template ('{{.Names}} {{.Status}}', 'table {{.ID}}\\t{{.Names}}')"),
                                 Flag(["a", "all"], "every run-mode container, stopped ones too"),
-                                Flag(["f", "filter"], value: "KEY=VALUE", "only containers that match: name=REGEX, id=PREFIX, status=created|running|paused|exited, label=KEY[=VALUE], ancestor=IMAGE (repeatable)", repeats: true),
+                                Flag(["f", "filter"], value: "KEY=VALUE", "only containers that match: name=REGEX, id=PREFIX, status=created|running|paused|restarting|exited, label=KEY[=VALUE], ancestor=IMAGE (repeatable)", repeats: true),
                                 Flag(["q", "quiet"], "print the ids only")]) { p, g in
     if p.has("filter") && !p.positionals.isEmpty { throw Failure(.usage, "ps: --filter lists run-mode containers; it takes no container id") }
     guard var id = p.positionals.first else { return try dockerPs(p, g) }
