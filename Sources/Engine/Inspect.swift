@@ -140,6 +140,12 @@ extension Containers {
         hc["CpusetMems"] = .string(res?.cpu?.mems ?? "")
         hc["PidsLimit"] = .int(res?.pids?.limit ?? 0)
         hc["CgroupParent"] = .string(locations.cgroupParent)
+        func list(_ key: String) -> JSONValue { strings((ann[key] ?? "").split(separator: ",").map(String.init)) }
+        hc["Dns"] = list(Annotation.dns)
+        hc["DnsSearch"] = list(Annotation.dnsSearch)
+        hc["DnsOptions"] = list(Annotation.dnsOptions)
+        hc["ExtraHosts"] = list(Annotation.addHosts)
+        hc["Init"] = .bool(ann[Annotation.initProcess] == "true")
         hc["Sysctls"] = .object(JSONObject((spec?.linux?.sysctl ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         o["HostConfig"] = .object(hc)
 
