@@ -318,9 +318,14 @@ def test_port(env):
     assert ok(env, "ps", "--format", "{{.Ports}}") == "0.0.0.0:18231->80/tcp, 127.0.0.1:18232->81/udp\n"
     assert ok(env, "inspect", "-f", "{{json .NetworkSettings.Ports}}", "pt") == \
         '{"80/tcp":[{"HostIp":"","HostPort":"18231"}],"81/udp":[{"HostIp":"127.0.0.1","HostPort":"18232"}]}\n'
+    # -p CTR: the host port chosen at run time, as the container got it.
+    rnd = run_d(env, "-p", "80", "--rootfs", ROOTFS, "sleep", "60")
+    m = re.fullmatch(r"80/tcp -> 0\.0\.0\.0:(\d+)\n", ok(env, "port", rnd))
+    assert m and int(m.group(1)) > 0, ok(env, "port", rnd)
+    assert ok(env, "port", rnd, "80") == f"0.0.0.0:{m.group(1)}\n"
     plain = run_d(env, "--network", "none", "--rootfs", ROOTFS, "sleep", "60")
     assert ok(env, "port", plain) == ""
-    ok(env, "rm", "-f", cid, plain)
+    ok(env, "rm", "-f", cid, plain, rnd)
 
 
 def test_wait_prints_the_exit_code(env):
