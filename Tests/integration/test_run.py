@@ -321,7 +321,8 @@ def test_sigkilled_run_is_cleaned_by_rm_f_and_prune(env):
     assert wait_for(lambda: env.ps()[0]["state"] == "exited")
     assert any(m.startswith(env.dir(c["id"])) for m in mountinfo())
     r = env.mc("prune")
-    assert r.returncode == 0 and r.stdout == c["id"][:12] + "\n"
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == c["id"][:12], r.stdout
+    assert r.stdout.splitlines()[1].startswith("Total reclaimed space: ")
     env.assert_clean([c["id"]])
 
 
