@@ -580,3 +580,24 @@ def test_run_mode_holds_its_published_port_until_it_stops(renv, host_before):
     u.close()
     renv.mc("rm", "holder", check=True)
     assert renv.leases() == [] and os.listdir(os.path.join(renv.netdir, "ports")) == []
+
+
+def test_run_mode_random_host_port_is_chosen_held_and_recorded(renv, host_before):
+    """`-p 80` (host port 0): the owner binds a free port, holds it, and
+    writes it into config.json's ports annotation, which inspect and port
+    read; traffic to it reaches the container."""
+    cid = renv.run_d("--name", "rnd", "-p", "80", "-p", "127.0.0.1::53/udp", "--rootfs", ROOTFS,
+                     "sh", "-c", "echo random > /i; exec httpd -f -p 80 -h /")
+    cfg = json.load(open(os.path.join(renv.data, "containers", cid, "config.json")))
+    ports = cfg["annotations"]["org.minicontainer.ports"].split(",")
+    print("chosen:", ports)
+    tcp = [p for p in ports if p.endswith(":80/tcp")]
+    udp = [p for p in ports if p.endswith(":53/udp")]
+    assert len(tcp) == 1 and len(udp) == 1, ports
+    hp = int(tcp[0].split(":")[0])
+    up = int(udp[0].split(":")[1])
+    assert hp > 0 and up > 0 and udp[0].startswith("127.0.0.1:")
+    assert not can_bind(hp)
+    assert fetch(f"http://127.0.0.1:{hp}/i") == "random\n"
+    renv.mc("rm", "-f", "rnd", check=True)
+    assert can_bind(hp)
