@@ -370,7 +370,10 @@ extension Containers {
         guard mc_unshare(Kernel.CLONE_NEWNS) == 0 else { throw SysError("unshare the mount namespace") }
         guard mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0 else { throw SysError("make the mounts private") }
         let layer = rootLayer(id)
-        try layer.mount(lower: lower)
+        // Still mounted on the host (a monitor between restarts): that very
+        // mount, which unshare copied here; a second overlay on the same
+        // upper would be two views that do not see each other's writes.
+        if !layer.isMounted { try layer.mount(lower: lower) }
         let root = open(layer.merged, Kernel.O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SysError("open the root of \(side)") }
         for m in cfg.mounts ?? [] where m.type == "bind" {
@@ -403,10 +406,12 @@ extension Containers {
         return again
     }
 
-    /// The overlay's lower layers of a container, top first: its image's
-    /// layers, or its --rootfs.
+    /// The overlay's lower layers of a container, top first: as its
+    /// metadata keeps them, else (containers made before it did) its
+    /// image's layers, or its --rootfs.
     func lowerLayers(_ id: String) throws -> [String] {
         guard let m = load(id) else { throw Failure(.notFound, "container \(id) does not exist") }
+        if let l = m.lower, !l.isEmpty { return l }
         if let image = m.imageID {
             return try ImageStore(locations: locations).resolve(image).layerDirs.reversed()
         }
