@@ -62,7 +62,7 @@ public let commands: [Command] = [
     createCommand, startCommand, restartCommand, stateCommand, killCommand, deleteCommand, runCommand,
     execCommand, listCommand, psCommand, pauseCommand, resumeCommand, featuresCommand,
     stopCommand, rmCommand, pruneCommand, logsCommand, attachCommand, inspectCommand,
-    updateCommand, eventsCommand, copyCommand,
+    updateCommand, eventsCommand, copyCommand, volumeCommand,
     statsCommand, topCommand, portCommand, waitCommand, renameCommand,
     pullCommand, loginCommand, logoutCommand, completionCommand, completeCommand, manCommand,
     loadCommand, importCommand, saveCommand, imagesCommand, imageCommand, tagCommand, rmiCommand, systemCommand,
@@ -79,7 +79,7 @@ let dockerCommandsWeLack: [String: String] = [
     "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
     "unpause": "thawing is 'minicontainer resume ID'",
     "network": "networks are chosen with run --network bridge|none|host|container:NAME",
-    "volume": "volumes are host directories, run -v HOST:CONTAINER", "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",
+    "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",
 ]
 
 func versionText() -> String {

@@ -86,7 +86,21 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         if let n = flags.network, n.hasPrefix("container:") {
             flags.network = "container:" + ociID(String(n.dropFirst(10)), g)
         }
+        // Volumes: -v NAME:/path and -v /path become their _data before
+        // compile; what this run made goes again if it fails.
+        let c = containers(g)
+        var vols = RunVolumes()
+        do {
+            try resolveRunVolumes(&flags, c, &vols)
+        } catch {
+            vols.undo(c)
+            throw error
+        }
+        var ran = false
+        defer { if !ran { vols.undo(c) } }
         let spec = try compile(flags, host: realHost)
+        let layers = flags.image?.layers ?? spec.root.map { [$0.path] } ?? []
+        for u in vols.copyUp { try c.copyUp(volume: u.volume, destination: Path.clean(u.destination), layers: layers) }
         var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",
                                         rootfs: spec.root?.path ?? flags.rootfs!)
         // A cidfile is the run's until the container exists: removed if it fails.
@@ -103,9 +117,11 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         req.interactive = flags.interactive
         req.tty = flags.tty
         do {
-            return try containers(g).run(req)
+            let code = try c.run(req)
+            ran = true
+            return code
         } catch {
-            if prepared, let c = req.cidfile { unlink(c) }
+            if prepared, let f = req.cidfile { unlink(f) }
             throw error
         }
     }
@@ -345,7 +361,8 @@ let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGT
 let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers (-f: stop them first)",
                         usage: "[-f] CONTAINER...|--all",
                         flags: [Flag(["f", "force"], "kill a running container first"),
-                                Flag(["a", "all"], "every stopped container (with -f, every container)")]) { p, g in
+                                Flag(["a", "all"], "every stopped container (with -f, every container)"),
+                                Flag(["v", "volumes"], "also remove the anonymous volumes it used (named ones stay)")]) { p, g in
     let c = containers(g)
     var list = p.positionals
     if p.bool("all") {
@@ -361,7 +378,7 @@ let rmCommand = Command(name: "rm", summary: "remove stopped run-mode containers
                 if c.isRunning(id) && !p.bool("force") {
                     throw Failure(.state, "container \(id.prefix(12)) is running: stop it first or use rm -f")
                 }
-                c.remove(id)
+                c.remove(id, anonymousVolumes: p.bool("volumes"))
                 writeStdout((p.bool("all") ? String(ref.prefix(12)) : ref) + "\n")
             }
         } catch let e as Failure {

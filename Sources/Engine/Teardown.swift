@@ -20,13 +20,17 @@ extension Containers {
     }
 
     /// Removes everything of a container: its init (killed), OCI state and
-    /// cgroup, overlay mount, directory.
-    public func remove(_ id: String) {
+    /// cgroup, overlay mount, directory; with `anonymousVolumes` (rm -v),
+    /// or when it was run with --rm, also the anonymous volumes it used
+    /// that no other container uses (Docker's rule: named ones stay).
+    public func remove(_ id: String, anonymousVolumes: Bool = false) {
         requestStop(id)
         let rt = runtime(of: id)
+        let used = anonymousVolumes || load(id)?.autoRemove == true ? volumesUsed(id) : []
         if rt.store.exists(id) { try? rt.delete(id, force: true) }
         if rt.store.exists(id) { try? FS.removeTree(rt.store.dir(id)) }
         removeFiles(id)
+        removeAnonymousVolumes(used)
     }
 
     func removeFiles(_ id: String) {
