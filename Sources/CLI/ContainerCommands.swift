@@ -91,7 +91,7 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         let c = containers(g)
         var vols = RunVolumes()
         do {
-            try resolveRunVolumes(&flags, c, &vols)
+            try resolveRunVolumes(&flags, c, &vols, mountFlags: p.strings("mount"))
         } catch {
             vols.undo(c)
             throw error

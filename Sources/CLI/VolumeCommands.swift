@@ -164,19 +164,14 @@ struct RunVolumes {
 /// run's -v, before compile: NAME:/path[:ro] becomes the volume's _data
 /// (created on first use), a lone /path an anonymous volume's, and a
 /// missing absolute host path is made (Docker's -v; --mount does not).
-/// `--mount type=volume,src=NAME,...` is compile's -v form of it
-/// (parseMount), resolved the same way (volume-nocopy: no copy-up).
-func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout RunVolumes) throws {
+/// `--mount type=volume,src=NAME,...` comes in -v's form (runFlags puts it
+/// among the volumes); `mountFlags` (the --mount values) say which of
+/// those have volume-nocopy: no copy-up for them.
+func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout RunVolumes, mountFlags: [String]) throws {
     var nocopy = Set<String>()
-    var mounts: [String] = []
-    for m in flags.mounts {
-        guard case .volume(let v) = try parseMount(m, host: realHost) else { mounts.append(m); continue }
-        let name = String(v.prefix { $0 != ":" })
-        try Volumes.checkName(name)
-        if m.contains("volume-nocopy") && !m.contains("volume-nocopy=false") && !m.contains("volume-nocopy=0") { nocopy.insert(v) }
-        flags.volumes.append(v)
+    for m in mountFlags where m.contains("volume-nocopy") && !m.contains("volume-nocopy=false") && !m.contains("volume-nocopy=0") {
+        if case .volume(let v)? = try? parseMount(m, host: realHost) { nocopy.insert(v) }
     }
-    flags.mounts = mounts
     flags.volumes = try flags.volumes.map { v in
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 1 {
