@@ -128,7 +128,10 @@ final class NetlinkTests: XCTestCase {
         XCTAssertEqual(try PortMapping("127.0.0.1:5353:53/udp"),
                        PortMapping(hostIP: IPv4("127.0.0.1"), hostPort: 5353, containerPort: 53, proto: "udp"))
         XCTAssertEqual(try PortMapping.list("1:2/tcp,3:4/udp").count, 2)
-        XCTAssertThrowsError(try PortMapping("0:80/tcp"))
+        // Host port 0 asks run for a free one (HeldPorts); container port 0 is no port.
+        XCTAssertEqual(try PortMapping("0:80/tcp").hostPort, 0)
+        XCTAssertThrowsError(try PortMapping("80:0/tcp"))
+        XCTAssertThrowsError(try PortMapping("65536:80/tcp"))
         XCTAssertThrowsError(try PortMapping("80:80/sctp"))
         XCTAssertEqual(Firewall.nftElement(try PortMapping("18080:8080/tcp"), address: IPv4("172.18.0.2")!, add: true),
                        "add element ip minicontainer ports { tcp . 18080 : 172.18.0.2 . 8080 }\n")
