@@ -283,6 +283,11 @@ extension Containers {
                 entry.rawPath = try rebase(entry.rawPath)
                 entry.path = String(decoding: entry.rawPath, as: UTF8.self)
                 if entry.kind == .hardlink, let t = entry.rawLinkTarget {
+                    // A link within the copy only: never to what DST's
+                    // directory held before (a host file, copying out).
+                    if !stream, let tp = ConfinedExtract.components(t), tp.count <= top.count || Array(tp[..<top.count]) != top {
+                        throw Failure(.invalid, "\(what): \(quoted(entry.path, max: 256)): hard link to \(quoted(String(decoding: t, as: UTF8.self), max: 256)), outside the copied tree")
+                    }
                     entry.rawLinkTarget = try rebase(t)
                     entry.linkTarget = String(decoding: entry.rawLinkTarget!, as: UTF8.self)
                 }
