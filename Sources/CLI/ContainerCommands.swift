@@ -105,7 +105,7 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
                                         rootfs: spec.root?.path ?? flags.rootfs!)
         // A cidfile is the run's until the container exists: removed if it fails.
         var prepared = false
-        req.prepared = { hold?.release(); hold = nil; prepared = true }
+        req.prepared = { hold?.release(); hold = nil; prepared = true; vols.hold.release() }
         req.cidfile = p.string("cidfile").map { FS.absolute($0) }
         if let image = flags.image {
             req.lower = image.layers

@@ -109,8 +109,9 @@ func volumeRmRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
             try c.volumes.remove(n)
             writeStdout(n + "\n")
         } catch let e as Failure {
-            Log.error("volume rm \(n): \(e)")
-            code = 125
+            // In use by a container being set up: in use (2), as above.
+            Log.error("volume rm: \(e)")
+            code = e.kind == .state ? 2 : 125
         }
     }
     return code
@@ -136,6 +137,8 @@ func volumePruneRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
         do {
             try c.volumes.remove(n)
             writeStdout(n + "\n")
+        } catch let e as Failure where e.kind == .state {
+            continue  // a run is setting a container up on it: in use
         } catch let e as Failure {
             Log.error("volume prune \(n): \(e)")
             code = 125
@@ -148,6 +151,8 @@ func volumePruneRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
 /// that a failed run leaves none behind), host directories made (the same),
 /// and each new volume's mount point, for the image's files.
 struct RunVolumes {
+    /// Every volume the run uses, held until its config.json names them.
+    let hold = VolumeHold()
     var created: [String] = []
     var madeDirs: [String] = []
     var copyUp: [(volume: String, destination: String)] = []
@@ -155,6 +160,7 @@ struct RunVolumes {
     /// Undoes what a failed run left: volumes no container uses, and the
     /// host directories made for it.
     func undo(_ c: Containers) {
+        hold.release()
         let users = c.volumeUsers()
         for n in created where users[n] == nil { try? c.volumes.remove(n) }
         for d in madeDirs.reversed() { rmdir(d) }
@@ -176,7 +182,7 @@ func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout R
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 1 {
             guard v.hasPrefix("/") else { return v }  // compile says what is wrong
-            let (vol, _) = try c.volumes.create(nil, anonymous: true)
+            let (vol, _) = try c.volumes.create(nil, anonymous: true, hold: made.hold)
             made.created.append(vol.name)
             made.copyUp.append((vol.name, v))
             return c.volumes.dataPath(vol.name) + ":" + v
@@ -188,7 +194,7 @@ func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout R
             return v
         }
         if src.hasPrefix(".") { return v }  // a relative host path
-        let (vol, created) = try c.volumes.create(src, existingOK: true)
+        let (vol, created) = try c.volumes.create(src, existingOK: true, hold: made.hold)
         if created { made.created.append(vol.name) }
         if !nocopy.contains(v) { made.copyUp.append((vol.name, parts[1])) }
         parts[0] = c.volumes.dataPath(vol.name)

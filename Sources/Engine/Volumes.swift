@@ -72,13 +72,17 @@ public struct Volumes {
     /// an existing one is returned as it is (run -v NAME: created on first
     /// use), else it is an error (podman's `volume create`). Returns the
     /// volume and whether it was made now.
+    /// With `hold`, the volume is also held (VolumeHold) from within the
+    /// store's lock, so no rm or prune can take it between its creation
+    /// and the run's config.json naming it.
     public func create(_ name: String?, labels: [String: String] = [:], anonymous: Bool = false,
-                       existingOK: Bool = false) throws -> (Volume, created: Bool) {
+                       existingOK: Bool = false, hold: VolumeHold? = nil) throws -> (Volume, created: Bool) {
         let n = name ?? newID()
         try Volumes.checkName(n)
         return try locked {
             if let v = get(n) {
                 guard existingOK else { throw Failure(.exists, "volume with name \(n) already exists") }
+                try hold?.add(dir(n))
                 return (v, false)
             }
             if FS.exists(dir(n)) { try? FS.removeTree(dir(n)) }  // a half-made one: no volume.json
@@ -87,6 +91,7 @@ public struct Volumes {
                 guard mkdir(dataPath(n), 0o755) == 0 else { throw SysError("mkdir \(dataPath(n))") }
                 let v = Volume(name: n, createdAt: Log.timestamp(), labels: labels, anonymous: anonymous)
                 try FS.writeAtomically(metaPath(n), try JSONEncoding.pretty(v), mode: 0o600)
+                try hold?.add(dir(n))
                 return (v, true)
             } catch {
                 try? FS.removeTree(dir(n))
@@ -101,6 +106,13 @@ public struct Volumes {
         try Volumes.checkName(name)
         try locked {
             guard get(name) != nil else { throw Failure(.notFound, "no volume with name \(quoted(name)) found") }
+            // A run that is setting a container up on it holds it (shared).
+            let fd = open(dir(name), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw SysError("open \(dir(name))") }
+            defer { close(fd) }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                throw Failure(.state, "volume \(name) is being used by a container being created")
+            }
             try FS.removeTree(dir(name))
         }
     }
@@ -121,6 +133,24 @@ public struct Volumes {
         o["MountCount"] = .int(Int64(mountCount))
         o["Anonymous"] = .bool(v.anonymous)
         return .object(o)
+    }
+}
+
+/// Shared locks on volume directories, which `Volumes.remove` will not
+/// break: what a run holds from resolving its -v flags until its
+/// config.json names the volumes (then the configs say they are used).
+public final class VolumeHold {
+    private var fds: [Int32] = []
+    public init() {}
+    deinit { release() }
+
+    func add(_ dir: String) throws {
+        fds.append(try FileLock.lockedFD(dir, exclusive: false))
+    }
+
+    public func release() {
+        for fd in fds { close(fd) }
+        fds = []
     }
 }
 

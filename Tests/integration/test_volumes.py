@@ -209,3 +209,21 @@ def test_mount_type_volume(env):
     assert r.stdout == ""
     r = run(env, "--mount", "type=volume,src=a/b,dst=/x", "--rootfs", ROOTFS, "true", check=False)
     assert r.returncode == 125 and sorted(vols(env)) == ["mv", "nc"]
+
+
+def test_volume_held_by_a_run_being_set_up(env):
+    """A run holds its volumes (a shared flock on DATA/volumes/NAME) from -v
+    until its config.json names them: rm refuses such a volume, prune skips
+    it, and once the hold goes both work."""
+    import fcntl
+    env.mc("volume", "create", "held", check=True)
+    fd = os.open(os.path.join(env.data, "volumes", "held"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        r = env.mc("volume", "rm", "held")
+        assert r.returncode == 2 and "being used by a container being created" in r.stderr, r.stderr
+        r = env.mc("volume", "prune", "-f")
+        assert r.returncode == 0 and r.stdout == "" and vols(env) == ["held"]
+    finally:
+        os.close(fd)
+    assert env.mc("volume", "prune", "-f", check=True).stdout == "held\n"
