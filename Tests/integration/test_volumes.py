@@ -227,3 +227,20 @@ def test_volume_held_by_a_run_being_set_up(env):
     finally:
         os.close(fd)
     assert env.mc("volume", "prune", "-f", check=True).stdout == "held\n"
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
+def test_cp_into_a_volume_lands_in_its_data(env, running):
+    """cp into a path under a volume's mount point writes the volume's
+    _data (the container's view), not the container's upper layer."""
+    args = ["-d"] if running else []
+    cmd = ["sleep", "1000"] if running else ["true"]
+    run(env, *args, "--name", "cv", "-v", "cpv:/data", "--rootfs", ROOTFS, *cmd)
+    src = os.path.join(env.tmp, "f")
+    with open(src, "w") as f:
+        f.write("copied\n")
+    r = env.mc("cp", src, "cv:/data/f")
+    assert r.returncode == 0, r.stderr
+    assert open(os.path.join(data(env, "cpv"), "f")).read() == "copied\n"
+    cid = env.ps()[0]["id"]
+    assert not os.path.exists(os.path.join(env.dir(cid), "upper", "data", "f"))
