@@ -15,7 +15,8 @@ import Spec
 let portPattern: Regex<AnyRegexOutput> = {
     let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
     let port = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-    return try! Regex("(?:\(octet)(?:\\.\(octet)){3}:)?\(port):\(port)/(?:tcp|udp)")
+    // Host port 0: a free one, chosen by run (`-p 80`).
+    return try! Regex("(?:\(octet)(?:\\.\(octet)){3}:)?(?:0|\(port)):\(port)/(?:tcp|udp)")
 }()
 
 @_cdecl("LLVMFuzzerTestOneInput")
