@@ -37,8 +37,19 @@ extension Containers {
             // As a new run: the ports first (nothing to undo if taken), then the root.
             var ports = try holdPorts(&req)
             defer { ports.release() }
+            // Under the container's lock, which `cp` holds while it mounts a
+            // stopped container's overlay in a namespace of its own: never two
+            // overlays over one upper. (Released before the monitor starts:
+            // it takes the lock to record itself.)
             let layer = rootLayer(id)
-            if !layer.isMounted { try layer.mount(lower: req.lower) }
+            let lock = try FileLock.acquire(dir(id))
+            do {
+                if !layer.isMounted { try layer.mount(lower: req.lower) }
+            } catch {
+                lock.unlock()
+                throw error
+            }
+            lock.unlock()
             _ = try runDetached(id, req)
         } catch {
             rootLayer(id).unmount()
