@@ -24,10 +24,18 @@ extension Containers {
     /// or when it was run with --rm, also the anonymous volumes it used
     /// that no other container uses (Docker's rule: named ones stay).
     public func remove(_ id: String, anonymousVolumes: Bool = false) {
+        let owner = load(id)
         requestStop(id)
         let rt = runtime(of: id)
-        let used = anonymousVolumes || load(id)?.autoRemove == true ? volumesUsed(id) : []
+        let used = anonymousVolumes || owner?.autoRemove == true ? volumesUsed(id) : []
         if rt.store.exists(id) { try? rt.delete(id, force: true) }
+        // Its owner (the monitor, or a foreground run) sees the init go and
+        // ends; until then it holds the published ports. Waited for (5 s at
+        // most), so a port is free again when `rm -f` returns, as Docker's.
+        if let m = owner {
+            var tries = 0
+            while ownerAlive(m) && tries < 250 { usleep(20_000); tries += 1 }
+        }
         if rt.store.exists(id) { try? FS.removeTree(rt.store.dir(id)) }
         removeFiles(id)
         removeAnonymousVolumes(used)

@@ -511,9 +511,9 @@ def test_bad_archive_changes_nothing(store, images, tmp_path, make):
 
 
 def test_usage_errors_and_aliases(store, images):
-    store.fails("image", contains="image needs a subcommand: ls, inspect")
+    store.fails("image", contains="image: needs a subcommand: ls, inspect")
     store.fails("image", "nope", contains="unknown command \"image nope\"")
-    store.fails("images", "--format", "yaml", contains="--format must be table or json")
+    store.fails("images", "--format", "yaml", contains="--format must be table, json or a Go template")
     store.fails("save", "-o", str(store.tmp / "x.tar"), "--format", "tar", REF, contains="oci-archive or docker-archive")
     store.fails("load", "-i", images["base-oci"], "--platform", "linux", contains="os/arch")
     store.fails("import", contains="import needs a tarball")
