@@ -516,7 +516,7 @@ def test_usage_errors_and_aliases(store, images):
     store.fails("images", "--format", "yaml", contains="--format must be table, json or a Go template")
     store.fails("save", "-o", str(store.tmp / "x.tar"), "--format", "tar", REF, contains="oci-archive or docker-archive")
     store.fails("load", "-i", images["base-oci"], "--platform", "linux", contains="os/arch")
-    store.fails("import", contains="import needs a tarball")
+    store.fails("import", contains="import: needs a tarball")
     assert store.ok("image", "load", "-i", images["base-oci"]) == f"Loaded image: {REF}\n"
     store.ok("image", "tag", REF, "mc-test/alias:1")
     assert sorted(l.split()[:2] for l in store.ok("image", "ls").splitlines()[1:]) == [["mc-test/alias", "1"], ["mc-test/busybox", "1"]]
