@@ -338,21 +338,35 @@ func refs(_ p: Parsed, _ command: String) throws -> [String] {
 let stopCommand = Command(name: "stop", summary: "stop run-mode containers: SIGTERM, then SIGKILL after a timeout",
                           usage: "[-t SECONDS] CONTAINER...",
                           flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default the container's --stop-timeout, else 10)")]) { p, g in
-    let t = p.string("time")
-    let given = t.flatMap { Int($0) }
-    guard t == nil || given.map({ $0 >= 0 }) == true else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t!))") }
+    let given = try timeoutFlag(p)
     let c = containers(g)
+    return forEach(try refs(p, "stop"), "stop") { ref in
+        let id = try c.resolve(ref)
+        try c.stop(id, timeout: given ?? c.stopTimeout(id))
+        writeStdout(ref + "\n")
+    }
+}
+
+/// `-t SECONDS` of stop and restart: nil when not given.
+func timeoutFlag(_ p: Parsed) throws -> Int? {
+    guard let t = p.string("time") else { return nil }
+    guard let n = Int(t), n >= 0 else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t))") }
+    return n
+}
+
+/// Runs `body` for each container reference; a failure is printed as
+/// `COMMAND REF: ...` and the others go on. The exit code: the last failure's, else 0.
+func forEach(_ refs: [String], _ command: String, _ body: (String) throws -> Void) -> Int32 {
     var code: Int32 = 0
-    for ref in try refs(p, "stop") {
+    for ref in refs {
         do {
-            try docker(ref) {
-                let id = try c.resolve(ref)
-                try c.stop(id, timeout: given ?? c.stopTimeout(id))
-                writeStdout(ref + "\n")
-            }
+            try docker(ref) { try body(ref) }
         } catch let e as Failure {
-            Log.error("stop \(ref): \(e)")
+            Log.error("\(command) \(ref): \(e)")
             code = exitCode(e, programCodes: false)
+        } catch {
+            Log.error("\(command) \(ref): \(error)")
+            code = 125
         }
     }
     return code

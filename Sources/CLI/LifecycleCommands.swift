@@ -69,53 +69,33 @@ let startCommand = Command(name: "start", summary: "run the process of a created
     }
     if p.positionals.isEmpty { throw Failure(.usage, "start needs a container id (or run-mode containers' names)") }
     let c = containers(g)
-    var code: Int32 = 0
-    for ref in p.positionals {
-        do {
-            try docker(ref) {
-                guard let id = c.tryResolve(ref) else {
-                    // Not ours: the OCI start of a name runc would take (its error).
-                    try runtime(g).start(ref)
-                    return
-                }
-                if runtime(g).store.exists(id), c.liveStatus(id)?.status == "created" {
-                    try runtime(g).start(id)
-                } else {
-                    try c.startAgain(id)
-                }
-                writeStdout(ref + "\n")
-            }
-        } catch let e as Failure {
-            Log.error("start \(ref): \(e)")
-            code = exitCode(e, programCodes: false)
+    return forEach(p.positionals, "start") { ref in
+        guard let id = c.tryResolve(ref) else {
+            // Not ours: the OCI start of a name runc would take (its error).
+            try runtime(g).start(ref)
+            return
         }
+        if runtime(g).store.exists(id), c.liveStatus(id)?.status == "created" {
+            try runtime(g).start(id)
+        } else {
+            try c.startAgain(id)
+        }
+        writeStdout(ref + "\n")
     }
-    return code
 }
 
 let restartCommand = Command(name: "restart", summary: "stop run-mode containers (as stop does) and start them again",
                              usage: "[-t SECONDS] CONTAINER...",
                              flags: [Flag(["t", "time", "timeout"], value: "SECONDS", "seconds to wait before SIGKILL (default: the container's --stop-timeout, else 10)")]) { p, g in
     if p.positionals.isEmpty { throw Failure(.usage, "restart needs at least one container (id, prefix or name)") }
-    let t = p.string("time")
-    let given = t.flatMap { Int($0) }
-    guard t == nil || given.map({ $0 >= 0 }) == true else { throw Failure(.usage, "-t needs a number of seconds, not \(quoted(t!))") }
+    let given = try timeoutFlag(p)
     let c = containers(g)
-    var code: Int32 = 0
-    for ref in p.positionals {
-        do {
-            try docker(ref) {
-                let id = try c.resolve(ref)
-                try c.stop(id, timeout: given ?? c.stopTimeout(id))
-                try c.startAgain(id)
-                writeStdout(ref + "\n")
-            }
-        } catch let e as Failure {
-            Log.error("restart \(ref): \(e)")
-            code = exitCode(e, programCodes: false)
-        }
+    return forEach(p.positionals, "restart") { ref in
+        let id = try c.resolve(ref)
+        try c.stop(id, timeout: given ?? c.stopTimeout(id))
+        try c.startAgain(id)
+        writeStdout(ref + "\n")
     }
-    return code
 }
 
 let stateCommand = Command(name: "state", summary: "print a container's OCI state as JSON", usage: "ID", flags: []) { p, g in

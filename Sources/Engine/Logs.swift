@@ -154,24 +154,7 @@ public enum LogTime {
     public static func format(_ t: Int64) -> [UInt8] {
         var sec = t / 1_000_000_000, nsec = t % 1_000_000_000
         if nsec < 0 { nsec += 1_000_000_000; sec -= 1 }
-        var tt = time_t(sec)
-        var tmv = tm()
-        gmtime_r(&tt, &tmv)
-        var out: [UInt8] = []
-        out.reserveCapacity(30)
-        func put(_ v: Int, _ width: Int) {
-            var d = [UInt8](repeating: 48, count: width), x = v
-            for k in stride(from: width - 1, through: 0, by: -1) { d[k] = UInt8(48 + x % 10); x /= 10 }
-            out += d
-        }
-        put(Int(tmv.tm_year) + 1900, 4); out.append(45)
-        put(Int(tmv.tm_mon) + 1, 2); out.append(45)
-        put(Int(tmv.tm_mday), 2); out.append(84)
-        put(Int(tmv.tm_hour), 2); out.append(58)
-        put(Int(tmv.tm_min), 2); out.append(58)
-        put(Int(tmv.tm_sec), 2); out.append(46)
-        put(Int(nsec), 9); out.append(90)
-        return out
+        return Log.timestampBytes(seconds: sec, nanoseconds: Int(nsec))
     }
 
     /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm):

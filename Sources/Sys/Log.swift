@@ -77,10 +77,15 @@ public enum Log {
     public static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
+        return String(decoding: timestampBytes(seconds: Int64(ts.tv_sec), nanoseconds: Int(ts.tv_nsec)), as: UTF8.self)
+    }
+
+    /// 2026-11-30T13:30:08.123456789Z (UTC, nine digits always), digit by
+    /// digit (no String(Int)): the state's and the container log's times.
+    public static func timestampBytes(seconds: Int64, nanoseconds: Int) -> [UInt8] {
+        var t = time_t(seconds)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        // 2026-11-30T13:30:08.123456789Z, digit by digit (no String(Int)).
         var out: [UInt8] = []
         out.reserveCapacity(30)
         func put(_ v: Int, _ width: Int) {
@@ -94,8 +99,8 @@ public enum Log {
         put(Int(tmv.tm_hour), 2); out.append(58)
         put(Int(tmv.tm_min), 2); out.append(58)
         put(Int(tmv.tm_sec), 2); out.append(46)
-        put(Int(ts.tv_nsec), 9); out.append(90)
-        return String(decoding: out, as: UTF8.self)
+        put(nanoseconds, 9); out.append(90)
+        return out
     }
 }
 
