@@ -357,10 +357,7 @@ extension Containers {
                 try body(CopyView(root: root, procFds: procFds))
                 _exit(0)
             } catch {
-                let e = error as? Failure ?? Failure(.failed, "\(error)")
-                let b = Array("\(e.kind.rawValue)\u{0}\(e.errno)\u{0}\(e.what)".utf8)
-                _ = b.withUnsafeBytes { write(errFds[1], $0.baseAddress, $0.count) }
-                _exit(1)
+                Failure.exitReporting(error, to: errFds[1])
             }
         }
         close(errFds[1])
@@ -439,17 +436,13 @@ struct CopyChild {
 
     func wait() -> Failure? {
         defer { lock?.unlock() }
-        let text = String(decoding: (try? FS.readFd(errors)) ?? [], as: UTF8.self)
+        let bytes = (try? FS.readFd(errors)) ?? []
         close(errors)
         var s: Int32 = 0
         while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
-        if text.isEmpty {
+        if bytes.isEmpty {
             return s == 0 ? nil : Failure(.failed, "the copy's child process failed (wait status \(s))")
         }
-        let f = text.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false)
-        if f.count == 3, let kind = Failure.Kind(rawValue: String(f[0])), let e = Int32(f[1]) {
-            return Failure(kind, String(f[2]), errno: e)
-        }
-        return Failure(.failed, text)
+        return Failure(wire: bytes) ?? Failure(.failed, String(decoding: bytes, as: UTF8.self))
     }
 }

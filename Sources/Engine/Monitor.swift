@@ -35,13 +35,9 @@ extension Containers {
         close(fds[0])
         var s: Int32 = 0
         while waitpid(pid, &s, 0) < 0 && errno == EINTR {}  // the monitor's first fork (it forks again)
-        let text = String(decoding: got, as: UTF8.self)
-        if text == "ok" { return 0 }
-        // The monitor's failure: kind, errno and message, NUL-separated.
-        let f = text.split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false)
-        if f.count == 3, let kind = Failure.Kind(rawValue: String(f[0])), let e = Int32(f[1]) {
-            throw Failure(kind, String(f[2]), errno: e)
-        }
+        if got == Array("ok".utf8) { return 0 }
+        // The monitor's failure (Failure.wire).
+        if let f = Failure(wire: got) { throw f }
         undo()
         throw Failure(.failed, "the container monitor exited before the container started")
     }
@@ -78,8 +74,7 @@ extension Containers {
             let code = try runPrepared(id, req, o)
             output.exited(code)
         } catch {
-            let e = error as? Failure ?? Failure(.failed, "\(error)")
-            tell("\(e.kind.rawValue)\u{0}\(e.errno)\u{0}\(e.what)")
+            tell(String(decoding: (error as? Failure ?? Failure(.failed, "\(error)")).wire, as: UTF8.self))
             output.close()
             _exit(1)
         }

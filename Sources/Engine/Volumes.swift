@@ -230,10 +230,7 @@ extension Containers {
                 try a.finish()
                 _exit(0)
             } catch {
-                let e = error as? Failure ?? Failure(.failed, "\(error)")
-                let b = Array("\(e.kind.rawValue)\u{0}\(e.errno)\u{0}\(e.what)".utf8)
-                _ = b.withUnsafeBytes { write(errFds[1], $0.baseAddress, $0.count) }
-                _exit(1)
+                Failure.exitReporting(error, to: errFds[1])
             }
         }
         close(fds[1])

@@ -54,5 +54,26 @@ public struct Failure: Error, CustomStringConvertible {
     public var description: String { errno != 0 ? "\(what): \(errnoText(errno))" : what }
 }
 
+extension Failure {
+    /// How a forked child (the monitor, cp's and volumes' helpers) hands its
+    /// failure to its parent over a pipe: kind, errno and message,
+    /// NUL-separated (the message is one line, without NULs).
+    public var wire: [UInt8] { Array("\(kind.rawValue)\u{0}\(errno)\u{0}\(what)".utf8) }
+
+    /// The failure `wire` gave, nil for other bytes.
+    public init?(wire bytes: [UInt8]) {
+        let f = String(decoding: bytes, as: UTF8.self).split(separator: "\u{0}", maxSplits: 2, omittingEmptySubsequences: false)
+        guard f.count == 3, let kind = Kind(rawValue: String(f[0])), let e = Int32(f[1]) else { return nil }
+        self.init(kind, String(f[2]), errno: e)
+    }
+
+    /// A forked child's end: `error` (as a Failure) written to `fd`, then _exit(1).
+    public static func exitReporting(_ error: Error, to fd: Int32) -> Never {
+        let b = (error as? Failure ?? Failure(.failed, "\(error)")).wire
+        _ = b.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _exit(1)
+    }
+}
+
 /// The name the system-call wrappers throw under (a Failure of kind .system).
 public typealias SysError = Failure

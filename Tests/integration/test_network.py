@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 import pytest
 from conftest import BIN, ROOTFS, mc
+from test_run import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -512,15 +513,6 @@ def test_run_mode_foreground_hosts_file_has_the_address(renv, host_before):
     assert renv.leases() == []
 
 
-def wait_until(pred, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def can_bind(port, host="0.0.0.0"):
     s = socket.socket()
     try:
@@ -542,7 +534,7 @@ def test_run_mode_refuses_a_host_port_a_host_process_listens_on(renv, host_befor
     srv = subprocess.Popen([sys.executable, "-m", "http.server", "18081", "--bind", "127.0.0.1"], cwd=d,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: not can_bind(18081, "127.0.0.1"))
+        assert wait_for(lambda: not can_bind(18081, "127.0.0.1"))
         r = renv.mc("run", "-d", "--network", "bridge", "-p", "18081:80", "--rootfs", ROOTFS,
                     "sh", "-c", "echo container > /i; exec httpd -f -p 80 -h /")
         print("run -p 18081:80 with a host service on it:", r.returncode, r.stderr)
