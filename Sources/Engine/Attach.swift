@@ -258,17 +258,8 @@ extension Containers {
             sigaction(sig, &sa, nil)
         }
         // The user's terminal in raw mode: every key goes to the container's.
-        var saved: termios?
-        if tty && isatty(0) == 1 {
-            var t = termios()
-            if tcgetattr(0, &t) == 0 {
-                saved = t
-                var raw = t
-                cfmakeraw(&raw)
-                tcsetattr(0, TCSANOW, &raw)
-            }
-        }
-        defer { if var t = saved { tcsetattr(0, TCSANOW, &t) } }
+        let saved = tty ? Terminal.enterRaw(0) : nil
+        defer { Terminal.restore(saved) }
         func sendSize() {
             var ws = winsize()
             guard ioctl(isatty(0) == 1 ? 0 : 1, UInt(TIOCGWINSZ), &ws) == 0 else { return }

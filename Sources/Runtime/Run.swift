@@ -128,17 +128,9 @@ extension Runtime {
     func waitFor(pid: Int32, terminal: Int32?, relayStdin: Bool = true, forwardSignals forward: Bool = true,
                  pipes: [Int32] = [], output: ((Int32, UnsafeRawBufferPointer) -> Void)? = nil, watch: RunWatch? = nil) -> Int32 {
         if forward { forwardSignals(to: pid) }
-        var rawSaved: termios?
+        var rawSaved: termios? = nil
         if let master = terminal {
-            if relayStdin && isatty(0) == 1 {
-                var t = termios()
-                if tcgetattr(0, &t) == 0 {
-                    rawSaved = t
-                    var raw = t
-                    cfmakeraw(&raw)
-                    tcsetattr(0, TCSANOW, &raw)
-                }
-            }
+            if relayStdin { rawSaved = Terminal.enterRaw(0) }
             if isatty(0) == 1 { copyWindowSize(to: master) } else if isatty(1) == 1 { copyWindowSize(to: master, from: 1) }
         }
         if terminal != nil || !pipes.isEmpty || watch != nil {
@@ -154,7 +146,7 @@ extension Runtime {
             if r < 0 && errno == ECHILD { break }
         }
         while waitpid(-1, &status, WNOHANG) > 0 {}
-        if var t = rawSaved { tcsetattr(0, TCSANOW, &t) }
+        Terminal.restore(rawSaved)
         forwardTo = 0
         return code
     }
