@@ -1,4 +1,5 @@
 import Compile
+import CShim
 import Glibc
 import JSON
 import Rootfs
@@ -212,27 +213,9 @@ let resumeCommand = Command(name: "resume", summary: "thaw a paused container", 
     return try about(ref) { try runtime(g).resume(try runningID(ref, g)); return 0 }
 }
 
-let featuresCommand = Command(name: "features", summary: "print what this runtime supports, as JSON", usage: "", flags: []) { _, _ in
-    var o = JSONObject()
-    o["ociVersionMin"] = .string("1.0.0")
-    o["ociVersionMax"] = .string(Spec.version)
-    o["hooks"] = .array(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].map { .string($0) })
-    o["mountOptions"] = .array(MountOptions.known.map { .string($0) })
-    var linux = JSONObject()
-    linux["namespaces"] = .array(Namespace.knownTypes.map { .string($0) })
-    var cg = JSONObject()
-    cg["v1"] = .bool(true); cg["v2"] = .bool(true); cg["systemd"] = .bool(false)
-    linux["cgroup"] = .object(cg)
-    var sc = JSONObject()
-    sc["enabled"] = .bool(true)
-    sc["actions"] = .array(Seccomp.actions.map { .string($0) })
-    sc["operators"] = .array(Seccomp.operators.map { .string($0) })
-    linux["seccomp"] = .object(sc)
-    o["linux"] = .object(linux)
-    var ann = JSONObject()
-    ann["org.opencontainers.runc.version"] = .string("minicontainer " + version)
-    o["annotations"] = .object(ann)
-    writeStdout(JSONValue.object(o).pretty())
+let featuresCommand = Command(name: "features", summary: "print what this runtime supports, as JSON", usage: "", flags: []) { p, _ in
+    if let extra = p.positionals.first { throw Failure(.usage, "features takes no arguments, got \(quoted(extra))") }
+    writeStdout(Features.document(runtimeVersion: version, commit: String(cString: mc_commit())).pretty())
     return 0
 }
 

@@ -45,6 +45,44 @@ extension Privileges {
         return cap_max_bits() - 1
     }
 
+    /// The capabilities a spec asks for that this process cannot grant:
+    /// known names the bounding set lacks (this machine's lacks
+    /// CAP_SYS_RESOURCE). A container's processes inherit the bounding set
+    /// of the runtime that clones them, in a new user namespace too, so no
+    /// set of theirs can hold such a capability. runtime-spec 1.3: they are
+    /// logged as a warning and left out, not a failure (runc and crun fail
+    /// with "operation not permitted"). Unknown names stay, for
+    /// applyCapabilities' own warning.
+    public static func ungrantable(_ caps: Capabilities?) -> [String] {
+        guard let caps = caps else { return [] }
+        let last = lastCapability()
+        var out: [String] = []
+        for name in [caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient].flatMap({ $0 ?? [] }) {
+            if let n = capabilityNumber(name), n <= last, !Kernel.boundingSetHas(n), !out.contains(name) { out.append(name) }
+        }
+        return out
+    }
+
+    /// `caps` without the names in `names`, in every set.
+    public static func removing(_ names: [String], from caps: Capabilities?) -> Capabilities? {
+        guard var c = caps, !names.isEmpty else { return caps }
+        func strip(_ l: [String]?) -> [String]? { l.map { $0.filter { !names.contains($0) } } }
+        c.bounding = strip(c.bounding); c.effective = strip(c.effective); c.permitted = strip(c.permitted)
+        c.inheritable = strip(c.inheritable); c.ambient = strip(c.ambient)
+        return c
+    }
+
+    /// The process with the capabilities it cannot get left out, each named
+    /// in one warning (on stderr and in --log) from the runtime's side.
+    public static func grantable(_ process: Process, warn: (String) -> Void) -> Process {
+        let denied = ungrantable(process.capabilities)
+        guard !denied.isEmpty else { return process }
+        warn("capabilities the runtime does not hold are left out: [\(denied.joined(separator: " "))] (not in its bounding set)")
+        var p = process
+        p.capabilities = removing(denied, from: p.capabilities)
+        return p
+    }
+
     /// The spec's capabilities as numbers, with the names that are unknown or
     /// above the kernel's last capability set aside for one warning.
     struct CapabilityPlan: Equatable {

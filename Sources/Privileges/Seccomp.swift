@@ -125,7 +125,7 @@ extension Privileges {
 
     /// The architectures runtime-spec names (SCMP_ARCH_*), with libseccomp's
     /// name for each, which is the suffix in lower case.
-    static let seccompArchitectures = ["X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
+    public static let seccompArchitectures = ["X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
         "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC", "PARISC64",
         "RISCV64", "LOONGARCH64", "M68K", "SH", "SHEB"]
 
@@ -139,6 +139,25 @@ extension Privileges {
     /// 0 when this libseccomp does not know it.
     static func seccompArchitectureToken(_ libseccompName: String) -> UInt32 {
         seccomp_arch_resolve_name(libseccompName)
+    }
+
+    /// The filter flags linux.seccomp.flags may name (features' knownFlags).
+    public static var seccompKnownFlags: [String] { SeccompFlag.allCases.map(\.rawValue) }
+
+    /// The flags this libseccomp can set (features' supportedFlags): those
+    /// with an attribute, at the API level that attribute needs (TSYNC 2,
+    /// LOG 3, SPEC_ALLOW 4; seccomp_api_get asks the kernel too).
+    public static func seccompSupportedFlags() -> [String] {
+        let level = seccomp_api_get()
+        return SeccompFlag.allCases.filter { f in
+            guard seccompAttribute(f) != nil else { return false }
+            switch f {
+            case .tsync: return level >= 2
+            case .log: return level >= 3
+            case .specAllow: return level >= 4
+            case .waitKillableRecv: return false
+            }
+        }.map(\.rawValue)
     }
 
     static func seccompAttribute(_ f: SeccompFlag) -> scmp_filter_attr? {

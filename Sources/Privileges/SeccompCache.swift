@@ -111,7 +111,7 @@ extension Privileges {
         return t
     }
 
-    static var libseccompVersion: String {
+    public static var libseccompVersion: String {
         guard let v = seccomp_version() else { return "unknown" }
         return "\(v.pointee.major).\(v.pointee.minor).\(v.pointee.micro)"
     }

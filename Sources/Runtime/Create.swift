@@ -42,10 +42,13 @@ extension Runtime {
 func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) throws -> Created {
     try Store.validate(id: o.id)
     let bundle = try Bundle.load(o.bundle)
-    let spec = bundle.spec
+    var spec = bundle.spec
     let hostNamespaces = try checkSysctlNamespaces(spec)
     try checkHostSupport(spec, network: network)
-    guard let process = spec.process else { throw fail("config.json has no process to run") }
+    guard let process = spec.process.map({ Privileges.grantable($0, warn: Log.warn) }) else {
+        throw fail("config.json has no process to run")
+    }
+    spec.process = process
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
     var namespaces = spec.linux?.namespaces ?? []

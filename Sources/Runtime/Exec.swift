@@ -37,7 +37,7 @@ extension Runtime {
         try Store.validate(id: o.id)
         try checkProcessConfinement(o.process)
         let (r, spec, pid) = try withLockedRecord(o.id)
-        let process = o.process
+        let process = Privileges.grantable(o.process, warn: Log.warn)
         guard !(process.args ?? []).isEmpty else { throw fail("exec needs a command") }
         if process.terminal == true && o.consoleSocket == nil && o.detach {
             throw fail("exec --tty --detach needs --console-socket")

@@ -29,7 +29,7 @@ public struct Spec: Codable, Equatable {
     }
 
     /// The runtime-spec version we implement and write.
-    public static let version = "1.1.0"
+    public static let version = "1.3.0"
 }
 
 public struct Process: Codable, Equatable {

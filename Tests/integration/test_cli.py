@@ -34,7 +34,7 @@ def test_version(binary):
         lines = r.stdout.splitlines()
         assert lines[0].startswith("minicontainer version ")
         assert lines[1].startswith("commit: ")
-        assert lines[2] == "spec: 1.1.0"
+        assert lines[2] == "spec: 1.3.0"
 
 
 def test_help(binary):
