@@ -51,7 +51,7 @@ let globalFlags: [Flag] = [
     Flag(["log"], value: "FILE", "also write errors to FILE"),
     Flag(["log-format"], value: "text|json", "format of --log (default text)"),
     Flag(["debug"], "write debug lines to --log"),
-    Flag(["systemd-cgroup"], "accepted for runc compatibility; cgroupsPath is used as a path"),
+    Flag(["systemd-cgroup"], "take cgroupsPath as slice:prefix:name (placed at systemd's path, without asking systemd)"),
     Flag(["h", "help"], "show help"),
     Flag(["v", "version"], "print the version"),
 ]
@@ -200,6 +200,12 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.format = lf
     }
     if parsed.bool("version") { writeStdout(versionText()); return 0 }
+    // We never ask systemd for a scope (no D-Bus): where systemd runs, it
+    // does not know the cgroup we make, which a caller asking for its
+    // driver should hear (features says so too).
+    if parsed.bool("systemd-cgroup"), i < args.count, ["create", "run"].contains(args[i]), Features.systemdRunning() {
+        Log.warn("--systemd-cgroup: systemd runs here, but minicontainer does not ask it for a scope; the container's cgroup is made directly at the path systemd would use")
+    }
     guard i < args.count else {
         if parsed.bool("help") { writeStdout(toolHelp()); return 0 }
         writeStderr(toolHelp())

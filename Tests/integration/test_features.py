@@ -238,3 +238,19 @@ def test_systemd_answer_matches_the_host(features):
     assert features["linux"]["cgroup"]["systemd"] is (not systemd)
     assert features["linux"]["cgroup"]["v1"] and features["linux"]["cgroup"]["v2"]
     assert "org.minicontainer.cgroup.systemd" in features["annotations"]
+
+
+def test_where_systemd_runs_features_and_create_say_we_do_not_ask_it(lab):
+    """A mount namespace of the test's own with /run/systemd/system, as a
+    systemd host has it: features reports no systemd driver, and create
+    with --systemd-cgroup warns that systemd is not asked for a scope."""
+    bundle = lab.bundle(["/bin/true"])
+    script = ("mount -t tmpfs mcfake /run && mkdir -p /run/systemd/system && "
+              f"{lab.copy} features && {' '.join(lab.cmd('--systemd-cgroup', 'run', '--bundle', bundle, lab.id('sd')))}")
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, env=lab.environ, timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout[:r.stdout.rindex("}") + 1])
+    assert doc["linux"]["cgroup"]["systemd"] is False
+    assert "systemd runs here" in doc["annotations"]["org.minicontainer.cgroup.systemd"]
+    assert "does not ask it for a scope" in r.stderr
