@@ -2,9 +2,12 @@
 # Installs what building and testing minicontainer needs, from Debian's
 # packages only. Idempotent: packages already present are not fetched again.
 set -euo pipefail
-# gcc and libc6-dev: the attack suite compiles its attacker programs static.
+# gcc and libc6-dev: the attack suite compiles its attacker programs static
+# (and test_cri.py its pause program). containernetworking-plugins and
+# python3-grpcio: test_cri.py's pods (CNI bridge, the CRI client).
 pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
-      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd tmux gcc libc6-dev
+      runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd containernetworking-plugins
+      python3-grpcio tmux gcc libc6-dev
       libarchive-dev libzstd-dev zlib1g-dev zstd umoci skopeo
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libpsl-dev libidn2-dev libunistring-dev libbrotli-dev
       docker-registry apache2-utils openssl curl
@@ -20,5 +23,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The test runner's python may be another than Debian's (pyenv): make sure it
-# has pytest and jsonschema too.
-python3 -c 'import pytest, jsonschema' 2>/dev/null || python3 -m pip install -q pytest jsonschema
+# has pytest, jsonschema and grpcio too.
+python3 -c 'import pytest, jsonschema, grpc' 2>/dev/null || python3 -m pip install -q pytest jsonschema grpcio

@@ -92,8 +92,14 @@ extension V1Manager {
     }
 
     func applyV1(_ r: Resources, updating: Bool = false) throws {
-        // Device rules are checked before anything is written.
+        // Device rules and unified keys are checked before anything is written.
         let devices = try (r.devices ?? []).isEmpty ? nil : DeviceRules(r.devices!)
+        if let u = r.unified, !u.isEmpty {
+            guard let v2 = unified else { throw unsupported("linux.resources.unified: no cgroup2 hierarchy") }
+            // Hybrid: the controllers are v1's, so no file of the unified
+            // cgroup appears later: each key must name one now.
+            try v2.checkUnified(u, filesExist: true)
+        }
         if let pids = r.pids {
             let d = try needDir("pids", for: "pids limit")
             try set(d, "pids.max", pids.limit > 0 ? String(pids.limit) : "max")
@@ -109,10 +115,7 @@ extension V1Manager {
         }
         if let h = r.hugepageLimits, !h.isEmpty { try applyHugetlb(h) }
         if let d = devices { try applyDevices(d, updating: updating) }
-        if let u = r.unified, !u.isEmpty {
-            guard let v2 = unified else { throw unsupported("linux.resources.unified: no cgroup2 hierarchy") }
-            try v2.applyUnified(u)
-        }
+        if let u = r.unified, !u.isEmpty { try unified?.applyUnified(u) }
     }
 
     func applyCPU(_ c: CPU) throws {
@@ -271,6 +274,8 @@ extension V2Manager {
     func applyV2(_ r: Resources) throws {
         // Device rules are checked (and made a program) before anything is written.
         let deviceProgram = try (r.devices ?? []).isEmpty ? nil : DeviceFilter.containerProgram(r.devices!)
+        // So are the unified keys (their files may appear once a controller is enabled).
+        if let u = r.unified, !u.isEmpty { try checkUnified(u, filesExist: false) }
         if let pids = r.pids {
             try enableControllers(["pids"])
             try set(path, "pids.max", pids.limit > 0 ? String(pids.limit) : "max")
@@ -357,11 +362,23 @@ extension V2Manager {
         for l in limits { try set(path, "hugetlb.\(l.pageSize).max", String(l.limit)) }
     }
 
-    func applyUnified(_ u: [String: String]) throws {
+    /// Refuses a key that is no file name of the cgroup directory and, with
+    /// `filesExist`, one naming no file there; called before any write, so a
+    /// refused update (containerd's `update --resources -`) changes nothing.
+    func checkUnified(_ u: [String: String], filesExist: Bool) throws {
         for key in u.keys.sorted() {
             guard validUnifiedKey(key) else {
                 throw SysError("linux.resources.unified: invalid key \"\(key)\"", errno: EINVAL)
             }
+            if filesExist && !FS.exists(path + "/" + key) {
+                throw SysError("linux.resources.unified: \"\(key)\": no such file in \(path)", errno: ENOENT)
+            }
+        }
+    }
+
+    func applyUnified(_ u: [String: String]) throws {
+        try checkUnified(u, filesExist: false)
+        for key in u.keys.sorted() {
             // The controller a file belongs to ("memory.high" -> memory) must be enabled.
             let controller = String(key.split(separator: ".")[0])
             if controller != "cgroup" && hasController(controller) { try enableControllers([controller]) }

@@ -66,8 +66,9 @@ def remove_empty_dirs(path):
             pass
 
 
-def oci_image_tar(rootfs, name):
-    """An OCI image layout as a tar stream: one uncompressed layer."""
+def oci_image_tar(rootfs, name, config=None):
+    """An OCI image layout as a tar stream: one uncompressed layer; `config`
+    is the image config's "config" object (default: PATH and Cmd sh)."""
     layer = subprocess.run(["tar", "-C", rootfs, "--numeric-owner", "-c", "."],
                            capture_output=True, check=True).stdout
 
@@ -75,7 +76,7 @@ def oci_image_tar(rootfs, name):
         return "sha256:" + hashlib.sha256(b).hexdigest()
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+        "config": config or {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
     }).encode()
     manifest = json.dumps({
