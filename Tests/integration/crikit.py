@@ -56,11 +56,16 @@ message KeyValue { string key = 1; string value = 2; }
 message LinuxContainerResources { int64 cpu_period = 1; int64 cpu_quota = 2; int64 cpu_shares = 3;
     int64 memory_limit_in_bytes = 4; int64 oom_score_adj = 5; string cpuset_cpus = 6; string cpuset_mems = 7;
     map<string, string> unified = 9; int64 memory_swap_limit_in_bytes = 10; }
-message LinuxContainerSecurityContext { NamespaceOption namespace_options = 3; bool privileged = 2; }
+message Capability { repeated string add_capabilities = 1; repeated string drop_capabilities = 2; }
+message LinuxContainerSecurityContext { Capability capabilities = 1; bool privileged = 2;
+    NamespaceOption namespace_options = 3; Int64Value run_as_user = 5; bool readonly_rootfs = 7;
+    repeated string masked_paths = 13; repeated string readonly_paths = 14; }
+message Mount { string container_path = 1; string host_path = 2; bool readonly = 3; }
 message LinuxContainerConfig { LinuxContainerResources resources = 1; LinuxContainerSecurityContext security_context = 2; }
 message ContainerMetadata { string name = 1; uint32 attempt = 2; }
 message ContainerConfig { ContainerMetadata metadata = 1; ImageSpec image = 2; repeated string command = 3;
-    repeated string args = 4; string working_dir = 5; repeated KeyValue envs = 6; map<string, string> labels = 9;
+    repeated string args = 4; string working_dir = 5; repeated KeyValue envs = 6; repeated Mount mounts = 7;
+    map<string, string> labels = 9;
     string log_path = 11; bool stdin = 12; bool tty = 14; LinuxContainerConfig linux = 15; }
 message CreateContainerRequest { string pod_sandbox_id = 1; ContainerConfig config = 2;
     PodSandboxConfig sandbox_config = 3; }
@@ -88,6 +93,8 @@ message ExecSyncResponse { bytes stdout = 1; bytes stderr = 2; int32 exit_code =
 message ExecRequest { string container_id = 1; repeated string cmd = 2; bool tty = 3; bool stdin = 4;
     bool stdout = 5; bool stderr = 6; }
 message ExecResponse { string url = 1; }
+message AttachRequest { string container_id = 1; bool stdin = 2; bool tty = 3; bool stdout = 4; bool stderr = 5; }
+message AttachResponse { string url = 1; }
 message StatusRequest { bool verbose = 1; }
 message RuntimeCondition { string type = 1; bool status = 2; string reason = 3; string message = 4; }
 message RuntimeStatus { repeated RuntimeCondition conditions = 1; }
@@ -268,8 +275,9 @@ class Client:
 
 
 class WebSocketExec:
-    """One exec through the CRI streaming server's URL (ExecResponse.url),
-    over a WebSocket speaking v4.channel.k8s.io: every binary message starts
+    """One exec or attach through the CRI streaming server's URL
+    (ExecResponse.url, AttachResponse.url), over a WebSocket speaking
+    v4.channel.k8s.io: every binary message starts
     with its channel (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize); the
     error channel's last message is a JSON metav1.Status with the exit code."""
 

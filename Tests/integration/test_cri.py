@@ -15,7 +15,7 @@ with `ctr -n k8s.io images import` under names on a closed loopback port,
 so an unexpected pull fails on this machine and nothing is downloaded.
 
 The CRI calls go through crikit.py (grpcio, messages encoded by hand from
-runtime.v1's api.proto); streaming exec goes to the streaming server's
+runtime.v1's api.proto); streaming exec and attach go to the streaming server's
 loopback URL over a WebSocket. The module's teardown removes every pod, the
 bridge and the cgroup parents, and asserts that nothing is left: mounts,
 cgroups, network namespaces, veths, leases, processes, the runtime's state.
@@ -215,20 +215,23 @@ state = "{self.state}"
                                                                  "ipc": crikit.POD}}},
         }
 
-    def run_pod(self, name):
+    def run_pod(self, name, privileged=False):
         cfg = self.pod_config(name)
+        if privileged:
+            cfg["linux"]["security_context"]["privileged"] = True
         os.makedirs(cfg["log_directory"], exist_ok=True)
         sid = self.client.RunPodSandbox({"config": cfg, "runtime_handler": HANDLER})["pod_sandbox_id"]
         return sid, cfg
 
-    def create_container(self, sid, pod_cfg, name, command, args=(), resources=None, pid_mode=crikit.POD):
+    def create_container(self, sid, pod_cfg, name, command, args=(), resources=None, pid_mode=crikit.POD,
+                         security=None, **config):
         linux = {"security_context": {"namespace_options": {"network": crikit.POD, "pid": pid_mode,
-                                                            "ipc": crikit.POD}}}
+                                                            "ipc": crikit.POD}, **(security or {})}}
         if resources:
             linux["resources"] = resources
         cfg = {"metadata": {"name": name, "attempt": 0}, "image": {"image": BUSYBOX_IMAGE},
                "command": list(command), "args": list(args), "log_path": f"{name}/0.log",
-               "envs": [{"key": "WHO", "value": name}], "linux": linux}
+               "envs": [{"key": "WHO", "value": name}], "linux": linux, **config}
         cid = self.client.CreateContainer({"pod_sandbox_id": sid, "config": cfg,
                                            "sandbox_config": pod_cfg})["container_id"]
         self.client.StartContainer({"container_id": cid})
@@ -586,6 +589,91 @@ def test_shim_task_ps_reads_our_ps_json(cri, pod):
     assert [l.split()[0] for l in out.splitlines()[1:]] == [str(pid)], out
 
 
+
+def status_caps(out):
+    return {l.split(":")[0]: int(l.split()[1], 16) for l in out.splitlines() if l.startswith("Cap")}
+
+
+def test_security_context_and_host_path_mount(cri, pod):
+    vol = f"{cri.tmp}/vol"
+    os.makedirs(vol)
+    with open(f"{vol}/f", "w") as f:
+        f.write("host-file\n")
+    cid = cri.create_container(
+        pod["sid"], pod["cfg"], "limited", ["sleep", "1007"],
+        security={"run_as_user": {"value": 1000}, "readonly_rootfs": True,
+                  "capabilities": {"drop_capabilities": ["ALL"], "add_capabilities": ["NET_ADMIN"]}},
+        mounts=[{"container_path": "/data", "host_path": vol, "readonly": True}])
+    try:
+        assert cri.exec_sync(cid, "id", "-u") == (0, "1000\n", "")
+        caps = status_caps(cri.exec_sync(cid, "grep", "^Cap", "/proc/self/status")[1])
+        # NET_ADMIN (12) alone in the bounding set; uid 1000 keeps no effective ones.
+        assert caps == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 1 << 12, "CapAmb": 0}, caps
+        assert cri.exec_sync(cid, "cat", "/data/f") == (0, "host-file\n", "")
+        for target in ("/x", "/data/y"):
+            code, _, err = cri.exec_sync(cid, "touch", target)
+            assert code != 0 and "Read-only file system" in err, (target, err)
+        assert os.listdir(vol) == ["f"]
+    finally:
+        cri.client.StopContainer({"container_id": cid, "timeout": 0})
+        cri.client.RemoveContainer({"container_id": cid})
+
+
+def test_tty_exec_and_attach(cri, pod):
+    """kubectl exec -it and kubectl attach: a terminal, stdin, the output over
+    the WebSocket, the exit code (exec) and the container's end (attach)."""
+    url = cri.client.Exec({"container_id": pod["reader"], "cmd": ["sh"], "tty": True, "stdin": True,
+                           "stdout": True})["url"]
+    ws = crikit.WebSocketExec(url)
+    ws.stdin(b"tty; echo $((6*7)); exit 4\n")
+    out, _, status = ws.run()
+    assert re.search(rb"\r\n/dev/pts/\d+\r\n42\r\n", out) and crikit.exit_code(status) == 4, (out, status)
+
+    cid = cri.create_container(pod["sid"], pod["cfg"], "talk", ["sh"], stdin=True, tty=True)
+    url = cri.client.Attach({"container_id": cid, "stdin": True, "tty": True, "stdout": True})["url"]
+    ws = crikit.WebSocketExec(url)
+    ws.stdin(b"echo attached-$((6*7)); exit 3\n")
+    out, _, _ = ws.run()
+    assert b"\r\nattached-42\r\n" in out, out
+    assert wait_for(lambda: cri.client.ContainerStatus({"container_id": cid})["status"].get("state")
+                    == crikit.CONTAINER_EXITED)
+    assert cri.client.ContainerStatus({"container_id": cid})["status"]["exit_code"] == 3
+    cri.client.RemoveContainer({"container_id": cid})
+    assert cid not in cri.runtime_state()
+
+
+def test_privileged_pod(cri):
+    sid, cfg = cri.run_pod("priv", privileged=True)
+    try:
+        # kubelet sends its masked and read-only paths; containerd applies
+        # them to unprivileged containers only.
+        paths = {"masked_paths": ["/proc/timer_list", "/sys/firmware"], "readonly_paths": ["/proc/sys"]}
+        plain = cri.create_container(sid, cfg, "plain", ["sleep", "1008"], security=paths)
+        priv = cri.create_container(sid, cfg, "priv", ["sleep", "1009"], security={"privileged": True, **paths})
+        with open("/proc/self/status") as f:
+            host_bounding = status_caps(f.read())["CapBnd"]
+        caps = status_caps(cri.exec_sync(priv, "grep", "^Cap", "/proc/self/status")[1])
+        assert caps["CapEff"] == caps["CapBnd"] == host_bounding, caps
+        assert status_caps(cri.exec_sync(plain, "grep", "^Cap", "/proc/self/status")[1])["CapEff"] != host_bounding
+        # The host's devices (containerd lists them all in the spec).
+        host_dev = next(d for d in ("kmsg", "loop-control", "mem", "port") if os.path.exists(f"/dev/{d}"))
+        assert cri.exec_sync(priv, "test", "-c", f"/dev/{host_dev}")[0] == 0
+        assert cri.exec_sync(plain, "test", "-e", f"/dev/{host_dev}")[0] != 0
+        # No masked paths: /proc/kcore is the kernel's, not /dev/null.
+        # Masked paths: /dev/null (1:3) over a file, an empty read-only
+        # tmpfs over a directory; /proc/sys read-only. None of it when privileged.
+        masked = "/proc/timer_list"
+        assert cri.exec_sync(plain, "stat", "-c", "%t:%T", masked)[1].strip() == "1:3"
+        code, out, _ = cri.exec_sync(priv, "head", "-c", "100", masked)
+        assert code == 0 and out.startswith("Timer List"), out
+        assert cri.exec_sync(plain, "ls", "/sys/firmware")[1] == ""
+        assert "acpi" in cri.exec_sync(priv, "ls", "/sys/firmware")[1]
+        code, _, err = cri.exec_sync(plain, "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid")
+        assert code != 0 and "Read-only file system" in err, err
+    finally:
+        cri.remove_pod(sid)
+
+
 def test_stop_and_remove_leave_nothing(cri):
     netns_before, veths_before = set(cri.netns()), cri.bridge_ports()
     sid, cfg = cri.run_pod("gone")
@@ -616,3 +704,4 @@ def test_stop_and_remove_leave_nothing(cri):
     assert not {sid, cid} & set(cri.runtime_state())
     assert not any(os.path.isdir(d) for d in cg.values()), cg
     assert not [m for m in mounts_under(cri.tmp) if sid in m or cid in m]
+
