@@ -156,6 +156,12 @@ state = "{self.state}"
   BinaryName = "{BIN}"
   Root = "{self.runtime_root}"
   SystemdCgroup = false
+{p}.containerd.runtimes.{HANDLER}-systemd]
+  runtime_type = "io.containerd.runc.v2"
+{p}.containerd.runtimes.{HANDLER}-systemd.options]
+  BinaryName = "{BIN}"
+  Root = "{self.runtime_root}"
+  SystemdCgroup = true
 {p}.cni]
   bin_dir = "{CNI_BIN}"
   conf_dir = "{self.cni_conf}"
@@ -215,12 +221,14 @@ state = "{self.state}"
                                                                  "ipc": crikit.POD}}},
         }
 
-    def run_pod(self, name, privileged=False):
+    def run_pod(self, name, privileged=False, handler=HANDLER, cgroup_parent=None):
         cfg = self.pod_config(name)
         if privileged:
             cfg["linux"]["security_context"]["privileged"] = True
+        if cgroup_parent:
+            cfg["linux"]["cgroup_parent"] = cgroup_parent
         os.makedirs(cfg["log_directory"], exist_ok=True)
-        sid = self.client.RunPodSandbox({"config": cfg, "runtime_handler": HANDLER})["pod_sandbox_id"]
+        sid = self.client.RunPodSandbox({"config": cfg, "runtime_handler": handler})["pod_sandbox_id"]
         return sid, cfg
 
     def create_container(self, sid, pod_cfg, name, command, args=(), resources=None, pid_mode=crikit.POD,
@@ -672,6 +680,32 @@ def test_privileged_pod(cri):
         assert code != 0 and "Read-only file system" in err, err
     finally:
         cri.remove_pod(sid)
+
+
+
+def test_systemd_cgroup_handler(cri):
+    """A handler with SystemdCgroup = true (kubelet's systemd cgroup driver):
+    containerd makes "PARENT.slice:cri-containerd:ID" paths and the shim
+    passes --systemd-cgroup; the cgroups are the ones systemd's would be
+    (without systemd here, we make them by hand), and limits land there."""
+    parent = f"mccri{cri.tag}.slice"
+    sid, cfg = cri.run_pod("sd", handler=HANDLER + "-systemd", cgroup_parent=parent)
+    try:
+        cid = cri.create_container(sid, cfg, "c", ["sleep", "1010"],
+                                   resources={"memory_limit_in_bytes": 40 * MiB})
+        scopes = {i: f"/{parent}/cri-containerd-{i}.scope" for i in (sid, cid)}
+        for i, path in scopes.items():
+            with open(f"/proc/{cri.pid_of(i)}/cgroup") as f:
+                lines = f.read().splitlines()
+            assert all(l.endswith(":" + path) for l in lines), lines
+        mem = f"{CGROUP}/memory{scopes[cid]}/memory.limit_in_bytes"
+        assert read(mem) == str(40 * MiB)
+        cri.client.UpdateContainerResources({"container_id": cid, "linux": {"memory_limit_in_bytes": 50 * MiB}})
+        assert read(mem) == str(50 * MiB)
+        assert cri.client.ContainerStats({"container_id": cid})["stats"]["memory"]["working_set_bytes"]["value"] > 0
+    finally:
+        cri.remove_pod(sid)
+    assert not [d for h in os.listdir(CGROUP) for d in scopes.values() if os.path.isdir(f"{CGROUP}/{h}{d}")]
 
 
 def test_stop_and_remove_leave_nothing(cri):
