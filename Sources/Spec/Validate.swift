@@ -78,6 +78,7 @@ extension Spec {
                 bad(at, "is \(m.destination.utf8.count) bytes long, more than a path may be (\(Spec.pathMax)): \(quoted(m.destination))")
             }
         }
+        out += mountIDMapProblems()  // MountIDMap.swift
 
         for (kind, list) in hooks?.all ?? [] {
             for (i, h) in list.enumerated() {
