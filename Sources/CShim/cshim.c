@@ -132,6 +132,14 @@ int mc_mount_setattr(int dirfd, const char *path, unsigned int flags,
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }
 
+int mc_mount_setattr_idmap(int dirfd, const char *path, unsigned int flags, int userns_fd) {
+    struct mc_mount_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = 0x00100000; /* MOUNT_ATTR_IDMAP */
+    attr.userns_fd = (uint64_t)userns_fd;
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
+}
+
 int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags) {
     struct statfs st;
     if (statfs(path, &st) != 0) return -1;

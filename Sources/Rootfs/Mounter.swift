@@ -316,11 +316,22 @@ final class Setup {
 
     // MARK: spec mounts
 
-    func perform(_ m: PlannedMount, cgroupNamespace: Bool) throws {
+    /// Performs one spec mount; an idmapped one (`m.idmapped`) attaches
+    /// `idmappedTree`, the runtime's detached copy of its source (IDMap.swift),
+    /// which it consumes, and gives it `propagation`, the root's.
+    func perform(_ m: PlannedMount, cgroupNamespace: Bool, idmappedTree: Int32? = nil, propagation: UInt = 0) throws {
+        if !m.idmapped, let t = idmappedTree { close(t) }
         try step(m.label) {
-            if m.idmapped { throw SysError("idmapped mounts are not supported", errno: EOPNOTSUPP) }
             let fd: Int32
             switch m.kind {
+            case .bind where m.idmapped:
+                guard let tree = idmappedTree else {
+                    throw SysError("the runtime made no idmapped copy of \(m.source)", errno: EINVAL)
+                }
+                fd = try bind(m, idmappedTree: tree, propagation: propagation)
+            case _ where m.idmapped:
+                if let t = idmappedTree { close(t) }
+                throw SysError("only bind mounts can be idmapped", errno: EINVAL)
             case .bind: fd = try bind(m)
             case .cgroup: fd = try cgroup(m, cgroupNamespace: cgroupNamespace)
             case .filesystem(let type): fd = try filesystem(m, type: type)
@@ -330,32 +341,42 @@ final class Setup {
         }
     }
 
-    /// Returns the new mount's descriptor.
-    func bind(_ m: PlannedMount) throws -> Int32 {
-        let src = Glibc.open(m.source, Kernel.O_PATH | O_CLOEXEC)
-        try check(src, m.label)
-        defer { close(src) }
-        var st = stat()
-        try check(fstat(src, &st), "stat \(m.source)")
-        let directory = st.st_mode & S_IFMT == S_IFDIR
-        let srcType = fstatFS(src)?.type
-        // A procfs or sysfs bound in (rootless, --pid=host) is held to what a mount of one is.
-        let kernelFS = directory && (srcType == Kernel.PROC_SUPER_MAGIC || srcType == Kernel.SYSFS_MAGIC)
-        let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: directory)
-        defer { close(dst) }
-        try checkProcDestination(dst, m, sourceIsProcfs: srcType == Kernel.PROC_SUPER_MAGIC)
-        let tree = try cloneTree(src, recursive: m.options.flags & MS.rec != 0, what: m.label)
+    /// Returns the new mount's descriptor. The mount is a detached copy of
+    /// the source made here (open_tree), or `idmappedTree`, the one the
+    /// runtime made and idmapped (consumed: closed on failure), which then
+    /// gets `propagation` (with MS_REC) once attached: it was cloned in this
+    /// mount namespace before the root's propagation was set, so may still
+    /// be a peer of the host's mount (a container without a user namespace),
+    /// where a copy made now would be the root's kind (rslave by default).
+    func bind(_ m: PlannedMount, idmappedTree: Int32? = nil, propagation: UInt = 0) throws -> Int32 {
+        var tree = idmappedTree ?? -1
         do {
+            let src = tree >= 0 ? tree : Glibc.open(m.source, Kernel.O_PATH | O_CLOEXEC)
+            try check(src, m.label)
+            defer { if src != tree { close(src) } }
+            var st = stat()
+            try check(fstat(src, &st), "stat \(m.source)")
+            let directory = st.st_mode & S_IFMT == S_IFDIR
+            let srcType = fstatFS(src)?.type
+            // A procfs or sysfs bound in (rootless, --pid=host) is held to what a mount of one is.
+            let kernelFS = directory && (srcType == Kernel.PROC_SUPER_MAGIC || srcType == Kernel.SYSFS_MAGIC)
+            let dst = kernelFS ? try kernelFSMountPoint(m.destination) : try mountPoint(m.destination, directory: directory)
+            defer { close(dst) }
+            try checkProcDestination(dst, m, sourceIsProcfs: srcType == Kernel.PROC_SUPER_MAGIC)
+            if tree < 0 { tree = try cloneTree(src, recursive: m.options.flags & MS.rec != 0, what: m.label) }
             try attach(tree, onto: dst, what: m.label)
+            if idmappedTree != nil && propagation != 0 {
+                try check(sysMount(nil, fdPath(tree), nil, propagation | MS.rec), "set propagation of \(m.destination)")
+            }
             if m.options.needsBindRemount {
                 try remountBind(fdPath(tree), requested: m.options.flags, cleared: m.options.clearedFlags,
                                 what: "remount \(m.destination)")
             }
+            return tree
         } catch {
-            close(tree)
+            if tree >= 0 { close(tree) }
             throw error
         }
-        return tree
     }
 
     /// Hosts paths bound instead when a filesystem cannot be mounted in a

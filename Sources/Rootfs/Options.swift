@@ -42,7 +42,7 @@ public enum MS {
 /// An OCI mount's options, parsed.
 public struct MountOptions: Equatable, CustomStringConvertible {
     /// Every option the parser knows and the runtime carries out (flags,
-    /// propagation, recursive attributes, tmpcopyup), sorted: the
+    /// propagation, recursive attributes, tmpcopyup, idmap, ridmap), sorted: the
     /// `mountOptions` that `features` prints. Anything else is passed to the
     /// filesystem as data.
     public static let known: [String] = (Array(Rootfs.flagOptions.keys) + Array(Rootfs.propagationOptions.keys)
@@ -136,9 +136,10 @@ extension Rootfs {
     static let extensionOptions: Set<String> = ["tmpcopyup", "notmpcopyup", "idmap", "ridmap"]
 
     /// The extensions parseOptions knows but the runtime does not carry out:
-    /// idmapped mounts are refused (Mounter), and "notmpcopyup" does not undo
-    /// an earlier "tmpcopyup" (either one present, the copy is made).
-    static let unsupportedExtensions: Set<String> = ["notmpcopyup", "idmap", "ridmap"]
+    /// "notmpcopyup" does not undo an earlier "tmpcopyup" (either one
+    /// present, the copy is made). "idmap" and "ridmap" are carried out on
+    /// bind mounts (IDMap.swift); Spec.mountIDMapProblems refuses the rest.
+    static let unsupportedExtensions: Set<String> = ["notmpcopyup"]
 
     /// Parses an OCI mount's options: flags (a later option wins over an
     /// earlier one: "ro,rw" is rw), propagation, recursive attributes,

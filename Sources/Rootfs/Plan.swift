@@ -22,7 +22,8 @@ public struct PlannedMount: Equatable {
     /// Clean absolute path inside the container.
     public var destination: String
     public var options: MountOptions
-    /// The spec asked for an idmapped mount (uidMappings/gidMappings, or the idmap/ridmap options).
+    /// The spec asked for an idmapped mount (uidMappings/gidMappings, or the
+    /// idmap/ridmap options): the runtime makes its detached tree (IDMap.swift).
     public var idmapped: Bool
 
     public init(kind: MountKind, source: String, destination: String, options: MountOptions, idmapped: Bool = false) {
@@ -126,8 +127,7 @@ extension Rootfs {
             } else if source.isEmpty {
                 source = type
             }
-            let idmapped = m.uidMappings != nil || m.gidMappings != nil
-                || o.extensions.contains("idmap") || o.extensions.contains("ridmap")
+            let idmapped = m.idmap != nil
             return PlannedMount(kind: kind, source: source, destination: Path.clean(m.destination), options: o,
                                 idmapped: idmapped)
         }

@@ -18,7 +18,12 @@ public enum Rootfs {
     /// /dev symlinks (unless /dev is a bind mount), then `linux.devices`.
     /// `rootfs` is the absolute host path of the root filesystem; `bundle` the
     /// absolute bundle directory (relative bind sources are relative to it).
-    public static func prepare(spec: Spec, rootfs: String, bundle: String) throws {
+    /// `idmappedTrees` are the runtime's idmapped copies of the sources of
+    /// idmapped binds (IDMap.swift), by index in the spec's mounts; each is
+    /// attached in its place, and closed.
+    public static func prepare(spec: Spec, rootfs: String, bundle: String, idmappedTrees: [Int: Int32] = [:]) throws {
+        var trees = idmappedTrees
+        defer { for t in trees.values { close(t) } }
         try requireOwnMountNamespace()
         let (rootFlag, rootName) = try rootPropagation(spec, default: (MS.slave | MS.rec, "rslave"))
         try check(sysMount(nil, "/", nil, rootFlag), "set propagation of / to \(rootName)")
@@ -33,8 +38,9 @@ public enum Rootfs {
         let cgroupNamespace = spec.linux?.namespaces?.contains { $0.type == "cgroup" } ?? false
 
         let setup = try Setup(rootPath: real)
-        for m in planned {
-            try setup.perform(m, cgroupNamespace: cgroupNamespace)
+        for (i, m) in planned.enumerated() {
+            try setup.perform(m, cgroupNamespace: cgroupNamespace, idmappedTree: trees.removeValue(forKey: i),
+                              propagation: rootFlag & MS.propagationMask)
         }
 
         let oldMask = umask(0)

@@ -3,6 +3,7 @@ import CShim
 import Glibc
 import JSON
 import Privileges
+import Rootfs
 import Spec
 import Sys
 
@@ -200,6 +201,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // and, in the container's root by then, only loads them.
         let seccomp = initHasSeccomp ? nil : try compiledSeccomp(spec, store: store)
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
+        try sendIdmappedBinds(spec, bundle: o.bundle, namespaces: namespaces, pid: pid, channel: parentEnd)
 
         // A bridged network (or lo alone) for a new network namespace
         // (issue 6), set up before the runtime-side hooks so that they see it.
@@ -297,6 +299,25 @@ func writeIDMappings(pid: Int32, linux: Linux) throws {
         let bytes = Array(t.utf8)
         guard write(fd, bytes, bytes.count) == bytes.count else { throw SysError("write \(path) (\(t.split(separator: "\n").joined(separator: ", ")))") }
     }
+}
+
+/// The idmapped bind mounts of the spec, made here with the host's rights
+/// once the init's ids are mapped (Rootfs/IDMap.swift), each passed to the
+/// init, which attaches it. None without a mount namespace: the init then
+/// mounts nothing. `idmap` alone takes the container's user namespace: the
+/// init's new one (with the mappings we wrote), or the one it joins.
+func sendIdmappedBinds(_ spec: Spec, bundle: String, namespaces: [Namespace], pid: Int32, channel: Channel) throws {
+    guard let mnt = namespaces.first(where: { $0.type == "mount" }) else { return }
+    let binds = Rootfs.idmappedBinds(mounts: spec.mounts ?? [], bundle: bundle)
+    guard !binds.isEmpty else { return }
+    let user = namespaces.first { $0.type == "user" }.map { ns in
+        ns.path.map { ContainerUserNamespace(path: $0) }
+            ?? ContainerUserNamespace(path: "/proc/\(pid)/ns/user", uidMappings: spec.linux?.uidMappings,
+                                      gidMappings: spec.linux?.gidMappings)
+    }
+    let trees = try Rootfs.makeIdmappedBinds(binds, mountNamespace: mnt.path ?? "/proc/\(pid)/ns/mnt", userNamespace: user)
+    defer { for t in trees { close(t.tree) } }
+    for t in trees { try channel.send(.idmapped(index: t.index), fd: t.tree) }
 }
 
 /// Sends the pty master to the --console-socket, as runc does.

@@ -127,7 +127,8 @@ func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int3
         // The caller's fds go first (CVE-2024-21626: exec --cwd /proc/self/fd/N).
         try closeInheritedFds(preserveFds: preserveFds, own: [channel.fd] + joins.map { $0.1 } + placement.fds)
         try placeSelf(placement, channel: channel)
-        guard let (_, seccomp) = try channel.receiveGo(wantSeccomp: wantSeccomp) else { _exit(1) }
+        guard let (_, seccomp, idmapped) = try channel.receiveGo(wantSeccomp: wantSeccomp) else { _exit(1) }
+        if !idmapped.isEmpty { throw fail("the runtime sent idmapped mounts to an exec'd process") }
         stage = "join namespaces"
         for (kind, fd) in joins {
             guard mc_setns(fd, 0) == 0 else { throw SysError("join \(kind) namespace") }

@@ -66,7 +66,8 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // 1. Wait for the runtime: ids mapped, any pid it had to place
         // itself written, createRuntime hooks run.
         // linux.seccomp comes compiled just before (receiveGo), unless we have it.
-        guard let (hookState, sent) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil && ownSeccomp == nil) else { _exit(1) }
+        // The idmapped copies of bind sources come with it (Rootfs/IDMap.swift).
+        guard let (hookState, sent, idmapped) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil && ownSeccomp == nil) else { _exit(1) }
         let seccomp = ownSeccomp ?? sent
 
         stage = "join namespaces"
@@ -91,7 +92,11 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // read-only paths would land on the host); the init only chroots.
         let sharesMounts = !(c.spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         stage = "prepare rootfs"
-        if !sharesMounts { try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle) }
+        if !sharesMounts {
+            try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle, idmappedTrees: idmapped)
+        } else {
+            for t in idmapped.values { close(t) }
+        }
 
         stage = "createContainer hooks"
         try HookRunner.runAll(c.spec.hooks?.createContainer, kind: "createContainer", state: hookState)

@@ -10,6 +10,8 @@ import Sys
 //                                         and whether it read linux.seccomp's filter from the cache)
 //   parent -> child  seccomp(flags, bpf) (linux.seccomp compiled, when the spec has one and
 //                                         the child has no filter of its own; before go)
+//   parent -> child  idmapped(i) + fd    (the detached, idmapped copy of mounts[i]'s source,
+//                                         one per idmapped bind; before go)
 //   parent -> child  go(state)           (ids mapped, createRuntime hooks run; the hooks' state)
 //   child -> parent  pty(name) + fd      (the terminal's master)
 //   child -> parent  ready               (the init: blocked on exec.fifo next)
@@ -24,6 +26,8 @@ enum InitMessage: Equatable {
     case go(state: String)
     /// The compiled filter: seccomp(2) flags and struct sock_filter bytes.
     case seccomp(flags: UInt32, program: [UInt8])
+    /// The idmapped tree of spec mount `index`, passed beside it (Rootfs/IDMap.swift).
+    case idmapped(index: Int)
     case pty(name: String)
     case ready
     case error(InitFailure)
@@ -37,6 +41,7 @@ enum InitMessage: Equatable {
         case .seccomp(let f, let p):  // S, flags little-endian, the program
             return [0x53, UInt8(f & 0xFF), UInt8(f >> 8 & 0xFF), UInt8(f >> 16 & 0xFF), UInt8(f >> 24)] + p
         case .pty(let n): return [0x54] + Array(n.utf8)  // T
+        case .idmapped(let i): return [0x49] + Array(String(i).utf8)  // I, the index in decimal
         case .ready: return [0x52]  // R
         case .error(let f):  // E
             return [0x45] + Array(f.stage.utf8) + [0] + Array(String(f.errno).utf8) + [0] + Array(f.text.utf8)
@@ -56,6 +61,9 @@ enum InitMessage: Equatable {
             let f = UInt32(b[1]) | UInt32(b[2]) << 8 | UInt32(b[3]) << 16 | UInt32(b[4]) << 24
             self = .seccomp(flags: f, program: Array(b[5...]))
         case 0x54: self = .pty(name: rest)
+        case 0x49:
+            guard let i = Int(rest), i >= 0, String(i) == rest else { return nil }
+            self = .idmapped(index: i)
         case 0x52: guard b.count == 1 else { return nil }; self = .ready
         case 0x45:
             let f = b.dropFirst().split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
@@ -113,18 +121,34 @@ extension Channel {
 
     /// The child's wait for `go`: the compiled seccomp filter comes first
     /// when `wantSeccomp` (the spec has linux.seccomp), and must: without
-    /// it the child would run unfiltered. nil when the parent went away.
-    func receiveGo(wantSeccomp: Bool) throws -> (state: String, seccomp: Privileges.SeccompProgram?)? {
+    /// it the child would run unfiltered; so do the idmapped trees, by the
+    /// index of their mount. nil when the parent went away.
+    func receiveGo(wantSeccomp: Bool) throws -> (state: String, seccomp: Privileges.SeccompProgram?, idmapped: [Int: Int32])? {
         var program: Privileges.SeccompProgram? = nil
-        guard var (m, _) = try receiveMessage() else { return nil }
-        if case .seccomp(let f, let p) = m {
-            program = Privileges.SeccompProgram(instructions: p, flags: f)
-            guard let next = try receiveMessage() else { return nil }
-            m = next.0
+        var trees: [Int: Int32] = [:]
+        do {
+            while true {
+                guard let (m, fd) = try receiveMessage() else {
+                    for t in trees.values { Glibc.close(t) }
+                    return nil
+                }
+                switch m {
+                case .seccomp(let f, let p) where program == nil && fd < 0:
+                    program = Privileges.SeccompProgram(instructions: p, flags: f)
+                case .idmapped(let i) where fd >= 0 && trees[i] == nil:
+                    trees[i] = fd
+                case .go(let state) where fd < 0:
+                    if wantSeccomp && program == nil { throw fail("the runtime sent no compiled seccomp filter") }
+                    return (state, program, trees)
+                default:
+                    if fd >= 0 { Glibc.close(fd) }
+                    throw fail("the runtime said \(m) instead of go")
+                }
+            }
+        } catch {
+            for t in trees.values { Glibc.close(t) }
+            throw error
         }
-        guard case .go(let state) = m else { throw fail("the runtime said \(m) instead of go") }
-        if wantSeccomp && program == nil { throw fail("the runtime sent no compiled seccomp filter") }
-        return (state, program)
     }
 
     /// The next message and the fd passed with it (-1); nil at the end of

@@ -53,6 +53,8 @@ public enum Kernel {
     @inlinable public static var MOUNT_ATTR_STRICTATIME: UInt64 { 0x20 }
     @inlinable public static var MOUNT_ATTR_NODIRATIME: UInt64 { 0x80 }
     @inlinable public static var MOUNT_ATTR_NOSYMFOLLOW: UInt64 { 0x20_0000 }
+    /// The mount's ids go through a user namespace's mappings (Linux 5.12+).
+    @inlinable public static var MOUNT_ATTR_IDMAP: UInt64 { 0x10_0000 }
 
     // MARK: <sys/statvfs.h>: statfs(2)'s f_flags
 
@@ -106,6 +108,7 @@ public enum Kernel {
 
     // MARK: <linux/prctl.h>
 
+    @inlinable public static var PR_SET_PDEATHSIG: Int32 { 1 }
     @inlinable public static var PR_SET_DUMPABLE: Int32 { 4 }
     @inlinable public static var PR_SET_KEEPCAPS: Int32 { 8 }
     @inlinable public static var PR_CAPBSET_READ: Int32 { 23 }
@@ -134,6 +137,13 @@ extension Kernel {
     @inlinable @discardableResult
     public static func setNonDumpable() -> Bool {
         mc_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    }
+
+    /// SIGKILL for us when our parent dies (PR_SET_PDEATHSIG): a helper
+    /// child then never outlives the runtime that made it.
+    @inlinable @discardableResult
+    public static func dieWithParent() -> Bool {
+        mc_prctl(PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0) == 0
     }
 
     /// Whether the permitted set survives a change of every uid away from 0

@@ -32,6 +32,9 @@ int mc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
 // MS_* propagation type or 0; flags e.g. AT_EMPTY_PATH|AT_RECURSIVE.
 int mc_mount_setattr(int dirfd, const char *path, unsigned int flags,
                      uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
+// mount_setattr(2) with MOUNT_ATTR_IDMAP: the ids of the detached mount at
+// dirfd/path mapped through the user namespace userns_fd (Linux 5.12+).
+int mc_mount_setattr_idmap(int dirfd, const char *path, unsigned int flags, int userns_fd);
 // statfs(2) on a path: the filesystem magic and the ST_* mount flags.
 int mc_statfs(const char *path, uint64_t *fs_type, uint64_t *mount_flags);
 
