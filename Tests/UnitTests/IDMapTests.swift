@@ -153,4 +153,15 @@ final class IDMapTests: XCTestCase {
         // the machines it is tested on run 6.x).
         XCTAssertTrue(Rootfs.kernelHasIdmappedMounts)
     }
+
+    func testTheProbe() throws {
+        try XCTSkipUnless(geteuid() == 0, "makes a user namespace and a detached mount: needs root")
+        XCTAssertTrue(Rootfs.idmappedMountsWork(at: "/tmp"), "ext4 or tmpfs")
+        XCTAssertFalse(Rootfs.idmappedMountsWork(at: "/proc"), "procfs cannot be idmapped")
+        XCTAssertFalse(Rootfs.idmappedMountsWork(at: "/nonexistent-idmap-probe"))
+        // The namespace's holder is reaped: no child of ours is left.
+        var st: Int32 = 0
+        XCTAssertEqual(waitpid(-1, &st, WNOHANG), -1)
+        XCTAssertEqual(errno, ECHILD)
+    }
 }
