@@ -92,6 +92,9 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         var flags: UInt64 = 0
         var joins: [(NamespaceKind, String)] = []
         var pidNSFd: Int32 = -1
+        // With linux.timeOffsets the init makes its time namespace itself:
+        // one it was born in could no longer take offsets (TimeNamespace.swift).
+        let timeOffsets = timensOffsetsText(spec.linux?.timeOffsets) == nil ? nil : spec.linux?.timeOffsets
         for ns in namespaces {
             let kind = try NamespaceKind.of(ns)
             if let path = ns.path {
@@ -101,7 +104,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                 } else {
                     joins.append((kind, path))
                 }
-            } else if kind != .cgroup {
+            } else if kind != .cgroup && !(kind == .time && timeOffsets != nil) {
                 flags |= kind.cloneFlag
             }
         }
@@ -157,7 +160,8 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
-                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio)
+                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
+                                timeOffsets: timeOffsets)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

@@ -34,6 +34,8 @@ struct InitConfig {
     var seccompCacheDir: String? = nil
     /// CreateOptions.stdio, installed first of all (installStdio, Run.swift).
     var stdio: [Int32]? = nil
+    /// linux.timeOffsets: the init makes its time namespace itself (TimeNamespace.swift).
+    var timeOffsets: [String: TimeOffset]? = nil
 }
 
 /// Runs in the child after clone; never returns.
@@ -48,6 +50,8 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // Kept: stdio, --preserve-fds, our channel and the cgroup files we
         // place ourselves with (closed in placeSelf, before "go").
         try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds)
+        // Opened while our credentials are the runtime's (TimeNamespace.swift).
+        let timeOffsets = try TimeOffsetsFile.open(for: c.timeOffsets)
         // 0. Copy the runtime's pages we are going to write while still in
         // the runtime's (v1 memory) cgroup, then move into ours.
         if c.placement.placesItself { prefaultWritableMappings() }
@@ -81,6 +85,10 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         if c.newUserNS || c.joinPaths.contains(where: { $0.0 == .user }) {
             // Become root of the user namespace (as mapped).
             guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
+        }
+        if let t = timeOffsets {
+            stage = "time namespace"
+            try t.enter()
         }
         if c.unshareCgroup {
             guard mc_unshare(NamespaceKind.cgroup.nstype) == 0 else { throw SysError("unshare cgroup namespace") }

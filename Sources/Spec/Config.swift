@@ -156,6 +156,11 @@ public struct Hook: Codable, Equatable {
 public struct Linux: Codable, Equatable {
     public var uidMappings: [IDMapping]?
     public var gidMappings: [IDMapping]?
+    /// Clock name (monotonic, boottime) -> its offset in a new time namespace.
+    public var timeOffsets: [String: TimeOffset]?
+    /// Host interface name -> how it is moved into the container's network namespace.
+    public var netDevices: [String: NetDevice]?
+    public var intelRdt: IntelRdt?
     public var sysctl: [String: String]?
     public var resources: Resources?
     public var cgroupsPath: String?
@@ -409,3 +414,43 @@ public enum ContainerStatus: String, Codable {
     public var isLive: Bool { self != .stopped }
 }
 
+
+// MARK: spec 1.3 linux settings
+
+/// One clock's offset in a new time namespace (linux.timeOffsets): what
+/// /proc/PID/timens_offsets takes before any process has entered it.
+public struct TimeOffset: Codable, Equatable {
+    public var secs: Int64?
+    public var nanosecs: UInt32?
+    public init(secs: Int64? = nil, nanosecs: UInt32? = nil) { self.secs = secs; self.nanosecs = nanosecs }
+
+    /// The clocks a time namespace offsets, by their names in config.json
+    /// (which /proc/PID/timens_offsets takes too).
+    public static let clocks = ["monotonic", "boottime"]
+}
+
+/// A host network interface moved into the container's network namespace
+/// (linux.netDevices; the host name is the map's key).
+public struct NetDevice: Codable, Equatable {
+    /// Its name in the container (the host's name when nil); may end in a
+    /// "%d" template for the kernel to number.
+    public var name: String?
+    public init(name: String? = nil) { self.name = name }
+}
+
+/// linux.intelRdt: the container's resctrl class of service.
+public struct IntelRdt: Codable, Equatable {
+    public var closID: String?
+    public var schemata: [String]?
+    public var l3CacheSchema: String?
+    public var memBwSchema: String?
+    public var enableMonitoring: Bool?
+    public init(closID: String? = nil, schemata: [String]? = nil, l3CacheSchema: String? = nil,
+                memBwSchema: String? = nil, enableMonitoring: Bool? = nil) {
+        self.closID = closID
+        self.schemata = schemata
+        self.l3CacheSchema = l3CacheSchema
+        self.memBwSchema = memBwSchema
+        self.enableMonitoring = enableMonitoring
+    }
+}

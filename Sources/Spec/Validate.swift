@@ -170,6 +170,8 @@ extension Spec {
             if let p = l.personality, !["LINUX", "LINUX32"].contains(p.domain) {
                 bad("linux.personality.domain", "must be LINUX or LINUX32, not \(quoted(p.domain))")
             }
+            // timeOffsets, netDevices, intelRdt (ValidateLinux13.swift).
+            out += l.spec13Problems()
         }
         return out
     }

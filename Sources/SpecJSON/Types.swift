@@ -158,6 +158,9 @@ func decodeLinux(_ v: JSONValue, _ at: Where) throws -> Linux {
     var l = Linux()
     if let x = present(o, "uidMappings") { l.uidMappings = try decodeIDMappings(x, { key(at, "uidMappings") }) }
     if let x = present(o, "gidMappings") { l.gidMappings = try decodeIDMappings(x, { key(at, "gidMappings") }) }
+    if let x = present(o, "timeOffsets") { l.timeOffsets = try objectMap(x, { key(at, "timeOffsets") }, decodeTimeOffset) }
+    if let x = present(o, "netDevices") { l.netDevices = try objectMap(x, { key(at, "netDevices") }, decodeNetDevice) }
+    if let x = present(o, "intelRdt") { l.intelRdt = try decodeIntelRdt(x, { key(at, "intelRdt") }) }
     l.sysctl = try optStringMap(o, "sysctl", at)
     if let x = present(o, "resources") { l.resources = try decodeResources(x, { key(at, "resources") }) }
     l.cgroupsPath = try optString(o, "cgroupsPath", at)
@@ -402,4 +405,42 @@ func decodeSyscallArg(_ v: JSONValue, _ at: Where) throws -> SyscallArg {
 
 func decodeSyscallArgs(_ v: JSONValue, _ at: Where) throws -> [SyscallArg] {
     try list(v, at) { x, i in try decodeSyscallArg(x, { index(at, i) }) }
+}
+
+
+// MARK: - spec 1.3 linux settings
+
+/// A `[String: T]` whose values `one` decodes, in the document's key order,
+/// each value's path being `parent.key`; of two equal keys the first wins,
+/// as in stringMap (Codable decodes the first one's value for both).
+func objectMap<T>(_ v: JSONValue, _ at: Where, _ one: @escaping (JSONValue, Where) throws -> T) throws -> [String: T] {
+    let o = try object(v, at)
+    var out: [String: T] = [:]
+    for e in o.entries where out[e.key] == nil {
+        out[e.key] = try one(e.value, { key(at, e.key) })
+    }
+    return out
+}
+
+func decodeTimeOffset(_ v: JSONValue, _ at: Where) throws -> TimeOffset {
+    let o = try object(v, at)
+    let secs = try optInt64(o, "secs", at)
+    let nanosecs = try optUInt32(o, "nanosecs", at)
+    return TimeOffset(secs: secs, nanosecs: nanosecs)
+}
+
+func decodeNetDevice(_ v: JSONValue, _ at: Where) throws -> NetDevice {
+    let o = try object(v, at)
+    return NetDevice(name: try optString(o, "name", at))
+}
+
+func decodeIntelRdt(_ v: JSONValue, _ at: Where) throws -> IntelRdt {
+    let o = try object(v, at)
+    let closID = try optString(o, "closID", at)
+    let schemata = try optStrings(o, "schemata", at)
+    let l3CacheSchema = try optString(o, "l3CacheSchema", at)
+    let memBwSchema = try optString(o, "memBwSchema", at)
+    let enableMonitoring = try optBool(o, "enableMonitoring", at)
+    return IntelRdt(closID: closID, schemata: schemata, l3CacheSchema: l3CacheSchema, memBwSchema: memBwSchema,
+                    enableMonitoring: enableMonitoring)
 }

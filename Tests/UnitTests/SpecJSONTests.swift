@@ -438,6 +438,10 @@ final class SpecJSONTests: XCTestCase {
       "linux": {
         "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
         "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+        "timeOffsets": {"monotonic": {"secs": -86400, "nanosecs": 5}, "boottime": {"secs": 7, "nanosecs": 999999999}},
+        "netDevices": {"eth1": {"name": "c0"}, "eth2": {"name": "c%d"}},
+        "intelRdt": {"closID": "web", "schemata": ["L2:0=ff"], "l3CacheSchema": "L3:0=7ff", "memBwSchema": "MB:0=20",
+                     "enableMonitoring": true},
         "sysctl": {"net.ipv4.ip_forward": "1"},
         "resources": {
           "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 500}]},
