@@ -43,8 +43,9 @@ let package = Package(
         // cgroup v1 and v2 managers behind one interface.
         .target(name: "Cgroups", dependencies: ["Spec", "Sys", "CShim"]),
         // The bundle, state store, init protocol and the create/start/kill/delete
-        // lifecycle; networks come in through a NetworkDriver (no Network import).
-        .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups"]),
+        // lifecycle; networks come in through a NetworkDriver (Network only for
+        // the spec's own linux.netDevices, NetDevices.swift).
+        .target(name: "Runtime", dependencies: ["JSON", "Spec", "SpecJSON", "Sys", "CShim", "Rootfs", "Privileges", "Cgroups", "Network"]),
         // The Docker-style engine on top of bundles: metadata and names, the
         // root layer, run, the detached monitor, teardown, inspect; the bridge
         // NetworkDriver.

@@ -2,6 +2,7 @@ import Cgroups
 import CShim
 import Glibc
 import JSON
+import Network
 import Privileges
 import Rootfs
 import Spec
@@ -145,6 +146,16 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         cleanup.cgroup = cgroup
         // Limits go on before the init exists: it never runs unlimited there.
         if let r = spec.linux?.resources { try cgroup.apply(resources: r) }
+        // linux.intelRdt's group, made (checkHostSupport found resctrl) and
+        // recorded before the init exists; its pid goes in once it is placed.
+        var rdtGroup: Resctrl.Group?
+        if let rdt = spec.linux?.intelRdt, let root = Resctrl.mountPoint() {
+            let g = try Resctrl.prepare(rdt, id: o.id, root: root)
+            rdtGroup = g
+            cleanup.resctrl = g
+            record.resctrl = g.record
+            try store.save(record)
+        }
         let placement = try cgroup.openPlacement()
         defer { placement.close() }
 
@@ -204,8 +215,23 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // found no compiled filter in the cache: it gets the bytes before go
         // and, in the container's root by then, only loads them.
         let seccomp = initHasSeccomp ? nil : try compiledSeccomp(spec, store: store)
+        if let g = rdtGroup { try Resctrl.place(pid, in: g) }
         if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
         try sendIdmappedBinds(spec, bundle: o.bundle, namespaces: namespaces, pid: pid, channel: parentEnd)
+
+        // linux.netDevices (Network/NetDevices.swift): moved in before the
+        // hooks, which may want them. A socket in the namespace is kept until
+        // create ends, so that a failure can move them back even if the init
+        // has died (it keeps the namespace alive).
+        if let devices = spec.linux?.netDevices, !devices.isEmpty {
+            let nsPath = "/proc/\(pid)/ns/net"
+            let nsFd = open(nsPath, O_RDONLY | O_CLOEXEC)
+            guard nsFd >= 0 else { throw SysError("open \(nsPath)") }
+            defer { close(nsFd) }
+            let socket = try RouteSocket.inNamespace(ofPid: pid)
+            cleanup.deviceSocket = socket
+            try NetDevices.moveIn(devices, container: socket, nsFd: nsFd, moved: &cleanup.movedDevices)
+        }
 
         // A bridged network (or lo alone) for a new network namespace
         // (issue 6), set up before the runtime-side hooks so that they see it.
@@ -263,18 +289,25 @@ struct Cleanup {
     var pid: Int32 = 0
     var cgroup: CgroupManager?
     var network = false
+    var resctrl: Resctrl.Group?
+    /// linux.netDevices moved in so far, and a socket in their namespace.
+    var movedDevices: [MovedDevice] = []
+    var deviceSocket: RouteSocket?
     var armed = true
 
     mutating func disarm() { armed = false }
 
     func run() {
         guard armed else { return }
+        // Before the init dies: the devices go back while we know where they are.
+        if let s = deviceSocket { NetDevices.moveBack(movedDevices, container: s) }
         if pid > 0 {
             kill(pid, SIGKILL)
             var s: Int32 = 0
             while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
         }
         if let c = cgroup { try? c.destroy() }
+        if let g = resctrl { Resctrl.remove(g) }
         if network { try? driver.tearDown(id: id) }
         try? FS.removeTree(store.dir(id))
     }

@@ -161,6 +161,7 @@ public struct Runtime {
     func destroy(_ r: Record) throws {
         let cg = try manager(r)
         do { try cg.destroy() } catch { throw fail("remove cgroup: \(error)") }
+        if let g = r.resctrl { Resctrl.remove(Resctrl.Group(record: g)) }
         // Run mode's shared parent (/minicontainer in each hierarchy) goes
         // with its last container; a busy or non-empty one stays.
         if r.cgroupsPath == sharedCgroupParent + "/" + r.id {

@@ -1,3 +1,4 @@
+import Cgroups
 import Privileges
 import Spec
 
@@ -5,8 +6,10 @@ import Spec
 
 /// What the spec asks for that this host cannot give, as an error naming
 /// the field: an AppArmor profile or SELinux labels without the module
-/// (runc refuses them too), a `--network container:X` that is not an id.
+/// (runc refuses them too), a `--network container:X` that is not an id,
+/// linux.intelRdt without a resctrl mount (the spec's error; runc's too).
 func checkHostSupport(_ spec: Spec, network: NetworkDriver) throws {
+    if let rdt = spec.linux?.intelRdt, let why = Resctrl.refusal(rdt, mountPoint: Resctrl.mountPoint()) { throw fail(why) }
     if let why = LSM.refusal(apparmorProfile: spec.process?.apparmorProfile, selinuxLabel: spec.process?.selinuxLabel,
                              mountLabel: spec.linux?.mountLabel) {
         throw fail(why)

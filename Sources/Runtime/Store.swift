@@ -39,6 +39,9 @@ public struct Record: Codable, Equatable {
     /// Set when the config create kept has poststart or poststop hooks:
     /// start and delete read that copy (to run them) only then.
     public var postHooks: Bool? = nil
+    /// linux.intelRdt's resctrl group: "path", and what delete removes,
+    /// "made" (the group made for this container) and "monitor" (its MON group).
+    public var resctrl: [String: String]? = nil
 }
 
 // state.json is read and written by hand: every runtime command reads it,
@@ -62,6 +65,7 @@ extension Record {
         if let n = network { o["network"] = Record.object(n) }
         if let r = resources { o["resources"] = try JSONEncoding.encode(r) }
         if let h = postHooks { o["postHooks"] = .bool(h) }
+        if let g = resctrl { o["resctrl"] = Record.object(g) }
         return .object(o)
     }
 
@@ -122,6 +126,7 @@ extension Record {
             guard case .bool(let b) = h else { throw bad("postHooks", "boolean") }
             postHooks = b
         }
+        resctrl = try map("resctrl")
     }
 
     /// A state.json's bytes as a record; `file` names it in errors. What

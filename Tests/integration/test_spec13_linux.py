@@ -163,3 +163,203 @@ def test_time_offset_the_kernel_refuses_leaves_nothing(env):
     cid, r = run(env, ["true"], edit)
     one_line_refusal(r, "write time offsets (boottime -")
     assert_nothing_left(env, cid)
+
+
+# MARK: linux.netDevices
+#
+# The host interfaces are veth pairs the test makes (this kernel has no
+# dummy), named mcnd<random>, and removed by the test whatever happens.
+
+def ip(*args, check=True):
+    r = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, (args, r.stderr)
+    return r
+
+
+def link(name):
+    """The host's link `name` as `ip -j addr` gives it, or None."""
+    r = ip("-j", "addr", "show", "dev", name, check=False)
+    if r.returncode != 0:
+        return None
+    got = json.loads(r.stdout)
+    return got[0] if got else None
+
+
+def addresses(l):
+    return sorted(f"{a['local']}/{a['prefixlen']}" for a in l.get("addr_info", []) if a.get("scope") == "global")
+
+
+@pytest.fixture
+def veths():
+    """Makes host veth pairs on demand: make(address) -> (name, peer)."""
+    made = []
+
+    def make(*addrs):
+        name = "mcnd" + uuid.uuid4().hex[:8]
+        ip("link", "add", name, "type", "veth", "peer", "name", name + "p")
+        made.append(name)
+        for a in addrs:
+            ip("addr", "add", a, "dev", name)
+        ip("link", "set", name, "up")
+        return name, name + "p"
+    yield make
+    for name in made:
+        for n in (name, name + "p"):
+            ip("link", "del", n, check=False)
+    left = [l["ifname"] for l in json.loads(ip("-j", "link").stdout) if l["ifname"].startswith(tuple(made))]
+    assert not left, f"interfaces left: {left}"
+
+
+def with_net_admin(cfg):
+    for s in ("bounding", "effective", "permitted"):
+        cfg["process"]["capabilities"][s] = sorted(set(cfg["process"]["capabilities"][s]) | {"CAP_NET_ADMIN"})
+
+
+def test_net_device_moved_in_renamed_with_its_addresses(env, veths):
+    """The container sees the host's interface under its new name, up, with
+    its permanent global addresses (IPv4 and IPv6); the host no longer has
+    it while the container lives. When the namespace goes, the kernel
+    destroys a virtual device (the spec: only physical ones go back), so
+    after delete neither end of the pair is anywhere."""
+    name, peer = veths("10.231.77.1/24", "fd00:231:77::1/64")
+    def edit(cfg):
+        spec13(cfg, netDevices={name: {"name": "inside0"}})
+    b = env.bundle(["sh", "-c", "ip -o addr show dev inside0; ip -o link show dev inside0; exec sleep 60"], edit=edit)
+    cid = env.id()
+    code, err = env.create(cid, b)
+    assert code == 0, err
+    assert link(name) is None, "the host still has it"
+    assert env.mc("start", cid).returncode == 0
+    deadline = time.time() + 10
+    while "link/" not in env.output(cid) and time.time() < deadline:
+        time.sleep(0.05)
+    out = env.output(cid)
+    assert "inet 10.231.77.1/24" in out and "scope global inside0" in out, out
+    assert "inet6 fd00:231:77::1/64 scope global" in out, out
+    assert "inside0@" in out and ",UP" in out, out
+    assert link(peer) is not None, "the peer stays on the host"
+    assert env.mc("delete", "--force", cid).returncode == 0
+    # The kernel frees the namespace in the background, the pair with it.
+    deadline = time.time() + 10
+    while link(peer) is not None and time.time() < deadline:
+        time.sleep(0.05)
+    assert link(name) is None and link(peer) is None
+    assert_nothing_left(env, cid)
+
+
+def test_net_device_tampered_with_inside_does_not_reach_the_host(env, veths):
+    """The container renames its device to the name of another host
+    interface and makes a new one under the device's host name; another
+    container deletes its device outright. Delete works, moves nothing out
+    and leaves the other host interface as it was (same index, address)."""
+    moved, _ = veths("10.231.78.1/24")
+    bystander, _ = veths("10.231.79.1/24")
+    before = link(bystander)
+    def edit(cfg):
+        with_net_admin(cfg)
+        spec13(cfg, netDevices={moved: {"name": "inside0"}})
+    script = (f"ip link set dev inside0 down && ip link set dev inside0 name {bystander} && "
+              f"ip link add {moved} type veth peer name fake0 && ip addr add 10.231.79.1/24 dev {moved} && "
+              f"ip link set {moved} up && echo tampered; exec sleep 60")
+    b = env.bundle(["sh", "-c", script], edit=edit)
+    cid = env.id()
+    code, err = env.create(cid, b)
+    assert code == 0, err
+    assert env.mc("start", cid).returncode == 0
+    deadline = time.time() + 10
+    while "tampered" not in env.output(cid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert "tampered" in env.output(cid), (env.output(cid), (env.tmp / f"{cid}.err").read_text())
+    r = env.mc("delete", "--force", cid)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    after = link(bystander)
+    assert after is not None and after["ifindex"] == before["ifindex"], (before, after)
+    assert addresses(after) == ["10.231.79.1/24"], after
+    assert link(moved) is None
+    assert_nothing_left(env, cid)
+
+    gone, _ = veths("10.231.80.1/24")
+    b = env.bundle(["sh", "-c", "ip link del inside0 && echo deleted; exec sleep 60"], name="b2",
+                   edit=lambda cfg: (with_net_admin(cfg), spec13(cfg, netDevices={gone: {"name": "inside0"}})))
+    cid = env.id()
+    code, err = env.create(cid, b)
+    assert code == 0, err
+    assert env.mc("start", cid).returncode == 0
+    deadline = time.time() + 10
+    while "deleted" not in env.output(cid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert "deleted" in env.output(cid)
+    r = env.mc("delete", "--force", cid)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert link(bystander)["ifindex"] == before["ifindex"]
+    assert_nothing_left(env, cid)
+
+
+def test_failed_create_moves_the_device_back(env, veths):
+    """A create that fails after the move (a prestart hook fails) puts the
+    device back on the host under its name, with its addresses and up;
+    nothing else is left. Likewise when a second device is missing: the
+    first is not even moved."""
+    name, peer = veths("10.231.81.1/24", "fd00:231:81::1/64")
+    before = link(name)
+    def edit(cfg):
+        spec13(cfg, netDevices={name: {"name": "inside0"}})
+        cfg["hooks"] = {"prestart": [{"path": "/bin/false"}]}
+    cid, r = run(env, ["true"], edit)
+    one_line_refusal(r, "prestart hook 0 (/bin/false) exited with status 1")
+    after = link(name)
+    assert after is not None, "not back on the host"
+    assert addresses(after) == addresses(before) == ["10.231.81.1/24", "fd00:231:81::1/64"], after
+    assert "UP" in after["flags"], after
+    assert_nothing_left(env, cid)
+
+    cid, r = run(env, ["true"], lambda cfg: spec13(cfg, netDevices={name: {}, "mcndmissing0": {}}))
+    one_line_refusal(r, 'linux.netDevices.mcndmissing0: there is no interface "mcndmissing0" on the host')
+    assert addresses(link(name)) == ["10.231.81.1/24", "fd00:231:81::1/64"]
+    assert_nothing_left(env, cid)
+
+
+def test_net_device_name_taken_in_the_container_refused(env, veths):
+    """A device may not take the name of one already in the container (lo
+    here): create fails, and the device is still the host's."""
+    name, _ = veths("10.231.82.1/24")
+    cid, r = run(env, ["true"], lambda cfg: spec13(cfg, netDevices={name: {"name": "lo"}}))
+    one_line_refusal(r, f'linux.netDevices.{name}: an interface named "lo" already exists in the container')
+    assert addresses(link(name)) == ["10.231.82.1/24"]
+    assert_nothing_left(env, cid)
+
+
+def test_net_devices_refused_without_a_new_network_namespace(env, veths):
+    name, _ = veths()
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        spec13(cfg, netDevices={name: {}})
+    cid, r = run(env, ["true"], edit)
+    one_line_refusal(r, "linux.netDevices: moving devices needs a new network namespace in linux.namespaces")
+    assert link(name) is not None
+    assert_nothing_left(env, cid)
+
+    cid, r = run(env, ["true"], lambda cfg: spec13(cfg, netDevices={name: {"name": "a/b"}}))
+    one_line_refusal(r, f'linux.netDevices.{name}.name: "a/b" must not contain "/" or ":"')
+    # A NUL would cut the name short in netlink and name this interface
+    # (the JSON parser refuses it); a newline or a space are not names either.
+    cid, r = run(env, ["true"], lambda cfg: spec13(cfg, netDevices={name + "\u0000x": {}}))
+    one_line_refusal(r, "\\u0000 is not allowed in strings")
+    for bad in (name + "\n", name + " x"):
+        cid, r = run(env, ["true"], lambda cfg: spec13(cfg, netDevices={bad: {}}))
+        one_line_refusal(r, "linux.netDevices: host interface name")
+    assert link(name) is not None
+    assert_nothing_left(env, cid)
+
+
+# MARK: linux.intelRdt
+
+def test_intel_rdt_refused_without_resctrl(env):
+    """This host has no resctrl mount: the spec's error, and nothing made."""
+    with open("/proc/self/mountinfo") as f:
+        if any(" - resctrl " in l for l in f):
+            pytest.skip("resctrl is mounted here")
+    cid, r = run(env, ["true"], lambda cfg: spec13(cfg, intelRdt={"closID": "mcgroup", "l3CacheSchema": "L3:0=f"}))
+    one_line_refusal(r, "linux.intelRdt: resctrl is not mounted")
+    assert_nothing_left(env, cid)
