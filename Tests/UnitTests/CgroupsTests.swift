@@ -991,6 +991,47 @@ final class CgroupLimitsTests: XCTestCase {
         try m.destroy()
     }
 
+    /// A unified key refused is refused before the first write: an update
+    /// (containerd's `update --resources -`) that fails changes nothing.
+    /// Pure v1: no cgroup2 at all; hybrid: a bad name, or one naming no file
+    /// of the unified cgroup (no controller there can make it appear).
+    func testUnifiedRefusedBeforeAnyWrite() throws {
+        let (_, m, d) = fakeV1Container()
+        put(d("memory") + "/memory.limit_in_bytes", "1")
+        var r = Resources()
+        r.memory = Memory(limit: 16 << 20)
+        r.unified = ["cgroup.max.depth": "3"]
+        XCTAssertEqual(thrownErrno { try m.apply(resources: r) }, ENOTSUP)
+        XCTAssertEqual(get(d("memory") + "/memory.limit_in_bytes"), "1")
+        try m.destroy()
+
+        let root = temp() + "/cgroup"
+        for h in ["memory", "unified"] {
+            mkdirs(root + "/" + h)
+            put(root + "/" + h + "/cgroup.procs", "1\n")
+        }
+        put(root + "/unified/cgroup.controllers", "")
+        let host = CgroupHost(hierarchies: [CgroupHierarchy(mountPoint: root + "/memory", controllers: ["memory"])],
+                              unified: root + "/unified")
+        XCTAssertEqual(host.mode, .hybrid)
+        let hm = makeManager(host: host, cgroupsPath: "/mc/c1", id: "c1")
+        try hm.create()
+        let limit = root + "/memory/mc/c1/memory.limit_in_bytes", depth = root + "/unified/mc/c1/cgroup.max.depth"
+        put(limit, "1")
+        put(depth, "max")
+        for bad in ["../cgroup.max.depth", "nodot", "cgroup.nosuchfile"] {
+            r.unified = [bad: "1", "cgroup.max.depth": "3"]
+            XCTAssertNotNil(thrownErrno { try hm.apply(resources: r) }, bad)
+            XCTAssertEqual(get(limit), "1", bad)
+            XCTAssertEqual(get(depth), "max", bad)
+        }
+        r.unified = ["cgroup.max.depth": "3"]
+        try hm.apply(resources: r)
+        XCTAssertEqual(get(limit), String(16 << 20))
+        XCTAssertEqual(get(depth), "3")
+        try hm.destroy()
+    }
+
     func testV1Stats() throws {
         let (_, m, d) = fakeV1Container()
         put(d("cpuacct") + "/cpuacct.usage", "123456789\n")
