@@ -46,6 +46,13 @@ public struct Process: Codable, Equatable {
     public var apparmorProfile: String?
     public var oomScoreAdj: Int?
     public var selinuxLabel: String?
+    /// sched_setattr(2) for the process (spec 1.3).
+    public var scheduler: Scheduler?
+    /// ioprio_set(2) for the process (spec 1.3).
+    public var ioPriority: IOPriority?
+    /// sched_setaffinity(2) around the move into the container: exec'd
+    /// processes only, not the init (spec 1.3).
+    public var execCPUAffinity: CPUAffinity?
 
     public init(terminal: Bool? = nil, consoleSize: ConsoleSize? = nil, user: User = User(), args: [String]? = nil,
                 env: [String]? = nil, cwd: String = "/", capabilities: Capabilities? = nil,
@@ -172,6 +179,8 @@ public struct Linux: Codable, Equatable {
     public var readonlyPaths: [String]?
     public var mountLabel: String?
     public var personality: Personality?
+    /// set_mempolicy(2) for the container's processes (spec 1.3).
+    public var memoryPolicy: MemoryPolicy?
 
     public init() {}
 }
@@ -452,5 +461,63 @@ public struct IntelRdt: Codable, Equatable {
         self.l3CacheSchema = l3CacheSchema
         self.memBwSchema = memBwSchema
         self.enableMonitoring = enableMonitoring
+    }
+}
+
+// MARK: spec 1.3 process settings
+
+/// process.scheduler: the sched_setattr(2) attributes. Names and checks in
+/// ProcessSettings.swift; nil numbers mean 0, as the spec says.
+public struct Scheduler: Codable, Equatable {
+    /// SCHED_OTHER, SCHED_FIFO, ... (Scheduler.policies).
+    public var policy: String
+    public var nice: Int32?
+    public var priority: Int32?
+    /// SCHED_FLAG_* (Scheduler.flagNames).
+    public var flags: [String]?
+    /// SCHED_DEADLINE's, in nanoseconds.
+    public var runtime: UInt64?
+    public var deadline: UInt64?
+    public var period: UInt64?
+    public init(policy: String, nice: Int32? = nil, priority: Int32? = nil, flags: [String]? = nil,
+                runtime: UInt64? = nil, deadline: UInt64? = nil, period: UInt64? = nil) {
+        self.policy = policy
+        self.nice = nice
+        self.priority = priority
+        self.flags = flags
+        self.runtime = runtime
+        self.deadline = deadline
+        self.period = period
+    }
+}
+
+/// process.ioPriority: ioprio_set(2)'s class and level.
+public struct IOPriority: Codable, Equatable {
+    /// IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE (IOPriority.classes).
+    public var `class`: String
+    /// 0 (highest) to 7.
+    public var priority: Int32
+    public init(class c: String, priority: Int32) { self.class = c; self.priority = priority }
+}
+
+/// process.execCPUAffinity: CPU lists ("0-3,7") for an exec'd process,
+/// `initial` before it enters the container's cgroup, `final` after.
+public struct CPUAffinity: Codable, Equatable {
+    public var initial: String?
+    public var final: String?
+    public init(initial: String? = nil, final: String? = nil) { self.initial = initial; self.final = final }
+}
+
+/// linux.memoryPolicy: set_mempolicy(2)'s mode, node list ("0-1") and flags.
+public struct MemoryPolicy: Codable, Equatable {
+    /// MPOL_* (MemoryPolicy.modes).
+    public var mode: String
+    public var nodes: String?
+    /// MPOL_F_* (MemoryPolicy.flags).
+    public var flags: [String]?
+    public init(mode: String, nodes: String? = nil, flags: [String]? = nil) {
+        self.mode = mode
+        self.nodes = nodes
+        self.flags = flags
     }
 }

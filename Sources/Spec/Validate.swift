@@ -53,6 +53,7 @@ extension Spec {
             if let adj = p.oomScoreAdj, adj < -1000 || adj > 1000 {
                 bad("process.oomScoreAdj", "\(adj) is outside -1000...1000")
             }
+            out += p.settingsProblems(at: "process")
         }
 
         if let r = root {
@@ -167,11 +168,10 @@ extension Spec {
             for key in (l.sysctl ?? [:]).keys.sorted() {
                 if let why = Sysctl.refusal(key, namespaces: types) { bad("linux.sysctl", why) }
             }
-            if let p = l.personality, !["LINUX", "LINUX32"].contains(p.domain) {
-                bad("linux.personality.domain", "must be LINUX or LINUX32, not \(quoted(p.domain))")
-            }
             // timeOffsets, netDevices, intelRdt (ValidateLinux13.swift).
             out += l.spec13Problems()
+            // personality, memoryPolicy (ProcessSettings.swift).
+            out += l.settingsProblems()
         }
         return out
     }

@@ -46,12 +46,21 @@ func decodeProcess(_ v: JSONValue, _ at: Where) throws -> Process {
     let apparmorProfile = try optString(o, "apparmorProfile", at)
     let oomScoreAdj = try optInt(o, "oomScoreAdj", at)
     let selinuxLabel = try optString(o, "selinuxLabel", at)
+    var scheduler: Scheduler?
+    if let x = present(o, "scheduler") { scheduler = try decodeScheduler(x, { key(at, "scheduler") }) }
+    var ioPriority: IOPriority?
+    if let x = present(o, "ioPriority") { ioPriority = try decodeIOPriority(x, { key(at, "ioPriority") }) }
+    var execCPUAffinity: CPUAffinity?
+    if let x = present(o, "execCPUAffinity") { execCPUAffinity = try decodeCPUAffinity(x, { key(at, "execCPUAffinity") }) }
     var p = Process(terminal: terminal, consoleSize: consoleSize, user: user, args: args, env: env, cwd: cwd,
                     capabilities: capabilities, rlimits: rlimits, noNewPrivileges: noNewPrivileges,
                     oomScoreAdj: oomScoreAdj)
     p.commandLine = commandLine
     p.apparmorProfile = apparmorProfile
     p.selinuxLabel = selinuxLabel
+    p.scheduler = scheduler
+    p.ioPriority = ioPriority
+    p.execCPUAffinity = execCPUAffinity
     return p
 }
 
@@ -172,6 +181,7 @@ func decodeLinux(_ v: JSONValue, _ at: Where) throws -> Linux {
     l.readonlyPaths = try optStrings(o, "readonlyPaths", at)
     l.mountLabel = try optString(o, "mountLabel", at)
     if let x = present(o, "personality") { l.personality = try decodePersonality(x, { key(at, "personality") }) }
+    if let x = present(o, "memoryPolicy") { l.memoryPolicy = try decodeMemoryPolicy(x, { key(at, "memoryPolicy") }) }
     return l
 }
 
@@ -443,4 +453,50 @@ func decodeIntelRdt(_ v: JSONValue, _ at: Where) throws -> IntelRdt {
     let enableMonitoring = try optBool(o, "enableMonitoring", at)
     return IntelRdt(closID: closID, schemata: schemata, l3CacheSchema: l3CacheSchema, memBwSchema: memBwSchema,
                     enableMonitoring: enableMonitoring)
+}
+
+// MARK: - spec 1.3 process settings
+
+func decodeScheduler(_ v: JSONValue, _ at: Where) throws -> Scheduler {
+    let o = try object(v, at)
+    let policy = try reqString(o, "policy", at)
+    let nice = try optInt32(o, "nice", at)
+    let priority = try optInt32(o, "priority", at)
+    let flags = try optStrings(o, "flags", at)
+    let runtime = try optUInt64(o, "runtime", at)
+    let deadline = try optUInt64(o, "deadline", at)
+    let period = try optUInt64(o, "period", at)
+    return Scheduler(policy: policy, nice: nice, priority: priority, flags: flags,
+                     runtime: runtime, deadline: deadline, period: period)
+}
+
+func decodeIOPriority(_ v: JSONValue, _ at: Where) throws -> IOPriority {
+    let o = try object(v, at)
+    let c = try reqString(o, "class", at)
+    let priority = try int32(required(o, "priority", at), { key(at, "priority") })
+    return IOPriority(class: c, priority: priority)
+}
+
+func decodeCPUAffinity(_ v: JSONValue, _ at: Where) throws -> CPUAffinity {
+    let o = try object(v, at)
+    let initial = try optString(o, "initial", at)
+    let final = try optString(o, "final", at)
+    return CPUAffinity(initial: initial, final: final)
+}
+
+func decodeMemoryPolicy(_ v: JSONValue, _ at: Where) throws -> MemoryPolicy {
+    let o = try object(v, at)
+    let mode = try reqString(o, "mode", at)
+    let nodes = try optString(o, "nodes", at)
+    let flags = try optStrings(o, "flags", at)
+    return MemoryPolicy(mode: mode, nodes: nodes, flags: flags)
+}
+
+func int32(_ v: JSONValue, _ at: Where) throws -> Int32 {
+    Int32(truncatingIfNeeded: try signed(v, min: Int64(Int32.min), max: Int64(Int32.max), at))
+}
+
+func optInt32(_ o: JSONObject, _ name: String, _ at: Where) throws -> Int32? {
+    guard let v = present(o, name) else { return nil }
+    return try int32(v, { key(at, name) })
 }

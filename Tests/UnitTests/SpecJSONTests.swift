@@ -275,6 +275,35 @@ final class SpecJSONTests: XCTestCase {
         fails(config(process: #""user": {"uid": 0}"#), "config.json: process.user.gid: required property missing")
     }
 
+    /// runtime-spec 1.3's process settings (scheduler, ioPriority,
+    /// execCPUAffinity, memoryPolicy): paths and Codable's messages.
+    func testSpec13ProcessSettings() {
+        let s = decodes(config(process: #""user": {"uid": 0, "gid": 0}, "cwd": "/", "scheduler": {"policy": "SCHED_FIFO","#
+                               + #" "priority": 10}, "ioPriority": {"class": "IOPRIO_CLASS_IDLE", "priority": 0},"#
+                               + #" "execCPUAffinity": {"final": "0-1"}"#, #""linux": {"memoryPolicy": {"mode": "MPOL_LOCAL"}}"#))
+        XCTAssertEqual(s?.process?.scheduler, Scheduler(policy: "SCHED_FIFO", priority: 10))
+        XCTAssertEqual(s?.process?.ioPriority, IOPriority(class: "IOPRIO_CLASS_IDLE", priority: 0))
+        XCTAssertEqual(s?.process?.execCPUAffinity, CPUAffinity(final: "0-1"))
+        XCTAssertEqual(s?.linux?.memoryPolicy, MemoryPolicy(mode: "MPOL_LOCAL"))
+        func proc(_ body: String) -> String { config(process: #""user": {"uid": 0, "gid": 0}, "cwd": "/", "# + body) }
+        fails(proc(#""scheduler": {}"#), "config.json: process.scheduler.policy: required property missing")
+        fails(proc(#""scheduler": {"policy": 1}"#), "config.json: process.scheduler.policy: expected string, found integer")
+        fails(proc(#""scheduler": {"policy": "SCHED_OTHER", "nice": 2147483648}"#),
+              "config.json: process.scheduler.nice: 2147483648 is out of range (must lie between -2147483648 and 2147483647)")
+        fails(proc(#""scheduler": {"policy": "SCHED_OTHER", "runtime": -1}"#),
+              "config.json: process.scheduler.runtime: -1 is out of range (must lie between 0 and 18446744073709551615)")
+        fails(proc(#""scheduler": {"policy": "SCHED_OTHER", "flags": "SCHED_FLAG_RECLAIM"}"#),
+              "config.json: process.scheduler.flags: expected array, found string")
+        fails(proc(#""ioPriority": {"priority": 1}"#), "config.json: process.ioPriority.class: required property missing")
+        fails(proc(#""ioPriority": {"class": "IOPRIO_CLASS_BE"}"#), "config.json: process.ioPriority.priority: required property missing")
+        fails(proc(#""ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 1.5}"#),
+              "config.json: process.ioPriority.priority: expected integer, found number 1.5")
+        fails(proc(#""execCPUAffinity": {"initial": 0}"#), "config.json: process.execCPUAffinity.initial: expected string, found integer")
+        fails(linux(#""memoryPolicy": {"nodes": "0"}"#), "config.json: linux.memoryPolicy.mode: required property missing")
+        fails(linux(#""memoryPolicy": {"mode": "MPOL_BIND", "flags": [null]}"#),
+              "config.json: linux.memoryPolicy.flags[0]: expected string, found null")
+    }
+
     func testWrongTypesDeep() {
         fails(config(#""mounts": {}"#), "config.json: mounts: expected array, found object")
         fails(config(#""mounts": [{"destination": "/a"}, {"destination": "/b", "options": ["ro", 1]}]"#),
@@ -416,7 +445,11 @@ final class SpecJSONTests: XCTestCase {
         "noNewPrivileges": true,
         "apparmorProfile": "p",
         "oomScoreAdj": -500,
-        "selinuxLabel": "l"
+        "selinuxLabel": "l",
+        "scheduler": {"policy": "SCHED_DEADLINE", "nice": -3, "priority": 0, "flags": ["SCHED_FLAG_RECLAIM"],
+                      "runtime": 1024, "deadline": 2048, "period": 4096},
+        "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 7},
+        "execCPUAffinity": {"initial": "0-1", "final": "1"}
       },
       "root": {"path": "rootfs", "readonly": true},
       "hostname": "h",
@@ -482,7 +515,8 @@ final class SpecJSONTests: XCTestCase {
         "maskedPaths": ["/proc/kcore"],
         "readonlyPaths": ["/proc/sys"],
         "mountLabel": "ml",
-        "personality": {"domain": "LINUX32", "flags": ["f"]}
+        "personality": {"domain": "LINUX32", "flags": ["f"]},
+        "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0-3,7", "flags": ["MPOL_F_STATIC_NODES"]}
       }
     }
     """#

@@ -244,6 +244,110 @@ final class SpecValidationTests: XCTestCase {
         assertOnlyProblem(s, "linux.personality.domain")
     }
 
+    /// runtime-spec 1.3's process settings (ProcessSettings.swift in Spec).
+    func testScheduler() {
+        var s = base
+        for (sched, path, fragment) in [
+            (Scheduler(policy: "SCHED_BOGUS"), "process.scheduler.policy", "unknown policy \"SCHED_BOGUS\" (one of SCHED_OTHER"),
+            (Scheduler(policy: "sched_other"), "process.scheduler.policy", "unknown policy"),
+            (Scheduler(policy: "SCHED_OTHER", nice: 20), "process.scheduler.nice", "20 is outside -20...19"),
+            (Scheduler(policy: "SCHED_BATCH", nice: -21), "process.scheduler.nice", "-21 is outside"),
+            (Scheduler(policy: "SCHED_FIFO"), "process.scheduler.priority", "SCHED_FIFO needs a priority in 1...99, not 0"),
+            (Scheduler(policy: "SCHED_RR", priority: 100), "process.scheduler.priority", "not 100"),
+            (Scheduler(policy: "SCHED_OTHER", priority: 1), "process.scheduler.priority", "only SCHED_FIFO and SCHED_RR"),
+            (Scheduler(policy: "SCHED_OTHER", flags: ["SCHED_FLAG_RECLAIM", "X"]), "process.scheduler.flags[1]", "unknown flag \"X\""),
+            (Scheduler(policy: "SCHED_IDLE", period: 1), "process.scheduler", "only SCHED_DEADLINE takes runtime"),
+            (Scheduler(policy: "SCHED_DEADLINE"), "process.scheduler.runtime", "at least 1024 ns, not 0"),
+            (Scheduler(policy: "SCHED_DEADLINE", runtime: 2000, deadline: 1000), "process.scheduler.deadline", "at least the runtime"),
+            (Scheduler(policy: "SCHED_DEADLINE", runtime: 2000, deadline: 3000, period: 2500), "process.scheduler.period", "at least the deadline"),
+        ] {
+            s.process!.scheduler = sched
+            assertOnlyProblem(s, path, fragment)
+        }
+        for ok in [Scheduler(policy: "SCHED_OTHER", nice: -20), Scheduler(policy: "SCHED_FIFO", priority: 99),
+                   Scheduler(policy: "SCHED_DEADLINE", runtime: 1024, deadline: 1024),
+                   Scheduler(policy: "SCHED_DEADLINE", runtime: 1024, deadline: 2048, period: 4096),
+                   Scheduler(policy: "SCHED_ISO"), Scheduler(policy: "SCHED_BATCH", flags: Scheduler.flags)] {
+            s.process!.scheduler = ok
+            XCTAssertEqual(problems(s), [], "\(ok)")
+        }
+        XCTAssertEqual(Scheduler(policy: "SCHED_DEADLINE").policyNumber, 6)
+        XCTAssertEqual(Scheduler(policy: "SCHED_OTHER", flags: ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_UTIL_CLAMP_MAX"]).flagBits, 0x41)
+    }
+
+    func testIOPriorityAndAffinity() {
+        var s = base
+        s.process!.ioPriority = IOPriority(class: "IOPRIO_CLASS_RT", priority: 8)
+        assertOnlyProblem(s, "process.ioPriority.priority", "8 is outside 0...7")
+        s.process!.ioPriority = IOPriority(class: "IOPRIO_CLASS_RT", priority: -1)
+        assertOnlyProblem(s, "process.ioPriority.priority", "-1 is outside 0...7")
+        s.process!.ioPriority = IOPriority(class: "BE", priority: 0)
+        assertOnlyProblem(s, "process.ioPriority.class", "unknown class \"BE\"")
+        s.process!.ioPriority = IOPriority(class: "IOPRIO_CLASS_IDLE", priority: 7)
+        XCTAssertEqual(problems(s), [])
+        XCTAssertEqual(s.process!.ioPriority!.value, 3 << 13 | 7)
+
+        s = base
+        for (text, path, fragment) in [("1-0", "process.execCPUAffinity.final", "range \"1-0\" in \"1-0\" runs backwards"),
+                                       ("0,x", "process.execCPUAffinity.final", "\"x\" in \"0,x\" is not a number or a range"),
+                                       ("0-", "process.execCPUAffinity.final", "is not a number"),
+                                       ("-1", "process.execCPUAffinity.final", "is not a number"),
+                                       ("1-2-3", "process.execCPUAffinity.final", "is not a number"),
+                                       ("65536", "process.execCPUAffinity.final", "65536 in \"65536\" is above 65535"),
+                                       (" , ", "process.execCPUAffinity.final", "names no CPU")] {
+            s.process!.execCPUAffinity = CPUAffinity(final: text)
+            assertOnlyProblem(s, path, fragment)
+        }
+        s.process!.execCPUAffinity = CPUAffinity(initial: "0x1", final: "")
+        assertOnlyProblem(s, "process.execCPUAffinity.initial")
+        for ok in ["0", "0-3,7", " 0 , 2-3 ,", "3,1,1-2", "65535"] {
+            s.process!.execCPUAffinity = CPUAffinity(initial: ok, final: ok)
+            XCTAssertEqual(problems(s), [], ok)
+        }
+        XCTAssertEqual(try IDList.parse(" 3,1,1-2 ,,7").get(), [1, 2, 3, 7])
+        XCTAssertEqual(IDList.mask([0, 2, 64, 130]), [0b101, 1, 4])
+        // Also exec's process alone (at: ""), as Runtime.exec checks it.
+        var p = base.process!
+        p.scheduler = Scheduler(policy: "SCHED_RR")
+        XCTAssertEqual(p.settingsProblems(at: "process").map { $0.path }, ["process.scheduler.priority"])
+    }
+
+    func testMemoryPolicyAndPersonality() {
+        var s = base
+        for (mp, path, fragment) in [
+            (MemoryPolicy(mode: "MPOL_SOMETIMES"), "linux.memoryPolicy.mode", "unknown mode \"MPOL_SOMETIMES\" (one of MPOL_DEFAULT"),
+            (MemoryPolicy(mode: "MPOL_DEFAULT", nodes: "0"), "linux.memoryPolicy.nodes", "MPOL_DEFAULT takes no nodes, not \"0\""),
+            (MemoryPolicy(mode: "MPOL_LOCAL", nodes: "0-1"), "linux.memoryPolicy.nodes", "MPOL_LOCAL takes no nodes"),
+            (MemoryPolicy(mode: "MPOL_LOCAL", flags: ["MPOL_F_STATIC_NODES"]), "linux.memoryPolicy.flags", "takes no nodes, so no MPOL_F_STATIC_NODES"),
+            (MemoryPolicy(mode: "MPOL_BIND"), "linux.memoryPolicy.nodes", "MPOL_BIND needs at least one node"),
+            (MemoryPolicy(mode: "MPOL_INTERLEAVE", nodes: ","), "linux.memoryPolicy.nodes", "needs at least one node"),
+            (MemoryPolicy(mode: "MPOL_BIND", nodes: "a"), "linux.memoryPolicy.nodes", "is not a number"),
+            (MemoryPolicy(mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_X"]), "linux.memoryPolicy.flags[0]", "unknown flag \"MPOL_F_X\""),
+            (MemoryPolicy(mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]),
+             "linux.memoryPolicy.flags", "exclude each other"),
+            (MemoryPolicy(mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_NUMA_BALANCING"]),
+             "linux.memoryPolicy.flags", "MPOL_F_NUMA_BALANCING needs MPOL_BIND or MPOL_PREFERRED_MANY"),
+        ] {
+            s.linux!.memoryPolicy = mp
+            assertOnlyProblem(s, path, fragment)
+        }
+        for ok in [MemoryPolicy(mode: "MPOL_DEFAULT"), MemoryPolicy(mode: "MPOL_LOCAL", nodes: ""), MemoryPolicy(mode: "MPOL_PREFERRED"),
+                   MemoryPolicy(mode: "MPOL_PREFERRED", nodes: "0"), MemoryPolicy(mode: "MPOL_WEIGHTED_INTERLEAVE", nodes: "0-1"),
+                   MemoryPolicy(mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES"])] {
+            s.linux!.memoryPolicy = ok
+            XCTAssertEqual(problems(s), [], "\(ok)")
+        }
+        XCTAssertEqual(MemoryPolicy(mode: "MPOL_BIND", flags: ["MPOL_F_STATIC_NODES"]).modeWithFlags, 2 | 1 << 15)
+        XCTAssertEqual(MemoryPolicy(mode: "MPOL_WEIGHTED_INTERLEAVE").modeWithFlags, 6)
+
+        s = base
+        s.linux!.personality = Personality(domain: "LINUX", flags: ["ADDR_NO_RANDOMIZE"])
+        assertOnlyProblem(s, "linux.personality.flags[0]", "unsupported flag \"ADDR_NO_RANDOMIZE\"")
+        s.linux!.personality = Personality(domain: "LINUX32", flags: [])
+        XCTAssertEqual(problems(s), [])
+        XCTAssertEqual(s.linux!.personality!.value, 8)
+    }
+
     func testProblemsInDocumentOrder() {
         var s = base
         s.process!.cwd = "rel"
