@@ -37,8 +37,14 @@ extension Runtime {
         try Store.validate(id: o.id)
         try checkProcessConfinement(o.process)
         let (r, spec, pid) = try withLockedRecord(o.id)
-        let process = Privileges.grantable(o.process, warn: Log.warn)
+        var process = Privileges.grantable(o.process, warn: Log.warn)
         guard !(process.args ?? []).isEmpty else { throw fail("exec needs a command") }
+        // As runc: the container's scheduler, I/O priority and exec CPU
+        // affinity unless the process has its own (exec --process).
+        process.scheduler = process.scheduler ?? spec.process?.scheduler
+        process.ioPriority = process.ioPriority ?? spec.process?.ioPriority
+        process.execCPUAffinity = process.execCPUAffinity ?? spec.process?.execCPUAffinity
+        if let p = process.settingsProblems(at: "process").first { throw fail("\(p)", .invalid) }
         if process.terminal == true && o.consoleSocket == nil && o.detach {
             throw fail("exec --tty --detach needs --console-socket")
         }
@@ -75,13 +81,16 @@ extension Runtime {
         // instruction: it must be non-dumpable from then (no ptrace, no
         // /proc/PID/mem or fd from the container), so we are before clone.
         makeNonDumpable()
+        // execCPUAffinity.initial: ours while we clone, for the child to inherit.
+        let ownAffinity = try setInitialExecAffinity(process)
         let (child, bornPlaced) = clonePlaced(0, placement)
-        if child < 0 { throw SysError("clone") }
+        if child < 0 { restoreAffinity(ownAffinity); throw SysError("clone") }
         if child == 0 {
             parentEnd.close()
-            execChild(process: process, wantSeccomp: spec.linux?.seccomp != nil, joins: joins,
+            execChild(process: process, linux: spec.linux, wantSeccomp: spec.linux?.seccomp != nil, joins: joins,
                       preserveFds: o.preserveFds, placement: placement, channel: childEnd)
         }
+        restoreAffinity(ownAffinity)
         childEnd.close()
         if !o.detach { forwardSignals(to: child) }
         do {
@@ -118,7 +127,7 @@ extension Runtime {
 }
 
 /// The exec'd process, after clone. Never returns.
-func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int32)],
+func execChild(process: Process, linux: Linux?, wantSeccomp: Bool, joins: [(NamespaceKind, Int32)],
                preserveFds: Int, placement: Placement, channel: Channel) -> Never {
     var stage = "start"
     do {
@@ -140,6 +149,8 @@ func execChild(process: Process, wantSeccomp: Bool, joins: [(NamespaceKind, Int3
         let path = try prepareProcess(process, channel: channel, stage: &stage)
         // HOME from the container's /etc/passwd, as the init's (we are in its mount namespace and root).
         let env = withHome(process.env ?? [], uid: process.user.uid)
+        // In the cgroup and the namespaces, still privileged (ProcessSettings.swift).
+        try applyProcessSettings(process, linux: linux, execFinalAffinity: true, stage: &stage)
         stage = "drop privileges"
         try dropPrivileges(process, seccomp: seccomp)
         var keep = Set((0..<Int32(3 + preserveFds)).map { $0 })

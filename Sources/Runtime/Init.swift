@@ -153,6 +153,10 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // fail `create`, and after `start` only the fifo write, the
         // startContainer hooks and execve remain (a signal sent right after
         // `start` then finds the program, not us, as the container's pid 1).
+        // Scheduler, I/O priority, memory policy, personality while we
+        // still may (ProcessSettings.swift); execCPUAffinity is exec's only.
+        try applyProcessSettings(process, linux: c.spec.linux, execFinalAffinity: false, stage: &stage)
+
         stage = "drop privileges"
         try dropPrivileges(process, seccomp: seccomp)
         // Close-on-exec rather than closed: the channel and the fifo are still needed.
