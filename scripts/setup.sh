@@ -23,5 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The test runner's python may be another than Debian's (pyenv): make sure it
-# has pytest, jsonschema and grpcio too.
-python3 -c 'import pytest, jsonschema, grpc' 2>/dev/null || python3 -m pip install -q pytest jsonschema grpcio
+# has pytest, jsonschema and grpcio too, and jeepney (a D-Bus library: the
+# fake systemd of test_features.py reads our StartTransientUnit with it).
+python3 -c 'import pytest, jsonschema, grpc, jeepney' 2>/dev/null || python3 -m pip install -q pytest jsonschema grpcio jeepney

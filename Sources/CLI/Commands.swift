@@ -18,6 +18,7 @@ public struct Globals {
     public var log: String?
     public var logFormat = LogFormat.text
     public var debug = false
+    public var systemdCgroup = false
     public init() {}
 }
 
@@ -51,7 +52,7 @@ let globalFlags: [Flag] = [
     Flag(["log"], value: "FILE", "also write errors to FILE"),
     Flag(["log-format"], value: "text|json", "format of --log (default text)"),
     Flag(["debug"], "write debug lines to --log"),
-    Flag(["systemd-cgroup"], "take cgroupsPath as slice:prefix:name (placed at systemd's path, without asking systemd)"),
+    Flag(["systemd-cgroup"], "take cgroupsPath as slice:prefix:name; where systemd runs, the cgroup becomes its scope"),
     Flag(["h", "help"], "show help"),
     Flag(["v", "version"], "print the version"),
 ]
@@ -189,6 +190,7 @@ public func runCLI(_ args: [String]) -> Int32 {
     g.locations = Locations.from(root: parsed.string("root"))
     g.log = parsed.string("log")
     g.debug = parsed.bool("debug")
+    g.systemdCgroup = parsed.bool("systemd-cgroup")
     Log.file = g.log
     Log.debug = g.debug
     if let f = parsed.string("log-format") {
@@ -200,12 +202,6 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.format = lf
     }
     if parsed.bool("version") { writeStdout(versionText()); return 0 }
-    // We never ask systemd for a scope (no D-Bus): where systemd runs, it
-    // does not know the cgroup we make, which a caller asking for its
-    // driver should hear (features says so too).
-    if parsed.bool("systemd-cgroup"), i < args.count, ["create", "run"].contains(args[i]), Features.systemdRunning() {
-        Log.warn("--systemd-cgroup: systemd runs here, but minicontainer does not ask it for a scope; the container's cgroup is made directly at the path systemd would use")
-    }
     guard i < args.count else {
         if parsed.bool("help") { writeStdout(toolHelp()); return 0 }
         writeStderr(toolHelp())

@@ -55,7 +55,9 @@ let createCommand = Command(name: "create", summary: "create a container from a 
                             usage: "[flags] ID", flags: createFlags) { p, g in
     let id = try oneID(p, "create")
     return try about(id) {
-        _ = try runtime(g).create(try createOptions(p, id: id))
+        var o = try createOptions(p, id: id)
+        o.systemdCgroup = g.systemdCgroup
+        _ = try runtime(g).create(o)
         return 0
     }
 }
@@ -142,6 +144,7 @@ let runCommand = Command(name: "run", summary: "run a container: an image or --r
     let id = try oneID(p, "run")
     return try about(id) {
         var o = RunOptions(create: try createOptions(p, id: id))
+        o.create.systemdCgroup = g.systemdCgroup
         o.detach = p.bool("detach")
         return try runtime(g).run(o)
     }

@@ -25,6 +25,8 @@ public struct CreateOptions {
     public var keepTerminal = false
     /// The init's fds 0, 1 and 2 (RunOptions.output's pipes), else it inherits ours.
     public var stdio: [Int32]?
+    /// --systemd-cgroup: where systemd runs, it is told the cgroup is a scope.
+    public var systemdCgroup = false
     public init(id: String, bundle: String) { self.id = id; self.bundle = bundle }
 }
 
@@ -211,6 +213,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // The init first copies the pages it will write (Init.swift), then
         // places itself in the v1 hierarchies (Placement.swift).
         let initHasSeccomp = try awaitPlaced(pid, cgroup: cgroup, placement: placement, bornPlaced: bornPlaced, channel: parentEnd, what: "init")
+        if o.systemdCgroup { tellSystemd(spec.linux?.cgroupsPath, pid: pid, id: o.id) }
         // linux.seccomp compiled here, on the host's side, when the init
         // found no compiled filter in the cache: it gets the bytes before go
         // and, in the container's root by then, only loads them.
@@ -260,6 +263,23 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let e = cleanup.cgroup.map { explainedByMemoryLimit(error, cgroup: $0, limit: spec.linux?.resources?.memory?.limit) } ?? error
         cleanup.run()
         throw e
+    }
+}
+
+/// --systemd-cgroup where systemd runs: the init's cgroup, made and entered
+/// already, becomes a transient scope of systemd's (SystemdScope). A
+/// systemd that refuses is a warning: the container runs in its cgroup all
+/// the same, unknown to systemd, as without systemd.
+func tellSystemd(_ cgroupsPath: String?, pid: Int32, id: String) {
+    guard Features.systemdRunning() else { return }
+    guard let (slice, unit) = SystemdScope.unit(cgroupsPath: cgroupsPath) else {
+        Log.warn("--systemd-cgroup: cgroupsPath \(quoted(cgroupsPath ?? "")) is not \"slice:prefix:name\": systemd is not told about the container's cgroup")
+        return
+    }
+    do {
+        try SystemdScope.start(unit: unit, slice: slice, pid: pid, description: "minicontainer container \(id)")
+    } catch {
+        Log.warn("--systemd-cgroup: systemd did not take the container's cgroup as \(unit): \(error)")
     }
 }
 

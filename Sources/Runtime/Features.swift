@@ -50,10 +50,9 @@ public enum Features {
         var cg = JSONObject()
         cg["v1"] = .bool(true)
         cg["v2"] = .bool(true)
-        // --systemd-cgroup takes "slice:prefix:name" and places the
-        // container at the cgroupfs path systemd would use, without asking
-        // systemd (no D-Bus): true only where that is all there is to do.
-        cg["systemd"] = .bool(!systemdRunning())
+        // --systemd-cgroup: "slice:prefix:name" at systemd's cgroupfs path,
+        // made a transient scope over D-Bus where systemd runs (SystemdScope).
+        cg["systemd"] = .bool(true)
         cg["systemdUser"] = .bool(false)
         cg["rdma"] = .bool(false)
         linux["cgroup"] = .object(cg)
@@ -78,11 +77,9 @@ public enum Features {
         ann["org.opencontainers.runc.version"] = .string("minicontainer " + runtimeVersion)
         ann["org.minicontainer.commit"] = .string(commit)
         ann["io.github.seccomp.libseccomp.version"] = .string(Privileges.libseccompVersion)
-        if systemdRunning() {
-            ann["org.minicontainer.cgroup.systemd"] = .string("systemd runs here, but --systemd-cgroup does not ask it for a scope (no D-Bus): the container is placed at the cgroupfs path systemd would use")
-        } else {
-            ann["org.minicontainer.cgroup.systemd"] = .string("no systemd here: --systemd-cgroup places \"slice:prefix:name\" at the cgroupfs path systemd would use")
-        }
+        ann["org.minicontainer.cgroup.systemd"] = .string(systemdRunning()
+            ? "systemd runs here: --systemd-cgroup makes the container's cgroup a transient scope (StartTransientUnit over D-Bus)"
+            : "no systemd here: --systemd-cgroup places \"slice:prefix:name\" at the cgroupfs path systemd would use")
         o["annotations"] = .object(ann)
         return .object(o)
     }

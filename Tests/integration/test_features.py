@@ -233,24 +233,100 @@ def test_lsm_answers_match_what_create_does(lab, features):
         assert lab.leftovers([cid]) == []
 
 
-def test_systemd_answer_matches_the_host(features):
-    systemd = os.path.isdir("/run/systemd/system") and not os.path.islink("/run/systemd/system")
-    assert features["linux"]["cgroup"]["systemd"] is (not systemd)
+def test_systemd_answers(features):
+    assert features["linux"]["cgroup"]["systemd"] is True
+    assert features["linux"]["cgroup"]["systemdUser"] is False
     assert features["linux"]["cgroup"]["v1"] and features["linux"]["cgroup"]["v2"]
-    assert "org.minicontainer.cgroup.systemd" in features["annotations"]
+    systemd = os.path.isdir("/run/systemd/system") and not os.path.islink("/run/systemd/system")
+    note = features["annotations"]["org.minicontainer.cgroup.systemd"]
+    assert ("StartTransientUnit" in note) is systemd
 
 
-def test_where_systemd_runs_features_and_create_say_we_do_not_ask_it(lab):
-    """A mount namespace of the test's own with /run/systemd/system, as a
-    systemd host has it: features reports no systemd driver, and create
-    with --systemd-cgroup warns that systemd is not asked for a scope."""
-    bundle = lab.bundle(["/bin/true"])
+FAKE_SYSTEMD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakes", "fake_systemd.py")
+
+
+def under_fake_systemd(lab, commands):
+    """Runs shell `commands` in a mount namespace of the test's own whose
+    /run is a tmpfs with /run/systemd/system (so systemd "runs") and a fake
+    systemd on /run/systemd/private; returns (result, recorded calls)."""
+    record = os.path.join(lab.dir, "systemd-calls.jsonl")
     script = ("mount -t tmpfs mcfake /run && mkdir -p /run/systemd/system && "
-              f"{lab.copy} features && {' '.join(lab.cmd('--systemd-cgroup', 'run', '--bundle', bundle, lab.id('sd')))}")
+              f"{{ python3 {FAKE_SYSTEMD} /run/systemd/private {record} >/dev/null & fake=$!; }} && "
+              "for i in $(seq 100); do [ -S /run/systemd/private ] && break; sleep 0.05; done; "
+              f"{commands}; rc=$?; kill $fake; wait $fake; exit $rc")
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                        capture_output=True, text=True, env=lab.environ, timeout=60)
+    calls = [json.loads(line) for line in open(record)] if os.path.exists(record) else []
+    return r, calls
+
+
+@pytest.fixture
+def slice_name():
+    """A slice of the test's own, removed from every hierarchy afterwards."""
+    name = "mctest" + os.urandom(3).hex() + ".slice"
+    yield name
+    for h in os.listdir("/sys/fs/cgroup"):
+        d = os.path.join("/sys/fs/cgroup", h, name)
+        if os.path.isdir(d) and not os.path.islink(d):
+            os.rmdir(d)
+
+
+def test_where_systemd_runs_create_asks_it_for_a_scope(lab, slice_name):
+    """--systemd-cgroup with "slice:prefix:name" where systemd runs: create
+    calls StartTransientUnit (read back by jeepney, another D-Bus
+    implementation) for prefix-name.scope in the slice, with the init's pid,
+    Delegate and mode "fail"; the container runs in the cgroup at systemd's
+    path; delete removes it."""
+    cid = lab.id("sd")
+
+    def edit(c):
+        c["linux"]["cgroupsPath"] = f"{slice_name}:mc:{cid}"
+        # No cgroup namespace: /proc/self/cgroup shows the host's path.
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]
+    bundle = lab.bundle(["/bin/sh", "-c", "cat /proc/self/cgroup"], edit=edit)
+    r, calls = under_fake_systemd(lab, " && ".join([
+        " ".join(lab.cmd("--systemd-cgroup", "run", "--bundle", bundle, cid)),
+        " ".join(lab.cmd("features"))]))
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout[:r.stdout.rindex("}") + 1])
-    assert doc["linux"]["cgroup"]["systemd"] is False
-    assert "systemd runs here" in doc["annotations"]["org.minicontainer.cgroup.systemd"]
-    assert "does not ask it for a scope" in r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    assert calls[0] == {"auth": "AUTH EXTERNAL 30"}  # uid "0", hex-encoded
+    [start] = [c for c in calls if c.get("member") == "StartTransientUnit"]
+    assert start["destination"] == "org.freedesktop.systemd1"
+    assert start["path"] == "/org/freedesktop/systemd1"
+    assert start["interface"] == "org.freedesktop.systemd1.Manager"
+    assert start["signature"] == "ssa(sv)a(sa(sv))"
+    unit, mode, props, aux = start["body"]
+    assert (unit, mode, aux) == (f"mc-{cid}.scope", "fail", [])
+    props = {k: v[1] for k, v in props}
+    assert props["Slice"] == slice_name
+    assert props["Delegate"] is True and props["DefaultDependencies"] is False
+    assert len(props["PIDs"]) == 1 and props["PIDs"][0] > 1
+    assert f"/{slice_name}/mc-{cid}.scope" in r.stdout
+    doc = json.loads(r.stdout[r.stdout.index("{"):])
+    assert "StartTransientUnit" in doc["annotations"]["org.minicontainer.cgroup.systemd"]
+    assert lab.leftovers([cid]) == []  # run deleted it
+
+
+def test_a_systemd_that_refuses_the_scope_is_a_warning(lab, slice_name):
+    cid = lab.id("sdrefuse")
+
+    def edit(c):
+        c["linux"]["cgroupsPath"] = f"{slice_name}:refuse:{cid}"
+    bundle = lab.bundle(["/bin/true"], edit=edit)
+    r, calls = under_fake_systemd(lab, " ".join(lab.cmd("--systemd-cgroup", "run", "--bundle", bundle, cid)))
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, r.stderr
+    assert f"refuse-{cid}.scope" in warnings[0] and "UnitExists" in warnings[0]
+    assert lab.leftovers([cid]) == []
+
+
+def test_without_the_flag_systemd_is_not_asked(lab, slice_name):
+    cid = lab.id("sdno")
+
+    def edit(c):
+        c["linux"]["cgroupsPath"] = f"{slice_name}:mc:{cid}"
+    r, calls = under_fake_systemd(lab, " ".join(lab.cmd("run", "--bundle", lab.bundle(["/bin/true"], edit=edit), cid)))
+    assert r.returncode == 0, r.stderr
+    assert calls == []
+    assert lab.leftovers([cid]) == []
