@@ -68,8 +68,18 @@ public enum Features {
 
         // We apply a profile or label where the host has the LSM and refuse
         // one where it does not (LSM.refusal).
-        linux["apparmor"] = .object(JSONObject([("enabled", .bool(LSM.appArmorEnabled()))]))
-        linux["selinux"] = .object(JSONObject([("enabled", .bool(LSM.selinuxEnabled()))]))
+        linux["apparmor"] = object(["enabled": .bool(LSM.appArmorEnabled())])
+        linux["selinux"] = object(["enabled": .bool(LSM.selinuxEnabled())])
+        // linux.memoryPolicy: set_mempolicy in the init and exec'd processes.
+        linux["memoryPolicy"] = object(["modes": strings(MemoryPolicy.modes), "flags": strings(MemoryPolicy.flags)])
+        // Bind mounts with uidMappings/gidMappings, idmap and ridmap
+        // (Rootfs: the trees are made on the host's side and attached).
+        linux["mountExtensions"] = object(["idmap": object(["enabled": .bool(true)])])
+        // linux.netDevices: moved into the container's network namespace at create.
+        linux["netDevices"] = object(["enabled": .bool(true)])
+        // linux.intelRdt where resctrl is mounted (Cgroups/Resctrl.swift);
+        // refused at create where it is not, as on this kind of VM.
+        linux["intelRdt"] = object(["enabled": .bool(true), "schemata": .bool(true), "monitoring": .bool(true)])
         o["linux"] = .object(linux)
 
         o["potentiallyUnsafeConfigAnnotations"] = strings(unsafeAnnotationPrefixes)
@@ -85,4 +95,9 @@ public enum Features {
     }
 
     static func strings(_ l: [String]) -> JSONValue { .array(l.map { .string($0) }) }
+
+    /// An object of `pairs`, keys sorted (a dictionary literal has no order).
+    static func object(_ pairs: [String: JSONValue]) -> JSONValue {
+        .object(JSONObject(pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+    }
 }

@@ -15,11 +15,11 @@ final class DBusTests: XCTestCase {
         XCTAssertEqual(Array(b[0..<4]), [UInt8(ascii: "l"), 1, 0, 1])
         XCTAssertEqual(Array(b[4..<8]), [0, 0, 0, 0], "no body")
         XCTAssertEqual(Array(b[8..<12]), [1, 0, 0, 0], "serial")
-        // Fields: PATH (o) 21 bytes, INTERFACE (s), MEMBER (s), DESTINATION (s), each a struct on 8.
+        // Fields: PATH (o) of 21 bytes, INTERFACE (s), MEMBER (s), DESTINATION (s), each a struct on 8.
         let fieldsLength = Int(b[12]) | Int(b[13]) << 8
         XCTAssertEqual(b.count, (16 + fieldsLength + 7) & ~7)
         XCTAssertEqual(Array(b[16..<20]), [1, 1, UInt8(ascii: "o"), 0], "field 1, signature \"o\"")
-        XCTAssertEqual(Array(b[20..<24]), [20, 0, 0, 0], "length of /org/freedesktop/DBus")
+        XCTAssertEqual(Array(b[20..<24]), [21, 0, 0, 0], "length of /org/freedesktop/DBus")
         XCTAssertEqual(b.count % 8, 0)
     }
 

@@ -43,7 +43,16 @@ def test_versions_and_shape(features):
                              "potentiallyUnsafeConfigAnnotations"}
     assert features["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                                  "poststop"]
-    assert "rro" in features["mountOptions"]
+    assert {"rro", "idmap", "ridmap"} <= set(features["mountOptions"])
+    linux = features["linux"]
+    assert linux["mountExtensions"] == {"idmap": {"enabled": True}}
+    assert linux["netDevices"] == {"enabled": True}
+    assert set(linux["memoryPolicy"]["modes"]) == {"MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE",
+                                                   "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED",
+                                                   "MPOL_PREFERRED_MANY", "MPOL_LOCAL"}
+    assert linux["memoryPolicy"]["flags"] == ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES",
+                                              "MPOL_F_STATIC_NODES"]
+    assert linux["intelRdt"] == {"enabled": True, "schemata": True, "monitoring": True}
     assert features["potentiallyUnsafeConfigAnnotations"] == ["org.minicontainer."]
     assert features["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2
 
@@ -212,6 +221,27 @@ def test_seccomp_vocabulary_is_accepted(lab, features):
         rc, err = lab.create(cid, lab.bundle(["/bin/true"], edit=profile([flag])))
         assert rc != 0 and flag in err, err
         assert lab.leftovers([cid]) == []
+
+
+@pytest.mark.parametrize("mode", ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                                  "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"])
+def test_every_memory_policy_mode_is_applied(lab, features, mode):
+    """Each advertised mode on node 0 (or none where the mode takes none),
+    read back from /proc/self/numa_maps' first policy field."""
+    assert mode in features["linux"]["memoryPolicy"]["modes"]
+
+    def edit(c):
+        c["linux"]["memoryPolicy"] = {"mode": mode}
+        if mode not in ("MPOL_DEFAULT", "MPOL_LOCAL"):
+            c["linux"]["memoryPolicy"]["nodes"] = "0"
+    cid = lab.id("mpol")
+    rc, err, out = lab.run_to_end(cid, lab.bundle(["/bin/sh", "-c", "head -1 /proc/self/numa_maps"], edit=edit))
+    assert rc == 0, err
+    policy = out.split(" ", 1)[1]
+    expect = {"MPOL_DEFAULT": "default", "MPOL_BIND": "bind:0", "MPOL_INTERLEAVE": "interleave:0",
+              "MPOL_WEIGHTED_INTERLEAVE": "weighted interleave:0", "MPOL_PREFERRED": "prefer:0",
+              "MPOL_PREFERRED_MANY": "prefer (many):0", "MPOL_LOCAL": "local"}[mode]
+    assert policy.startswith(expect + " "), (mode, out)
 
 
 def test_lsm_answers_match_what_create_does(lab, features):
