@@ -522,7 +522,7 @@ final class JSONDecodeTests: XCTestCase {
          "root": {"path": "rootfs", "x-root": "a"},
          "mounts": [{"destination": "/proc", "type": "proc", "x-mount": -1}],
          "hooks": {"prestart": [{"path": "/bin/true", "x-hook": []}], "x-kind": [{"path": 1}]},
-         "linux": {"namespaces": [{"type": "pid", "x-ns": 0}], "intelRdt": {"closID": "x"},
+         "linux": {"namespaces": [{"type": "pid", "x-ns": 0}], "x-rdt": {"closID": "x"},
                    "resources": {"memory": {"limit": 5, "x-mem": "big"}, "devices": [{"allow": false, "x-dev": 1}], "rdma": {}},
                    "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "x-sc": 1,
                                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "x-call": 2}]}}}
@@ -539,10 +539,10 @@ final class JSONDecodeTests: XCTestCase {
     func testStateDecodeAndEncode() throws {
         let st = State(id: "c1", status: .running, pid: 42, bundle: "/b", annotations: ["k": "v"])
         let v = try JSONEncoding.encode(st)
-        XCTAssertEqual(v.compact(), #"{"ociVersion":"1.1.0","id":"c1","status":"running","pid":42,"bundle":"/b","annotations":{"k":"v"}}"#)
+        XCTAssertEqual(v.compact(), #"{"ociVersion":"\#(Spec.version)","id":"c1","status":"running","pid":42,"bundle":"/b","annotations":{"k":"v"}}"#)
         XCTAssertEqual(try JSONDecoding.decode(State.self, from: v, file: "state.json"), st)
         let stopped = State(id: "c1", status: .stopped, pid: nil, bundle: "/b")
-        XCTAssertEqual(try JSONEncoding.encode(stopped).compact(), #"{"ociVersion":"1.1.0","id":"c1","status":"stopped","bundle":"/b"}"#)
+        XCTAssertEqual(try JSONEncoding.encode(stopped).compact(), #"{"ociVersion":"\#(Spec.version)","id":"c1","status":"stopped","bundle":"/b"}"#)
     }
 }
 
@@ -604,7 +604,7 @@ final class JSONWriteTests: XCTestCase {
         let s = Spec(process: .init(args: ["sh"]), root: Root(path: "rootfs"))
         let expected = """
         {
-          "ociVersion": "1.1.0",
+          "ociVersion": "\(Spec.version)",
           "process": {
             "user": {
               "uid": 0,

@@ -104,7 +104,7 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(s["annotations"]?["a"], .string("1"))
         for k in ["ociVersion", "id", "bundle", "rootfs", "created", "owner"] { XCTAssertNotNil(s[k], k) }
         let hook = store.state(r, status: .creating).hookJSON()
-        XCTAssertTrue(hook.hasPrefix("{\"ociVersion\":\"1.1.0\",\"id\":\"c3\",\"status\":\"creating\""), hook)
+        XCTAssertTrue(hook.hasPrefix("{\"ociVersion\":\"\(Spec.version)\",\"id\":\"c3\",\"status\":\"creating\""), hook)
     }
 
     func testProcStatParsesNamesWithSpacesAndParens() throws {
