@@ -3,8 +3,11 @@
 MINICONTAINER names the binary (default: the release build), ROOTFS a busybox
 root filesystem (default: the one `make rootfs` builds).
 """
+import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -130,3 +133,25 @@ def run_in_pty(argv, steps, timeout=20, env=None):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+@contextlib.contextmanager
+def probe_rootfs_with(rootfs, source, prefix, cflags=()):
+    """A copy of `rootfs` with /probe, the C program `source` built static
+    (gcc and libc6-dev: scripts/setup.sh installs them); removed afterwards."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.fail("no C compiler for the probe (scripts/setup.sh installs gcc and libc6-dev)")
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(source)
+        copy = os.path.join(tmp, "rootfs")
+        subprocess.run(["cp", "-a", rootfs, copy], check=True)
+        r = subprocess.run([cc, "-static", "-O1", *cflags, "-o", os.path.join(copy, "probe"), src],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        yield copy
+    finally:
+        shutil.rmtree(tmp)

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, REPO, ROOTFS, needs_root
+from conftest import BIN, REPO, ROOTFS, needs_root, probe_rootfs_with
 
 PODMAN_PROFILE = "/usr/share/containers/seccomp.json"
 
@@ -138,22 +138,8 @@ def bundles(binary, rootfs):
 @pytest.fixture(scope="module")
 def probe_rootfs(rootfs):
     """A copy of the busybox rootfs with /probe, the program above built static."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.fail("no C compiler for the probe (scripts/setup.sh installs gcc and libc6-dev)")
-    tmp = tempfile.mkdtemp(prefix="mc-seccomp-probe-")
-    try:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write(PROBE_C)
-        copy = os.path.join(tmp, "rootfs")
-        subprocess.run(["cp", "-a", rootfs, copy], check=True)
-        r = subprocess.run([cc, "-static", "-O1", "-pthread", "-o", os.path.join(copy, "probe"), src],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    with probe_rootfs_with(rootfs, PROBE_C, "mc-seccomp-probe-", ("-pthread",)) as copy:
         yield copy
-    finally:
-        shutil.rmtree(tmp)
 
 
 def values(out):

@@ -12,15 +12,13 @@ runc 1.1.5 and crun 1.8.1 here ignore all of these but crun's personality.
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
-from conftest import BIN, ROOTFS, mc, needs_root
+from conftest import BIN, ROOTFS, mc, needs_root, probe_rootfs_with
 
 pytestmark = needs_root()
 
@@ -97,22 +95,8 @@ NODES = online("/sys/devices/system/node/online") if os.path.exists("/sys/device
 @pytest.fixture(scope="module")
 def probe_rootfs(rootfs):
     """A copy of the busybox rootfs with /probe."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.fail("no C compiler for the probe (scripts/setup.sh installs gcc and libc6-dev)")
-    tmp = tempfile.mkdtemp(prefix="mc-spec13-probe-")
-    try:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write(PROBE_C)
-        copy = os.path.join(tmp, "rootfs")
-        subprocess.run(["cp", "-a", rootfs, copy], check=True)
-        r = subprocess.run([cc, "-static", "-O1", "-o", os.path.join(copy, "probe"), src],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    with probe_rootfs_with(rootfs, PROBE_C, "mc-spec13-probe-", ()) as copy:
         yield copy
-    finally:
-        shutil.rmtree(tmp)
 
 
 def values(out):
