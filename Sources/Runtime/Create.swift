@@ -98,6 +98,20 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // With linux.timeOffsets the init makes its time namespace itself:
         // one it was born in could no longer take offsets (TimeNamespace.swift).
         let timeOffsets = timensOffsetsText(spec.linux?.timeOffsets) == nil ? nil : spec.linux?.timeOffsets
+        // Joining a user namespace by path: the new namespaces are made
+        // inside it instead, and joined (OwnedNamespaces.swift). The state
+        // still names the init's own /proc/PID/ns files for them.
+        let recorded = namespaces
+        var owned: [(NamespaceKind, Int32)] = []
+        defer { for (_, fd) in owned { close(fd) } }
+        let ownedKinds = try kindsToMakeInJoinedUserNamespace(namespaces, timeOffsets: timeOffsets != nil)
+        if !ownedKinds.isEmpty, let userPath = namespaces.first(where: { $0.type == "user" })?.path {
+            owned = try namespacesOwned(byUserNamespace: userPath, kinds: ownedKinds)
+            namespaces = namespaces.map { ns in
+                guard ns.path == nil, let fd = owned.first(where: { $0.0.rawValue == ns.type })?.1 else { return ns }
+                return Namespace(type: ns.type, path: "/proc/self/fd/\(fd)")
+            }
+        }
         for ns in namespaces {
             let kind = try NamespaceKind.of(ns)
             if let path = ns.path {
@@ -174,7 +188,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
                                 seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
-                                timeOffsets: timeOffsets)
+                                timeOffsets: timeOffsets, heldNamespaces: owned.map { $0.1 })
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
@@ -194,7 +208,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // The state (with `creating`, so that delete --force can undo us)
         // is written while the init prefaults.
         var nsPaths: [String: String] = [:]
-        for ns in namespaces {
+        for ns in recorded {
             nsPaths[ns.type] = try ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.of(ns).procName)"
         }
         record.pid = pid
