@@ -104,7 +104,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let recorded = namespaces
         var owned: [(NamespaceKind, Int32)] = []
         defer { for (_, fd) in owned { close(fd) } }
-        let ownedKinds = try kindsToMakeInJoinedUserNamespace(namespaces, timeOffsets: timeOffsets != nil)
+        let ownedKinds = kindsToMakeInJoinedUserNamespace(namespaces, timeOffsets: timeOffsets != nil)
         if !ownedKinds.isEmpty, let userPath = namespaces.first(where: { $0.type == "user" })?.path {
             owned = try namespacesOwned(byUserNamespace: userPath, kinds: ownedKinds)
             namespaces = namespaces.map { ns in
@@ -125,6 +125,11 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                 flags |= kind.cloneFlag
             }
         }
+        // A new pid namespace in a joined user namespace: the init is cloned
+        // from inside that user namespace (OwnedNamespaces.swift), so it is
+        // there from birth and joins it no more.
+        let cloneInside = userNamespaceToCloneInside(namespaces)
+        if cloneInside != nil { joins.removeAll { $0.0 == .user } }
         joins.sort { $0.0.joinRank < $1.0.joinRank }
         let newUserNS = namespaces.contains { $0.type == "user" && $0.path == nil }
         let unshareCgroup = namespaces.contains { $0.type == "cgroup" && $0.path == nil }
@@ -187,15 +192,24 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 unshareCgroup: unshareCgroup, newUserNS: newUserNS, lockFd: lock.fd,
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
-                                seccompCacheDir: newUserNS || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
-                                timeOffsets: timeOffsets, heldNamespaces: owned.map { $0.1 })
+                                seccompCacheDir: newUserNS || cloneInside != nil || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
+                                timeOffsets: timeOffsets, heldNamespaces: owned.map { $0.1 },
+                                bornInUserNS: cloneInside != nil)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
         // resets it): the created init can't be ptraced, nor its memory,
         // exe or fds opened through /proc from inside the container.
         makeNonDumpable()
-        let (pid, bornPlaced) = clonePlaced(flags, placement)
+        let (pid, bornPlaced): (Int32, Bool)
+        if let userPath = cloneInside {
+            (pid, bornPlaced) = try clonePlacedInside(userNamespace: userPath, flags: flags, placement) {
+                parentEnd.close()
+                initMain(config, channel: childEnd)
+            }
+        } else {
+            (pid, bornPlaced) = clonePlaced(flags, placement)
+        }
         if pid < 0 { throw SysError("clone") }
         if pid == 0 {
             parentEnd.close()

@@ -39,6 +39,8 @@ struct InitConfig {
     /// Namespaces made for us inside a joined user namespace, open on these
     /// fds (joinPaths names them /proc/self/fd/N): kept until joined.
     var heldNamespaces: [Int32] = []
+    /// Cloned inside the joined user namespace (OwnedNamespaces.swift).
+    var bornInUserNS = false
 }
 
 /// Runs in the child after clone; never returns.
@@ -86,7 +88,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
             close(fd)
         }
         for fd in c.heldNamespaces { close(fd) }
-        if c.newUserNS || c.joinPaths.contains(where: { $0.0 == .user }) {
+        if c.newUserNS || c.bornInUserNS || c.joinPaths.contains(where: { $0.0 == .user }) {
             // Become root of the user namespace (as mapped).
             guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
         }

@@ -1,3 +1,4 @@
+import Cgroups
 import CShim
 import Glibc
 import Spec
@@ -15,12 +16,12 @@ import Sys
 // children, which no process has entered yet), kill the helper, and the
 // init joins them like any namespace given by path, after the user one.
 //
-// Not a new pid namespace: one unshared by the helper cannot be handed on
-// (the kernel lets nobody enter it until a process of the helper's is its
-// init, and it dies with that process), and one made by our clone3 would
-// be the host's, where the container's root could not mount its procfs.
-// That takes a runtime process inside the user namespace that clones the
-// init (runc's nsexec), which we do not have yet: refused with a reason.
+// With a new pid namespace that cannot work (the kernel lets nobody enter
+// a pid namespace before a process of its creator's is its init, and it
+// dies with that process). Then the helper clones the init itself, from
+// inside the user namespace, with every new namespace at once, tells us
+// its pid and exits; we are a subreaper, so the init becomes our child
+// as if we had cloned it (clonePlacedInside).
 
 /// The new namespaces of `kinds` made inside the user namespace at
 /// `userPath`, as open descriptors (O_CLOEXEC), by kind. Nothing is left of
@@ -88,15 +89,69 @@ func namespacesOwned(byUserNamespace userPath: String, kinds: [NamespaceKind]) t
 /// joined user namespace: all new ones but the cgroup namespace (the init
 /// unshares that itself, inside already) and a time namespace with offsets
 /// (likewise). None when the user namespace is not joined. A new pid
-/// namespace there is refused (above).
-func kindsToMakeInJoinedUserNamespace(_ namespaces: [Namespace], timeOffsets: Bool) throws -> [NamespaceKind] {
-    guard namespaces.contains(where: { $0.type == "user" && $0.path != nil }) else { return [] }
-    if namespaces.contains(where: { $0.type == "pid" && $0.path == nil }) {
-        throw Failure(.invalid, "linux.namespaces: a new pid namespace inside a user namespace joined by path is not supported yet (join a pid namespace of that user namespace by path, or make the user namespace new)")
-    }
+/// namespace there: none, the init is cloned inside (clonePlacedInside).
+func kindsToMakeInJoinedUserNamespace(_ namespaces: [Namespace], timeOffsets: Bool) -> [NamespaceKind] {
+    guard namespaces.contains(where: { $0.type == "user" && $0.path != nil }),
+          !namespaces.contains(where: { $0.type == "pid" && $0.path == nil }) else { return [] }
     return namespaces.compactMap { ns -> NamespaceKind? in
         guard ns.path == nil, let k = NamespaceKind(rawValue: ns.type) else { return nil }
         if k == .cgroup || k == .user || (k == .time && timeOffsets) { return nil }
         return k
     }
+}
+
+/// The user namespace to clone the init inside: the joined one, when a new
+/// pid namespace is asked for too.
+func userNamespaceToCloneInside(_ namespaces: [Namespace]) -> String? {
+    guard namespaces.contains(where: { $0.type == "pid" && $0.path == nil }) else { return nil }
+    return namespaces.first { $0.type == "user" }?.path
+}
+
+/// clonePlaced from a helper that has joined the user namespace at `path`,
+/// so that the new namespaces of `flags` are that user namespace's; the
+/// child runs `child`. The helper sends the init's pid (ours: the helper is
+/// in our pid namespace) and whether it was born in its cgroup, then exits,
+/// and we, a subreaper, inherit the init.
+func clonePlacedInside(userNamespace path: String, flags: UInt64, _ p: Placement,
+                       child: () -> Never) throws -> (pid: Int32, bornPlaced: Bool) {
+    let user = open(path, O_RDONLY | O_CLOEXEC)
+    guard user >= 0 else { throw SysError("open user namespace \(path)") }
+    defer { close(user) }
+    var sv: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) == 0 else {
+        throw SysError("socketpair")
+    }
+    guard Kernel.becomeChildSubreaper() else {
+        close(sv[0]); close(sv[1])
+        throw SysError("become a subreaper")
+    }
+    let helper = fork()
+    if helper == 0 {
+        close(sv[0])
+        // pid (or -1), born placed (0/1), errno.
+        var answer: [Int32] = [-1, 0, 0]
+        if mc_setns(user, Kernel.CLONE_NEWUSER) != 0 {
+            answer[2] = errno
+        } else {
+            let (pid, born) = clonePlaced(flags, p)
+            if pid == 0 {
+                close(sv[1])
+                child()
+            }
+            answer = [pid, born ? 1 : 0, pid < 0 ? errno : 0]
+        }
+        _ = answer.withUnsafeBytes { write(sv[1], $0.baseAddress, $0.count) }
+        _exit(0)
+    }
+    close(sv[1])
+    defer { close(sv[0]) }
+    guard helper > 0 else { throw SysError("fork") }
+    var answer: [Int32] = [-1, 0, 0]
+    var n = 0
+    repeat { n = answer.withUnsafeMutableBytes { read(sv[0], $0.baseAddress, $0.count) } } while n < 0 && errno == EINTR
+    var st: Int32 = 0
+    while waitpid(helper, &st, 0) < 0 && errno == EINTR {}
+    guard n == 12 else { throw fail("the helper that clones the init in user namespace \(quoted(path)) died") }
+    guard answer[0] > 0 else { throw SysError("clone the init in user namespace \(path)", errno: answer[2]) }
+    return (answer[0], answer[1] == 1)
 }

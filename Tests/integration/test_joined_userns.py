@@ -2,8 +2,10 @@
 every container of a user-namespaced pod the sandbox's) and asks for new
 mount, uts and ipc namespaces: they are made inside that user namespace,
 so its root can make its mounts and set its hostname (before, create
-failed: "set propagation of / to rslave: operation not permitted"). A new
-pid namespace there is refused with a reason (not supported yet).
+failed: "set propagation of / to rslave: operation not permitted"). With a
+new pid namespace too (Kubernetes' default for a pod's containers) the init
+is cloned from inside that user namespace: it is pid 1 of a pid namespace
+whose root can mount its procfs.
 """
 import os
 
@@ -75,11 +77,34 @@ def _is_helper(p):
         return False
 
 
-def test_a_new_pid_namespace_there_is_refused_with_a_reason(lab, sandbox):
+def test_a_new_pid_namespace_inside_a_joined_user_namespace(lab, sandbox):
     _, pid = sandbox
     cid = lab.id("apppid")
-    rc, err = lab.create(cid, lab.bundle(["/bin/true"], edit=joining(pid, pid_ns_joined=False)))
-    assert rc == 125
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "a new pid namespace inside a user namespace joined by path" in lines[0], err
+    script = "echo pid=$$; hostname; readlink /proc/self/ns/user; readlink /proc/self/ns/pid; ls /proc | grep -c '^[0-9]'"
+    rc, err, out = lab.run_to_end(cid, lab.bundle(["/bin/sh", "-c", script], edit=joining(pid, pid_ns_joined=False)))
+    assert rc == 0, err
+    lines = out.split()
+    assert lines[0] == "pid=1" and lines[1] == "joined", out
+    assert lines[2] == os.readlink(f"/proc/{pid}/ns/user")
+    assert lines[3] not in (os.readlink(f"/proc/{pid}/ns/pid"), os.readlink("/proc/self/ns/pid"))
+    assert int(lines[4]) <= 3, "its own procfs: sh, ls and grep only"
+    assert lab.mc("delete", cid).returncode == 0
+    assert lab.leftovers([cid]) == []
+
+
+def test_exec_and_kill_in_such_a_container(lab, sandbox):
+    """The init cloned from inside is ours as any other: state, exec, kill, delete."""
+    _, pid = sandbox
+    cid = lab.id("appexec")
+    rc, err = lab.create(cid, lab.bundle(["/bin/sleep", "60"], edit=joining(pid, pid_ns_joined=False)))
+    assert rc == 0, err
+    assert lab.status(cid) == "created"
+    lab.start(cid)
+    assert lab.status(cid) == "running"
+    r = lab.mc("exec", cid, "sh", "-c", "echo $$; id -u; hostname")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1:] == ["0", "joined"], r.stdout
+    assert lab.mc("kill", cid, "KILL").returncode == 0
+    assert lab.wait_stopped(cid)
+    assert lab.mc("delete", cid).returncode == 0
     assert lab.leftovers([cid]) == []
