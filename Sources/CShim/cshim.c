@@ -31,7 +31,8 @@ pid_t mc_clone3(uint64_t flags, int cgroup_fd, int pidfd_out_wanted, int *pidfd_
     int pidfd = -1;
     memset(&args, 0, sizeof(args));
     args.flags = flags;
-    args.exit_signal = SIGCHLD;
+    // CLONE_PARENT takes the caller's exit signal; clone3 refuses one given with it.
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     if (cgroup_fd >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)cgroup_fd;

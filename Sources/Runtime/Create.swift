@@ -98,20 +98,6 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // With linux.timeOffsets the init makes its time namespace itself:
         // one it was born in could no longer take offsets (TimeNamespace.swift).
         let timeOffsets = timensOffsetsText(spec.linux?.timeOffsets) == nil ? nil : spec.linux?.timeOffsets
-        // Joining a user namespace by path: the new namespaces are made
-        // inside it instead, and joined (OwnedNamespaces.swift). The state
-        // still names the init's own /proc/PID/ns files for them.
-        let recorded = namespaces
-        var owned: [(NamespaceKind, Int32)] = []
-        defer { for (_, fd) in owned { close(fd) } }
-        let ownedKinds = kindsToMakeInJoinedUserNamespace(namespaces, timeOffsets: timeOffsets != nil)
-        if !ownedKinds.isEmpty, let userPath = namespaces.first(where: { $0.type == "user" })?.path {
-            owned = try namespacesOwned(byUserNamespace: userPath, kinds: ownedKinds)
-            namespaces = namespaces.map { ns in
-                guard ns.path == nil, let fd = owned.first(where: { $0.0.rawValue == ns.type })?.1 else { return ns }
-                return Namespace(type: ns.type, path: "/proc/self/fd/\(fd)")
-            }
-        }
         for ns in namespaces {
             let kind = try NamespaceKind.of(ns)
             if let path = ns.path {
@@ -125,9 +111,9 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                 flags |= kind.cloneFlag
             }
         }
-        // A new pid namespace in a joined user namespace: the init is cloned
-        // from inside that user namespace (OwnedNamespaces.swift), so it is
-        // there from birth and joins it no more.
+        // A user namespace joined by path with new namespaces beside it: the
+        // init is cloned from inside it (OwnedNamespaces.swift), so that they
+        // are that user namespace's; it is there from birth and joins it no more.
         let cloneInside = userNamespaceToCloneInside(namespaces)
         if cloneInside != nil { joins.removeAll { $0.0 == .user } }
         joins.sort { $0.0.joinRank < $1.0.joinRank }
@@ -180,10 +166,13 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let placement = try cgroup.openPlacement()
         defer { placement.close() }
 
-        if pidNSFd >= 0 {
+        // (Cloned from inside a user namespace, the helper joins it: its
+        // fork must stay in our pid namespace, so that the pid it reports is one.)
+        if pidNSFd >= 0 && cloneInside == nil {
             guard mc_setns(pidNSFd, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
             close(pidNSFd)
         }
+        defer { if pidNSFd >= 0 && cloneInside != nil { close(pidNSFd) } }
 
         let (parentEnd, childEnd) = try Channel.pair()
         defer { parentEnd.close() }
@@ -193,8 +182,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
                                 seccompCacheDir: newUserNS || cloneInside != nil || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
-                                timeOffsets: timeOffsets, heldNamespaces: owned.map { $0.1 },
-                                bornInUserNS: cloneInside != nil)
+                                timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
@@ -203,7 +191,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         makeNonDumpable()
         let (pid, bornPlaced): (Int32, Bool)
         if let userPath = cloneInside {
-            (pid, bornPlaced) = try clonePlacedInside(userNamespace: userPath, flags: flags, placement) {
+            (pid, bornPlaced) = try clonePlacedInside(userNamespace: userPath, pidNamespace: pidNSFd, flags: flags, placement) {
                 parentEnd.close()
                 initMain(config, channel: childEnd)
             }
@@ -222,7 +210,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // The state (with `creating`, so that delete --force can undo us)
         // is written while the init prefaults.
         var nsPaths: [String: String] = [:]
-        for ns in recorded {
+        for ns in namespaces {
             nsPaths[ns.type] = try ns.path ?? "/proc/\(pid)/ns/\(NamespaceKind.of(ns).procName)"
         }
         record.pid = pid

@@ -36,9 +36,6 @@ struct InitConfig {
     var stdio: [Int32]? = nil
     /// linux.timeOffsets: the init makes its time namespace itself (TimeNamespace.swift).
     var timeOffsets: [String: TimeOffset]? = nil
-    /// Namespaces made for us inside a joined user namespace, open on these
-    /// fds (joinPaths names them /proc/self/fd/N): kept until joined.
-    var heldNamespaces: [Int32] = []
     /// Cloned inside the joined user namespace (OwnedNamespaces.swift).
     var bornInUserNS = false
 }
@@ -54,7 +51,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // directory on fd 7 and "cwd": "/proc/self/fd/7" was CVE-2024-21626).
         // Kept: stdio, --preserve-fds, our channel and the cgroup files we
         // place ourselves with (closed in placeSelf, before "go").
-        try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds + c.heldNamespaces)
+        try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds)
         // Opened while our credentials are the runtime's (TimeNamespace.swift).
         let timeOffsets = try TimeOffsetsFile.open(for: c.timeOffsets)
         // 0. Copy the runtime's pages we are going to write while still in
@@ -87,7 +84,6 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
             guard mc_setns(fd, kind.nstype) == 0 else { throw SysError("join \(kind) namespace \(path)") }
             close(fd)
         }
-        for fd in c.heldNamespaces { close(fd) }
         if c.newUserNS || c.bornInUserNS || c.joinPaths.contains(where: { $0.0 == .user }) {
             // Become root of the user namespace (as mapped).
             guard mc_setresgid(0, 0, 0) == 0, mc_setresuid(0, 0, 0) == 0 else { throw SysError("become root in the user namespace") }
