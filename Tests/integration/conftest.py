@@ -155,3 +155,23 @@ def probe_rootfs_with(rootfs, source, prefix, cflags=()):
         yield copy
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.fixture(scope="session")
+def rootless_user(binary):
+    """The unprivileged user of the rootless tests (userkit.py), made for the
+    session; at its end nothing of the user's may be left running or mounted."""
+    import userkit
+    userkit.create_user()
+    user = userkit.User(binary)
+    yield user
+    left = userkit.leftovers()
+    userkit.remove_user()
+    assert not left, f"the rootless tests left: {left}"
+
+
+@pytest.fixture
+def xdg(rootless_user, tmp_path):
+    """A test's own XDG_RUNTIME_DIR and XDG_DATA_HOME for the rootless user."""
+    import userkit
+    return userkit.Xdg(rootless_user, tmp_path)
