@@ -114,7 +114,7 @@ public enum UserNamespaceMaps {
         guard fd >= 0 else { throw SysError("open \(path)") }
         defer { close(fd) }
         let bytes = Array(t.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count else { throw SysError("write \(shown ?? path)") }
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw SysError("write \(shown ?? path)") }
     }
 
     static func helper(_ name: String, _ pid: Int32, _ maps: [IDMapping], file: String, _ me: Identity) throws {
