@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all test unit integration test-security fuzz fuzz-short clean man install
+.PHONY: all setup build rootfs demo bench bench-all bench-rootless test unit integration test-security fuzz fuzz-short clean man install
 
 all: build
 
@@ -52,6 +52,10 @@ bench: build rootfs
 # minicontainer beside runc and crun on every figure (bench/compare.sh).
 bench-all: build rootfs
 	bash bench/compare.sh
+
+# Rootless minicontainer beside rootless podman, as a user made for it (bench/rootless.sh).
+bench-rootless: build rootfs
+	bash bench/rootless.sh
 
 unit:
 	swift build --build-tests
