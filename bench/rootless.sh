@@ -94,8 +94,10 @@ remove_user() {
   rm -rf "$HOMEDIR" "$RUNDIR"
   rm -f "/dev/shm/libpod_rootless_lock_$BENCH_UID"
 }
+inner=
 cleanup() {
   set +e
+  [ -z "$inner" ] || { kill -KILL "$inner"; wait "$inner"; } 2>/dev/null
   remove_user
   local left=()
   [ -z "$(user_pids)" ] || left+=("processes: $(user_pids | tr '\n' ' ')")
@@ -222,8 +224,13 @@ case $tun_mode in
   *) tun_note="/dev/net/tun is $tun_mode here: a 0666 node on a private tmpfs /dev/net for the run"
      prep='mount -t tmpfs -o mode=0755,size=64k mcbench-tun /dev/net && mknod -m 0666 /dev/net/tun c 10 200' ;;
 esac
-( cd "$HOMEDIR" && unshare -m --propagation private sh -c "$prep"' && exec "$@"' sh \
-    "${as_user[@]}" bash "$HOMEDIR/bench.sh" "$N" "$M" "$IMAGE" ) > "$results" || true
+# In the background and waited for, so that a signal to this script is taken
+# at once (cleanup kills the user's processes).
+( cd "$HOMEDIR" && exec unshare -m --propagation private sh -c "$prep"' && exec "$@"' sh \
+    "${as_user[@]}" bash "$HOMEDIR/bench.sh" "$N" "$M" "$IMAGE" ) > "$results" &
+inner=$!
+wait "$inner" || true
+inner=
 # podman's pause process (and anything else of the user's) goes before the
 # figures are printed, so a failure to clean up is not hidden by them.
 if grep '^fatal' "$results" >&2; then exit 1; fi
