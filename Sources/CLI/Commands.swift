@@ -79,7 +79,7 @@ public let commands: [Command] = [
 let dockerCommandsWeLack: [String: String] = [
     "build": "", "push": "", "commit": "", "diff": "", "export": "", "history": "", "search": "",
     "unpause": "thawing is 'minicontainer resume ID'",
-    "network": "networks are chosen with run --network bridge|none|host|container:NAME",
+    "network": "networks are chosen with run --network bridge|slirp4netns|pasta|none|host|container:NAME",
     "compose": "", "info": "'minicontainer features' and 'minicontainer system df' say what is here",
 ]
 

@@ -25,7 +25,7 @@ func containers(_ g: Globals) -> Containers {
 
 /// The OCI runtime over --root, with the network driver the bundles'
 /// annotations choose a mode of (Engine's BridgeNetwork).
-func runtime(_ g: Globals) -> Runtime { Runtime(locations: g.locations, network: BridgeNetwork(dir: g.locations.network)) }
+func runtime(_ g: Globals) -> Runtime { Runtime(locations: g.locations, network: ContainerNetwork(dir: g.locations.network)) }
 
 /// An OCI container id as given, or else the run-mode container a name or
 /// unique id prefix names (so every command takes those too).

@@ -33,7 +33,7 @@ public let runFlagTable: [Flag] = [
     Flag(["u", "user"], value: "UID[:GID]", "user (and group) to run as, numbers or names from the rootfs"),
     Flag(["read-only"], "mount the root filesystem read-only"),
     Flag(["read-only-tmpfs"], value: "BOOL", "with --read-only, tmpfs on /run, /tmp and /var/tmp (default true)"),
-    Flag(["network", "net"], value: "MODE", "bridge (default), none, host or container:<id|name>"),
+    Flag(["network", "net"], value: "MODE", "bridge (default), slirp4netns, pasta, none, host or container:<id|name>"),
     Flag(["add-host"], value: "NAME:IP", "add a line to the container's /etc/hosts", repeats: true),
     Flag(["dns"], value: "IP", "a nameserver for the container's /etc/resolv.conf (instead of the host's)", repeats: true),
     Flag(["dns-search"], value: "DOMAIN", "a search domain for /etc/resolv.conf (. for none)", repeats: true),

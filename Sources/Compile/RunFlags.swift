@@ -44,6 +44,9 @@ public struct RunFlags: Equatable {
     /// --read-only-tmpfs: true, the default when nil, or false).
     public var readOnlyTmpfs: String?
     public var network: String?
+    /// The mode when --network is not given: bridge as root; a rootless
+    /// caller sets slirp4netns (podman's default) here.
+    public var defaultNetwork = "bridge"
     /// `--add-host NAME:IP`, `--dns IP`, `--dns-search DOMAIN`, `--dns-option OPT`:
     /// the generated /etc/hosts and /etc/resolv.conf (DNS.swift).
     public var addHosts: [String] = []
@@ -164,6 +167,11 @@ public let runCapabilities = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 ]
+
+/// The --network modes besides container:X.
+public let networkModes: Set<String> = ["bridge", "slirp4netns", "pasta", "none", "host"]
+/// The modes -p publishes ports in.
+public let publishingModes: Set<String> = ["bridge", "slirp4netns", "pasta"]
 
 public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     // The root: a directory (--rootfs), or an image's layers, top first.
@@ -316,9 +324,9 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     spec.mounts = mounts
 
     // Network.
-    let network = f.network ?? "bridge"
-    guard ["bridge", "none", "host"].contains(network) || (network.hasPrefix("container:") && network.count > 10) else {
-        throw CompileError("invalid --network \(quoted(network)): use bridge, none, host or container:<id|name>")
+    let network = f.network ?? f.defaultNetwork
+    guard networkModes.contains(network) || (network.hasPrefix("container:") && network.count > 10) else {
+        throw CompileError("invalid --network \(quoted(network)): use bridge, slirp4netns, pasta, none, host or container:<id|name>")
     }
     var ports: [String] = []
     for p in f.publish { ports += try parsePorts(p) }
@@ -330,8 +338,8 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
             if !given.contains(p.split(separator: ":").last!) { ports.append(p) }
         }
     }
-    if !ports.isEmpty && network != "bridge" {
-        throw CompileError("published ports need --network bridge, not \(network)")
+    if !ports.isEmpty && !publishingModes.contains(network) {
+        throw CompileError("published ports need --network bridge, slirp4netns or pasta, not \(network)")
     }
     var published = Set<String>()  // "HOSTPART/PROTO" (a scan per -p was quadratic; found by fuzz-args)
     for p in ports {

@@ -17,7 +17,7 @@ public struct Containers {
     public var data: String { locations.data }
     public var ociRoot: String { locations.root }
     public var networkDir: String { locations.network }
-    public var runtime: Runtime { Runtime(locations: locations, network: BridgeNetwork(dir: networkDir)) }
+    public var runtime: Runtime { Runtime(locations: locations, network: ContainerNetwork(dir: networkDir)) }
 
     public init(locations: Locations) { self.locations = locations }
 
@@ -26,7 +26,7 @@ public struct Containers {
         guard let m = load(id), m.ociRoot != ociRoot else { return runtime }
         var l = locations
         l.root = m.ociRoot
-        return Runtime(locations: l, network: BridgeNetwork(dir: networkDir))
+        return Runtime(locations: l, network: ContainerNetwork(dir: networkDir))
     }
 
     public var base: String { data + "/containers" }
