@@ -14,15 +14,16 @@ extension Containers {
         guard let text = req.spec.annotations?[Annotation.ports], !text.isEmpty else { return HeldPorts() }
         let ms = try PortMapping.list(text)
         let dir = networkDir
+        let userMode = UserMode.mode(req.spec.annotations) != nil
         var held = try HeldPorts.hold(ms, owner: { m in
             Network.publisher(of: m, dir: dir).map { id in self.load(id)?.name ?? String(id.prefix(12)) }
-        })
+        }, reuseAddress: userMode)
         if ms.contains(where: { $0.hostPort == 0 }) {
             req.spec.annotations?[Annotation.ports] = held.mappings.map { $0.description }.joined(separator: ",")
         }
         // User-mode networks: the helper binds the ports itself (a port
         // in use was refused just now, and host port 0 got a free one).
-        if UserMode.mode(req.spec.annotations) != nil { held.release() }
+        if userMode { held.release() }
         return held
     }
 }

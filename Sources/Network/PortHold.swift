@@ -26,10 +26,13 @@ public struct HeldPorts {
     /// free port (one the kernel chooses, reported in `mappings`). A port in
     /// use is an error naming it; `owner` names the container that
     /// publishes it, when one of ours does.
-    public static func hold(_ ms: [PortMapping], owner: (PortMapping) -> String? = { _ in nil }) throws -> HeldPorts {
+    /// `reuseAddress` (SO_REUSEADDR) for a check of ports a user-mode
+    /// helper then binds itself: a connection it forwarded leaves the port
+    /// in TIME_WAIT, which is no user of it.
+    public static func hold(_ ms: [PortMapping], owner: (PortMapping) -> String? = { _ in nil }, reuseAddress: Bool = false) throws -> HeldPorts {
         var h = HeldPorts()
         do {
-            for m in ms { try h.bind(m, owner: owner) }
+            for m in ms { try h.bind(m, owner: owner, reuseAddress: reuseAddress) }
         } catch {
             h.release()
             throw error
@@ -37,9 +40,13 @@ public struct HeldPorts {
         return h
     }
 
-    mutating func bind(_ m: PortMapping, owner: (PortMapping) -> String?) throws {
+    mutating func bind(_ m: PortMapping, owner: (PortMapping) -> String?, reuseAddress: Bool = false) throws {
         let fd = socket(AF_INET, Int32(m.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SysError("socket for host port \(m)") }
+        if reuseAddress && m.proto == "tcp" {
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = in_port_t(UInt16(m.hostPort)).bigEndian
