@@ -172,6 +172,12 @@ public enum UserMode {
         guard let path = Program.find([mode]) else {
             throw Failure(.notFound, "--network \(mode): \(mode) is not installed (Debian's \(mode == "pasta" ? "passt" : "slirp4netns") package)")
         }
+        // The helper opens the tap in the container's user namespace as
+        // us: a /dev/net/tun closed to us is a clear line here, not its
+        // "child failed(1)".
+        if access("/dev/net/tun", R_OK | W_OK) != 0 {
+            throw Failure(.failed, "--network \(mode): /dev/net/tun cannot be opened by this user (\(errnoText(errno)); Debian's udev makes it mode 0666)")
+        }
         var opened: [Int32] = []
         defer { for fd in opened { close(fd) } }
         func keep(_ fd: Int32, _ what: String) throws -> Int32 {
