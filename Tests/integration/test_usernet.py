@@ -164,6 +164,11 @@ def env(tmp_path):
     e.mc("rm", "-f", "--all")
     e.mc("prune")
     subprocess.run(["rm", "-rf", e.root, e.data, e.net])
+    for parent in {os.path.dirname(e.root), os.path.dirname(e.data), os.path.dirname(e.net)}:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            pass
     assert wait_for(lambda: [p for p in helper_pids() if p not in before] == [], 10), "helper processes left"
 
 
