@@ -152,7 +152,7 @@ N=$1 M=$2 IMAGE=$3
 MC=$HOME/bin/minicontainer
 cd "$HOME"
 now() { local t=$EPOCHREALTIME; echo "${t/./}"; }   # microseconds, no fork
-first_line() { grep -v '^time=.*level=warning' "$1" | grep -m1 . | cut -c1-160; }
+first_line() { grep -v '^time=.*level=warning' "$1" | grep -m1 . | cut -c1-240; }
 # avail RT MODE -> "avail RT MODE yes" or "avail RT MODE no: REASON"
 declare -A ok
 try() {
