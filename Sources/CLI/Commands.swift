@@ -53,6 +53,7 @@ let globalFlags: [Flag] = [
     Flag(["log-format"], value: "text|json", "format of --log (default text)"),
     Flag(["debug"], "write debug lines to --log"),
     Flag(["systemd-cgroup"], "take cgroupsPath as slice:prefix:name; where systemd runs, the cgroup becomes its scope"),
+    Flag(["rootless"], value: "auto|true|false", "run as an unprivileged user: state under $XDG_RUNTIME_DIR, data under $XDG_DATA_HOME, cgroups only where delegated (default auto: when not root)"),
     Flag(["h", "help"], "show help"),
     Flag(["v", "version"], "print the version"),
 ]
@@ -187,7 +188,15 @@ public func runCLI(_ args: [String]) -> Int32 {
         Log.error("\(error)")
         return 125
     }
-    g.locations = Locations.from(root: parsed.string("root"))
+    var mode = Rootless.Mode.auto
+    if let r = parsed.string("rootless") {
+        guard let m = Rootless.Mode(rawValue: r) else {
+            Log.error("--rootless must be auto, true or false, not \(quoted(r))")
+            return 125
+        }
+        mode = m
+    }
+    g.locations = Locations.from(root: parsed.string("root"), rootless: Rootless.resolve(mode), uid: geteuid())
     g.log = parsed.string("log")
     g.debug = parsed.bool("debug")
     g.systemdCgroup = parsed.bool("systemd-cgroup")
@@ -231,6 +240,11 @@ public func runCLI(_ args: [String]) -> Int32 {
        !(cmd.stopAtPositional && rest.firstIndex(where: { !$0.hasPrefix("-") }).map { p in rest.firstIndex(of: "--help") ?? rest.firstIndex(of: "-h")! > p } ?? false) {
         writeStdout(commandHelp(cmd))
         return 0
+    }
+    // Rootless without a runtime dir: every command that keeps state says so.
+    if let problem = g.locations.problem, !["spec", "features", "completion", "__man"].contains(cmd.name) {
+        Log.error(problem)
+        return 125
     }
     do {
         let p = try parseArgs(rest, flags: cmd.flags, stopAtPositional: cmd.stopAtPositional, context: cmd.name)

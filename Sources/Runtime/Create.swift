@@ -39,11 +39,11 @@ public struct Created {
 
 extension Runtime {
     public func create(_ o: CreateOptions) throws -> Created {
-        try createContainer(o, store: store, network: network)
+        try createContainer(o, store: store, network: network, rootless: rootless)
     }
 }
 
-func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) throws -> Created {
+func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, rootless: Bool = false) throws -> Created {
     try Store.validate(id: o.id)
     let bundle = try Bundle.load(o.bundle)
     var spec = bundle.spec
@@ -124,8 +124,18 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         let cghost = try CgroupHost.detect()
         // Its device program is attached after the clone (below), while the init prefaults.
         let devicePrograms = DeferredDevicePrograms()
-        let cgroup = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id,
+        let wanted = makeManager(host: cghost, cgroupsPath: spec.linux?.cgroupsPath, id: o.id,
                                  devicePrograms: devicePrograms)
+        // Rootless: the hierarchies delegated to us only, and no limit
+        // asked for without its controller (Cgroups/Delegation.swift).
+        let cgroup = rootless ? delegatedPart(of: wanted) : wanted
+        if rootless {
+            try checkDelegated(spec.linux?.resources, delegated: cgroup, wanted: wanted)
+            if !(spec.linux?.resources?.devices ?? []).isEmpty {
+                Log.debugLine("rootless: linux.resources.devices left to the user namespace (no device cgroup)")
+                spec.linux?.resources?.devices = nil
+            }
+        }
         // A cgroup that already holds processes is not the container's own:
         // kill --all, ps and delete --force walk the cgroup, and would reach
         // them (a host process in "cgroupsPath": "/shared"). runc 1.2 refuses it too.
@@ -182,13 +192,14 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
                                 placement: placement, hostNamespaces: hostNamespaces,
                                 // In a new user namespace the unmapped init could not read our cache.
                                 seccompCacheDir: newUserNS || cloneInside != nil || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
-                                timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil)
+                                timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil,
+                                dumpableUntilMapped: rootless && newUserNS && !UserNamespaceMaps.privileged)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
         // resets it): the created init can't be ptraced, nor its memory,
         // exe or fds opened through /proc from inside the container.
-        makeNonDumpable()
+        if !config.dumpableUntilMapped { makeNonDumpable() }
         let (pid, bornPlaced): (Int32, Bool)
         if let userPath = cloneInside {
             (pid, bornPlaced) = try clonePlacedInside(userNamespace: userPath, pidNamespace: pidNSFd, flags: flags, placement) {
@@ -235,7 +246,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver) t
         // and, in the container's root by then, only loads them.
         let seccomp = initHasSeccomp ? nil : try compiledSeccomp(spec, store: store)
         if let g = rdtGroup { try Resctrl.place(pid, in: g) }
-        if newUserNS { try writeIDMappings(pid: pid, linux: spec.linux!) }
+        if newUserNS { try UserNamespaceMaps.write(pid: pid, uid: spec.linux?.uidMappings, gid: spec.linux?.gidMappings) }
         try sendIdmappedBinds(spec, bundle: o.bundle, namespaces: namespaces, pid: pid, channel: parentEnd)
 
         // linux.netDevices (Network/NetDevices.swift): moved in before the
@@ -355,23 +366,6 @@ func hostID(of id: UInt32, in mappings: [IDMapping]?) -> UInt32 {
         return m.hostID + (id - m.containerID)
     }
     return id
-}
-
-func writeIDMappings(pid: Int32, linux: Linux) throws {
-    func text(_ m: [IDMapping]?) -> String {
-        (m ?? []).map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
-    }
-    for (file, maps) in [("uid_map", linux.uidMappings), ("gid_map", linux.gidMappings)] {
-        let t = text(maps)
-        guard !t.isEmpty else { continue }
-        let path = "/proc/\(pid)/\(file)"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SysError("open \(path)") }
-        defer { close(fd) }
-        // One write, as the kernel requires.
-        let bytes = Array(t.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count else { throw SysError("write \(path) (\(t.split(separator: "\n").joined(separator: ", ")))") }
-    }
 }
 
 /// The idmapped bind mounts of the spec, made here with the host's rights

@@ -38,6 +38,12 @@ struct InitConfig {
     var timeOffsets: [String: TimeOffset]? = nil
     /// Cloned inside the joined user namespace (OwnedNamespaces.swift).
     var bornInUserNS = false
+    /// Rootless with a new user namespace: born dumpable, so that our
+    /// newuidmap (or we) may open its uid_map, which the kernel gives a
+    /// non-dumpable process's owner root of the host; non-dumpable as soon
+    /// as the ids are mapped (the go message), before anything of the
+    /// container's exists.
+    var dumpableUntilMapped = false
 }
 
 /// Runs in the child after clone; never returns.
@@ -75,6 +81,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // The idmapped copies of bind sources come with it (Rootfs/IDMap.swift).
         guard let (hookState, sent, idmapped) = try channel.receiveGo(wantSeccomp: c.spec.linux?.seccomp != nil && ownSeccomp == nil) else { _exit(1) }
         let seccomp = ownSeccomp ?? sent
+        if c.dumpableUntilMapped { Kernel.setNonDumpable() }
 
         stage = "join namespaces"
         for (kind, path) in c.joinPaths {

@@ -16,11 +16,15 @@ public struct Runtime {
     /// The parent cgroup that delete removes with its last container
     /// (Locations.cgroupParent: run mode's, as Docker's /docker).
     let sharedCgroupParent: String
+    /// Rootless (Locations.rootless): cgroups only where delegated, id
+    /// mappings through newuidmap/newgidmap.
+    public let rootless: Bool
 
     public init(locations: Locations, network: NetworkDriver) {
         store = Store(root: locations.root)
         self.network = network
         sharedCgroupParent = locations.cgroupParent
+        rootless = locations.rootless
     }
 
     public init(root: String, network: NetworkDriver) { self.init(locations: Locations(root: root), network: network) }

@@ -1,6 +1,10 @@
 // Where minicontainer keeps things on the host: built once, by the CLI, from
 // its flags and environment, and passed down; no module below it picks a
-// directory of its own. Rootless mode will build it from the XDG dirs.
+// directory of its own. Rootless, they come from the XDG dirs: state under
+// $XDG_RUNTIME_DIR/minicontainer, data under $XDG_DATA_HOME/minicontainer
+// (~/.local/share/minicontainer), as podman keeps its own.
+
+import Glibc
 
 public struct Locations: Equatable {
     /// OCI state, one directory per container (--root).
@@ -14,6 +18,13 @@ public struct Locations: Equatable {
     public var network: String
     /// The cgroup that run-mode containers' cgroups go under, as Docker's /docker.
     public var cgroupParent: String
+    /// Rootless mode (--rootless, or auto when not root).
+    public var rootless = false
+    /// Why the state root cannot be used (rootless without a runtime dir):
+    /// a command that needs it fails with this line.
+    public var problem: String?
+    /// Why the data dir cannot be used (rootless without HOME).
+    public var dataProblem: String?
 
     public static let defaultRoot = "/run/minicontainer"
     public static let defaultData = "/var/lib/minicontainer"
@@ -30,12 +41,36 @@ public struct Locations: Equatable {
 
     /// From --root (nil: not given) and the environment (`env`, getenv by
     /// default); relative paths are made absolute, empty values ignored.
-    public static func from(root: String?, env: (String) -> String? = Env.get) -> Locations {
+    /// Rootless (`rootless`), the defaults are the user's own XDG dirs; a
+    /// user without XDG_RUNTIME_DIR (su, setpriv) gets /run/user/UID when
+    /// that is theirs, else `problem` says why there is no default root.
+    public static func from(root: String?, rootless: Bool = false, uid: UInt32 = 0,
+                            env: (String) -> String? = Env.get) -> Locations {
         func pick(_ given: String?, _ fallback: String) -> String {
             guard let g = given, !g.isEmpty else { return fallback }
             return FS.absolute(g)
         }
-        return Locations(root: pick(root, defaultRoot), data: pick(env("MINICONTAINER_DATA"), defaultData),
-                         network: pick(env("MINICONTAINER_NETWORK_DIR"), defaultNetwork))
+        guard rootless else {
+            return Locations(root: pick(root, defaultRoot), data: pick(env("MINICONTAINER_DATA"), defaultData),
+                             network: pick(env("MINICONTAINER_NETWORK_DIR"), defaultNetwork))
+        }
+        let runtimeDir = env("XDG_RUNTIME_DIR").flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/run/user/\(uid)"
+        var dataHome = env("XDG_DATA_HOME").flatMap { $0.hasPrefix("/") ? $0 : nil }
+        if dataHome == nil, let home = env("HOME"), home.hasPrefix("/") { dataHome = home + "/.local/share" }
+        let data = pick(env("MINICONTAINER_DATA"), (dataHome ?? "/nonexistent") + "/minicontainer")
+        var l = Locations(root: pick(root, runtimeDir + "/minicontainer"), data: data,
+                          network: pick(env("MINICONTAINER_NETWORK_DIR"), data + "/network"),
+                          cgroupParent: "")
+        l.rootless = true
+        if root == nil || root!.isEmpty, env("XDG_RUNTIME_DIR") == nil {
+            var st = stat()
+            if lstat(runtimeDir, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR || st.st_uid != uid {
+                l.problem = "rootless: XDG_RUNTIME_DIR is not set and \(runtimeDir) is not a directory of yours: set XDG_RUNTIME_DIR or give --root"
+            }
+        }
+        if dataHome == nil && env("MINICONTAINER_DATA") == nil {
+            l.dataProblem = "rootless: neither XDG_DATA_HOME nor HOME is set: set one, or MINICONTAINER_DATA"
+        }
+        return l
     }
 }
