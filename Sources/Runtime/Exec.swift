@@ -65,6 +65,14 @@ extension Runtime {
         }
         joins.sort { $0.0.joinRank < $1.0.joinRank }
         guard Proc.alive(pid, startTime: r.startTime) else { throw fail("container \(o.id) is not running") }
+        // Rootless: we hold no capability over the container's namespaces
+        // but through its user namespace (ours to enter: we made it), so we
+        // enter it first; our ids are its root's, the child inherits both.
+        if let i = joins.firstIndex(where: { $0.0 == .user }), !UserNamespaceMaps.privileged {
+            guard mc_setns(joins[i].1, NamespaceKind.user.nstype) == 0 else { throw SysError("join user namespace") }
+            close(joins[i].1)
+            joins.remove(at: i)
+        }
         if pidNS >= 0 {
             guard mc_setns(pidNS, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
         }

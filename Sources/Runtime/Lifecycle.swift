@@ -106,6 +106,12 @@ public struct Runtime {
         try withContainer(id) { r, st in
             if all {
                 guard st.isLive || !((try? manager(r).procs()) ?? []).isEmpty else { throw fail("container not running", .state) }
+                if r.cgroups.isEmpty {
+                    // No cgroup of its own (rootless, none delegated): its pid namespace's members.
+                    for p in members(r) where p != r.pid { _ = Glibc.kill(p, signal) }
+                    if st.isLive { _ = Glibc.kill(r.pid, signal) }
+                    return
+                }
                 try manager(r).kill(signal: signal)
                 return
             }
@@ -191,6 +197,9 @@ public struct Runtime {
     public func pause(_ id: String) throws {
         try withContainer(id) { r, st in
             guard st.canPause else { throw fail("cannot pause a container that is \(st)", .state) }
+            guard !r.cgroups.isEmpty else {
+                throw fail("pause needs a freezer cgroup, and container \(id) has no cgroup of its own (rootless: none is delegated to you)", .state)
+            }
             try manager(r).freeze()
         }
     }
@@ -218,6 +227,22 @@ public struct Runtime {
         try Store.validate(id: id)
         let r = try store.load(id)
         guard store.status(r).isLive else { return [] }
+        if r.cgroups.isEmpty { return members(r) }
         return try manager(r).procs().sorted()
+    }
+
+    /// The processes of a container without a cgroup (rootless, none
+    /// delegated): those in its own pid namespace, else its init alone.
+    func members(_ r: Record) -> [Int32] {
+        guard Proc.alive(r.pid, startTime: r.startTime) else { return [] }
+        var own = stat()
+        guard r.namespaces?["pid"] == "/proc/\(r.pid)/ns/pid", stat("/proc/\(r.pid)/ns/pid", &own) == 0 else { return [r.pid] }
+        var out: [Int32] = []
+        for name in FS.listDirectory("/proc") {
+            guard let p = Int32(name) else { continue }
+            var st = stat()
+            if stat("/proc/\(p)/ns/pid", &st) == 0 && st.st_ino == own.st_ino && st.st_dev == own.st_dev { out.append(p) }
+        }
+        return out.sorted()
     }
 }
