@@ -47,6 +47,7 @@ extension Containers {
             try layer.mount(lower: req.lower.isEmpty ? [req.rootfs] : req.lower)
             var spec = req.spec
             spec.root = Root(path: layer.merged, readonly: req.spec.root?.readonly)
+            if locations.rootless { try makeRootless(&spec, layer: layer, lower: req.lower.isEmpty ? [req.rootfs] : req.lower) }
             var mounts = spec.mounts ?? []
             for f in ["hostname", "hosts", "resolv.conf"] where !mounts.contains(where: { $0.destination == "/etc/" + f }) {
                 mounts.append(Mount(destination: "/etc/" + f, type: "bind", source: d + "/" + f, options: ["rbind", "rprivate"]))
@@ -56,7 +57,10 @@ extension Containers {
             ann[Annotation.name] = name
             spec.annotations = ann
             // Run-mode containers share a parent cgroup, as Docker's /docker/<id>.
-            if spec.linux?.cgroupsPath == nil { spec.linux?.cgroupsPath = locations.cgroupParent + "/" + id }
+            // Rootless, under our own cgroup (where delegation puts us) or --cgroup-parent.
+            if spec.linux?.cgroupsPath == nil {
+                spec.linux?.cgroupsPath = locations.rootless && locations.cgroupParent.isEmpty ? id : locations.cgroupParent + "/" + id
+            }
             try FS.writeAtomically(d + "/config.json", try JSONEncoding.pretty(spec))
             if let c = req.cidfile { try writeCidfile(c, id: id) }
         } catch {

@@ -12,11 +12,15 @@ struct RootLayer {
     let upper: String
     let work: String
     let merged: String
+    /// Rootless: the runtime's init mounts it, inside the container's user
+    /// and mount namespaces (Annotation.rootOverlay); never here.
+    let rootless: Bool
 
-    init(containerDir d: String) {
+    init(containerDir d: String, rootless: Bool = false) {
         upper = d + "/upper"
         work = d + "/work"
         merged = d + "/merged"
+        self.rootless = rootless
     }
 
     /// Makes upper, work and merged in a new container directory.
@@ -29,6 +33,7 @@ struct RootLayer {
     /// Mounts the overlay of `lower` at merged. Each layer is passed as a
     /// path, never spliced into an option string (Rootfs/Overlay.swift).
     func mount(lower: [String]) throws {
+        if rootless { return }
         try Rootfs.mountOverlay(lower: lower, upper: upper, work: work, target: merged)
     }
 
@@ -58,5 +63,5 @@ struct RootLayer {
 }
 
 extension Containers {
-    func rootLayer(_ id: String) -> RootLayer { RootLayer(containerDir: dir(id)) }
+    func rootLayer(_ id: String) -> RootLayer { RootLayer(containerDir: dir(id), rootless: locations.rootless) }
 }

@@ -231,7 +231,12 @@ public final class RouteSocket {
         let target = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
         guard target >= 0 else { throw SysError("open /proc/\(pid)/ns/net") }
         defer { close(target) }
-        guard mc_setns(target, Kernel.CLONE_NEWNET) == 0 else { throw SysError("enter network namespace of \(pid)") }
+        guard mc_setns(target, Kernel.CLONE_NEWNET) == 0 else {
+            // Rootless: the namespace is its user namespace's, which only a
+            // process inside it has rights in (inOwnUserNamespace).
+            if errno == EPERM && geteuid() != 0 { return try inOwnUserNamespace(ofPid: pid) }
+            throw SysError("enter network namespace of \(pid)")
+        }
         let s = Result { try RouteSocket() }
         guard mc_setns(own, Kernel.CLONE_NEWNET) == 0 else {
             // Never carry on in the container's namespace.
@@ -239,6 +244,47 @@ public final class RouteSocket {
             _exit(125)
         }
         return try s.get()
+    }
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// A socket opened by a forked helper that enters the user namespace of
+    /// `pid` (ours: we made it, so we have its rights there) and then its
+    /// network namespace, and passes the socket back. The socket keeps the
+    /// rights of the one who opened it, which was that namespace's root.
+    static func inOwnUserNamespace(ofPid pid: Int32) throws -> RouteSocket {
+        let user = open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC)
+        guard user >= 0 else { throw SysError("open /proc/\(pid)/ns/user") }
+        defer { close(user) }
+        let net = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        guard net >= 0 else { throw SysError("open /proc/\(pid)/ns/net") }
+        defer { close(net) }
+        let (mine, theirs) = try Channel.pair()
+        defer { mine.close() }
+        let child = fork()
+        if child < 0 { theirs.close(); throw SysError("fork") }
+        if child == 0 {
+            mine.close()
+            guard mc_setns(user, Kernel.CLONE_NEWUSER) == 0, mc_setns(net, Kernel.CLONE_NEWNET) == 0 else {
+                try? theirs.send(bytes: Array("E\(errno)".utf8))
+                _exit(1)
+            }
+            let fd = mc_netlink_open(Kernel.NETLINK_ROUTE)
+            if fd < 0 { try? theirs.send(bytes: Array("S\(errno)".utf8)); _exit(1) }
+            try? theirs.send(bytes: Array("OK".utf8), fd: fd)
+            _exit(0)
+        }
+        theirs.close()
+        let got = try? mine.receiveBytes()
+        var st: Int32 = 0
+        while waitpid(child, &st, 0) < 0 && errno == EINTR {}
+        guard let (bytes, fd) = got, bytes == Array("OK".utf8), fd >= 0 else {
+            let msg = got.map { String(decoding: $0.0, as: UTF8.self) } ?? ""
+            let e = Int32(msg.dropFirst()) ?? EPERM
+            throw SysError(msg.hasPrefix("S") ? "open rtnetlink socket in the network namespace of \(pid)"
+                           : "enter the user and network namespaces of \(pid)", errno: e)
+        }
+        return RouteSocket(fd: fd)
     }
 
     deinit { close(fd) }

@@ -37,8 +37,10 @@ extension Rootfs {
     /// Mounts an overlay of `lower` (top layer first, as overlayfs orders
     /// them), `upper` and `work` at `target`. `legacy` forces (true) or
     /// forbids (false) mount(2), for tests; by default it is used before 6.8.
+    /// `userXattr`: overlayfs' own xattrs are user.overlay.* (the option an
+    /// overlay mounted in a user namespace needs).
     public static func mountOverlay(lower: [String], upper: String, work: String, target: String,
-                                    legacy: Bool? = nil) throws {
+                                    legacy: Bool? = nil, userXattr: Bool = false) throws {
         guard !lower.isEmpty else { throw Failure(.invalid, "overlay: no lower layer") }
         let modern = !(legacy ?? !kernelAtLeast(6, 8))
         for (role, p) in lower.map({ ("lower layer", $0) }) + [("upper directory", upper), ("work directory", work)] {
@@ -47,13 +49,13 @@ extension Rootfs {
             }
         }
         if modern {
-            try mountOverlayFsconfig(lower: lower, upper: upper, work: work, target: target)
+            try mountOverlayFsconfig(lower: lower, upper: upper, work: work, target: target, userXattr: userXattr)
             return
         }
         // Before 6.8 a kernel may still have lowerdir+ backported; if not,
         // fall back on mount(2) with the paths checked above.
-        if legacy == nil, (try? mountOverlayFsconfig(lower: lower, upper: upper, work: work, target: target)) != nil { return }
-        let data = "lowerdir=" + lower.joined(separator: ":") + ",upperdir=" + upper + ",workdir=" + work
+        if legacy == nil, (try? mountOverlayFsconfig(lower: lower, upper: upper, work: work, target: target, userXattr: userXattr)) != nil { return }
+        let data = "lowerdir=" + lower.joined(separator: ":") + ",upperdir=" + upper + ",workdir=" + work + (userXattr ? ",userxattr" : "")
         guard data.utf8.count < 4096 else { throw Failure(.invalid, "overlay: \(lower.count) layers make mount options longer than a page") }
         guard mount("overlay", target, "overlay", 0, data) == 0 else {
             throw SysError("mount overlay at \(quoted(target)) (lower \(Quote.list(lower.map { quoted($0, max: 128) }, max: 4)))")
@@ -61,7 +63,7 @@ extension Rootfs {
     }
 
     /// fsopen, one fsconfig per layer, fsmount, move_mount.
-    static func mountOverlayFsconfig(lower: [String], upper: String, work: String, target: String) throws {
+    static func mountOverlayFsconfig(lower: [String], upper: String, work: String, target: String, userXattr: Bool = false) throws {
         let fs = mc_fsopen("overlay", Kernel.FSOPEN_CLOEXEC)
         guard fs >= 0 else { throw SysError("fsopen overlay") }
         defer { close(fs) }
@@ -74,6 +76,12 @@ extension Rootfs {
         for l in lower { try set("lowerdir+", l, "lower layer") }
         try set("upperdir", upper, "upper directory")
         try set("workdir", work, "work directory")
+        if userXattr {
+            guard mc_fsconfig(fs, Kernel.FSCONFIG_SET_FLAG, "userxattr", nil, 0) == 0 else {
+                let e = errno
+                throw SysError("overlay option userxattr" + kernelMessage(fs), errno: e)
+            }
+        }
         guard mc_fsconfig(fs, Kernel.FSCONFIG_CMD_CREATE, nil, nil, 0) == 0 else {
             let e = errno
             throw SysError("create overlay (lower \(quoted(lower[0]))\(lower.count > 1 ? " and \(lower.count - 1) more" : ""))"

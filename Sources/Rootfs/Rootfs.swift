@@ -21,7 +21,11 @@ public enum Rootfs {
     /// `idmappedTrees` are the runtime's idmapped copies of the sources of
     /// idmapped binds (IDMap.swift), by index in the spec's mounts; each is
     /// attached in its place, and closed.
-    public static func prepare(spec: Spec, rootfs: String, bundle: String, idmappedTrees: [Int: Int32] = [:]) throws {
+    /// `overlay`: the root is that overlay, mounted here at `rootfs` (in our
+    /// own mount namespace, after its propagation is set, so it never
+    /// reaches the host's), in place of the bind mount of `rootfs` onto itself.
+    public static func prepare(spec: Spec, rootfs: String, bundle: String, idmappedTrees: [Int: Int32] = [:],
+                               overlay: (lower: [String], upper: String, work: String, userXattr: Bool)? = nil) throws {
         var trees = idmappedTrees
         defer { for t in trees.values { close(t) } }
         try requireOwnMountNamespace()
@@ -30,7 +34,11 @@ public enum Rootfs {
 
         guard let real = FS.realPath(rootfs) else { throw SysError("rootfs \(rootfs)") }
         try makeParentMountPrivate(real)
-        try check(sysMount(real, real, nil, MS.bind | MS.rec), "bind-mount rootfs \(real)")
+        if let o = overlay {
+            try mountOverlay(lower: o.lower, upper: o.upper, work: o.work, target: real, userXattr: o.userXattr)
+        } else {
+            try check(sysMount(real, real, nil, MS.bind | MS.rec), "bind-mount rootfs \(real)")
+        }
 
         let planned = plan(mounts: spec.mounts ?? [], bundle: bundle)
         let specDevices = try deviceNodes(spec.linux?.devices ?? [], defaults: false)

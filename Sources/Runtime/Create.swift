@@ -54,6 +54,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
     }
     spec.process = process
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
+    let rootOverlay = try RootOverlay.from(spec)
     let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
     var namespaces = spec.linux?.namespaces ?? []
     // --network container:X: join X's network namespace (issue 6).
@@ -193,7 +194,8 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
                                 // In a new user namespace the unmapped init could not read our cache.
                                 seccompCacheDir: newUserNS || cloneInside != nil || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
                                 timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil,
-                                dumpableUntilMapped: rootless && newUserNS && !UserNamespaceMaps.privileged)
+                                dumpableUntilMapped: rootless && newUserNS && !UserNamespaceMaps.privileged,
+                                rootOverlay: rootOverlay)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

@@ -44,6 +44,8 @@ struct InitConfig {
     /// as the ids are mapped (the go message), before anything of the
     /// container's exists.
     var dumpableUntilMapped = false
+    /// Annotation.rootOverlay, checked by create: the root we mount ourselves.
+    var rootOverlay: RootOverlay? = nil
 }
 
 /// Runs in the child after clone; never returns.
@@ -110,7 +112,9 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         let sharesMounts = !(c.spec.linux?.namespaces ?? []).contains { $0.type == "mount" }
         stage = "prepare rootfs"
         if !sharesMounts {
-            try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle, idmappedTrees: idmapped)
+            let inUserNS = c.newUserNS || c.bornInUserNS || c.joinPaths.contains(where: { $0.0 == .user })
+            try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle, idmappedTrees: idmapped,
+                               overlay: c.rootOverlay.map { ($0.lower, $0.upper, $0.work, inUserNS) })
         } else {
             for t in idmapped.values { close(t) }
         }

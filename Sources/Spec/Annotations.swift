@@ -52,9 +52,17 @@ public enum Annotation {
     /// process, reaps orphans and forwards signals (Runtime/Reaper.swift).
     @inlinable public static var initProcess: String { "org.minicontainer.init" }
 
+    /// A root the runtime mounts itself, in the container's mount namespace,
+    /// before anything else: an overlay, as JSON {"lower": [top first...],
+    /// "upper": DIR, "work": DIR} (absolute host paths). Rootless run mode
+    /// writes it: an unprivileged user can mount an overlay only inside a
+    /// user namespace of their own. root.path is then an empty directory,
+    /// and a runtime that does not know the key runs nothing there.
+    @inlinable public static var rootOverlay: String { "org.minicontainer.root.overlay" }
+
     /// Every key a bundle's config.json may carry, as the schema lists them.
     public static let bundleKeys = [name, network, ports, interactive, rootfs, image, imageID, stopSignal, restart, stopTimeout,
-                                    addHosts, dns, dnsSearch, dnsOptions, initProcess]
+                                    addHosts, dns, dnsSearch, dnsOptions, initProcess, rootOverlay]
 
     // In the OCI state, added while a bridged container lives; never read
     // from config.json (schema/state.schema.json).
