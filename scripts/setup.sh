@@ -27,3 +27,6 @@ fi
 # has pytest, jsonschema and grpcio too, and jeepney (a D-Bus library: the
 # fake systemd of test_features.py reads our StartTransientUnit with it).
 python3 -c 'import pytest, jsonschema, grpc, jeepney' 2>/dev/null || python3 -m pip install -q pytest jsonschema grpcio jeepney
+# Rootless user-mode networks (slirp4netns, pasta) open /dev/net/tun as the
+# user: Debian's udev makes it 0666; a machine without udev may have 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 0666 /dev/net/tun; fi

@@ -32,6 +32,10 @@ public struct Globals {
 /// as a shell's (an OCI exec, as runc's, stays 125).
 var programExitCodes = false
 
+/// Rootless (Locations.rootless), for the run flags' defaults: a
+/// user-mode network (slirp4netns, as podman's) in place of the bridge.
+var runningRootless = false
+
 func exitCode(_ error: Error, programCodes: Bool) -> Int32 {
     if programCodes, let f = error as? Failure, f.kind == .program, let c = Failure.programExitCode(f.errno) { return c }
     return 125
@@ -197,6 +201,7 @@ public func runCLI(_ args: [String]) -> Int32 {
         mode = m
     }
     g.locations = Locations.from(root: parsed.string("root"), rootless: Rootless.resolve(mode), uid: geteuid())
+    runningRootless = g.locations.rootless
     g.log = parsed.string("log")
     g.debug = parsed.bool("debug")
     g.systemdCgroup = parsed.bool("systemd-cgroup")

@@ -58,6 +58,7 @@ public let runFlagTable: [Flag] = [
 /// Reads the shared run flags out of a parse.
 public func runFlags(from p: Parsed, command: [String]) -> RunFlags {
     var f = RunFlags()
+    if runningRootless { f.defaultNetwork = "slirp4netns" }
     f.rootfs = p.string("rootfs")
     f.entrypoint = p.string("entrypoint")
     // podman's JSON array form; anything else is one program, as Docker's.

@@ -60,7 +60,7 @@ public struct Locations: Equatable {
         let data = pick(env("MINICONTAINER_DATA"), (dataHome ?? "/nonexistent") + "/minicontainer")
         var l = Locations(root: pick(root, runtimeDir + "/minicontainer"), data: data,
                           network: pick(env("MINICONTAINER_NETWORK_DIR"), data + "/network"),
-                          cgroupParent: "")
+                          cgroupParent: env("MINICONTAINER_CGROUP_PARENT").map { Path.clean("/" + $0) } ?? "")
         l.rootless = true
         if root == nil || root!.isEmpty, env("XDG_RUNTIME_DIR") == nil {
             var st = stat()
