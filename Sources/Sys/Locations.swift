@@ -5,6 +5,7 @@
 // (~/.local/share/minicontainer), as podman keeps its own.
 
 import Glibc
+import Spec
 
 public struct Locations: Equatable {
     /// OCI state, one directory per container (--root).
