@@ -79,7 +79,7 @@ struct UnpackJob {
             var outcome = pool.outcomes[n]!
             if case .failure = outcome.result, !t.lowers.isEmpty {
                 // Again, over the layers beneath (all unpacked by now).
-                try FS.removeTree(t.dir + "/root")
+                try FS.removeTreeMapped(t.dir + "/root")
                 guard mkdir(t.dir + "/root", 0o755) == 0 else { throw SysError("mkdir \(t.dir)/root") }
                 outcome = UnpackPool.unpack(t, lower: t.lowers.map { root($0) })
             }

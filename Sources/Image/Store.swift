@@ -57,9 +57,44 @@ public struct ImageStore {
 
     public var exists: Bool { FS.exists(dir + "/oci-layout") }
 
-    /// Makes the layout's directories and files if they are missing.
-    func create() throws {
-        if exists && FS.isDirectory(tmpDir) && FS.isDirectory(locksDir) && FS.isDirectory(layersDir) { return }
+    // MARK: - Flavour
+
+    var flavourPath: String { dir + "/overlay-xattrs" }
+
+    /// Whether this store's layers are for an overlay mounted with
+    /// `userxattr`: unpacked rootless (their opaque directories marked
+    /// user.overlay.opaque, their owners the user's mapped ids; see
+    /// LayerUnpack). From the store's record (DATA/images/overlay-xattrs:
+    /// "user" or "trusted"); a store without one is a rootful one made
+    /// before the record, and a store not made yet is what this process
+    /// would make (LayerUnpack.mapped).
+    public var userXattrs: Bool {
+        guard let t = try? FS.readString(flavourPath) else { return exists ? false : LayerUnpack.mapped }
+        return t.hasPrefix("user")
+    }
+
+    /// Records the flavour of a store that has none (a new one: this
+    /// process's; an old one with layers: trusted), and refuses to add
+    /// layers of the other flavour to it.
+    func checkFlavour() throws {
+        if !FS.exists(flavourPath) {
+            let mine = FS.listDirectory(layersDir).isEmpty ? LayerUnpack.mapped : false
+            try FS.writeAtomically(flavourPath, mine ? "user\n" : "trusted\n")
+        }
+        let theirs = userXattrs
+        guard theirs != LayerUnpack.mapped else { return }
+        throw Failure(.invalid, theirs
+            ? "the image store \(dir) was made rootless (layers owned by a user's mapped ids, user.overlay.* xattrs): root cannot add layers to it; use a store of its own (MINICONTAINER_DATA)"
+            : "the image store \(dir) was made by root (trusted.overlay.* xattrs): an unprivileged user cannot add layers to it; use a store of your own (MINICONTAINER_DATA or XDG_DATA_HOME)")
+    }
+
+    /// Makes the layout's directories and files if they are missing; with
+    /// `adding` (layers to be unpacked), records and checks the flavour.
+    func create(adding: Bool = true) throws {
+        if exists && FS.isDirectory(tmpDir) && FS.isDirectory(locksDir) && FS.isDirectory(layersDir) {
+            if adding { try withMetadataLock { try checkFlavour() } }
+            return
+        }
         for d in [dir, dir + "/blobs", blobsDir, layersDir, tmpDir, locksDir] { try FS.makeDirectories(d) }
         for l in [metaLockPath, gcLockPath] {
             let fd = open(l, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
@@ -71,6 +106,7 @@ public struct ImageStore {
             if !FS.exists(dir + "/oci-layout") {
                 try FS.writeAtomically(dir + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}")
             }
+            if adding { try checkFlavour() }
         }
     }
 
@@ -98,7 +134,7 @@ public struct ImageStore {
 
     /// A new work directory in tmp/, locked for this process's life.
     func beginWork() throws -> Work {
-        try create()
+        try create(adding: false)
         return try withMetadataLock {
             let name = randomHex(16)
             let lock = try StoreLock.create(tmpDir + "/" + name + ".lock")
@@ -126,12 +162,12 @@ public struct ImageStore {
         for n in names where n.hasSuffix(".lock") {
             let base = String(n.dropLast(5))
             guard let l = StoreLock.tryAcquire(tmpDir + "/" + n) else { continue }
-            try? FS.removeTree(tmpDir + "/" + base)
+            try? FS.removeTreeMapped(tmpDir + "/" + base)
             unlink(tmpDir + "/" + n)
             l.release()
         }
         for n in names where !n.hasSuffix(".lock") && !set.contains(n + ".lock") {
-            try? FS.removeTree(tmpDir + "/" + n)
+            try? FS.removeTreeMapped(tmpDir + "/" + n)
         }
         // Layer locks a killed command held (a live holder keeps its lock;
         // one that waits on a file removed here tries again).
@@ -260,6 +296,7 @@ public struct ImageStore {
 
     /// Unpacks the layers of a stored image that layers/ lacks, from its blobs.
     func unpackMissing(manifest: ImageManifest, config: ImageConfig) throws {
+        try create()
         let work = try beginWork()
         defer { work.finish() }
         var job = UnpackJob(store: self, work: work)
@@ -428,7 +465,7 @@ final class Work {
     /// Removes the directory, then its lock (the sweep's order: a directory
     /// without its lock file is never a live one).
     func finish() {
-        try? FS.removeTree(dir)
+        try? FS.removeTreeMapped(dir)
         unlink(lockPath)
         lock.release()
     }

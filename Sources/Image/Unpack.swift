@@ -33,6 +33,19 @@ import Sys
 //   lchown; modes (with setuid, setgid, sticky) after it, since chown clears
 //   them; xattrs after both (chown and write drop security.capability);
 //   mtimes last, directories' at the very end.
+//
+// Rootless (not root of the host, UserNamespaceMaps.privileged false): each
+// layer is unpacked by a child that is root of a user namespace with the
+// caller's whole mapping (0 -> the user, 1.. -> /etc/subuid and
+// /etc/subgid), so an archive's uid N lands on the host as the N-th
+// subordinate id. The layers are for an overlay mounted with `userxattr`:
+// opaque directories get user.overlay.opaque=y (trusted.overlay.opaque=y
+// from the archive becomes it), whiteouts are still character devices 0/0
+// (a user namespace's root may make those). What an unprivileged user
+// cannot have is skipped with one warning per layer, as podman does:
+// trusted.* xattrs, device nodes. An owner outside the mapping refuses the
+// layer with one line (podman: "potentially insufficient UIDs"); without
+// any subordinate ranges, only id 0 is mapped, with a warning once.
 
 public struct LayerUnpackResult {
     /// The SHA-256 of the uncompressed tar stream and its size.
@@ -53,9 +66,39 @@ public enum LayerUnpack {
     /// the SHA-256 and size of the uncompressed tar stream. On an error the
     /// directory is left half-filled: the caller removes it.
     public static func unpack(fd: Int32, into dir: String, lower: [String], what: String) throws -> LayerUnpackResult {
+        guard mapped else { return try unpackHere(fd: fd, into: dir, lower: lower, what: what, rootless: nil) }
+        let m = SubordinateIDs.rootlessMappings()
+        if !m.complete { _ = warnedNoRanges }
+        let span = (uid: m.uid.reduce(UInt64(0)) { $0 + UInt64($1.size) }, gid: m.gid.reduce(UInt64(0)) { $0 + UInt64($1.size) })
+        let bytes = try UserNamespaceMaps.resultInMappedNamespace(uid: m.uid, gid: m.gid, what: what) {
+            let r = try unpackHere(fd: fd, into: dir, lower: lower, what: what, rootless: span)
+            return Array("\(r.diffID) \(r.size)".utf8)
+        }
+        let f = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+        guard f.count == 2, let d = Digest(String(f[0])), let size = Int64(f[1]) else {
+            throw Failure(.failed, "\(what): the unpacker in the user namespace gave no result")
+        }
+        return LayerUnpackResult(diffID: d, size: size)
+    }
+
+    /// Whether layers are unpacked rootless (see the top): when we are not
+    /// root of the host. An image store records it (ImageStore.userXattrs).
+    public static let mapped: Bool = !UserNamespaceMaps.privileged
+
+    private static let warnedNoRanges: Bool = {
+        let me = Identity.current()
+        Log.warn("no subordinate ids for \(me.name ?? String(me.uid)) in /etc/subuid and /etc/subgid: image files must belong to uid and gid 0, and a layer with other owners is refused")
+        return true
+    }()
+
+    /// The unpack itself, in this process; `rootless`: we are root of a
+    /// mapped user namespace with this many uids and gids.
+    static func unpackHere(fd: Int32, into dir: String, lower: [String], what: String,
+                           rootless: (uid: UInt64, gid: UInt64)?) throws -> LayerUnpackResult {
         let reader = try TarReader(fd: fd, what: what)
         let u = try Unpacker(dir: dir, lower: lower, what: what)
         defer { u.close() }
+        u.rootless = rootless
         while let e = try reader.next() {
             try u.apply(e, reader)
         }
@@ -122,6 +165,14 @@ final class Unpacker {
     /// is never replaced by a non-directory nor the reverse (Docker's
     /// "cannot overwrite").
     var plain = false
+
+    /// Rootless (LayerUnpack's top): the uids and gids the user namespace
+    /// we run in maps; nil as root of the host.
+    var rootless: (uid: UInt64, gid: UInt64)?
+    private var warnedXattr = false, warnedDevice = false
+    /// The xattr that marks an opaque directory: user.overlay.opaque for a
+    /// rootless (userxattr) overlay.
+    var opaqueXattr: String { rootless != nil ? "user.overlay.opaque" : "trusted.overlay.opaque" }
 
     init(dir: String, lower: [String], what: String) throws {
         self.what = what
@@ -205,7 +256,22 @@ final class Unpacker {
     /// lower layer; the whiteout format says opaque with .wh..wh..opq).
     /// trusted.overlay.opaque=y is kept: it means just that.
     func xattrs(_ e: TarEntry) -> [(name: String, value: [UInt8])] {
-        plain ? e.xattrs.filter { !Unpacker.isOverlays($0.name) } : Unpacker.xattrs(e)
+        if plain { return e.xattrs.filter { !Unpacker.isOverlays($0.name) } }
+        let x = Unpacker.xattrs(e)
+        guard rootless != nil, x.contains(where: { $0.name.hasPrefix("trusted.") }) else { return x }
+        var out: [(name: String, value: [UInt8])] = []
+        for a in x {
+            if a.name == "trusted.overlay.opaque" { out.append(("user.overlay.opaque", a.value)); continue }
+            if a.name.hasPrefix("trusted.") {
+                if !warnedXattr {
+                    warnedXattr = true
+                    Log.warn("\(what): trusted.* xattrs skipped (the first: \(Quote.quoted(a.name, max: 128)) on \(name(e))): an unprivileged user cannot set them")
+                }
+                continue
+            }
+            out.append(a)
+        }
+        return out
     }
 
     static func xattrs(_ e: TarEntry) -> [(name: String, value: [UInt8])] {
@@ -337,7 +403,7 @@ final class Unpacker {
             if rest.starts(with: wh) {
                 if rest.elementsEqual(".wh..opq".utf8) {
                     let p = try parent(dirParts, for: e)
-                    try setXattr(p, nil, "trusted.overlay.opaque", Array("y".utf8), e)
+                    try setXattr(p, nil, opaqueXattr, Array("y".utf8), e)
                 }
                 return  // .wh..wh..opq done; other .wh..wh. names are aufs' own
             }
@@ -364,7 +430,12 @@ final class Unpacker {
     }
 
     private func check(_ r: Int32, _ e: TarEntry, _ doing: String) throws {
-        if r != 0 { throw sysError(e, doing) }
+        guard r != 0 else { return }
+        if let span = rootless, errno == EINVAL, doing.hasPrefix("chown") {
+            // The kernel's answer to an id the user namespace does not map.
+            throw invalid(e, "owned by uid \(e.uid), gid \(e.gid): outside the \(span.uid) uids and \(span.gid) gids mapped for this user (their own and /etc/subuid's, /etc/subgid's ranges); potentially insufficient UIDs or GIDs")
+        }
+        throw sysError(e, doing)
     }
 
     /// Runs `create`; when the name is taken, removes what is there (unless
@@ -514,7 +585,25 @@ final class Unpacker {
         }
         let dev = e.kind == .fifo ? 0 : mc_makedev(e.devMajor, e.devMinor)
         let (mode, chmod) = creationMode(e, directory: false)
-        try replace(p, n, e, keepDirectory: false) { n.with { mknodat(p, $0, type | mode, dev_t(dev)) } }
+        if rootless != nil && e.kind != .fifo {
+            // Only a whiteout (0/0) can be made in a user namespace.
+            var made = false
+            try replace(p, n, e, keepDirectory: false) {
+                let r = n.with { mknodat(p, $0, type | mode, dev_t(dev)) }
+                if r != 0 && errno == EPERM { return 0 }  // not made: skipped
+                made = r == 0
+                return r
+            }
+            if !made {
+                if !warnedDevice {
+                    warnedDevice = true
+                    Log.warn("\(what): device nodes skipped (the first: \(name(e))): an unprivileged user cannot make them")
+                }
+                return
+            }
+        } else {
+            try replace(p, n, e, keepDirectory: false) { n.with { mknodat(p, $0, type | mode, dev_t(dev)) } }
+        }
         try attributes(p, n, e, created: true, chmod: chmod)
         var ts = Unpacker.times(e)
         try check(n.with { utimensat(p, $0, &ts, AT_SYMLINK_NOFOLLOW) }, e, "set times")
@@ -586,7 +675,7 @@ final class Unpacker {
                 let next = cn.with { openat(cur, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
                 guard next >= 0 else { break }
                 var v: [UInt8] = [0, 0]
-                let k = v.withUnsafeMutableBytes { mc_fgetxattr(next, "trusted.overlay.opaque", $0.baseAddress, 2) }
+                let k = v.withUnsafeMutableBytes { mc_fgetxattr(next, opaqueXattr, $0.baseAddress, 2) }
                 if k == 1 && v[0] == UInt8(ascii: "y") { opaqueAbove = true }
                 if cur != layer { Glibc.close(cur) }
                 cur = next

@@ -524,7 +524,7 @@ struct LayerScheduler {
             puller.progress.layer(j, event: .complete)
             return
         }
-        if let old = j.workDir { try? FS.removeTree(old) }
+        if let old = j.workDir { try? FS.removeTreeMapped(old) }
         let dir = try ingest.layerWorkDir(c)
         j.workDir = dir
         let blob = j.file?.path ?? ingest.store.blobPath(j.desc.digest)

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import Spec
 
@@ -14,6 +15,13 @@ public struct Identity: Equatable {
     public var gid: UInt32
     public var name: String?
     public var home: String?
+
+    public init(uid: UInt32, gid: UInt32, name: String?, home: String?) {
+        self.uid = uid
+        self.gid = gid
+        self.name = name
+        self.home = home
+    }
 
     public static func current() -> Identity {
         let uid = geteuid(), gid = getegid()
@@ -150,5 +158,166 @@ public enum Rootless {
         case .no: return false
         case .auto: return geteuid() != 0 || !inInitialUserNamespace
         }
+    }
+}
+
+extension SubordinateIDs {
+    /// The caller's whole id space for a rootless user namespace, uid and
+    /// gid: 0 is the caller's own id, 1.. the ranges /etc/subuid and
+    /// /etc/subgid grant the caller (by name or uid, both files keyed by the
+    /// user), in file order. `complete` is false when either file grants
+    /// nothing: the mappings are then the caller's own ids alone.
+    public static func rootlessMappings(identity: Identity, subuid: String?, subgid: String?)
+        -> (uid: [IDMapping], gid: [IDMapping], complete: Bool) {
+        let u = subuid.map { ranges($0, name: identity.name, uid: identity.uid) } ?? []
+        let g = subgid.map { ranges($0, name: identity.name, uid: identity.uid) } ?? []
+        return (containerMappings(own: identity.uid, ranges: u), containerMappings(own: identity.gid, ranges: g),
+                !u.isEmpty && !g.isEmpty)
+    }
+
+    /// rootlessMappings for the user running us, from /etc/subuid and /etc/subgid.
+    public static func rootlessMappings() -> (uid: [IDMapping], gid: [IDMapping], complete: Bool) {
+        rootlessMappings(identity: Identity.current(), subuid: try? FS.readString("/etc/subuid"),
+                         subgid: try? FS.readString("/etc/subgid"))
+    }
+
+    /// The host id container id `id` lands on under `maps`, nil when no
+    /// mapping covers it.
+    public static func hostID(_ id: UInt32, _ maps: [IDMapping]) -> UInt32? {
+        for m in maps where id >= m.containerID && UInt64(id) < UInt64(m.containerID) + UInt64(m.size) {
+            return m.hostID + (id - m.containerID)
+        }
+        return nil
+    }
+}
+
+extension UserNamespaceMaps {
+    /// Runs `body` as root of a new user namespace with these mappings: a
+    /// forked child unshares a new user namespace (CLONE_NEWUSER and nothing
+    /// else) and says so; its maps are written from here (write(pid:uid:gid:),
+    /// newuidmap/newgidmap for ranges); told, it becomes uid and gid 0 there
+    /// and runs `body`, whose bytes come back as the result. The body's
+    /// error comes back as it was thrown (a one-line Failure, Failure.wire);
+    /// a child that dies or exits otherwise is an error naming `what`. The
+    /// child is always reaped, and dies with us (PR_SET_PDEATHSIG). fork(2),
+    /// not a raw clone: the layer unpackers call this from threads, and
+    /// glibc's fork leaves malloc usable in the child. `body` runs in a copy
+    /// of this process: what it changes in memory is not seen here.
+    @discardableResult
+    public static func resultInMappedNamespace(uid: [IDMapping], gid: [IDMapping], what: String,
+                                               _ body: () throws -> [UInt8]) throws -> [UInt8] {
+        // sync: one byte each way ("unshared", "maps written"; a socket, so
+        // a dead peer is EPIPE, not SIGPIPE); out: the child's tag byte
+        // ("K" and the result, or "E" and Failure.wire).
+        var sync: [Int32] = [0, 0], out: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sync) == 0 else {
+            throw SysError("socketpair (\(what))")
+        }
+        guard mc_pipe2(&out, O_CLOEXEC) == 0 else {
+            let e = SysError("pipe (\(what))")
+            close(sync[0]); close(sync[1])
+            throw e
+        }
+        let pid = fork()
+        if pid < 0 {
+            let e = SysError("fork (\(what))")
+            for fd in sync + out { close(fd) }
+            throw e
+        }
+        if pid == 0 {
+            close(sync[1])
+            close(out[0])
+            Kernel.dieWithParent()
+            func fail(_ error: Error) -> Never {
+                let b = [UInt8(ascii: "E")] + (error as? Failure ?? Failure(.failed, "\(error)")).wire
+                _ = b.withUnsafeBytes { Glibc.write(out[1], $0.baseAddress, $0.count) }
+                _exit(1)
+            }
+            var b: UInt8 = mc_unshare(Kernel.CLONE_NEWUSER) == 0 ? 1 : 0
+            let unshareErrno = errno
+            _ = send(sync[0], &b, 1, Int32(MSG_NOSIGNAL))
+            if b == 0 { fail(SysError("create a user namespace (\(what))", errno: unshareErrno)) }
+            var n = 0
+            repeat { n = recv(sync[0], &b, 1, 0) } while n < 0 && errno == EINTR
+            guard n == 1 else { _exit(2) }  // the parent gave up (its maps failed)
+            close(sync[0])
+            do {
+                guard mc_setresgid(0, 0, 0) == 0 else { throw SysError("become gid 0 in the user namespace (\(what))") }
+                _ = setgroups(0, nil)  // refused where setgroups is denied: then there are none to drop
+                guard mc_setresuid(0, 0, 0) == 0 else { throw SysError("become uid 0 in the user namespace (\(what))") }
+                let result = [UInt8(ascii: "K")] + (try body())
+                try FS.writeAll(fd: out[1], result, what: "the result of \(what)")
+                _exit(0)
+            } catch {
+                fail(error)
+            }
+        }
+        close(sync[0])
+        close(out[1])
+        var mapError: Error?
+        var b: UInt8 = 0
+        var n = 0
+        repeat { n = recv(sync[1], &b, 1, 0) } while n < 0 && errno == EINTR
+        if n == 1 && b == 1 {
+            do { try write(pid: pid, uid: uid, gid: gid) } catch { mapError = error }
+            if mapError == nil { _ = send(sync[1], &b, 1, Int32(MSG_NOSIGNAL)) }
+        }
+        close(sync[1])
+        var report: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let k = buf.withUnsafeMutableBytes { read(out[0], $0.baseAddress, $0.count) }
+            if k < 0 && errno == EINTR { continue }
+            if k <= 0 { break }
+            report += buf[0..<k]
+        }
+        close(out[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if let mapError { throw mapError }
+        if report.first == UInt8(ascii: "E") {
+            let w = Array(report.dropFirst())
+            throw Failure(wire: w) ?? Failure(.failed, "\(what): \(String(decoding: w, as: UTF8.self))")
+        }
+        let sig = status & 0x7f, code = (status >> 8) & 0xff
+        if sig != 0 { throw Failure(.failed, "\(what): the helper in the user namespace was killed by signal \(sig)") }
+        if code != 0 || report.first != UInt8(ascii: "K") {
+            throw Failure(.failed, "\(what): the helper in the user namespace exited with status \(code)")
+        }
+        return Array(report.dropFirst())
+    }
+
+    /// inMappedNamespace with no result.
+    public static func inMappedNamespace(uid: [IDMapping], gid: [IDMapping], what: String,
+                                         _ body: () throws -> Void) throws {
+        try resultInMappedNamespace(uid: uid, gid: gid, what: what) { try body(); return [] }
+    }
+
+    /// Runs `body` where files owned by the caller's subordinate ids can be
+    /// made, changed and removed: here when privileged, else as root of a
+    /// user namespace with the caller's whole mapping (rootlessMappings).
+    public static func asMappedRoot(what: String, _ body: () throws -> Void) throws {
+        _ = try resultAsMappedRoot(what: what) { try body(); return [] }
+    }
+
+    /// asMappedRoot with the body's bytes as its result.
+    public static func resultAsMappedRoot(what: String, _ body: () throws -> [UInt8]) throws -> [UInt8] {
+        if privileged { return try body() }
+        let m = SubordinateIDs.rootlessMappings()
+        return try resultInMappedNamespace(uid: m.uid, gid: m.gid, what: what, body)
+    }
+}
+
+extension FS {
+    /// removeTree for a tree whose files may belong to the caller's
+    /// subordinate ids (a rootless image layer, a rootless container's
+    /// upper dir): removed as root of the caller's mapped user namespace
+    /// when not privileged, directly otherwise.
+    /// What the user owns goes first, from here; only a tree that still
+    /// holds what they cannot remove costs the user namespace.
+    public static func removeTreeMapped(_ path: String) throws {
+        if UserNamespaceMaps.privileged { return try removeTree(path) }
+        if (try? removeTree(path)) != nil { return }
+        try UserNamespaceMaps.asMappedRoot(what: "remove \(path)") { try removeTree(path) }
     }
 }
