@@ -166,13 +166,17 @@ extension SubordinateIDs {
     /// gid: 0 is the caller's own id, 1.. the ranges /etc/subuid and
     /// /etc/subgid grant the caller (by name or uid, both files keyed by the
     /// user), in file order. `complete` is false when either file grants
-    /// nothing: the mappings are then the caller's own ids alone.
+    /// nothing: the mappings are then the caller's own ids alone, both
+    /// (Engine's rootlessMappings maps a container the same way).
     public static func rootlessMappings(identity: Identity, subuid: String?, subgid: String?)
         -> (uid: [IDMapping], gid: [IDMapping], complete: Bool) {
         let u = subuid.map { ranges($0, name: identity.name, uid: identity.uid) } ?? []
         let g = subgid.map { ranges($0, name: identity.name, uid: identity.uid) } ?? []
-        return (containerMappings(own: identity.uid, ranges: u), containerMappings(own: identity.gid, ranges: g),
-                !u.isEmpty && !g.isEmpty)
+        // Either file without ranges: the own ids alone, both (as the run
+        // path maps a container: the layers' ids must be the container's).
+        let complete = !u.isEmpty && !g.isEmpty
+        return (containerMappings(own: identity.uid, ranges: complete ? u : []),
+                containerMappings(own: identity.gid, ranges: complete ? g : []), complete)
     }
 
     /// rootlessMappings for the user running us, from /etc/subuid and /etc/subgid.

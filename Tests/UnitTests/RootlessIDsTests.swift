@@ -46,6 +46,8 @@ final class RootlessIDsTests: XCTestCase {
         for (u, g) in [(nil, nil), ("other:1:2\n", "mcrootless:5:5\n"), ("mcrootless:5:5\n", "")] as [(String?, String?)] {
             let m = SubordinateIDs.rootlessMappings(identity: me, subuid: u, subgid: g)
             XCTAssertFalse(m.complete, "\(String(describing: u)) \(String(describing: g))")
+            XCTAssertEqual(m.uid, [IDMapping(containerID: 0, hostID: 23450, size: 1)])
+            XCTAssertEqual(m.gid, [IDMapping(containerID: 0, hostID: 23451, size: 1)])
         }
         let m = SubordinateIDs.rootlessMappings(identity: me, subuid: nil, subgid: nil)
         XCTAssertEqual(m.uid, [IDMapping(containerID: 0, hostID: 23450, size: 1)])

@@ -133,7 +133,8 @@ class UserStore:
         return lines[0]
 
     def layer_dirs(self, ref):
-        return [l["Dir"] for l in json.loads(self.ok("image", "inspect", ref).stdout)[0]["Layers"]]
+        """Top first (inspect lists them bottom first), as lowerdir takes them."""
+        return [l["Dir"] for l in json.loads(self.ok("image", "inspect", ref).stdout)[0]["Layers"]][::-1]
 
     def listing(self, sub):
         d = os.path.join(self.images, sub)
@@ -286,7 +287,7 @@ def test_hostile_layers_are_refused_as_the_user(store, archives, tmp_path):
     s.assert_empty()
     # A relative symlink climbing out is clamped to the layer, as for root.
     p = write_layer(os.path.join(d, "clamp.tar"), [("a/", D), ("a/l", S, {"linkname": "../../../../../.."}),
-                                                  ("a/l/x", R, {"data": b"at the root", "uid": 5})])
+                                                  ("a/l/x", R, {"data": b"at the root", "uid": 5, "gid": 5})])
     os.chmod(p, 0o644)
     s.ok("import", p, "mc/clamp:1")
     os.unlink(p)
@@ -319,7 +320,8 @@ def nosub_user(rootless_user, tmp_path):
     subprocess.run(["userdel", "-r", name], capture_output=True)
     subprocess.run(["groupdel", name], capture_output=True)
     subprocess.run(["groupadd", "-g", str(uid), name], check=True)
-    home = str(tmp_path / "nosub-home")
+    home = f"/tmp/{name}-home"
+    shutil.rmtree(home, ignore_errors=True)
     subprocess.run(["useradd", "-u", str(uid), "-g", str(uid), "-d", home, "-M", "-s", "/bin/sh", name], check=True)
     for f in ("/etc/subuid", "/etc/subgid"):
         userkit._strip_lines(f, name + ":")
