@@ -329,7 +329,7 @@ def test_tag_and_reference_errors(store, images):
     assert not os.path.exists(store.tmp / "x.tar")
     # Nothing but digests' hex names a file in the store.
     hexname = lambda n: len(n) == 64 and all(c in "0123456789abcdef" for c in n)
-    assert set(os.listdir(store.images)) == {"oci-layout", "index.json", ".lock", ".gc.lock", "blobs", "layers", "tmp", "locks"}
+    assert set(os.listdir(store.images)) == {"oci-layout", "index.json", ".lock", ".gc.lock", "blobs", "layers", "tmp", "locks", "overlay-xattrs"}
     assert all(hexname(n) for n in os.listdir(os.path.join(store.images, "blobs", "sha256")))
     assert all(hexname(n) for n in store.layer_dirs())
 
