@@ -379,3 +379,16 @@ def test_pull_as_the_user(store, archives, tmp_path):
     check_rl_layers(s, dirs)
     s.ok("rmi", ref)
     s.assert_empty()
+
+
+def test_run_an_image_loaded_by_the_user(store, archives):
+    """The run path over this store: uid 0 inside; a file of tar uid 1000
+    is uid 1000 inside; the whiteout and the opaque dir hold (userxattr)."""
+    s = store
+    s.ok("load", "-i", archives["rl"])
+    r = s.ok("run", "--rm", "--network", "none", "mc/rl:1", "/bin/sh", "-c",
+             "id -u; stat -c %u:%g /owned/u1000; ls /opq; test -e /gone || echo gone-is-gone")
+    out = r.stdout.split()
+    assert out[0] == "0" and "1000:1001" in out and "new" in out and "old" not in out and "gone-is-gone" in out, r.stdout
+    s.ok("rmi", "mc/rl:1")
+    s.assert_empty()
