@@ -175,3 +175,23 @@ def xdg(rootless_user, tmp_path):
     """A test's own XDG_RUNTIME_DIR and XDG_DATA_HOME for the rootless user."""
     import userkit
     return userkit.Xdg(rootless_user, tmp_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_seccomp_cache_we_made():
+    """Tests that run containers under the default --root leave the runtime's
+    compiled-seccomp cache (/run/minicontainer/@seccomp) behind by design; the
+    suite removes it again when it was not there before, and the root
+    directory too when the suite made it and it is empty."""
+    import shutil
+    root = "/run/minicontainer"
+    cache = os.path.join(root, "@seccomp")
+    had_root, had_cache = os.path.exists(root), os.path.exists(cache)
+    yield
+    if not had_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    if not had_root:
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
