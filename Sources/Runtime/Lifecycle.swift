@@ -158,6 +158,7 @@ public struct Runtime {
         if r.pid > 0 && !Proc.waitGone(r.pid, startTime: r.startTime, timeoutMs: 10_000) {
             throw fail("the container's init \(r.pid) did not die after SIGKILL")
         }
+        Proc.reapIfOurs(r.pid, startTime: r.startTime)
         // Without a pid namespace of its own, other processes may remain.
         for _ in 0..<200 {
             guard let left = try? cg?.procs(), !left.isEmpty else { break }

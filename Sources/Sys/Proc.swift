@@ -65,6 +65,19 @@ public enum Proc {
         return !alive(pid, startTime: startTime)
     }
 
+    /// Reaps `pid` (started at `startTime`) when it is a zombie child of
+    /// this process, as the init is when a library user created the
+    /// container in-process; a process that is not ours is left alone
+    /// (waitid on its pidfd is ECHILD), and so is one that was recycled.
+    public static func reapIfOurs(_ pid: Int32, startTime: UInt64) {
+        guard pid > 0, let s = stat(pid), s.startTime == startTime, s.state == "Z" else { return }
+        let fd = mc_pidfd_open(pid, 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var info = siginfo_t()
+        _ = waitid(idtype_t(rawValue: 3) /* P_PIDFD */, id_t(fd), &info, WEXITED | WNOHANG)
+    }
+
     public static func exitCode(fromWaitStatus s: Int32) -> Int32 {
         if s & 0x7f == 0 { return (s >> 8) & 0xff }  // exited
         return 128 + (s & 0x7f)                        // killed by a signal

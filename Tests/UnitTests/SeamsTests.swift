@@ -166,6 +166,10 @@ final class NetworkDriverSeamTests: XCTestCase {
         try rt.delete("seam1", force: true)
         XCTAssertEqual(fake.tearDowns, ["seam1"])
         XCTAssertFalse(rt.store.exists("seam1"))
+        // The init was our child: delete reaped it, no zombie is left.
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(-1, &status, WNOHANG), -1)
+        XCTAssertEqual(errno, ECHILD)
     }
 
     func testAFailedSetUpIsUndoneAndLeavesNothing() throws {
