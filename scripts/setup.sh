@@ -11,7 +11,7 @@ pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema
       libarchive-dev libzstd-dev zlib1g-dev zstd umoci skopeo
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libpsl-dev libidn2-dev libunistring-dev libbrotli-dev
       docker-registry apache2-utils openssl curl
-      slirp4netns passt
+      slirp4netns passt uidmap
       zsh fish groff-base)  # the completion scripts and man pages are checked by their shells and groff
 missing=()
 for p in "${pkgs[@]}"; do

@@ -50,7 +50,9 @@ extension Containers {
         layer.unmount()
         // Never recurse into a mount we failed to remove.
         if layer.isMounted { return }
-        try? FS.removeTree(dir(id))
+        // A rootless container's upper dir holds files of the user's
+        // subordinate ids, which only the user's mapped root can remove.
+        try? FS.removeTreeMapped(dir(id))
     }
 
     /// SIGTERM (or the image's StopSignal), then SIGKILL after `timeout`

@@ -85,7 +85,7 @@ public struct Volumes {
                 try hold?.add(dir(n))
                 return (v, false)
             }
-            if FS.exists(dir(n)) { try? FS.removeTree(dir(n)) }  // a half-made one: no volume.json
+            if FS.exists(dir(n)) { try? FS.removeTreeMapped(dir(n)) }  // a half-made one: no volume.json
             guard mkdir(dir(n), 0o700) == 0 else { throw SysError("mkdir \(dir(n))") }
             do {
                 guard mkdir(dataPath(n), 0o755) == 0 else { throw SysError("mkdir \(dataPath(n))") }
@@ -94,7 +94,7 @@ public struct Volumes {
                 try hold?.add(dir(n))
                 return (v, true)
             } catch {
-                try? FS.removeTree(dir(n))
+                try? FS.removeTreeMapped(dir(n))
                 throw error
             }
         }
@@ -113,7 +113,7 @@ public struct Volumes {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 throw Failure(.state, "volume \(name) is being used by a container being created")
             }
-            try FS.removeTree(dir(name))
+            try FS.removeTreeMapped(dir(name))
         }
     }
 

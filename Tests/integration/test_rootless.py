@@ -275,3 +275,44 @@ def test_two_containers_with_published_ports(rootless_user, xdg):
             u.mc("rm", "-f", n, xdg=xdg)
     no_leftovers(u, xdg)  # monitors and slirp4netns included
     assert subprocess.run(["pgrep", "-u", str(userkit.UID)], capture_output=True).returncode == 1
+
+
+def test_rm_and_volume_rm_remove_files_of_subordinate_ids(rootless_user, xdg, user_rootfs):
+    """What the container's uid 1000 made (host uid SUB_START+999, mode
+    0700) is not the user's to remove directly: rm and volume rm go through
+    the user's mapped root, and leave nothing."""
+    u = rootless_user
+    script = ("for d in /made /v/made; do mkdir -p $d/deep && touch $d/deep/f && "
+              "chown -R 1000:1000 $d && chmod 700 $d $d/deep; done; echo made")
+    r = u.mc("run", "--name", "rlrm", "--network", "none", "-v", "rlvol:/v", "--rootfs", user_rootfs,
+             "sh", "-c", script, xdg=xdg)
+    assert r.returncode == 0 and r.stdout.strip() == "made", r.stderr
+    containers = os.path.join(xdg.store, "containers")
+    [cdir] = [os.path.join(containers, e) for e in os.listdir(containers)]
+    owners = {os.lstat(os.path.join(dp, n)).st_uid for dp, ds, fs in os.walk(cdir) for n in ds + fs}
+    assert u.sub_start + 999 in owners, owners  # the upper dir really holds them
+    r = u.mc("rm", "rlrm", xdg=xdg)
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(containers) == []
+    vols = os.path.join(xdg.store, "volumes")
+    assert any(os.path.isdir(os.path.join(vols, e)) for e in os.listdir(vols))
+    r = u.mc("volume", "rm", "rlvol", xdg=xdg)
+    assert r.returncode == 0, r.stderr
+    assert [e for e in os.listdir(vols) if os.path.isdir(os.path.join(vols, e))] == []
+    no_leftovers(u, xdg)
+
+
+def test_exec_it_as_the_user(rootless_user, xdg, user_rootfs):
+    from conftest import run_in_pty
+    u = rootless_user
+    r = u.mc("run", "-d", "--name", "rlexec", "--network", "none", "--rootfs", user_rootfs, "sleep", "60", xdg=xdg)
+    assert r.returncode == 0, r.stderr
+    try:
+        out, code = run_in_pty(u.argv([u.binary, "exec", "-it", "rlexec", "sh"], xdg=xdg),
+                               [(b"# ", b"tty; id -u; stty size; exit 3\n")])
+        text = out.decode(errors="replace")
+        assert code == 3, text
+        assert "/dev/pts/0" in text and "\n0\r" in text, text
+    finally:
+        assert u.mc("rm", "-f", "rlexec", xdg=xdg).returncode == 0
+    no_leftovers(u, xdg)
