@@ -71,6 +71,13 @@ func resolveImage(_ ref: String, _ g: Globals) throws -> (ImageDefaults, ImageHo
     let hold = try store.hold()
     do {
         let img = try store.resolve(ref)
+        // The overlay is mounted with userxattr exactly when rootless (by
+        // the init, in the user namespace): the layers must be of that flavour.
+        if store.userXattrs != g.locations.rootless {
+            throw Failure(.invalid, store.userXattrs
+                ? "image \(ref): the image store \(store.dir) was made rootless (user.overlay.* xattrs, layers owned by a user's mapped ids): only that user can run its images; use a store of its own (MINICONTAINER_DATA)"
+                : "image \(ref): the image store \(store.dir) was made by root (trusted.overlay.* xattrs): an unprivileged user cannot run its images; use a store of your own (MINICONTAINER_DATA or XDG_DATA_HOME)")
+        }
         let c = img.config
         if c.os != "linux" {
             throw Failure(.invalid, "image \(ref) is for \(c.os)/\(c.architecture), not linux")

@@ -9,18 +9,16 @@ import Sys
 // is mounted by the runtime's init inside that namespace
 // (Annotation.rootOverlay): the user could not mount it on the host.
 
-/// The user's container mappings (uid, gid), and a warning when they have
+/// The user's container mappings (uid, gid: SubordinateIDs.rootlessMappings,
+/// as the rootless image store unpacks with), and a warning when they have
 /// no subordinate ranges (then only root exists inside).
 public func rootlessMappings(identity me: Identity = Identity.current()) -> (uid: [IDMapping], gid: [IDMapping], warning: String?) {
-    let u = SubordinateIDs.ranges(file: "/etc/subuid", identity: me)
-    let g = SubordinateIDs.ranges(file: "/etc/subgid", identity: me)
-    var warning: String?
-    if u.isEmpty || g.isEmpty {
-        let who = me.name ?? String(me.uid)
-        warning = "rootless: \(who) has no ranges in \(u.isEmpty ? "/etc/subuid" : "/etc/subgid"): the container has one uid and gid (its root, you); files of other owners in images show as nobody, and --user other than root fails"
-    }
-    return (SubordinateIDs.containerMappings(own: me.uid, ranges: u.isEmpty || g.isEmpty ? [] : u),
-            SubordinateIDs.containerMappings(own: me.gid, ranges: u.isEmpty || g.isEmpty ? [] : g), warning)
+    let subuid = try? FS.readString("/etc/subuid"), subgid = try? FS.readString("/etc/subgid")
+    let m = SubordinateIDs.rootlessMappings(identity: me, subuid: subuid, subgid: subgid)
+    guard !m.complete else { return (m.uid, m.gid, nil) }
+    let noUID = subuid.map { SubordinateIDs.ranges($0, name: me.name, uid: me.uid).isEmpty } ?? true
+    let who = me.name ?? String(me.uid)
+    return (m.uid, m.gid, "rootless: \(who) has no ranges in \(noUID ? "/etc/subuid" : "/etc/subgid"): the container has one uid and gid (its root, you); files of other owners in images show as nobody, and --user other than root fails")
 }
 
 extension Containers {

@@ -305,6 +305,12 @@ def test_a_rootful_store_is_not_mixed(store, archives, tmp_path):
     r = subprocess.run([s.user.binary, "load", "-i", archives["base"]], capture_output=True, text=True,
                        env=dict(os.environ, MINICONTAINER_DATA=s.data))
     assert r.returncode == 125 and "was made rootless" in r.stderr, r.stderr
+    # Nor does root run the user's layers (its overlay would not read
+    # their user.overlay.* xattrs): one line, nothing made.
+    r = subprocess.run([s.user.binary, "run", "--rm", "--network", "none", "mc/base:1", "/bin/true"],
+                       capture_output=True, text=True, env=dict(os.environ, MINICONTAINER_DATA=s.data))
+    assert r.returncode == 125 and "was made rootless" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not os.path.exists(os.path.join(s.data, "containers")) or os.listdir(os.path.join(s.data, "containers")) == []
     s.ok("rmi", "mc/base:1")
     s.assert_empty()
 
