@@ -365,7 +365,12 @@ def test_interactive_tty(env):
     assert b"40 120" in read_until(master, b"40 120")
     # Ctrl-C reaches the container's foreground process, not run.
     os.write(master, b"sleep 100\n")
-    time.sleep(0.3)
+    # The shell has started it (a fixed pause was too short under load).
+    for _ in range(250):
+        if subprocess.run(["pgrep", "-x", "-f", "sleep 100"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.02)
+    time.sleep(0.05)
     os.write(master, b"\x03")
     os.write(master, b"echo after-$((2+2)); exit 5\n")
     assert b"after-4" in read_until(master, b"after-4")
