@@ -5,6 +5,7 @@ delegated v1 cgroups, and a user-mode network for -p.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -315,4 +316,85 @@ def test_exec_it_as_the_user(rootless_user, xdg, user_rootfs):
         assert "/dev/pts/0" in text and "\n0\r" in text, text
     finally:
         assert u.mc("rm", "-f", "rlexec", xdg=xdg).returncode == 0
+    no_leftovers(u, xdg)
+
+
+def test_cve_2019_5736_as_the_user(rootless_user, xdg, tmp_path, user_rootfs):
+    """Attack, rootless: the runtime binary belongs to the user, and the
+    container's root IS the user on the host, so file permissions do not
+    protect it. The container's init (exe_overwrite scan) holds
+    /proc/PID/exe of each process the runtime puts in the container and
+    reopens it for writing once it is not busy; the user runs
+    `exec ID /bin/evil` (`#!/proc/self/exe`). What should stop it: the
+    runtime never runs its own file, but a read-only clone of it (made in a
+    user namespace of its own: no privilege needed) or a sealed copy."""
+    import attackkit
+    u = rootless_user
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    copy = str(bindir / "minicontainer")
+    shutil.copy2(u.binary, copy)
+    os.chown(bindir, u.uid, u.gid)
+    os.chown(copy, u.uid, u.gid)
+    os.chmod(copy, 0o755)
+    before = attackkit.sha256(copy)
+    shutil.copy2(attackkit.attacker("exe_overwrite"), os.path.join(user_rootfs, "bin", "atk"))
+    evil = os.path.join(user_rootfs, "bin", "evil")
+    with open(evil, "w") as f:
+        f.write("#!/proc/self/exe\n")
+    for p in (evil, os.path.join(user_rootfs, "bin", "atk")):
+        os.chown(p, u.uid, u.gid)
+        os.chmod(p, 0o755)
+    marker = "#!/bin/sh\necho pwned\n"
+    r = u.run([copy, "run", "-d", "--name", "rl5736", "--network", "none", "--rootfs", user_rootfs,
+               "/bin/atk", "scan", "60", marker], xdg=xdg)
+    assert r.returncode == 0, r.stderr
+    try:
+        logs = lambda: u.run([copy, "logs", "rl5736"], xdg=xdg).stdout
+        assert attackkit.wait_for(lambda: "READY" in logs(), 10), logs()
+        init = int(json.loads(u.run([copy, "inspect", "rl5736"], xdg=xdg).stdout)[0]["State"]["Pid"])
+        for _ in range(30):
+            p = u.popen([copy, "exec", "rl5736", "/bin/evil"], xdg=xdg, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p.wait(timeout=30)
+            if "HELD" in logs():
+                break
+        # What the runtime's own processes ran from: never the user's file.
+        st = os.stat(copy)
+        os.kill(init, signal.SIGUSR1)
+        assert attackkit.wait_for(lambda: "DONE" in logs(), 20), logs()
+        out = logs()
+        print(out)
+        assert "SAW" in out, f"the attacker never saw a process the runtime made: {out}"
+        assert "WROTE" not in out, f"the attacker wrote through /proc/PID/exe:\n{out}"
+        assert attackkit.sha256(copy) == before, "the user's runtime binary was changed"
+        assert (st.st_dev, st.st_ino) == (os.stat(copy).st_dev, os.stat(copy).st_ino)
+    finally:
+        u.run([copy, "rm", "-f", "rl5736"], xdg=xdg)
+    no_leftovers(u, xdg)
+
+
+def test_runtime_runs_from_a_read_only_clone_as_the_user(rootless_user, xdg, tmp_path):
+    """As the user, the runtime re-executes from a read-only clone of its
+    binary's mount (no 34 MB memfd copy): the init of a created container
+    runs a file on a read-only mount, the same inode as the user's binary
+    (test_cve_2019_5736_as_the_user makes the write)."""
+    u = rootless_user
+    b = tmp_path / "b"
+    b.mkdir()
+    os.chown(b, u.uid, u.gid)
+    r = u.mc("spec", "--rootless", xdg=xdg, cwd=str(b))
+    assert r.returncode == 0, r.stderr
+    os.symlink(ROOTFS, b / "rootfs")
+    edit(b, lambda c: c["process"].update(args=["/bin/sleep", "30"], terminal=False))
+    rc, err = create(u, xdg, b, "rlro")
+    assert rc == 0, err
+    try:
+        pid = json.loads(u.mc("state", "rlro", xdg=xdg).stdout)["pid"]
+        exe = f"/proc/{pid}/exe"
+        st, mine = os.stat(exe), os.stat(u.binary)
+        assert (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino), "not a clone of the binary (a memfd copy?)"
+        assert os.statvfs(exe).f_flag & os.ST_RDONLY
+    finally:
+        u.mc("delete", "-f", "rlro", xdg=xdg)
     no_leftovers(u, xdg)

@@ -370,8 +370,12 @@ def test_interactive_tty(env):
         if subprocess.run(["pgrep", "-x", "-f", "sleep 100"], capture_output=True).returncode == 0:
             break
         time.sleep(0.02)
-    time.sleep(0.05)
+    read_until(master, b"sleep 100", timeout=1)
     os.write(master, b"\x03")
+    # The shell's prompt again: sleep died. Only then the next line (typed
+    # ahead, busybox's line editor may flush it as it takes the terminal).
+    after = read_until(master, b"# ")
+    assert b"# " in after, after
     os.write(master, b"echo after-$((2+2)); exit 5\n")
     assert b"after-4" in read_until(master, b"after-4")
     assert p.wait(timeout=10) == 5
