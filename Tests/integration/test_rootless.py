@@ -374,18 +374,12 @@ def test_cve_2019_5736_as_the_user(rootless_user, xdg, tmp_path, user_rootfs):
     no_leftovers(u, xdg)
 
 
-def test_runtime_runs_from_a_read_only_clone_as_the_user(rootless_user, xdg, tmp_path):
+def test_runtime_runs_from_a_read_only_clone_as_the_user(rootless_user, xdg, bundle):
     """As the user, the runtime re-executes from a read-only clone of its
     binary's mount (no 34 MB memfd copy): the init of a created container
     runs a file on a read-only mount, the same inode as the user's binary
     (test_cve_2019_5736_as_the_user makes the write)."""
-    u = rootless_user
-    b = tmp_path / "b"
-    b.mkdir()
-    os.chown(b, u.uid, u.gid)
-    r = u.mc("spec", "--rootless", xdg=xdg, cwd=str(b))
-    assert r.returncode == 0, r.stderr
-    os.symlink(ROOTFS, b / "rootfs")
+    u, b = rootless_user, bundle
     edit(b, lambda c: c["process"].update(args=["/bin/sleep", "30"], terminal=False))
     rc, err = create(u, xdg, b, "rlro")
     assert rc == 0, err
