@@ -16,6 +16,14 @@
 #   5. the smallest memory limit `run` still works under: bench/memfloor.sh
 #   6. parallel throughput: P loops of K runs at once, containers per second
 #   7. `--version` start-up (hyperfine -N), mean over V runs
+# Tables 1 and 2 and the summary also show the kernel floor: bench/floor.c
+# (compiled here with gcc into the work dir) doing what a runtime minimally
+# must per container (cgroups in every hierarchy, clone into new namespaces,
+# pivot_root, /proc, exec /bin/true, wait, rmdir), alternated in the same
+# rounds: `kernel floor` runs a round's containers in one process of it,
+# `floor + exec` starts a fresh one per container, as the runtimes are
+# started. It runs as minicontainer does, in the host's mount namespace (its
+# mounts are all in the child's own one).
 # crun refuses hybrid cgroup hosts, so everything crun runs in a private mount
 # namespace (unshare -m) with /sys/fs/cgroup/unified unmounted there only; the
 # host's mounts are never changed. Each runtime keeps its state under a private
@@ -32,7 +40,7 @@
 # Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] [MC_BEFORE=BIN]
 #          [SECCOMP=none|default]
 #          bench/compare.sh [N] [ROUNDS]
-#   (as root; needs runc, crun, hyperfine and GNU time). Quick try:
+#   (as root; needs runc, crun, hyperfine, GNU time and gcc). Quick try:
 #   M=5 P=2 K=3 SKIP_MEMFLOOR=1 bench/compare.sh 10 2
 set -euo pipefail
 shopt -s inherit_errexit
@@ -110,6 +118,8 @@ trap 'exit 130' INT TERM
 
 . "$(dirname "$0")/bundle.sh"
 make_true_bundle "$bundle"
+floor_bin=$work/floor
+gcc -O2 -o "$floor_bin" "$here/bench/floor.c"
 echo "seccomp profile in the bundle: ${SECCOMP:-none}"
 mkdir -p "$sleep_bundle" "$work/root"
 python3 - "$bundle/config.json" "$sleep_bundle/config.json" <<'PY'
@@ -159,12 +169,18 @@ timed() {
   echo "$ns $(tail -n 1 "$work/time" | awk '{ printf "%d", ($1 + $2) * 100 + 0.5 }')"
 }
 declare -A wall cpu
-for r in $RUNTIMES baseline; do wall[$r]=0; cpu[$r]=0; done
+FLOORS="kfloor kfloor-exec"
+declare -A FLOOR_LABEL=([kfloor]="kernel floor" [kfloor-exec]="floor + exec")
+for r in $RUNTIMES baseline $FLOORS; do wall[$r]=0; cpu[$r]=0; done
 per=$(( N / ROUNDS ))
 for round in $(seq "$ROUNDS"); do
-  for r in $RUNTIMES baseline; do
+  for r in $RUNTIMES baseline $FLOORS; do
     if [ "$r" = baseline ]; then
       out=$(timed "$r" "$(loop_script /bin/true $per)")
+    elif [ "$r" = kfloor ]; then  # the round's containers in one process
+      out=$(timed "$r" "$(loop_script "$floor_bin -q -n $per -r $ROOTFS -o $work/floor.ms" 1)")
+    elif [ "$r" = kfloor-exec ]; then
+      out=$(timed "$r" "$(loop_script "$floor_bin -q -r $ROOTFS" $per)")
     else
       out=$(timed "$r" "$(loop_script "${CMD[$r]} run --bundle $bundle mcb-${SHORT[$r]}-w$round-\$i" $per)")
     fi
@@ -173,10 +189,20 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 n=$(( per * ROUNDS ))
-for r in $RUNTIMES; do
+for r in $RUNTIMES $FLOORS; do
   VAL[wall:$r]=$(awk -v t="${wall[$r]}" -v n=$n 'BEGIN { printf "%.2f", t / 1e6 / n }')
   VAL[cpu:$r]=$(awk -v c="${cpu[$r]}" -v b="${cpu[baseline]}" -v n=$n 'BEGIN { printf "%.2f", (c - b) * 10 / n }')
 done
+# The floor in one process has no per-container command start to discount.
+VAL[cpu:kfloor]=$(awk -v c="${cpu[kfloor]}" -v n=$n 'BEGIN { printf "%.2f", c * 10 / n }')
+# The floor's per-container times: "median p10 p90" in ms.
+VAL[floorstat]=$(python3 - "$work/floor.ms" <<'PY'
+import statistics, sys
+t = sorted(float(x) for x in open(sys.argv[1]))
+q = statistics.quantiles(t, n=10, method="inclusive") if len(t) > 1 else [t[0]] * 9
+print("%.2f %.2f %.2f" % (statistics.median(t), q[0], q[8]))
+PY
+)
 
 printf '1. %s x run of /bin/true (create+start+wait+delete), %s rounds\n' "$n" "$ROUNDS"
 printf '%-14s %10s %14s %8s%s\n' runtime "total (s)" "per run (ms)" "x crun" "$(xb_head)"
@@ -184,6 +210,13 @@ for r in $RUNTIMES; do
   printf '%-14s %10.2f %14.2f %8s%s\n' "$r" "$(awk -v t="${wall[$r]}" 'BEGIN { print t / 1e9 }')" \
     "${VAL[wall:$r]}" "$(ratio "${wall[$r]}" "${wall[crun]}")" "$(xb wall "$r")"
 done
+for r in $FLOORS; do
+  printf '%-14s %10.2f %14.2f %8s\n' "${FLOOR_LABEL[$r]}" "$(awk -v t="${wall[$r]}" 'BEGIN { print t / 1e9 }')" \
+    "${VAL[wall:$r]}" "$(ratio "${wall[$r]}" "${wall[crun]}")"
+done
+read -r med lo hi <<<"${VAL[floorstat]}"
+printf '(kernel floor: bench/floor.c, a round'"'"'s containers in one process of it, median %s ms, p10-p90\n' "$med"
+printf ' %s - %s ms; floor + exec: a fresh process of it per container)\n' "$lo" "$hi"
 echo
 
 printf '2. CPU (user+sys of the process tree) per run, less a /bin/true loop (%s ms per run)\n' \
@@ -192,6 +225,10 @@ printf '%-14s %10s %8s%s\n' runtime "ms" "x crun" "$(xb_head)"
 for r in $RUNTIMES; do
   printf '%-14s %10s %8s%s\n' "$r" "${VAL[cpu:$r]}" "$(ratio "${VAL[cpu:$r]}" "${VAL[cpu:crun]}")" "$(xb cpu "$r")"
 done
+for r in $FLOORS; do
+  printf '%-14s %10s %8s\n' "${FLOOR_LABEL[$r]}" "${VAL[cpu:$r]}" "$(ratio "${VAL[cpu:$r]}" "${VAL[cpu:crun]}")"
+done
+echo "(kernel floor: its one process's CPU, nothing subtracted; floor + exec: less the loop, as the runtimes)"
 echo
 
 # --- 3: create, start, state, delete, exec -----------------------------------
@@ -369,3 +406,11 @@ floor|memory floor (KiB)
 par|parallel (containers/s)
 version|--version (ms)
 ROWS
+echo
+printf '%-26s %8s %8s %10s\n' "kernel floor per container" ms "x crun" "mc x floor"
+for key in wall cpu; do
+  for r in $FLOORS; do
+    printf '%-26s %8s %8s %10s\n' "$([ $key = cpu ] && echo CPU || echo wall), ${FLOOR_LABEL[$r]}" "${VAL[$key:$r]}" "$(ratio "${VAL[$key:$r]}" "${VAL[$key:crun]}")" \
+      "$(ratio "${VAL[$key:minicontainer]}" "${VAL[$key:$r]}")"
+  done
+done
