@@ -288,10 +288,7 @@ public enum UserMode {
     static func watcherMain(layout: [Int32], extraCount: Int, argv: [UnsafeMutablePointer<CChar>?],
                             envp: [UnsafeMutablePointer<CChar>?]) -> Never {
         // Signals as a new program gets them: nothing blocked or ignored.
-        var none = sigset_t()
-        sigemptyset(&none)
-        sigprocmask(SIG_SETMASK, &none, nil)
-        for s in Int32(1)..<65 where s != SIGKILL && s != SIGSTOP { signal(s, SIG_DFL) }
+        Proc.resetSignals()
         // The layout, through copies above every descriptor it names.
         let top = (layout.max() ?? 2) + 1
         var tmp: [Int32] = []

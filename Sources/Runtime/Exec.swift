@@ -167,6 +167,7 @@ func execChild(process: Process, linux: Linux?, wantSeccomp: Bool, joins: [(Name
         stage = "exec"
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
+        Proc.resetSignals()  // as the init's (Init.swift)
         execve(path, argv, envp)
         throw SysError("exec \(path)")
     } catch {

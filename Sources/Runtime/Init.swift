@@ -200,6 +200,9 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
 
         let argv = process.args!.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
+        // The caller's blocked or ignored signals (a shell's `trap '' INT`)
+        // are not the container's: Ctrl-C must reach its foreground job.
+        Proc.resetSignals()
         if c.spec.annotations?[Annotation.initProcess] == "true" { runAsInit(program: program, argv: argv, envp: envp) }
         execve(program, argv, envp)
         let e = errno

@@ -12,6 +12,7 @@ import select
 import struct
 import signal
 import subprocess
+import sys
 import termios
 import time
 import uuid
@@ -344,6 +345,41 @@ def read_until(fd, needle, timeout=10.0):
                 break
             buf += chunk
     return buf
+
+
+def sig_fields(text):
+    return {l.split(":")[0]: int(l.split()[1], 16) for l in text.splitlines() if l.startswith(("SigBlk", "SigIgn"))}
+
+
+def test_callers_ignored_and_blocked_signals_do_not_reach_the_container(env):
+    """A caller with SIGINT and SIGQUIT ignored (a shell's `trap '' INT
+    QUIT`, nohup) and SIGINT, SIGUSR1 blocked (a library's mask): the
+    container's process, run or exec'd, starts with none ignored or blocked
+    (else Ctrl-C never reaches its foreground job)."""
+    # The caller: this state, then exec of the command (a mask set in
+    # preexec_fn does not survive subprocess's own child set-up).
+    code = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "signal.signal(signal.SIGQUIT, signal.SIG_IGN); "
+            "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGUSR1]); os.execvp(sys.argv[1], sys.argv[1:])")
+    caller = lambda argv: [sys.executable, "-c", code, *argv]
+    show = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]  # not through a shell: shells reset masks
+    # The control: the caller's state is what a plain child of it gets.
+    r = subprocess.run(caller(show), capture_output=True, text=True)
+    assert sig_fields(r.stdout)["SigBlk"] & (1 << 9) and sig_fields(r.stdout)["SigIgn"] & (1 << 1), r.stdout
+    r = subprocess.run(caller(env.cmd("run", "--rm", "--network", "none", "--rootfs", ROOTFS, *show)),
+                       capture_output=True, text=True, env=env.environ, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sig_fields(r.stdout) == {"SigBlk": 0, "SigIgn": 0}, r.stdout
+    name = "sigs-" + uuid.uuid4().hex[:6]
+    env.mc("run", "-d", "--name", name, "--network", "none", "--rootfs", ROOTFS, "sleep", "60", check=True)
+    try:
+        r = subprocess.run(caller(env.cmd("exec", name, *show)), capture_output=True, text=True,
+                           env=env.environ, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert sig_fields(r.stdout) == {"SigBlk": 0, "SigIgn": 0}, r.stdout
+    finally:
+        env.mc("rm", "-f", name)
+    env.assert_clean()
 
 
 def test_interactive_tty(env):
