@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all bench-rootless test unit integration test-security fuzz fuzz-short clean man install
+.PHONY: all setup build rootfs demo bench bench-all bench-rootless bench-scale test unit integration test-security fuzz fuzz-short clean man install
 
 all: build
 
@@ -56,6 +56,10 @@ bench-all: build rootfs
 # Rootless minicontainer beside rootless podman, as a user made for it (bench/rootless.sh).
 bench-rootless: build rootfs
 	bash bench/rootless.sh
+
+# 200 running detached containers beside rootful podman: start cost 1 to 200, ps, inspect, memory, rm (bench/scale.sh).
+bench-scale: build rootfs
+	bash bench/scale.sh
 
 unit:
 	swift build --build-tests
