@@ -104,7 +104,8 @@ snapshot() {  # snapshot FILE: what this script must leave as it found it
     echo "== runc"; ls /run/runc 2>/dev/null | sort
     echo "== shm"; ls /dev/shm | sort
     echo "== minicontainer defaults"; ls -a /run/minicontainer /var/lib/minicontainer/network 2>/dev/null
-    echo "== containers"; ls -a /var/lib/containers /var/lib/containers/cache 2>/dev/null; [ -e /run/containers ] && ls -a /run/containers
+    echo "== containers"; ls -a /var/lib/containers 2>/dev/null; [ -e /run/containers ] && ls -a /run/containers
+    find /var/lib/containers/cache -maxdepth 1 -printf '%p %s %T@\n' 2>/dev/null | sort
     true
   ) > "$1" 2>&1
 }
@@ -377,8 +378,10 @@ versions() {
   echo "version conmon $(conmon --version | awk 'NR == 1 { print $3 }')"
 }
 versions >> "$R"
+echo "load before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$R"
 phase minicontainer
 phase podman
+echo "load after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$R"
 
 # --- the table ----------------------------------------------------------------
 python3 - "$R" "$COUNT" "$REPS" "$BUCKET" "$PORT_BASE" "$(uname -r)" "$(nproc)" "$(date -u +%F)" <<'PY'
@@ -386,7 +389,7 @@ import statistics as st, sys
 path, count, reps, bucket, pbase, kernel, cpus, day = sys.argv[1:]
 count, reps, bucket = int(count), int(reps), int(bucket)
 RT = ("minicontainer", "podman")
-ver, starts, cmds, mem, rm, http, avail, drain = {}, {r: {} for r in RT}, {}, {r: [] for r in RT}, {}, {}, {}, {}
+ver, starts, cmds, mem, rm, http, avail, drain, load = {}, {r: {} for r in RT}, {}, {r: [] for r in RT}, {}, {}, {}, {}, {}
 for line in open(path):
     w = line.split()
     if w[0] == "version": ver[w[1]] = " ".join(w[2:])
@@ -397,12 +400,14 @@ for line in open(path):
     elif w[0] == "drain": drain[w[1]] = (int(w[3]) - int(w[2])) / 1e6
     elif w[0] == "http": http[w[1]] = w[2]
     elif w[0] == "memavail": avail[(w[1], w[2])] = int(w[3])
+    elif w[0] == "load": load[w[1]] = " ".join(w[2:])
 
 def x(a, b): return f"{a / b:.2f}" if b else "n/a"
 print(f"minicontainer {ver['minicontainer']}; podman {ver['podman']} (runc {ver['runc']}, conmon {ver['conmon']}, "
       f"cgroupfs, CNI bridge); {day}, kernel {kernel}, {cpus} CPUs")
 print(f"{count} detached busybox containers each (`run -d ... sleep 100000`), bridge network, every 2nd with -p "
       f"{pbase}+i:80; one runtime after the other, each with a private store")
+print(f"load average (1, 5, 15 min) before: {load.get('before', '?')}, after: {load.get('after', '?')}")
 print()
 mid = count // 2
 print(f"start latency, `run -d` wall ms")
