@@ -69,7 +69,6 @@ public enum UserMode {
         }
         do {
             let rec = "helper=\(spawned.helper.pid):\(spawned.helper.start)\nwatcher=\(spawned.watcher.pid):\(spawned.watcher.start)\nmode=\(mode)\n"
-                + (ports.isEmpty ? "" : "ports=\(ports.count)\n")
             try FS.writeAtomically(sdir + "/" + base + ".state", rec, mode: 0o600)
             if mode == "slirp4netns" {
                 for m in ports { try addHostForward(m, socket: base + ".sock", dir: sdir) }
@@ -102,16 +101,10 @@ public enum UserMode {
             guard pv.count == 2, let p = Int32(pv[0]), p > 1, let s = UInt64(pv[1]) else { continue }
             procs[String(kv[0])] = Proc0(pid: p, start: s)
         }
-        if text.contains("\nports=") {
-            // Its listening sockets are closed when this returns: the
-            // ports are free again, as Docker's after `rm -f`.
-            stop(procs["helper"], procs["watcher"])
-        } else if let h = procs["helper"], Proc.alive(h.pid, startTime: h.start) {
-            // SIGKILL: it never runs again. Not waited for: its exit closes
-            // its tap, whose unregistering in the kernel takes 15-20 ms on
-            // this host; the watcher reaps it and ends.
-            kill(h.pid, SIGKILL)
-        }
+        // Waited for, also without published ports: its exit, which closes
+        // its tap (15-20 ms of the kernel unregistering it here), ends
+        // before we return, so nothing of the container outlives it.
+        stop(procs["helper"], procs["watcher"])
         removeFiles(sdir, base)
     }
 

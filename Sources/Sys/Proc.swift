@@ -81,13 +81,9 @@ public enum Proc {
     /// Signals as a new program should get them, whatever our caller gave
     /// us: nothing blocked, nothing ignored, no handler (a container's
     /// process must not inherit a shell's `trap '' INT` or a library's
-    /// blocked mask). Only system calls: safe in a forked child.
-    public static func resetSignals() {
-        var none = sigset_t()
-        sigemptyset(&none)
-        sigprocmask(SIG_SETMASK, &none, nil)
-        for s in Int32(1)..<65 where s != SIGKILL && s != SIGSTOP { signal(s, SIG_DFL) }
-    }
+    /// blocked mask), 32 and 33 included (glibc's own, which its signal()
+    /// refuses). Only system calls: safe in a forked child.
+    public static func resetSignals() { mc_reset_signals() }
 
     public static func exitCode(fromWaitStatus s: Int32) -> Int32 {
         if s & 0x7f == 0 { return (s >> 8) & 0xff }  // exited
