@@ -43,3 +43,27 @@ ssize_t mc_netlink_recv(int fd, void *buf, size_t len) {
     }
     return r;
 }
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+
+int mc_tap_persist(const char *name) {
+    if (strlen(name) >= IFNAMSIZ) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, name);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    int r = ioctl(fd, TUNSETIFF, &ifr);
+    if (r == 0) r = ioctl(fd, TUNSETPERSIST, 1);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r < 0 ? -1 : 0;
+}

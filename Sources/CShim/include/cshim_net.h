@@ -12,4 +12,8 @@ int mc_netlink_open(int protocol);
 ssize_t mc_netlink_send(int fd, const void *buf, size_t len);
 // Receives one datagram; with MSG_TRUNC semantics reported as -1/EMSGSIZE.
 ssize_t mc_netlink_recv(int fd, void *buf, size_t len);
+// Makes the tap device `name` (IFF_TAP | IFF_NO_PI) in the calling thread's
+// network namespace and sets it persistent (TUNSETPERSIST): it stays when
+// the descriptor is closed, until it is deleted or its namespace goes.
+int mc_tap_persist(const char *name);
 #endif
