@@ -22,6 +22,10 @@ public struct CgroupHost: Equatable {
     /// ("memory" -> "/user.slice", "name=systemd" -> ..., "" for cgroup2).
     /// Relative cgroupsPaths resolve against these.
     public var selfCgroups: [String: String]
+    /// Every cgroup and cgroup2 mount mountinfo showed, in its order: what
+    /// the init's /sys/fs/cgroup is made from (Rootfs), so that the init,
+    /// born with a copy of our mounts, need not read mountinfo again.
+    public var mounts: [CgroupHierarchy] = []
 
     /// `mode` defaults to what the mounts say: cgroup2 alone is v2, cgroup2
     /// beside v1 hierarchies is hybrid, v1 hierarchies alone are v1.
@@ -74,7 +78,8 @@ public struct CgroupHost: Equatable {
     static func parse(_ mounts: [MountInfo], selfCgroup: String) -> CgroupHost? {
         var v1: [CgroupHierarchy] = []
         var v2: [(point: String, root: String)] = []
-        for h in CgroupHierarchy.all(in: mounts) {
+        let all = CgroupHierarchy.all(in: mounts)
+        for h in all {
             if h.isUnified {
                 v2.append((h.mountPoint, h.mountRoot))
             } else {
@@ -94,8 +99,10 @@ public struct CgroupHost: Equatable {
         // As runc: cgroup2 at /sys/fs/cgroup itself means a pure v2 host,
         // whatever stray v1 mounts exist elsewhere.
         if unified?.point == "/sys/fs/cgroup" { v1 = [] }
-        return CgroupHost(hierarchies: v1, unified: unified?.point, unifiedMountRoot: unified?.root ?? "/",
-                          selfCgroups: parseSelfCgroup(selfCgroup))
+        var host = CgroupHost(hierarchies: v1, unified: unified?.point, unifiedMountRoot: unified?.root ?? "/",
+                              selfCgroups: parseSelfCgroup(selfCgroup))
+        host.mounts = all
+        return host
     }
 
     /// "4:memory:/a\n2:cpu,cpuacct:/b\n1:name=systemd:/c\n0::/d" ->

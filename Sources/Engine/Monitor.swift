@@ -49,6 +49,11 @@ extension Containers {
         if again < 0 { _exit(1) }
         if again > 0 { _exit(0) }
         for s in [SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTTOU, SIGTTIN] { signal(s, SIG_IGN) }
+        // What the caller of `run -d` left open for its children (a
+        // script's `flock` on fd 3, a pipe) is not the monitor's to hold for
+        // the container's life: those descriptors, inherited without
+        // close-on-exec, are closed. Ours all have close-on-exec.
+        closeInherited(keep: report)
         // The container's output comes through pipes or its pty (MonitorOutput);
         // nothing is left on the terminal `run -d` was given.
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -112,5 +117,22 @@ final class MonitorOutput {
     func close() {
         attach?.close()
         log?.close()
+    }
+}
+
+/// Closes every descriptor above stdio that lacks close-on-exec (what we
+/// inherited from our caller), but `keep`.
+func closeInherited(keep: Int32) {
+    guard let dir = opendir("/proc/self/fd") else { return }
+    let own = dirfd(dir)
+    var fds: [Int32] = []
+    while let e = readdir(dir) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let fd = Int32(name), fd > 2, fd != own, fd != keep { fds.append(fd) }
+    }
+    closedir(dir)
+    for fd in fds {
+        let flags = fcntl(fd, F_GETFD)
+        if flags >= 0 && flags & FD_CLOEXEC == 0 { close(fd) }
     }
 }

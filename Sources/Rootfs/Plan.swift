@@ -213,8 +213,14 @@ extension Rootfs {
     /// name win.
     public static func cgroupHierarchies(mountInfo: [MountInfo], procCgroup: [ProcCgroup], base: String = "/sys/fs/cgroup")
         -> [(name: String, hierarchy: CgroupHierarchy, hostPath: String)] {
+        cgroupHierarchies(mounts: CgroupHierarchy.all(in: mountInfo), procCgroup: procCgroup, base: base)
+    }
+
+    /// The same, from the cgroup mounts alone (CgroupHierarchy.all of a mountinfo).
+    public static func cgroupHierarchies(mounts: [CgroupHierarchy], procCgroup: [ProcCgroup], base: String = "/sys/fs/cgroup")
+        -> [(name: String, hierarchy: CgroupHierarchy, hostPath: String)] {
         var result: [(name: String, hierarchy: CgroupHierarchy, hostPath: String)] = []
-        for h in CgroupHierarchy.all(in: mountInfo) {
+        for h in mounts {
             let (parent, name) = splitPath(Path.clean(h.mountPoint))
             guard parent == base, !name.isEmpty else { continue }
             let own: ProcCgroup?

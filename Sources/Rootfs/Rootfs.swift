@@ -25,7 +25,8 @@ public enum Rootfs {
     /// own mount namespace, after its propagation is set, so it never
     /// reaches the host's), in place of the bind mount of `rootfs` onto itself.
     public static func prepare(spec: Spec, rootfs: String, bundle: String, idmappedTrees: [Int: Int32] = [:],
-                               overlay: (lower: [String], upper: String, work: String, userXattr: Bool)? = nil) throws {
+                               overlay: (lower: [String], upper: String, work: String, userXattr: Bool)? = nil,
+                               cgroupMounts: [CgroupHierarchy]? = nil) throws {
         var trees = idmappedTrees
         defer { for t in trees.values { close(t) } }
         try requireOwnMountNamespace()
@@ -46,6 +47,7 @@ public enum Rootfs {
         let cgroupNamespace = spec.linux?.namespaces?.contains { $0.type == "cgroup" } ?? false
 
         let setup = try Setup(rootPath: real)
+        setup.cgroupMounts = cgroupMounts
         for (i, m) in planned.enumerated() {
             try setup.perform(m, cgroupNamespace: cgroupNamespace, idmappedTree: trees.removeValue(forKey: i),
                               propagation: rootFlag & MS.propagationMask)

@@ -195,7 +195,8 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
                                 seccompCacheDir: newUserNS || cloneInside != nil || joins.contains { $0.0 == .user } ? nil : store.seccompCacheDir, stdio: o.stdio,
                                 timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil,
                                 dumpableUntilMapped: rootless && newUserNS && !UserNamespaceMaps.privileged,
-                                rootOverlay: rootOverlay)
+                                rootOverlay: rootOverlay,
+                                cgroupMounts: flags & NamespaceKind.mount.cloneFlag != 0 && cloneInside == nil ? cghost.mounts : nil)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which

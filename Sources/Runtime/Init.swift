@@ -46,6 +46,9 @@ struct InitConfig {
     var dumpableUntilMapped = false
     /// Annotation.rootOverlay, checked by create: the root we mount ourselves.
     var rootOverlay: RootOverlay? = nil
+    /// The runtime's cgroup mounts (CgroupHost.mounts), for a new mount
+    /// namespace (a copy of the runtime's); nil where one is joined.
+    var cgroupMounts: [CgroupHierarchy]? = nil
 }
 
 /// Runs in the child after clone; never returns.
@@ -114,7 +117,8 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         if !sharesMounts {
             let inUserNS = c.newUserNS || c.bornInUserNS || c.joinPaths.contains(where: { $0.0 == .user })
             try Rootfs.prepare(spec: c.spec.withMountLabel(), rootfs: c.rootfs, bundle: c.bundle, idmappedTrees: idmapped,
-                               overlay: c.rootOverlay.map { ($0.lower, $0.upper, $0.work, inUserNS) })
+                               overlay: c.rootOverlay.map { ($0.lower, $0.upper, $0.work, inUserNS) },
+                               cgroupMounts: c.cgroupMounts)
         } else {
             for t in idmapped.values { close(t) }
         }

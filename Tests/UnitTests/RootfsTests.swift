@@ -2,6 +2,7 @@ import XCTest
 import Spec
 @testable import Sys
 @testable import Rootfs
+import Cgroups
 
 // MARK: - Mount options
 
@@ -426,6 +427,20 @@ final class RootfsProcTests: XCTestCase {
         XCTAssertEqual(c[3].controllers, ["cpu", "cpuacct"])
         XCTAssertEqual(c[4], ProcCgroup(hierarchy: 0, controllers: [], path: "/user.slice/x"))
         XCTAssertEqual(Rootfs.parseProcCgroup("1:a:/p:with:colons\n"), [ProcCgroup(hierarchy: 1, controllers: ["a"], path: "/p:with:colons")])
+    }
+
+    /// The init is given the runtime's cgroup mounts (CgroupHost.mounts)
+    /// instead of reading mountinfo again: the same hierarchies result.
+    func testHierarchiesFromTheRuntimesCgroupMounts() {
+        let host = CgroupHost.parse(mountinfo: hybridMountInfo)!
+        XCTAssertEqual(host.mounts, CgroupHierarchy.all(in: Rootfs.parseMountInfo(hybridMountInfo)))
+        XCTAssertFalse(host.mounts.isEmpty)
+        let procCgroup = Rootfs.parseProcCgroup(hybridCgroup)
+        let fromMountInfo = Rootfs.cgroupHierarchies(mountInfo: Rootfs.parseMountInfo(hybridMountInfo), procCgroup: procCgroup)
+        let fromHost = Rootfs.cgroupHierarchies(mounts: host.mounts, procCgroup: procCgroup)
+        XCTAssertEqual(fromHost.map { $0.name }, fromMountInfo.map { $0.name })
+        XCTAssertEqual(fromHost.map { $0.hierarchy }, fromMountInfo.map { $0.hierarchy })
+        XCTAssertEqual(fromHost.map { $0.hostPath }, fromMountInfo.map { $0.hostPath })
     }
 
     func testHybridHierarchies() {

@@ -582,3 +582,42 @@ def test_one_phrasing_for_a_missing_container(env):
         r = env.mc(cmd, "ux-none", *(["true"] if cmd == "exec" else []))
         one_line_error(r)
         assert "container ux-none does not exist" in r.stderr, (cmd, r.stderr)
+
+
+def test_detached_monitor_does_not_hold_the_callers_descriptors(env, tmp_path):
+    """`run -d` from a script holding a lock (flock on an inherited fd):
+    the monitor left for the container's life must not keep the caller's
+    descriptors open, or the lock is held until the container exits."""
+    lock = tmp_path / "lock"
+    lock.touch()
+    fd = os.open(lock, os.O_RDONLY)  # inheritable: no close-on-exec
+    os.set_inheritable(fd, True)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = subprocess.run(env.cmd("run", "-d", "--name", "fdleak", "--network", "none", "--rootfs", ROOTFS, "sleep", "60"),
+                           capture_output=True, text=True, env=env.environ, timeout=60, pass_fds=(fd,))
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.close(fd)
+    try:
+        # Nobody holds the lock now: it can be taken at once.
+        other = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+        # No process of the container's (monitor, init) has the file open.
+        holders = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                for f in os.listdir(f"/proc/{p}/fd"):
+                    if os.readlink(f"/proc/{p}/fd/{f}") == str(lock):
+                        holders.append(p)
+            except OSError:
+                continue
+        assert holders == [], holders
+    finally:
+        env.mc("rm", "-f", "fdleak")
+    env.assert_clean()
