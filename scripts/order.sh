@@ -8,7 +8,9 @@
 # lists the functions the runtime's own process runs, in order of first
 # execution, then those only the container's init runs (the peak is the
 # runtime's: its windows should hold none of the init's code). Slow; run it by
-# hand after large changes and commit the result. Stale names are ignored.
+# hand after large changes, then scripts/data-order.sh for the data part
+# (the lines before "# code", which this keeps), and commit the result.
+# Stale names are ignored.
 # Usage: scripts/order.sh   (as root; after `make build rootfs`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +60,17 @@ for i in (1, 2, 7, 8, 3, 4, 5, 6):
             seen[who].add(syms[j][1])
             (runtime if who == "P" else init).append(syms[j][1])
 order = runtime + [s for s in init if s not in seen["P"]]
-open(out, "w").write("".join(s + "\n" for s in order))
+# The data part (scripts/data-order.sh), the lines before "# code", is kept.
+try:
+    lines = open(out).readlines()
+except FileNotFoundError:
+    lines = []
+data = []
+if any(l.startswith("# code") for l in lines):
+    for l in lines:
+        if l.startswith("# code"):
+            break
+        data.append(l)
+open(out, "w").write("".join(data) + "# code (scripts/order.sh)\n" + "".join(s + "\n" for s in order))
 print(f"{len(order)} functions -> {out}")
 PY
