@@ -92,29 +92,86 @@ extension Containers {
         }.sorted { $0.createdUnix > $1.createdUnix }
     }
 
+    /// The index of names (NameIndex), DATA/names.
+    public var names: NameIndex { NameIndex(dir: data + "/names") }
+
+    /// Whether container `id` has `name`: what makes an index entry held.
+    func hasName(_ id: String, _ name: String) -> Bool { load(id)?.name == name }
+
+    /// The index, made once from the containers' metadata when the data
+    /// dir has containers from before it (built aside, then renamed in, so
+    /// a crash leaves none half made). `locked`: the caller holds the lock
+    /// on the containers directory (else it is taken for the build).
+    func nameIndex(locked: Bool) throws -> NameIndex {
+        let n = names
+        if FS.isDirectory(n.dir) { return n }
+        try FS.makeDirectories(base, mode: 0o711)
+        let lock = locked ? nil : try FileLock.acquire(base)
+        defer { lock?.unlock() }
+        if FS.isDirectory(n.dir) { return n }
+        let building = n.dir + ".building"
+        try FS.removeTree(building)
+        guard mkdir(building, 0o700) == 0 else { throw SysError("mkdir \(building)") }
+        let aside = NameIndex(dir: building)
+        // Oldest first: were a name found twice, the older keeps it, as the
+        // scan that `run` made before would have refused the newer.
+        for m in all().reversed() where NameIndex.storable(m.name) && aside.entry(m.name) == nil {
+            try aside.claim(m.name, id: m.id, isLive: { _ in true })
+        }
+        guard Glibc.rename(building, n.dir) == 0 else {
+            let e = SysError("rename \(building) to \(n.dir)")
+            try? FS.removeTree(building)
+            throw e
+        }
+        return n
+    }
+
     /// The requested name, refused when another container has it; else a
     /// random `adjective_scientist` none has (after 20 tries, mc_ and the id).
-    /// Called under the lock on the containers directory.
-    func chooseName(_ requested: String?, id: String, among metas: [Meta]) throws -> String {
-        if let n = requested {
-            if let other = metas.first(where: { $0.name == n }) {
-                throw Failure(.exists, "the name \(quoted(n)) is already in use by container \(other.id.prefix(12)); remove it or choose another name")
-            }
-            if !n.isEmpty { return n }
-        } else {
-            for _ in 0..<20 {
-                let cand = adjectives[Int.random(in: 0..<adjectives.count)] + "_" + nouns[Int.random(in: 0..<nouns.count)]
-                if !metas.contains(where: { $0.name == cand }) { return cand }
+    /// Taken in the index for `id` (release it if the container is not
+    /// made). Called under the lock on the containers directory.
+    func chooseName(_ requested: String?, id: String) throws -> String {
+        let index = try nameIndex(locked: true)
+        func take(_ n: String) throws -> Bool {
+            do {
+                try index.claim(n, id: id, isLive: { hasName($0, n) })
+                return true
+            } catch let t as NameIndex.Taken {
+                if requested != nil { throw Failure(.exists, "\(t); remove it or choose another name") }
+                return false
             }
         }
-        return "mc_" + id.prefix(12)
+        if let n = requested, !n.isEmpty {
+            _ = try take(n)
+            return n
+        }
+        if requested == nil {
+            for _ in 0..<20 {
+                let cand = adjectives[Int.random(in: 0..<adjectives.count)] + "_" + nouns[Int.random(in: 0..<nouns.count)]
+                if try take(cand) { return cand }
+            }
+        }
+        let n = "mc_" + id.prefix(12)
+        _ = try take(n)
+        return n
+    }
+
+    /// Whether `s` is a container id as `newID` makes them: 64 hex digits
+    /// (so also a safe file name).
+    static func isID(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    /// The ids of the container directories (names only: nothing is read).
+    func ids(prefix: String = "") -> [String] {
+        (FS.directoryEntries(base) ?? []).map { $0.name }.filter { $0.count == 64 && $0.hasPrefix(prefix) }
     }
 
     /// A new id whose 12-digit short form names no container here, and that
     /// no OCI container under --root has.
-    func chooseID(among metas: [Meta]) -> String {
+    func chooseID() -> String {
         var id = newID()
-        while metas.contains(where: { $0.id.hasPrefix(id.prefix(12)) }) || runtime.store.exists(id) { id = newID() }
+        while !ids(prefix: String(id.prefix(12))).isEmpty || runtime.store.exists(id) { id = newID() }
         return id
     }
 
@@ -123,20 +180,34 @@ extension Containers {
     public func mine() -> [Meta] { all().filter { $0.ociRoot == ociRoot } }
 
     /// An id, a name or a unique prefix of an id -> the full id, among the
-    /// containers of this --root; one of another --root is named in the error.
+    /// containers of this --root; one of another --root is named in the
+    /// error. Reads the name's index entry and the metadata of the
+    /// containers it finds, never every container's.
     public func resolve(_ ref: String) throws -> String {
-        func find(_ metas: [Meta]) throws -> String? {
-            if metas.contains(where: { $0.id == ref }) { return ref }
-            if let m = metas.first(where: { $0.name == ref }) { return m.id }
-            let hits = ref.isEmpty ? [] : metas.filter { $0.id.hasPrefix(ref) }
-            if hits.count == 1 { return hits[0].id }
-            if hits.count > 1 { throw Failure(.invalid, "\(quoted(ref)) matches \(hits.count) containers: give more of the id") }
-            return nil
+        guard FS.isDirectory(base), !ref.isEmpty else { throw Failure(.notFound, "container \(ref) does not exist") }
+        // The --root of a container directory (a stand-in's, without metadata, is ours).
+        func root(_ id: String) -> String { load(id)?.ociRoot ?? ociRoot }
+        var exact: String? = nil
+        if Containers.isID(ref), FS.isDirectory(dir(ref)) { exact = ref }
+        var named: String? = nil
+        if let id = (try? nameIndex(locked: false))?.entry(ref), Containers.isID(id), FS.isDirectory(dir(id)), hasName(id, ref) { named = id }
+        var hits: [String]? = nil
+        func prefixed() -> [String] {
+            if let h = hits { return h }
+            let h = ids(prefix: ref).filter { FS.isDirectory(dir($0)) }
+            hits = h
+            return h
         }
-        let every = all()
-        if let id = try find(every.filter { $0.ociRoot == ociRoot }) { return id }
-        if let id = try? find(every), let m = every.first(where: { $0.id == id }) {
-            throw Failure(.notFound, "container \(quoted(ref, max: 128)) was run with --root \(quoted(m.ociRoot, max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
+        // This --root's first: the id, the name, a unique prefix.
+        if let id = exact, root(id) == ociRoot { return id }
+        if let id = named, root(id) == ociRoot { return id }
+        let mine = prefixed().filter { root($0) == ociRoot }
+        if mine.count == 1 { return mine[0] }
+        if mine.count > 1 { throw Failure(.invalid, "\(quoted(ref)) matches \(mine.count) containers: give more of the id") }
+        // Then another --root's, named in the error.
+        let other = exact ?? named ?? (prefixed().count == 1 ? prefixed()[0] : nil)
+        if let id = other {
+            throw Failure(.notFound, "container \(quoted(ref, max: 128)) was run with --root \(quoted(root(id), max: 256)), not \(quoted(ociRoot, max: 256)): give that --root")
         }
         throw Failure(.notFound, "container \(ref) does not exist")
     }

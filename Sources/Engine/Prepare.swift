@@ -22,12 +22,18 @@ extension Containers {
         try FS.makeDirectories(base, mode: 0o711)
         let lock = try FileLock.acquire(base)
         defer { lock.unlock() }
-        let metas = all()
-        let id = chooseID(among: metas)
-        let name = try chooseName(req.name, id: id, among: metas)
+        let id = chooseID()
+        // Taken in the index before the directory exists: a crash from here
+        // on leaves an entry whose container lacks the name (stale, taken
+        // over by the next claim).
+        let name = try chooseName(req.name, id: id)
         let d = dir(id)
         let layer = rootLayer(id)
-        guard mkdir(d, 0o711) == 0 else { throw SysError("mkdir \(d)") }
+        guard mkdir(d, 0o711) == 0 else {
+            let e = SysError("mkdir \(d)")
+            names.release(name, id: id)
+            throw e
+        }
         let st = Proc.stat(getpid())
         let meta = Meta(id: id, name: name, created: Log.timestamp(), createdUnix: now(), command: req.spec.process?.args ?? [],
                         rootfs: req.rootfs, image: req.image, imageID: req.imageID, ociRoot: ociRoot, ownerPid: getpid(), ownerStart: st?.startTime,
@@ -65,6 +71,7 @@ extension Containers {
             if let c = req.cidfile { try writeCidfile(c, id: id) }
         } catch {
             removeFiles(id)
+            names.release(name, id: id)
             throw error
         }
         return id

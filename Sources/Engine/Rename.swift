@@ -2,9 +2,10 @@ import JSON
 import Spec
 import Sys
 
-// `rename`: a container's new name, running or stopped. The name is checked
-// and taken under the lock on the containers directory that run holds while
-// it chooses one (Prepare.swift), so a rename and a run cannot both take it.
+// `rename`: a container's new name, running or stopped. The name is taken
+// in the index (NameIndex) under the lock on the containers directory that
+// run holds while it chooses one (Prepare.swift), so a rename and a run
+// cannot both take it.
 
 extension Containers {
     /// Renames container `id` to `name` (already validated as --name is):
@@ -13,9 +14,19 @@ extension Containers {
     public func rename(_ id: String, to name: String) throws {
         let lock = try FileLock.acquire(base)
         defer { lock.unlock() }
-        _ = try chooseName(name, id: id, among: all())
-        guard load(id) != nil else { throw Failure(.notFound, "container \(id) does not exist") }
+        do {
+            try nameIndex(locked: true).claim(name, id: id, isLive: { hasName($0, name) })
+        } catch let t as NameIndex.Taken {
+            throw Failure(.exists, "\(t); remove it or choose another name")
+        }
+        guard let old = load(id) else {
+            names.release(name, id: id)
+            throw Failure(.notFound, "container \(id) does not exist")
+        }
+        // The metadata says which name is held: a crash before this line
+        // leaves the new entry stale, after it the old one.
         update(id) { $0.name = name }
+        names.release(old.name, id: id)
         try setNameAnnotation(dir(id) + "/config.json", name)
         let rt = runtime(of: id)
         if rt.store.exists(id), let l = try? rt.store.lock(id) {

@@ -46,6 +46,7 @@ extension Containers {
         // (update) cannot write into a directory being removed.
         let lock = FS.isDirectory(dir(id)) ? try? FileLock.acquire(dir(id)) : nil
         defer { lock?.unlock() }
+        let name = load(id)?.name
         let layer = rootLayer(id)
         layer.unmount()
         // Never recurse into a mount we failed to remove.
@@ -53,6 +54,9 @@ extension Containers {
         // A rootless container's upper dir holds files of the user's
         // subordinate ids, which only the user's mapped root can remove.
         try? FS.removeTreeMapped(dir(id))
+        // Its name's entry after the directory: were it left by a crash in
+        // between, its container is gone, so the entry is stale.
+        if let n = name, !FS.isDirectory(dir(id)) { names.release(n, id: id) }
     }
 
     /// SIGTERM (or the image's StopSignal), then SIGKILL after `timeout`
@@ -103,6 +107,12 @@ extension Containers {
         }
         for m in RootLayer.mounted(under: base) where !FS.isDirectory(dir(m.id)) || !isRunning(m.id) {
             RootLayer.unmount(m.path)
+        }
+        // Stale names (a run killed before its metadata), under the lock
+        // `run` takes a name under.
+        if FS.isDirectory(names.dir), let lock = try? FileLock.acquire(base) {
+            names.sweep { name, id in Containers.isID(id) && hasName(id, name) }
+            lock.unlock()
         }
         return removed
     }

@@ -7,6 +7,10 @@ import Sys
 //   leases/172.18.0.2        contains the owning container id
 //   ports/tcp-18080-any      contains the owning container id and the
 //                            mapping ("id 18080:8080/tcp 172.18.0.2")
+//   held/ID                  what container ID holds (Leases.Held)
+//   next                     the lowest address that may be free
+// A start or a teardown touches the files of its own container, whatever
+// the number of others (issue 19); prune (`reclaim`) reads them all.
 
 /// One `[HOSTIP:]HOSTPORT:CTRPORT/PROTO` of the ports annotation. Host port
 /// 0 asks `run` for a free one (HeldPorts), which it writes back in place.
@@ -59,6 +63,12 @@ public struct Leases {
 
     var leaseDir: String { dir + "/leases" }
     var portDir: String { dir + "/ports" }
+    /// held/ID: what container ID holds (`Held`), so that its teardown
+    /// touches its own files and no other's.
+    var heldDir: String { dir + "/held" }
+    /// The lowest address that may be free: every one below it is leased
+    /// (a hint: allocation is right without it, only slower).
+    var hintPath: String { dir + "/next" }
 
     /// Runs `body` holding the directory's lock (created on first use).
     public func locked<T>(_ body: () throws -> T) throws -> T {
@@ -70,6 +80,7 @@ public struct Leases {
         close(fd)
         let lock = try FileLock.acquire(path)
         defer { lock.unlock() }
+        if !FS.isDirectory(heldDir) { try makeHeld() }
         return try body()
     }
 
@@ -83,79 +94,146 @@ public struct Leases {
         return out
     }
 
+    /// Whether any address is leased: reads the directory up to its first
+    /// lease, not the leases.
+    public func anyLeased() -> Bool {
+        FS.anyEntry(leaseDir) { IPv4($0) != nil }
+    }
+
     public func owned(by id: String) -> [IPv4] { all().filter { $0.value == id }.map { $0.key }.sorted() }
+
+    /// The owner a lease or port file names (its first word; "" for an
+    /// empty file, as `all` has it).
+    func owner(_ path: String) -> String? {
+        guard let text = try? FS.readString(path) else { return nil }
+        return text.trimmingNewline().split(separator: " ", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    }
 
     /// The lowest free host address of the subnet for `id` (the lock must
     /// be held). The network, gateway (first host) and broadcast addresses
-    /// are never handed out.
+    /// are never handed out. Tries addresses from the hint on, wrapping
+    /// around once, each by an exclusive create (a leased one is skipped by
+    /// access(2)): no lease is read.
     public func allocate(id: String) throws -> IPv4 {
-        let taken = Set(all().keys)
-        var v = subnet.gateway.value + 1
-        while v < subnet.broadcast.value {
-            let a = IPv4(v)
-            if !taken.contains(a) {
-                let path = leaseDir + "/" + a.description
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                if fd < 0 {
-                    if errno == EEXIST { v += 1; continue }
-                    throw SysError("create lease \(path)")
-                }
-                defer { close(fd) }
-                try FS.writeAll(fd: fd, Array((id + "\n").utf8), what: "write lease \(path)")
-                return a
+        let first = subnet.gateway.value &+ 1, end = subnet.broadcast.value
+        let count = end > first ? end - first : 0
+        var start = first
+        if let h = try? FS.readString(hintPath), let a = IPv4(h.trimmingNewline()), a.value >= first, a.value < end { start = a.value }
+        let prior = held(id) ?? Held()
+        var k: UInt32 = 0
+        while k < count {
+            let a = IPv4(first + (start - first + k) % count)
+            k += 1
+            let path = leaseDir + "/" + a.description
+            if FS.exists(path) { continue }
+            // Recorded before it is made: a crash after this finds it.
+            try record(id, Held(leases: prior.leases + [a], ports: prior.ports))
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd < 0 {
+                if errno == EEXIST { continue }
+                let e = SysError("create lease \(path)")
+                try? record(id, prior)
+                throw e
             }
-            v += 1
+            defer { close(fd) }
+            do {
+                try FS.writeAll(fd: fd, Array((id + "\n").utf8), what: "write lease \(path)")
+            } catch {
+                unlink(path)
+                try? record(id, prior)
+                throw error
+            }
+            setHint(IPv4(a.value + 1))
+            return a
         }
-        throw Failure(.invalid, "no free address in \(subnet): all \(subnet.broadcast.value - subnet.gateway.value - 1) are leased")
+        try? record(id, prior)
+        throw Failure(.invalid, "no free address in \(subnet): all \(count) are leased")
     }
 
-    /// Removes the leases of `id`; returns them.
+    func setHint(_ a: IPv4) {
+        let fd = open(hintPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        try? FS.writeAll(fd: fd, Array("\(a)\n".utf8), what: "write \(hintPath)")
+        close(fd)
+    }
+
+    /// Removes the lease of `a` if `id` holds it; the hint goes down to it.
+    func unlease(_ a: IPv4, id: String) -> Bool {
+        let path = leaseDir + "/" + a.description
+        guard owner(path) == id, unlink(path) == 0 else { return false }
+        let hint = (try? FS.readString(hintPath)).flatMap { IPv4($0.trimmingNewline()) }
+        if hint.map({ a < $0 }) ?? true { setHint(a) }
+        return true
+    }
+
+    /// Removes the leases of `id` (every lease is read); returns them.
     @discardableResult
     public func release(id: String) -> [IPv4] {
-        let mine = owned(by: id)
-        for a in mine { unlink(leaseDir + "/" + a.description) }
-        return mine
+        let out = owned(by: id).filter { unlease($0, id: id) }
+        if var h = held(id) { h.leases = []; try? record(id, h) }
+        return out
     }
 
     /// Port reservations: file name -> (owner, mapping, container address).
     public func ports() -> [(id: String, mapping: PortMapping, address: IPv4?, file: String)] {
-        var out: [(String, PortMapping, IPv4?, String)] = []
-        for name in FS.listDirectory(portDir) {
-            guard let text = try? FS.readString(portDir + "/" + name) else { continue }
-            let f = text.trimmingNewline().split(separator: " ").map(String.init)
-            guard f.count >= 2, let m = try? PortMapping(f[1]) else { continue }
-            out.append((f[0], m, f.count > 2 ? IPv4(f[2]) : nil, name))
+        FS.listDirectory(portDir).compactMap { port($0) }
+    }
+
+    /// One reservation file, parsed.
+    func port(_ name: String) -> (id: String, mapping: PortMapping, address: IPv4?, file: String)? {
+        guard let text = try? FS.readString(portDir + "/" + name) else { return nil }
+        let f = text.trimmingNewline().split(separator: " ").map(String.init)
+        guard f.count >= 2, let m = try? PortMapping(f[1]) else { return nil }
+        return (f[0], m, f.count > 2 ? IPv4(f[2]) : nil, name)
+    }
+
+    /// The reservations a new `m` would clash with: its host port and
+    /// protocol on the same address or on every address. Only the files of
+    /// that port are read (their names say their port).
+    public func clashes(with m: PortMapping) -> [(id: String, mapping: PortMapping, address: IPv4?, file: String)] {
+        let names: [String]
+        if m.hostIP == nil {
+            let stem = "\(m.proto)-\(m.hostPort)-"
+            names = (FS.directoryEntries(portDir) ?? []).map { $0.name }.filter { $0.hasPrefix(stem) }.sorted()
+        } else {
+            names = [PortMapping(hostIP: nil, hostPort: m.hostPort, containerPort: m.containerPort, proto: m.proto).fileName, m.fileName]
         }
-        return out
+        return names.compactMap { port($0) }.filter { e in
+            e.mapping.proto == m.proto && e.mapping.hostPort == m.hostPort
+                && (e.mapping.hostIP == nil || m.hostIP == nil || e.mapping.hostIP == m.hostIP)
+        }
     }
 
     /// Reserves `mappings` for `id` at `address`, all or none: a host port
     /// (and protocol) already published on the same or on every address is
     /// an error naming its owner.
     public func reserve(_ mappings: [PortMapping], id: String, address: IPv4) throws {
-        let existing = ports()
-        for m in mappings {
-            for e in existing where e.mapping.proto == m.proto && e.mapping.hostPort == m.hostPort
-                && (e.mapping.hostIP == nil || m.hostIP == nil || e.mapping.hostIP == m.hostIP) {
-                throw Failure(.invalid, "host port \(m.hostIP.map { "\($0):" } ?? "")\(m.hostPort)/\(m.proto) is already published by container \(e.id)")
-            }
-        }
+        guard !mappings.isEmpty else { return }
         var done: [String] = []
-        for m in mappings {
-            let path = portDir + "/" + m.fileName
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                let e = SysError("reserve host port \(m)")
-                for d in done { unlink(d) }
-                throw e
+        let prior = held(id) ?? Held()
+        do {
+            // Recorded before they are made (a file of another owner listed
+            // by a failed reservation is never removed: owners are checked).
+            try record(id, Held(leases: prior.leases, ports: prior.ports + mappings.map { $0.fileName }))
+            for m in mappings {
+                if let e = clashes(with: m).first {
+                    throw Failure(.invalid, "host port \(m.hostIP.map { "\($0):" } ?? "")\(m.hostPort)/\(m.proto) is already published by container \(e.id)")
+                }
+                let path = portDir + "/" + m.fileName
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw SysError("reserve host port \(m)") }
+                done.append(path)
+                defer { close(fd) }
+                try FS.writeAll(fd: fd, Array("\(id) \(m) \(address)\n".utf8), what: "write \(path)")
             }
-            done.append(path)
-            defer { close(fd) }
-            try FS.writeAll(fd: fd, Array("\(id) \(m) \(address)\n".utf8), what: "write \(path)")
+        } catch {
+            for d in done { unlink(d) }
+            try? record(id, prior)
+            throw error
         }
     }
 
-    /// Removes the port reservations of `id`; returns them.
+    /// Removes the port reservations of `id` (every one is read); returns them.
     @discardableResult
     public func releasePorts(id: String) -> [(mapping: PortMapping, address: IPv4?)] {
         var out: [(PortMapping, IPv4?)] = []
@@ -163,7 +241,91 @@ public struct Leases {
             unlink(portDir + "/" + p.file)
             out.append((p.mapping, p.address))
         }
+        if var h = held(id) { h.ports = []; try? record(id, h) }
         return out
+    }
+
+    // MARK: what each container holds
+
+    /// held/ID: what container ID holds, one line per lease ("lease
+    /// 172.18.0.2") and port file ("port tcp-18080-any"). Written before a
+    /// lease or port file is made, so it lists at least what ID holds, even
+    /// after a crash; a file listed is removed only if ID owns it.
+    public struct Held: Equatable {
+        public var leases: [IPv4] = []
+        public var ports: [String] = []
+        public init(leases: [IPv4] = [], ports: [String] = []) { self.leases = leases; self.ports = ports }
+        var isEmpty: Bool { leases.isEmpty && ports.isEmpty }
+        var text: String { leases.map { "lease \($0)\n" }.joined() + ports.map { "port \($0)\n" }.joined() }
+    }
+
+    /// Whether container `id` can have a held/ file: a file name of at most
+    /// 255 bytes that is not `.` or `..` (runtime ids are letters, digits
+    /// and `_ . + -`; a longer one is torn down by reading every lease).
+    static func recordable(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 255 && id != "." && id != ".." && !id.utf8.contains { $0 == UInt8(ascii: "/") || $0 == 0 }
+    }
+
+    func heldPath(_ id: String) -> String { heldDir + "/" + id }
+
+    /// Whether `id` may hold something here. Without a held/ directory (one
+    /// made before it) or for an id that cannot have a file, every lease
+    /// and port is read; else only whether its file exists.
+    public func mayHold(_ id: String) -> Bool {
+        guard FS.isDirectory(heldDir), Leases.recordable(id) else {
+            return !owned(by: id).isEmpty || ports().contains { $0.id == id }
+        }
+        return FS.exists(heldPath(id))
+    }
+
+    /// What `id` holds: nil when not known (no held/ file, an unreadable
+    /// one, or an id without one).
+    public func held(_ id: String) -> Held? {
+        guard Leases.recordable(id), let text = try? FS.readString(heldPath(id)) else { return nil }
+        var h = Held()
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 1).map(String.init)
+            guard f.count == 2 else { return nil }
+            switch f[0] {
+            case "lease": guard let a = IPv4(f[1]) else { return nil }; h.leases.append(a)
+            case "port": guard !f[1].contains("/"), !f[1].hasPrefix(".") else { return nil }; h.ports.append(f[1])
+            default: return nil
+            }
+        }
+        return h
+    }
+
+    /// Records what `id` holds (none: its file goes). Nothing while there
+    /// is no held/ directory (`locked` makes it, with the records of what
+    /// was there before) or for an id that cannot have a file.
+    func record(_ id: String, _ h: Held) throws {
+        guard Leases.recordable(id), FS.isDirectory(heldDir) else { return }
+        if h.isEmpty { forget(id); return }
+        try FS.writeAtomically(heldPath(id), h.text, mode: 0o600)
+    }
+
+    func forget(_ id: String) {
+        if Leases.recordable(id) { unlink(heldPath(id)) }
+    }
+
+    /// held/ for a directory made before it: a file for every owner of a
+    /// lease or port, built aside and renamed in (the lock is held).
+    func makeHeld() throws {
+        let building = heldDir + ".building"
+        try FS.removeTree(building)
+        guard mkdir(building, 0o700) == 0 else { throw SysError("mkdir \(building)") }
+        var holders: [String: Held] = [:]
+        for (a, id) in all() { holders[id, default: Held()].leases.append(a) }
+        for p in ports() { holders[p.id, default: Held()].ports.append(p.file) }
+        for (id, h) in holders where Leases.recordable(id) {
+            let h = Held(leases: h.leases.sorted(), ports: h.ports.sorted())
+            try FS.writeAtomically(building + "/" + id, h.text, mode: 0o600)
+        }
+        guard rename(building, heldDir) == 0 else {
+            let e = SysError("rename \(building) to \(heldDir)")
+            try? FS.removeTree(building)
+            throw e
+        }
     }
 }
 

@@ -100,6 +100,7 @@ public enum Network {
     static func attach(id: String, pid: Int32, ports: [PortMapping], leases l: Leases) throws -> Attachment {
         let subnet = l.subnet
         // Ports first: a conflict is the likeliest error and costs nothing.
+        // Each records what it takes (held/ID) before it takes it.
         let address = try l.allocate(id: id)
         try l.reserve(ports, id: id, address: address)
 
@@ -141,26 +142,39 @@ public enum Network {
     }
 
     /// Undoes `setUp` for `id` (the lock is held): port elements, veth,
-    /// lease; with the last lease, the NAT table (and ip_forward).
-    static func detach(id: String, leases l: Leases) {
+    /// lease; with the last lease, the NAT table (and ip_forward). Reads
+    /// only `id`'s own files (its held/ record), unless `thorough` or there
+    /// is no record: then every lease and port.
+    static func detach(id: String, leases l: Leases, thorough: Bool = false) {
         let fw = Firewall.load(l.dir)
-        let ports = l.releasePorts(id: id)
+        // The lease goes after the veth (as before): held until the link is gone.
+        let h = thorough ? nil : l.held(id)
+        let ports: [(mapping: PortMapping, address: IPv4?)]
+        if let h = h {
+            ports = h.ports.compactMap { f in
+                guard let p = l.port(f), p.id == id else { return nil }
+                unlink(l.portDir + "/" + f)
+                return (p.mapping, p.address)
+            }
+        } else {
+            ports = l.releasePorts(id: id)
+        }
         if let fw = fw { Firewall.removePorts(ports, state: fw) }
         if let s = try? RouteSocket() {
             _ = try? s.deleteLink(hostVethName(id))
             _ = try? s.deleteLink(peerVethName(id))
         }
-        l.release(id: id)
-        if l.all().isEmpty && fw != nil { try? Firewall.uninstall(dir: l.dir) }
+        if let h = h { for a in h.leases { _ = l.unlease(a, id: id) } } else { l.release(id: id) }
+        l.forget(id)
+        // The last container's teardown: the directory read up to its first lease.
+        if fw != nil && !l.anyLeased() { try? Firewall.uninstall(dir: l.dir) }
     }
 
     /// Releases what `setUp` gave container `id`. Cheap when it had nothing
-    /// (no network directory: nothing to do).
+    /// (no network directory, or no held/ record: nothing to do).
     public static func tearDown(id: String, dir: String) throws {
         let l = leases(dir)
-        guard FS.isDirectory(l.dir) else { return }
-        let owns = !l.owned(by: id).isEmpty || l.ports().contains { $0.id == id }
-        guard owns else { return }
+        guard FS.isDirectory(l.dir), l.mayHold(id) else { return }
         try l.locked { detach(id: id, leases: l) }
     }
 
@@ -178,8 +192,9 @@ public enum Network {
         let l = leases(dir)
         guard FS.isDirectory(l.dir) else { return [] }
         return try l.locked {
-            let dead = Set(l.all().values).union(l.ports().map { $0.id }).filter { !isAlive($0) }.sorted()
-            for id in dead { detach(id: id, leases: l) }
+            let holders = Set(l.all().values).union(l.ports().map { $0.id }).union(FS.listDirectory(l.heldDir))
+            let dead = holders.filter { !isAlive($0) }.sorted()
+            for id in dead { detach(id: id, leases: l, thorough: true) }
             return dead
         }
     }
@@ -203,7 +218,7 @@ public enum Network {
         let l = leases(dir)
         if FS.isDirectory(l.dir) {
             let idle = try l.locked { () -> Bool in
-                guard l.all().isEmpty, bridgePorts().isEmpty else { return false }
+                guard !l.anyLeased(), bridgePorts().isEmpty else { return false }
                 try Firewall.uninstall(dir: l.dir)
                 if removeBridge { try RouteSocket().deleteLink(bridgeName) }
                 return true

@@ -88,9 +88,6 @@ extension Network {
     /// The container that publishes host port `m` (its reservation under
     /// `dir`), for the message when the port is taken.
     public static func publisher(of m: PortMapping, dir: String) -> String? {
-        leases(dir).ports().first { p in
-            p.mapping.proto == m.proto && p.mapping.hostPort == m.hostPort
-                && (p.mapping.hostIP == nil || m.hostIP == nil || p.mapping.hostIP == m.hostIP)
-        }?.id
+        leases(dir).clashes(with: m).first?.id
     }
 }

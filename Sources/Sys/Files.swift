@@ -204,6 +204,20 @@ extension FS {
         (directoryEntries(path) ?? []).map { $0.name }.sorted()
     }
 
+    /// Whether the directory at `path` has an entry whose name `match`es:
+    /// read up to the first such entry only (false when it cannot be opened).
+    public static func anyEntry(_ path: String, _ match: (String) -> Bool) -> Bool {
+        guard let d = opendir(path) else { return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." && match(name) { return true }
+        }
+        return false
+    }
+
     /// Reads a directory stream to its end, then closes it.
     static func readEntries(_ d: OpaquePointer) -> [DirectoryEntry] {
         defer { closedir(d) }

@@ -62,6 +62,9 @@ class Env:
 
     def assert_clean(self, ids=()):
         assert self.ids() == [], f"container directories left: {self.ids()}"
+        names = os.path.join(self.data, "names")
+        left = sorted(os.listdir(names)) if os.path.isdir(names) else []
+        assert left == [], f"name index entries left: {left}"
         assert not [m for m in mountinfo() if m.startswith(self.data)], "overlay mounts left"
         # The compiled seccomp filters (<root>/@seccomp) are the runtime's cache, not a container's state.
         left = [e for e in os.listdir(self.root) if e != "@seccomp"] if os.path.isdir(self.root) else []
