@@ -32,9 +32,9 @@ extension Containers {
         // Its owner (the monitor, or a foreground run) sees the init go and
         // ends; until then it holds the published ports. Waited for (5 s at
         // most), so a port is free again when `rm -f` returns, as Docker's.
-        if let m = owner {
-            var tries = 0
-            while ownerAlive(m) && tries < 250 { usleep(20_000); tries += 1 }
+        // On its pidfd: it is seen to go at once, not at the next of 20 ms polls.
+        if let m = owner, ownerAlive(m), let p = m.ownerPid, let s = m.ownerStart {
+            _ = Proc.waitGone(p, startTime: s, timeoutMs: 5000)
         }
         if rt.store.exists(id) { try? FS.removeTree(rt.store.dir(id)) }
         removeFiles(id)
