@@ -123,15 +123,9 @@ final class MonitorOutput {
 /// Closes every descriptor above stdio that lacks close-on-exec (what we
 /// inherited from our caller), but `keep`.
 func closeInherited(keep: Int32) {
-    guard let dir = opendir("/proc/self/fd") else { return }
-    let own = dirfd(dir)
-    var fds: [Int32] = []
-    while let e = readdir(dir) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if let fd = Int32(name), fd > 2, fd != own, fd != keep { fds.append(fd) }
-    }
-    closedir(dir)
-    for fd in fds {
+    // The listing's own descriptor is in it, closed by now (fcntl: EBADF).
+    for e in FS.directoryEntries("/proc/self/fd") ?? [] {
+        guard let fd = Int32(e.name), fd > 2, fd != keep else { continue }
         let flags = fcntl(fd, F_GETFD)
         if flags >= 0 && flags & FD_CLOEXEC == 0 { close(fd) }
     }
