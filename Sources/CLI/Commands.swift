@@ -281,11 +281,16 @@ public func runMain() -> Never {
     // The commands that clone processes into containers run from a file the
     // container cannot write (CVE-2019-5736, Runtime/SealedExe.swift). First
     // thing, before any other work: where it re-executes, all of that would
-    // be done twice.
+    // be done twice. `run` puts it off until its spec is known, and then
+    // mostly does not need it (SealedExe.settle: the exec stub).
     if entersContainers(args) {
-        do { try SealedExe.ensure() } catch {
-            Log.error("\(error)")
-            exit(125)
+        if args[commandIndex(args)] == "run" {
+            SealedExe.deferred = true
+        } else {
+            do { try SealedExe.ensure() } catch {
+                Log.error("\(error)")
+                exit(125)
+            }
         }
     }
     exit(runCLI(args))

@@ -99,6 +99,9 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         var ran = false
         defer { if !ran { vols.undo(c) } }
         let spec = try compile(flags, host: realHost)
+        // The exec stub or the re-execution, decided before the engine makes
+        // anything (SealedExe.settle); a re-execution first undoes the volumes.
+        if let stub = try SealedExe.settle(for: spec, before: { vols.undo(c); hold?.release() }) { close(stub) }
         let layers = flags.image?.layers ?? spec.root.map { [$0.path] } ?? []
         for u in vols.copyUp { try c.copyUp(volume: u.volume, destination: Path.clean(u.destination), layers: layers) }
         var req = Containers.RunRequest(spec: spec, name: flags.name, hostname: spec.hostname ?? "minicontainer",

@@ -55,3 +55,17 @@ int mc_is_write_sealed(int fd) {
     int s = fcntl(fd, F_GET_SEALS);
     return s >= 0 && (s & F_SEAL_WRITE) && (s & F_SEAL_SEAL) ? 1 : 0;
 }
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+int mc_memfd_executable(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    return fd;
+}
+
+int mc_execveat_fd(int fd, char *const argv[], char *const envp[]) {
+    return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}

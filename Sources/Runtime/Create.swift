@@ -73,6 +73,17 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
         throw fail("--console-socket was given but process.terminal is false")
     }
 
+    // `run`: the exec stub, or the runtime re-executed from a protected
+    // binary now, before anything is made (SealedExe.settle). Above the
+    // fds the init keeps for the container.
+    var execStub: Int32 = -1
+    if let fd = try SealedExe.settle(for: spec) {
+        execStub = fcntl(fd, F_DUPFD_CLOEXEC, Int32(3 + o.preserveFds))
+        close(fd)
+        guard execStub >= 0 else { throw SysError("exec stub") }
+    }
+    defer { if execStub >= 0 { close(execStub) } }
+
     try store.reserve(o.id)
     var cleanup = Cleanup(store: store, id: o.id, driver: network)
     do {
@@ -177,9 +188,25 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
         let placement = try cgroup.openPlacement()
         defer { placement.close() }
 
+        // Only the init is born in a joined pid namespace. Everything forked
+        // after it (the host-side hooks, newuidmap, network helpers: host
+        // binaries) is born back in ours: there the container's processes
+        // could see them, and one with CAP_SYS_PTRACE hold their
+        // /proc/PID/exe and rewrite the host's file once they had exited.
+        var ownPidNS: Int32 = -1
+        func backToOwnPidNamespace() throws {
+            guard ownPidNS >= 0 else { return }
+            let r = mc_setns(ownPidNS, NamespaceKind.pid.nstype)
+            close(ownPidNS)
+            ownPidNS = -1
+            guard r == 0 else { throw SysError("return to our own pid namespace") }
+        }
+        defer { try? backToOwnPidNamespace() }
         // (Cloned from inside a user namespace, the helper joins it: its
         // fork must stay in our pid namespace, so that the pid it reports is one.)
         if pidNSFd >= 0 && cloneInside == nil {
+            ownPidNS = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+            guard ownPidNS >= 0 else { throw SysError("open /proc/self/ns/pid") }
             guard mc_setns(pidNSFd, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
             close(pidNSFd)
         }
@@ -196,7 +223,8 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
                                 timeOffsets: timeOffsets, bornInUserNS: cloneInside != nil,
                                 dumpableUntilMapped: rootless && newUserNS && !UserNamespaceMaps.privileged,
                                 rootOverlay: rootOverlay,
-                                cgroupMounts: flags & NamespaceKind.mount.cloneFlag != 0 && cloneInside == nil ? cghost.mounts : nil)
+                                cgroupMounts: flags & NamespaceKind.mount.cloneFlag != 0 && cloneInside == nil ? cghost.mounts : nil,
+                                execStub: execStub)
         // Into its cgroup2 cgroup at birth; a kernel or cgroup that refuses
         // (before 5.7, a threaded or invalid domain) gets the pid written below.
         // Non-dumpable from its first instruction to its execve (which
@@ -219,6 +247,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
         }
         childEnd.close()
         cleanup.pid = pid
+        try backToOwnPidNamespace()
         guard let st = Proc.stat(pid) else { throw fail("init exited at once") }
 
         // The state (with `creating`, so that delete --force can undo us)

@@ -73,6 +73,9 @@ extension Runtime {
             close(joins[i].1)
             joins.remove(at: i)
         }
+        // Our children are born in the container's pid namespace from here
+        // on: the exec'd child is the only one we fork (create, which forks
+        // host-side hooks, returns to its own after the clone).
         if pidNS >= 0 {
             guard mc_setns(pidNS, NamespaceKind.pid.nstype) == 0 else { throw SysError("join pid namespace") }
         }

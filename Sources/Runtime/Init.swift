@@ -49,6 +49,8 @@ struct InitConfig {
     /// The runtime's cgroup mounts (CgroupHost.mounts), for a new mount
     /// namespace (a copy of the runtime's); nil where one is joined.
     var cgroupMounts: [CgroupHierarchy]? = nil
+    /// The exec stub's sealed memfd (ExecStub.swift), or -1: execve directly.
+    var execStub: Int32 = -1
 }
 
 /// Runs in the child after clone; never returns.
@@ -62,7 +64,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // directory on fd 7 and "cwd": "/proc/self/fd/7" was CVE-2024-21626).
         // Kept: stdio, --preserve-fds, our channel and the cgroup files we
         // place ourselves with (closed in placeSelf, before "go").
-        try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds)
+        try closeInheritedFds(preserveFds: c.preserveFds, own: [channel.fd] + c.placement.fds + (c.execStub >= 0 ? [c.execStub] : []))
         // Opened while our credentials are the runtime's (TimeNamespace.swift).
         let timeOffsets = try TimeOffsetsFile.open(for: c.timeOffsets)
         // 0. Copy the runtime's pages we are going to write while still in
@@ -208,6 +210,12 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         // are not the container's: Ctrl-C must reach its foreground job.
         Proc.resetSignals()
         if c.spec.annotations?[Annotation.initProcess] == "true" { runAsInit(program: program, argv: argv, envp: envp) }
+        if c.execStub >= 0 {
+            // The stub reports a failing execve of the program itself.
+            ExecStub.exec(c.execStub, program: program, argv: process.args!, envp: envp)
+            Log.stderrLine("exec \(program): the exec stub: \(errnoText(errno))")
+            _exit(126)
+        }
         execve(program, argv, envp)
         let e = errno
         Log.stderrLine("exec \(program): \(errnoText(e))")

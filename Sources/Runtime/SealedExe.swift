@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Spec
 import Sys
 
 // CVE-2019-5736: a process in the container must never be able to write the
@@ -23,8 +24,68 @@ import Sys
 //     namespace, kernels before 5.12): a sealed memfd copy, as runc 1.1 made.
 // `PR_SET_DUMPABLE 0` (Create.swift, Exec.swift) alone would not do: after
 // the script's execve the container runs our binary as its own process.
+//
+// `run` (OCI and Docker-style) decides once the spec is known, before it has
+// made anything (`settle`): where nothing of the container can see the
+// init before its execve, the init's last execve goes through a 265-byte
+// stub in a sealed memfd instead (ExecStub.swift), and nothing re-executes
+// (about 1 ms of CPU and 100 page faults less a run). That is when
+// `stubSuffices`: a new pid namespace (the init is its only process until
+// it executes the program: no other container's process, no host process
+// of a shared pid namespace, can open its /proc/PID/exe), no --init (pid 1
+// would stay our binary), no hook run inside the container (createContainer
+// and startContainer hooks are forked from the init), no AppArmor or
+// SELinux exec label (it would apply to the stub's execve, not the
+// program's), and a seccomp profile that lets the stub's execveat, execve,
+// write and exit_group through whatever their arguments. `create` keeps the
+// re-execution: between create and start the init waits, and processes
+// `exec`ed into the created container see it. So does `exec`.
 
 public enum SealedExe {
+    /// `run` has put the choice off until its spec is known (`settle`).
+    nonisolated(unsafe) public static var deferred = false
+
+    /// For `run`, with the container's spec, before anything is made: nil
+    /// when the binary is protected already or nothing was deferred; the
+    /// stub's memfd when the stub suffices; otherwise the re-execution
+    /// (`before` first: it undoes what the caller made), which does not return.
+    public static func settle(for spec: Spec, before: () -> Void = {}) throws -> Int32? {
+        guard deferred else { return nil }
+        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SysError("open /proc/self/exe") }
+        let protected = isProtected(fd)
+        close(fd)
+        if protected { deferred = false; return nil }
+        if stubSuffices(spec), let stub = ExecStub.make() { return stub }
+        before()
+        deferred = false
+        try ensure()
+        return nil
+    }
+
+    /// Whether the init may run the container's program through the exec
+    /// stub instead of from a protected binary (see the top of this file).
+    public static func stubSuffices(_ spec: Spec) -> Bool {
+        let namespaces = spec.linux?.namespaces ?? []
+        guard namespaces.contains(where: { $0.type == "pid" && $0.path == nil }) else { return false }
+        guard spec.annotations?[Annotation.initProcess] != "true" else { return false }
+        guard (spec.hooks?.createContainer ?? []).isEmpty, (spec.hooks?.startContainer ?? []).isEmpty else { return false }
+        guard (spec.process?.apparmorProfile ?? "").isEmpty, (spec.process?.selinuxLabel ?? "").isEmpty else { return false }
+        if let s = spec.linux?.seccomp {
+            for name in ["execveat", "execve", "write", "exit_group"] where !allowsAlways(s, name) { return false }
+        }
+        return true
+    }
+
+    /// Whether the profile allows `name` whatever its arguments: no rule
+    /// naming it does anything but allow, none has conditions, and a rule or
+    /// the default action allows it.
+    static func allowsAlways(_ s: Seccomp, _ name: String) -> Bool {
+        let rules = (s.syscalls ?? []).filter { $0.names.contains(name) }
+        for r in rules where r.action != "SCMP_ACT_ALLOW" || !(r.args ?? []).isEmpty { return false }
+        return !rules.isEmpty || s.defaultAction == "SCMP_ACT_ALLOW"
+    }
+
     /// Returns when the running binary is safe; re-executes otherwise (and
     /// does not return). Throws only when no way works.
     public static func ensure() throws {

@@ -6,6 +6,7 @@ Each test attacks its own copy of the runtime (attackkit.Lab) and checks
 the copy's sha256 afterwards.
 """
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -13,7 +14,7 @@ import uuid
 
 import pytest
 
-from attackkit import lab, read, wait_for, with_fd7  # noqa: F401  (lab is a fixture)
+from attackkit import attacker, lab, read, sha256, wait_for, with_fd7  # noqa: F401  (lab is a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -191,3 +192,124 @@ def test_exec_child_not_dumpable_before_execve(lab):
     assert "var=ATK_CONTROL" in out, f"the scanner missed the control process: {out}"
     leaks = [l for l in out.splitlines() if l.startswith("LEAK") and "var=ATK_CONTROL" not in l]
     assert not leaks, "an exec'd child showed the caller's environment or fds:\n" + "\n".join(leaks[:10])
+
+
+def evil_script(lab):
+    evil = os.path.join(lab.rootfs, "bin", "evil")
+    with open(evil, "w") as f:
+        f.write("#!/proc/self/exe\n")
+    os.chmod(evil, 0o755)
+    return "/bin/evil"
+
+
+def host_sleep_copy(lab):
+    """A copy of the host's sleep, for host-side hooks: never the host's own
+    file where an attacker might see the hook (it once rewrote /bin/sleep)."""
+    path = os.path.join(lab.dir, "hook-sleep")
+    if not os.path.exists(path):
+        shutil.copy2(shutil.which("sleep"), path)
+    return path
+
+
+def ptrace_scanner(lab, tag):
+    """Container X, with CAP_SYS_PTRACE, running exe_overwrite scan: it holds
+    /proc/PID/exe of every process that appears in its pid namespace and
+    keeps reopening each for writing. Returns (its id, its init's pid)."""
+    prog = lab.install("exe_overwrite")
+    marker = "#!/bin/sh\necho pwned-" + uuid.uuid4().hex[:8] + "\n"
+
+    def ptrace(cfg):
+        caps = cfg["process"].setdefault("capabilities", {})
+        for k in ("bounding", "effective", "permitted"):
+            caps[k] = sorted(set(caps.get(k, [])) | {"CAP_SYS_PTRACE"})
+    x = lab.id(tag)
+    rc, err = lab.create(x, lab.bundle([prog, "scan", "60", marker], edit=ptrace))
+    assert rc == 0, err
+    init = lab.state_of(x)["pid"]
+    lab.start(x)
+    assert lab.wait_output(x, "READY"), lab.output(x)
+    return x, init
+
+
+def joining(init, hooks):
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n if n["type"] != "pid" else {"type": "pid", "path": f"/proc/{init}/ns/pid"}
+                                      for n in cfg["linux"]["namespaces"]]
+        cfg["hooks"] = hooks
+    return edit
+
+
+def test_host_hooks_are_not_born_in_a_joined_pid_namespace(lab):
+    """Attack (found by the test below, on this machine's /bin/sleep):
+    container X, with CAP_SYS_PTRACE, scans its pid namespace; a container
+    created to join it has host-side hooks (createRuntime, poststart,
+    poststop: host binaries the runtime forks). Were the runtime to fork
+    them while it has X's namespace for its children, X would hold their
+    /proc/PID/exe and rewrite the host's file once they exited. What should
+    stop it: only the init is born there; the runtime returns to its own pid
+    namespace right after the clone."""
+    x, init = ptrace_scanner(lab, "hookx")
+    hook = os.path.join(lab.dir, "hook-forker")
+    shutil.copy2(attacker("hook_forker"), hook)
+    before = sha256(hook)
+    h = {"path": hook, "args": ["hook", "0.3"]}
+    cid = lab.id("hookv")
+    rc, err = lab.create(cid, lab.bundle(["/bin/sleep", "0.5"], edit=joining(init, {
+        "createRuntime": [h], "poststart": [h], "poststop": [h]})))
+    assert rc == 0, err
+    lab.start(cid)
+    assert lab.wait_stopped(cid)
+    r = lab.mc("delete", cid)
+    assert r.returncode == 0, r.stderr
+    os.kill(init, signal.SIGUSR1)
+    assert wait_for(lambda: "DONE" in lab.output(x) or not pid_alive(init), 20)
+    out = lab.output(x)
+    print(out)
+    assert "SAW" in out, f"the attacker never saw the joined init: {out}"
+    assert hook not in out, f"a host-side hook was born in the container's pid namespace:\n{out}"
+    assert sha256(hook) == before, "the hook's host binary was rewritten"
+    lab.assert_copy_intact()
+
+
+def test_cve_2019_5736_run_of_proc_self_exe_script(lab):
+    """Attack, `run` (no re-execution there: its init is a clone of the
+    host binary until its execve): the container's program is
+    `#!/proc/self/exe`, so the kernel runs whatever the init's
+    /proc/self/exe is at that execve, as the container's own process. What
+    should stop it: the init's last execve goes through the sealed exec
+    stub, so the interpreter is the stub (it exits 127 at once, saying
+    nothing), never the runtime's file (which would print its usage error
+    for the unknown command `/bin/evil`)."""
+    prog = evil_script(lab)
+    cid = lab.id("5736r")
+    r = subprocess.run(lab.cmd("run", "--bundle", lab.bundle([prog, "arg"]), cid), capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, env=lab.environ, timeout=30)
+    assert r.returncode == 127, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == "" and r.stderr == "", ("something other than the stub ran as the interpreter", r.stdout, r.stderr)
+    lab.assert_copy_intact()
+
+
+def test_cve_2019_5736_run_joining_a_pid_namespace(lab):
+    """Attack: container X, with CAP_SYS_PTRACE, scans its pid namespace
+    (exe_overwrite scan) and holds /proc/PID/exe of every process that
+    appears; `run` of a bundle that joins X's pid namespace puts its init
+    there while it is still the runtime (a host-side createRuntime hook
+    keeps it waiting for half a second), then its program is
+    `#!/proc/self/exe`. Once the runtime has exited, the attacker reopens
+    what it holds for writing. What should stop it: where the init can be
+    seen before its execve, the exec stub does not suffice and `run`
+    re-executes from the read-only clone first (SealedExe.stubSuffices), so
+    every file held is on a read-only mount."""
+    x, init = ptrace_scanner(lab, "5736x")
+    join = joining(init, {"createRuntime": [{"path": host_sleep_copy(lab), "args": ["sleep", "0.5"]}]})
+    victim = lab.id("5736v")
+    r = subprocess.run(lab.cmd("run", "--bundle", lab.bundle([evil_script(lab)], edit=join), victim),
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, env=lab.environ, timeout=30)
+    assert r.returncode != 0, (r.stdout, r.stderr)  # the runtime, as interpreter, refuses `/bin/evil`
+    os.kill(init, signal.SIGUSR1)
+    assert wait_for(lambda: "DONE" in lab.output(x) or not pid_alive(init), 20)
+    out = lab.output(x)
+    print(out)
+    assert "HELD" in out, f"the attacker never held a process the runtime made: {out}"
+    assert "WROTE" not in out, f"the attacker wrote through /proc/PID/exe:\n{out}"
+    lab.assert_copy_intact()
