@@ -79,6 +79,8 @@ extension Rootfs {
     /// The spec's idmapped bind mounts, in order. Pure; the spec was
     /// validated (Spec.mountIDMapProblems refuses idmaps on other mounts).
     public static func idmappedBinds(mounts: [Mount], bundle: String) -> [IdmappedBind] {
+        // Nothing to plan (the whole mount list, in the runtime) without one.
+        guard mounts.contains(where: { $0.idmap != nil }) else { return [] }
         let planned = plan(mounts: mounts, bundle: bundle)
         return mounts.indices.compactMap { i in
             guard let map = mounts[i].idmap, planned[i].kind == .bind else { return nil }

@@ -11,12 +11,29 @@ public enum Path {
     /// against a directory first where that is meant, as FS.absolute does).
     /// "" is "/".
     public static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
-        for c in path.split(separator: "/") {
-            if c == "." { continue }
-            if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(c)
+        // Over the bytes, not split/joined: on every command's path (the
+        // state root, mount destinations), and the generic collection code
+        // costs its metadata and conformance lookups at first use.
+        let bytes = Array(path.utf8)
+        var out: [UInt8] = [47]
+        out.reserveCapacity(bytes.count + 1)
+        var kept: [Int] = []  // out.count before each kept component
+        var i = 0
+        while i < bytes.count {
+            while i < bytes.count && bytes[i] == 47 { i += 1 }
+            let start = i
+            while i < bytes.count && bytes[i] != 47 { i += 1 }
+            let n = i - start
+            if n == 0 || (n == 1 && bytes[start] == 46) { continue }
+            if n == 2 && bytes[start] == 46 && bytes[start + 1] == 46 {
+                if let k = kept.popLast() { out.removeSubrange(k...) }
+                continue
+            }
+            kept.append(out.count)
+            if out.count > 1 { out.append(47) }
+            out.append(contentsOf: bytes[start..<i])
         }
-        return "/" + parts.joined(separator: "/")
+        if kept.isEmpty { out = [47] }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -27,6 +27,26 @@ final class PathCleanTests: XCTestCase {
         }
     }
 
+    /// The byte loop against the split/joined form it replaced, on random
+    /// paths of "/", ".", "a", "é" and "\n".
+    func testCleanAgreesWithTheSplitJoinedForm() {
+        func reference(_ path: String) -> String {
+            var parts: [Substring] = []
+            for c in path.split(separator: "/") {
+                if c == "." { continue }
+                if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+                parts.append(c)
+            }
+            return "/" + parts.joined(separator: "/")
+        }
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = ["/", "/", "/", ".", ".", "a", "b", "é", "\n", " "]
+        for _ in 0..<5000 {
+            let p = (0..<Int.random(in: 0...14, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined()
+            XCTAssertEqual(Path.clean(p), reference(p), "clean(\(p.debugDescription))")
+        }
+    }
+
     func testCleanIsIdempotent() {
         for p in ["/a/./b/../c", "x//y/", "/../z", ""] {
             XCTAssertEqual(Path.clean(Path.clean(p)), Path.clean(p))
