@@ -162,6 +162,10 @@ def env(tmp_path):
     e = Env(tmp_path)
     yield e
     e.mc("rm", "-f", "--all")
+    # OCI containers too (create/start), which rm --all does not list: a
+    # test that fails midway must not leave its init and helper running.
+    for cid in e.mc("list", "-q").stdout.split():
+        e.mc("delete", "--force", cid)
     e.mc("prune")
     subprocess.run(["rm", "-rf", e.root, e.data, e.net])
     for parent in {os.path.dirname(e.root), os.path.dirname(e.data), os.path.dirname(e.net)}:
@@ -343,7 +347,8 @@ def test_short_lived_create_and_failed_create(env, tmp_path):
     assert r.returncode == 0, r.stderr
     assert len([p for p in helper_pids() if p not in before]) == 2
     env.mc("start", cid, check=True)
-    assert "root:x:0:0" in http_get(18104)
+    # start returns once httpd executes, not once it listens.
+    assert wait_for(lambda: "root:x:0:0" in http_get(18104), 10)
     env.mc("kill", cid, "KILL", check=True)
     assert wait_for(lambda: not [p for p in helper_pids() if p not in before], 10), helper_pids()
     env.mc("delete", cid, check=True)
