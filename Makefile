@@ -14,7 +14,7 @@ SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT
 BIN     := .build/release/minicontainer
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
-.PHONY: all setup build rootfs demo bench bench-all bench-rootless bench-scale test unit integration test-security fuzz fuzz-short clean man install
+.PHONY: all setup build rootfs demo bench bench-all bench-docker bench-rootless bench-scale test unit integration test-security fuzz fuzz-short clean man install
 
 all: build
 
@@ -52,6 +52,10 @@ bench: build rootfs
 # minicontainer beside runc and crun on every figure (bench/compare.sh).
 bench-all: build rootfs
 	bash bench/compare.sh
+
+# Docker-style run --rm --rootfs, seccomp on, beside podman run --rootfs and runc/crun run of the same bundle (bench/docker-run.sh).
+bench-docker: build rootfs
+	bash bench/docker-run.sh
 
 # Rootless minicontainer beside rootless podman, as a user made for it (bench/rootless.sh).
 bench-rootless: build rootfs
