@@ -7,7 +7,7 @@ import Sys
 // and how containers are named: 64-hex-digit ids, names, references resolved.
 
 /// What we keep about a run-mode container, beside the OCI state.
-public struct Meta: Codable {
+public struct Meta: Codable, Equatable {
     public var id: String
     public var name: String
     public var created: String
@@ -78,8 +78,10 @@ extension Containers {
         guard FS.isDirectory(dir(id)), let lock = try? FileLock.acquire(dir(id)) else { return }
         defer { lock.unlock() }
         guard var m = load(id) else { return }
+        let before = m
         change(&m)
-        try? save(m)
+        // An update that changes nothing writes nothing (a new file each time).
+        if m != before { try? save(m) }
     }
 
     /// Every container directory, with its metadata (a stand-in for a

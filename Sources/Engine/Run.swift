@@ -91,8 +91,13 @@ extension Containers {
             }
         }
         update(id) { $0.restarting = nil }
-        finish(id, exitCode: code)
-        if req.autoRemove { remove(id) }
+        if req.autoRemove {
+            // --rm: the metadata goes with the directory; the owner, which
+            // this is, needs no stop request to see.
+            remove(id, byOwner: true)
+        } else {
+            finish(id, exitCode: code)
+        }
         return code
     }
 

@@ -23,9 +23,11 @@ extension Containers {
     /// cgroup, overlay mount, directory; with `anonymousVolumes` (rm -v),
     /// or when it was run with --rm, also the anonymous volumes it used
     /// that no other container uses (Docker's rule: named ones stay).
-    public func remove(_ id: String, anonymousVolumes: Bool = false) {
+    /// `byOwner`: called by the container's owner once it has stopped
+    /// waiting for the init (its --rm), so no stop request is written for it.
+    public func remove(_ id: String, anonymousVolumes: Bool = false, byOwner: Bool = false) {
         let owner = load(id)
-        requestStop(id)
+        if !byOwner { requestStop(id) }
         let rt = runtime(of: id)
         let used = anonymousVolumes || owner?.autoRemove == true ? volumesUsed(id) : []
         if rt.store.exists(id) { try? rt.delete(id, force: true) }
