@@ -118,6 +118,15 @@ trap 'exit 130' INT TERM
 
 . "$(dirname "$0")/bundle.sh"
 make_true_bundle "$bundle"
+# Peak RSS counts the binary's pages mapped around each fault, and how many
+# that is depends on how the file came into the page cache: a binary just
+# copied or linked sits in large folios, mapped whole (+700 KiB for ours,
+# measured). Every runtime's binary is dropped from the cache first (dd
+# iflag=nocache count=0), so that all are read back the same way, by
+# readahead at their first run.
+for b in "$MC" "${MC_BEFORE:-}" "$(command -v runc)" "$(command -v crun)"; do
+  [ -n "$b" ] && dd if="$b" iflag=nocache count=0 status=none 2>/dev/null || true
+done
 floor_bin=$work/floor
 gcc -O2 -o "$floor_bin" "$here/bench/floor.c"
 echo "seccomp profile in the bundle: ${SECCOMP:-none}"

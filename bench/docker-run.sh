@@ -65,18 +65,8 @@ for r in mc podman bundle; do mkdir -p "$work/rootfs-$r"; cp -a "$ROOTFS/." "$wo
 export MINICONTAINER=$MC
 ROOTFS=$work/rootfs-bundle . "$here/bench/bundle.sh"
 SECCOMP=default ROOTFS=$work/rootfs-bundle make_true_bundle "$work/bundle"
-nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
-[ "$nofile" = unlimited ] && nofile=1048576
-pid_max=$(cat /proc/sys/kernel/pid_max)
-{ [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; } && nproc=$pid_max
-cat > "$work/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+. "$here/bench/podman.sh"
+podman_conf > "$work/containers.conf"
 
 # one NAME I -> runs container I of NAME once
 one() {

@@ -264,19 +264,8 @@ rdata=$dest/mc-run
 MINICONTAINER_DATA=$rdata "$MC" load -i "$bb" >/dev/null
 prun=$runs/podman-run
 mkdir -p "$prun"
-nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
-[ "$nofile" = unlimited ] && nofile=1048576
-pid_max=$(cat /proc/sys/kernel/pid_max)
-# podman lowers its own NPROC to pid_max; ask for no more than that.
-{ [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; } && nproc=$pid_max
-cat > "$prun/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+. "$here/bench/podman.sh"
+podman_conf > "$prun/containers.conf"
 export CONTAINERS_CONF=$prun/containers.conf
 P=(podman --root "$dest/podman-run" --runroot "$prun/run" --storage-driver overlay)
 "${P[@]}" load -q -i "$bb" >/dev/null

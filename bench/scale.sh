@@ -242,13 +242,10 @@ snapshot "$W/before"
 
 # --- the image, into both stores ---------------------------------------------
 mkdir -p "$W/cni" "$W/cni-ipam" "$W/ptmp" "$W/pcopy"
-nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
-[ "$nofile" = unlimited ] && nofile=1048576
-pid_max=$(cat /proc/sys/kernel/pid_max)
-{ [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ]; } && nproc=$pid_max
+. "$here/bench/podman.sh"
 cat > "$CONTAINERS_CONF" <<EOF
 [containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+$(podman_ulimits)
 
 [network]
 network_backend = "cni"

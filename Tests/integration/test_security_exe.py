@@ -51,6 +51,16 @@ def pid_alive(pid):
         return False
 
 
+def scanner_output(lab, cid, init):
+    """Ends the exe_overwrite scan in container `cid` (one last round) and
+    returns what it printed."""
+    os.kill(init, signal.SIGUSR1)
+    assert wait_for(lambda: "DONE" in lab.output(cid) or not pid_alive(init), 20)
+    out = lab.output(cid)
+    print(out)
+    return out
+
+
 def test_cve_2019_5736_exec_of_proc_self_exe_script(lab):
     """Attack: the image's /bin/evil is `#!/proc/self/exe`. The container's
     init (exe_overwrite scan) holds /proc/PID/exe (O_PATH) of every process
@@ -86,10 +96,7 @@ def test_cve_2019_5736_exec_of_proc_self_exe_script(lab):
         if "HELD" in lab.output(cid):
             break
     # The exec'd processes have ended: the held files are no longer busy.
-    os.kill(init, signal.SIGUSR1)
-    assert wait_for(lambda: "DONE" in lab.output(cid) or not pid_alive(init), 20)
-    out = lab.output(cid)
-    print(out)
+    out = scanner_output(lab, cid, init)
     assert "SAW" in out, f"the attacker never saw a process the runtime made: {out}"
     assert "WROTE" not in out, f"the attacker wrote through /proc/PID/exe:\n{out}"
     lab.assert_copy_intact()
@@ -261,10 +268,7 @@ def test_host_hooks_are_not_born_in_a_joined_pid_namespace(lab):
     assert lab.wait_stopped(cid)
     r = lab.mc("delete", cid)
     assert r.returncode == 0, r.stderr
-    os.kill(init, signal.SIGUSR1)
-    assert wait_for(lambda: "DONE" in lab.output(x) or not pid_alive(init), 20)
-    out = lab.output(x)
-    print(out)
+    out = scanner_output(lab, x, init)
     assert "SAW" in out, f"the attacker never saw the joined init: {out}"
     assert hook not in out, f"a host-side hook was born in the container's pid namespace:\n{out}"
     assert sha256(hook) == before, "the hook's host binary was rewritten"
@@ -306,10 +310,7 @@ def test_cve_2019_5736_run_joining_a_pid_namespace(lab):
     r = subprocess.run(lab.cmd("run", "--bundle", lab.bundle([evil_script(lab)], edit=join), victim),
                        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=lab.environ, timeout=30)
     assert r.returncode != 0, (r.stdout, r.stderr)  # the runtime, as interpreter, refuses `/bin/evil`
-    os.kill(init, signal.SIGUSR1)
-    assert wait_for(lambda: "DONE" in lab.output(x) or not pid_alive(init), 20)
-    out = lab.output(x)
-    print(out)
+    out = scanner_output(lab, x, init)
     assert "HELD" in out, f"the attacker never held a process the runtime made: {out}"
     assert "WROTE" not in out, f"the attacker wrote through /proc/PID/exe:\n{out}"
     lab.assert_copy_intact()
