@@ -147,7 +147,12 @@ class Env:
             flags += ["--name", name]
         cmd = ["sh", "-c", "httpd -p 80 -h /etc && exec /probe"] if udp else ["httpd", "-f", "-p", "80", "-h", "/etc"]
         r = self.mc("run", "-d", *flags, "--rootfs", rootfs, *cmd, check=True)
-        return r.stdout.strip()
+        cid = r.stdout.strip()
+        # run -d returns once httpd executes, not once it listens: wait for that.
+        assert wait_for(lambda: any(":80 " in l and "LISTEN" in l
+                                    for l in self.mc("exec", cid, "netstat", "-ltn").stdout.splitlines()), 10), \
+            "httpd never listened"
+        return cid
 
     def usernet_files(self):
         d = os.path.join(self.net, "usernet")
@@ -399,7 +404,7 @@ def test_rootless_published_port(rootless, mode):
         for i, port in enumerate((18081, 18082)):
             user.mc("exec", ids[i], "sh", "-c", f"echo C{i} > /tmp/which", xdg=xdg)
         for port in (18081, 18082):
-            assert "root:x:0:0" in http_get(port)
+            assert wait_for(lambda: "root:x:0:0" in http_get(port), 10)
         mine = [p for p in helper_pids() if p not in before]
         helpers = [p for p in mine if open(f"/proc/{p}/comm").read().strip() != "mc-usernet"]
         assert len(helpers) == 2
