@@ -101,6 +101,7 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         let spec = try compile(flags, host: realHost)
         // The exec stub or the re-execution, decided before the engine makes
         // anything (SealedExe.settle); a re-execution first undoes the volumes.
+        // The stub made here only proves one can be (create makes its own).
         if let stub = try SealedExe.settle(for: spec, before: { vols.undo(c); hold?.release() }) { close(stub) }
         let layers = flags.image?.layers ?? spec.root.map { [$0.path] } ?? []
         for u in vols.copyUp { try c.copyUp(volume: u.volume, destination: Path.clean(u.destination), layers: layers) }
