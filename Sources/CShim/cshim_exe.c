@@ -14,7 +14,7 @@ int mc_reexec_fd(int fd) {
     char *argv[argc + 1];
     for (int i = 0; i < argc; i++) argv[i] = mc_argv(i);
     argv[argc] = NULL;
-    return (int)syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+    return mc_execveat_fd(fd, argv, environ);
 }
 
 int mc_memfd_sealable(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
