@@ -1,4 +1,5 @@
 import Engine
+import Spec
 import Sys
 
 // `cp`: files between the host and a run-mode container (Engine/Copy.swift),
@@ -37,7 +38,7 @@ let copyCommand = Command(name: "cp", summary: "copy files between a run-mode co
     return try docker(ref) {
         let id = try c.resolve(ref)
         // Paths in the container are absolute; a relative one starts at its root, as Docker's.
-        var req = CopyRequest(intoContainer: into, containerPath: inside.hasPrefix("/") ? inside : "/" + inside,
+        var req = CopyRequest(intoContainer: into, containerPath: Path.isAbsolute(inside) ? inside : "/" + inside,
                               hostPath: host == "-" ? nil : host)
         req.archive = p.bool("archive")
         req.follow = p.bool("follow-link")

@@ -181,15 +181,15 @@ func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout R
     flags.volumes = try flags.volumes.map { v in
         var parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 1 {
-            guard v.hasPrefix("/") else { return v }  // compile says what is wrong
+            guard Path.isAbsolute(v) else { return v }  // compile says what is wrong
             let (vol, _) = try c.volumes.create(nil, anonymous: true, hold: made.hold)
             made.created.append(vol.name)
             made.copyUp.append((vol.name, v))
             return c.volumes.dataPath(vol.name) + ":" + v
         }
-        guard parts.count <= 3, !parts[0].isEmpty, parts[1].hasPrefix("/") else { return v }
+        guard parts.count <= 3, !parts[0].isEmpty, Path.isAbsolute(parts[1]) else { return v }
         let src = parts[0]
-        if src.hasPrefix("/") {
+        if Path.isAbsolute(src) {
             if !FS.exists(src) { made.madeDirs += try FS.makeDirectories(src) }
             return v
         }

@@ -15,14 +15,14 @@ import Sys
 /// may make children in but not move processes into is no delegation).
 func isDelegated(_ path: String, mountPoint: String) -> Bool {
     var p = path
-    while p.count > mountPoint.count {
+    while p.utf8.count > mountPoint.utf8.count {
         var st = stat()
         if lstat(p, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { return false }
             return access(p, W_OK | X_OK) == 0 && access(p + "/cgroup.procs", W_OK) == 0
         }
-        guard let slash = p.lastIndex(of: "/") else { return false }
-        p = String(p[..<slash])
+        guard Path.hasSlash(p) else { return false }
+        p = Path.split(p).parent
     }
     // The mount point itself (the root cgroup) is never delegated.
     return false

@@ -1,4 +1,5 @@
 import Glibc
+import Spec
 import Sys
 
 // What cgroup filesystems this host has and where: read once from
@@ -125,6 +126,5 @@ public struct CgroupHost: Equatable {
 
 /// Whether `path` is `dir` or lies below it (component-wise).
 func under(_ path: String, _ dir: String) -> Bool {
-    if dir == "/" { return path.hasPrefix("/") }
-    return path == dir || path.hasPrefix(dir + "/")
+    Path.isWithin(path, dir)
 }

@@ -217,8 +217,8 @@ public struct V2Manager: CgroupManager {
     /// file (a fake tree) are skipped.
     func enableControllers(_ controllers: [String]) throws {
         var dir = mountPoint
-        let rel = String(path.dropFirst(mountPoint.count)).split(separator: "/")
-        for comp in [Substring("")] + rel.dropLast() {
+        let rel = Path.components(Path.dropPrefix(mountPoint, of: path) ?? "")
+        for comp in [""] + rel.dropLast() {
             if !comp.isEmpty { dir += "/" + comp }
             let file = dir + "/cgroup.subtree_control"
             guard FS.exists(file) else { continue }
@@ -287,7 +287,7 @@ public struct V1Manager: CgroupManager {
     /// copy the parent's down each level from the mount point.
     func fillCpuset(_ d: Dir) throws {
         var parent = d.hierarchy.mountPoint
-        for comp in String(d.path.dropFirst(parent.count)).split(separator: "/") {
+        for comp in Path.components(Path.dropPrefix(parent, of: d.path) ?? "") {
             let cur = parent + "/" + comp
             for f in ["cpuset.cpus", "cpuset.mems"] where FS.exists(cur + "/" + f) {
                 guard Control.readTrimmed(cur + "/" + f)?.isEmpty ?? false,

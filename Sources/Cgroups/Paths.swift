@@ -14,7 +14,7 @@ public enum CgroupPath {
     public static func requested(_ cgroupsPath: String?, id: String) -> (path: String, relative: Bool) {
         guard let p = cgroupsPath, !p.isEmpty else { return (Path.clean("/" + id), false) }
         if p.contains(":"), let s = systemd(p) { return (s, false) }
-        return (Path.clean(p), !p.hasPrefix("/"))
+        return (Path.clean(p), !Path.isAbsolute(p))
     }
 
     /// The container's directory in a hierarchy mounted at `mountPoint`
@@ -52,7 +52,7 @@ public enum CgroupPath {
     /// systemd's slice nesting: "a-b-c.slice" -> "/a.slice/a-b.slice/a-b-c.slice",
     /// "-.slice" -> "/". Anything not shaped like a slice is used as it is.
     public static func expandSlice(_ slice: String) -> String {
-        guard slice.hasSuffix(".slice"), !slice.contains("/") else { return Path.clean("/" + slice) }
+        guard slice.hasSuffix(".slice"), !Path.hasSlash(slice) else { return Path.clean("/" + slice) }
         let name = String(slice.dropLast(6))
         if name == "-" { return "/" }
         guard !name.isEmpty, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
@@ -69,6 +69,6 @@ public enum CgroupPath {
     static func join(_ base: String, _ rel: String) -> String {
         let r = Path.clean(rel)
         if r == "/" { return base }
-        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + r
+        return (base.utf8.last == 47 ? String(base.dropLast()) : base) + r
     }
 }

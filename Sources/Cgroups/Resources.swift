@@ -48,7 +48,7 @@ func validPageSize(_ s: String) -> Bool {
 
 /// A key of linux.resources.unified: a file name of the cgroup directory.
 func validUnifiedKey(_ k: String) -> Bool {
-    !k.isEmpty && !k.contains("/") && !k.hasPrefix(".") && k.contains(".")
+    !k.isEmpty && !Path.hasSlash(k) && !k.bytesStart(with: ".") && k.holdsByte(".")
 }
 
 /// Writes `value` to `dir`/`file`, naming both in the error.

@@ -8,8 +8,8 @@ import Spec
 /// A container path a mount flag names: absolute, not "/", no ".." (as -v),
 /// cleaned.
 func mountDestination(_ d: String, _ what: String) throws -> String {
-    guard d.hasPrefix("/") else { throw CompileError("invalid \(what): the container path \(quoted(d)) must be absolute") }
-    guard !d.split(separator: "/").contains(".."), Path.clean(d) != "/" else {
+    guard Path.isAbsolute(d) else { throw CompileError("invalid \(what): the container path \(quoted(d)) must be absolute") }
+    guard !Path.hasDotDot(d), Path.clean(d) != "/" else {
         throw CompileError("invalid \(what): the container path must not be / or contain ..")
     }
     return Path.clean(d)
@@ -194,7 +194,7 @@ public func parseMount(_ m: String, host: Host) throws -> MountFlag {
         try only(["tmpfs-size", "tmpfs-mode", "tmpcopyup", "notmpcopyup"], "tmpfs")
         try only(["volume-nocopy"], "volume")
         guard let s = src else { throw CompileError("invalid \(what): type=bind needs src= (the host path)") }
-        guard s.hasPrefix("/") else { throw CompileError("invalid \(what): the host path \(quoted(s)) must be absolute") }
+        guard Path.isAbsolute(s) else { throw CompileError("invalid \(what): the host path \(quoted(s)) must be absolute") }
         guard let real = host.realPath(s) else { throw CompileError("\(what): host path \(s) does not exist") }
         var opts = [recursive ? "rbind" : "bind", propagation ?? "rprivate"]
         if readonly { opts.append("ro") }
@@ -212,7 +212,7 @@ public func parseMount(_ m: String, host: Host) throws -> MountFlag {
         guard validName(name) else {
             throw CompileError("invalid \(what): \(quoted(name)) is not a volume name (letters, digits, _ . -; for a host path use type=bind)")
         }
-        guard !destination.contains(":") else {
+        guard !destination.holdsByte(":") else {
             throw CompileError("invalid \(what): a volume's container path cannot contain \":\"")
         }
         return .volume(name + ":" + destination + (readonly ? ":ro" : ""))

@@ -213,7 +213,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
 
     var spec = Spec()
     let hostname = f.hostname ?? "minicontainer"
-    if f.hostname != nil, hostname.isEmpty || hostname.utf8.count > 64 || hostname.contains("/")
+    if f.hostname != nil, hostname.isEmpty || hostname.utf8.count > 64 || Path.hasSlash(hostname)
         || hostname.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) {
         throw CompileError("invalid hostname \(quoted(hostname))")
     }
@@ -252,7 +252,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     env = entries.enumerated().filter { last[$0.element[..<$0.element.firstIndex(of: "=")!]] == $0.offset }.map(\.element)
     let imageDir = f.image?.run.workingDir.flatMap { $0.isEmpty ? nil : $0 }
     let cwd = f.workdir ?? imageDir ?? "/"
-    guard cwd.hasPrefix("/") else {
+    guard Path.isAbsolute(cwd) else {
         throw CompileError(f.workdir == nil ? "image \(f.image!.reference): WorkingDir \(quoted(cwd)) must be an absolute path"
                                              : "working directory \(quoted(cwd)) must be an absolute path")
     }
@@ -300,7 +300,7 @@ public func compile(_ f: RunFlags, host: Host) throws -> Spec {
     for (m, what) in own where !destinations.insert(m.destination).inserted {
         throw CompileError("\(what): \(m.destination) is mounted twice")
     }
-    let depth = { (m: Mount) in m.destination.split(separator: "/").count }
+    let depth = { (m: Mount) in Path.components(m.destination).count }
     mounts += own.map(\.0).enumerated().sorted { (depth($0.element), $0.offset) < (depth($1.element), $1.offset) }.map(\.element)
     let roTmpfs: Bool
     switch f.readOnlyTmpfs {
@@ -579,17 +579,17 @@ public func parseVolume(_ v: String, host: Host) throws -> Mount {
         }
     }
     let src = parts[0]
-    guard src.hasPrefix("/") || src.hasPrefix(".") else {
+    guard Path.isAbsolute(src) || src.hasPrefix(".") else {
         throw CompileError("invalid volume \(quoted(v)): the host path must be absolute (or start with ./)")
     }
     guard let real = host.realPath(src) else {
         throw CompileError("volume \(quoted(v)): host path \(src) does not exist")
     }
     let dst = parts[1]
-    guard dst.hasPrefix("/") else {
+    guard Path.isAbsolute(dst) else {
         throw CompileError("invalid volume \(quoted(v)): the container path must be absolute")
     }
-    guard !dst.split(separator: "/").contains(".."), dst != "/" else {
+    guard !Path.hasDotDot(dst), dst != "/" else {
         throw CompileError("invalid volume \(quoted(v)): the container path must not be / or contain ..")
     }
     let norm = Path.clean(dst)

@@ -139,13 +139,13 @@ public func parseDevice(_ text: String, host: Host) throws -> (Device, DeviceCgr
         dst = parts[1]
         perms = parts[2]
     } else if parts.count == 2 {
-        if parts[1].hasPrefix("/") { dst = parts[1] } else { perms = parts[1] }
+        if Path.isAbsolute(parts[1]) { dst = parts[1] } else { perms = parts[1] }
     }
     guard perms.count <= 3, perms.allSatisfy({ "rwm".contains($0) }), Set(perms).count == perms.count else {
         throw CompileError("invalid --device \(quoted(text)): the permissions must be letters of rwm, not \(quoted(perms))")
     }
-    guard src.hasPrefix("/") else { throw CompileError("invalid --device \(quoted(text)): the host path must be absolute") }
-    guard dst.hasPrefix("/"), dst != "/", !dst.split(separator: "/").contains("..") else {
+    guard Path.isAbsolute(src) else { throw CompileError("invalid --device \(quoted(text)): the host path must be absolute") }
+    guard Path.isAbsolute(dst), dst != "/", !Path.hasDotDot(dst) else {
         throw CompileError("invalid --device \(quoted(text)): the container path must be absolute, not / and without ..")
     }
     guard let d = host.device(src) else { throw CompileError("--device \(quoted(text)): \(src) does not exist") }
@@ -170,7 +170,7 @@ public func parseSysctl(_ text: String, network: String) throws -> (String, Stri
     guard let name = Sysctl.name(key) else {
         throw CompileError("invalid --sysctl \(quoted(text)): \(quoted(key)) is not a sysctl name")
     }
-    guard !value.contains("\n"), !value.contains("\u{0}") else {
+    guard !value.holdsByte("\n"), !value.holdsByte("\u{0}") else {
         throw CompileError("invalid --sysctl \(quoted(text)): the value must be one line")
     }
     let refused = { (why: String) in CompileError("--sysctl \(quoted(text)) is not allowed: \(why)") }

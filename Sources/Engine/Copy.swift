@@ -100,22 +100,29 @@ struct CopyPath {
 
     init(_ raw: String) {
         var p = raw
-        if p.hasSuffix("/.") || p == "." { contentsOnly = true; p = String(p.dropLast(p == "." ? 0 : 2)); if p.isEmpty { p = raw.hasPrefix("/") ? "/" : "." } }
-        if p.count > 1 && p.hasSuffix("/") { trailingSlash = true }
-        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        // (Over the bytes: a "/" before a combining mark is still a "/".)
+        var b = Array(p.utf8)
+        if b == [46] || b.suffix(2) == [47, 46] {
+            contentsOnly = true
+            b.removeLast(b == [46] ? 0 : 2)
+            if b.isEmpty { b = Path.isAbsolute(raw) ? [47] : [46] }
+        }
+        if b.count > 1 && b.last == 47 { trailingSlash = true }
+        while b.count > 1 && b.last == 47 { b.removeLast() }
+        p = String(decoding: b, as: UTF8.self)
         path = p
     }
 
     /// The last component, as the tar names the copy (nil for "/", "." or "..").
     var base: String? {
-        let b = path.split(separator: "/").last.map(String.init) ?? ""
+        let b = Path.components(path).last ?? ""
         return b.isEmpty || b == "." || b == ".." ? nil : b
     }
 
     /// Everything before the last component ("/" or "." at the top).
     var parent: String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
+        guard Path.hasSlash(path) else { return "." }
+        return Path.split(path).parent
     }
 }
 

@@ -1,5 +1,6 @@
 import Glibc
 import Rootfs
+import Spec
 import Sys
 
 // The container's root filesystem, the one place its overlay is mounted and
@@ -46,8 +47,8 @@ struct RootLayer {
     /// the container directory it lies in: root layers, live or left by a
     /// crashed run.
     static func mounted(under base: String) -> [(id: String, path: String)] {
-        mountPoints().filter { $0.hasPrefix(base + "/") }.map { mp in
-            (String(mp.dropFirst(base.count + 1).split(separator: "/").first ?? ""), mp)
+        mountPoints().filter { Path.isWithin($0, base) && $0 != base }.map { mp in
+            (Path.components(Path.dropPrefix(base, of: mp) ?? "").first ?? "", mp)
         }
     }
 

@@ -167,9 +167,10 @@ extension Containers {
         var out: [String] = []
         for m in cfg.mounts ?? [] where m.type == "bind" {
             guard let s = m.source else { continue }
-            for prefix in [vb, real].compactMap({ $0 }) where s.hasPrefix(prefix) {
-                let rest = s.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
-                if rest.count == 2, rest[1] == "_data", !out.contains(String(rest[0])) { out.append(String(rest[0])) }
+            for prefix in [vb, real].compactMap({ $0 }) {
+                guard let tail = Path.dropPrefix(prefix, of: s) else { continue }
+                let rest = tail.utf8.split(separator: 47, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                if rest.count == 2, rest[1] == "_data", !out.contains(rest[0]) { out.append(rest[0]) }
             }
         }
         return out

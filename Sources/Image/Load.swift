@@ -60,8 +60,8 @@ protocol ImageSource: AnyObject {
 /// Lexically cleaned archive path: no leading "/" or "./", no "." parts;
 /// nil for one with ".." or nothing left.
 func cleanArchivePath(_ p: String) -> String? {
-    var parts: [Substring] = []
-    for c in p.split(separator: "/", omittingEmptySubsequences: true) {
+    var parts: [String] = []
+    for c in Path.components(p) {
         if c == "." { continue }
         if c == ".." { return nil }
         parts.append(c)
@@ -168,7 +168,7 @@ final class ArchiveSource: ImageSource {
             switch e.kind {
             case .symlink:
                 let link = e.linkTarget ?? ""
-                let target = link.hasPrefix("/") ? link : (p.contains("/") ? String(p[..<p.lastIndex(of: "/")!]) + "/" : "") + link
+                let target = Path.isAbsolute(link) ? link : (Path.hasSlash(p) ? Path.split(p).parent + "/" : "") + link
                 if let t = cleanArchivePath(target) { links[p] = t }
             case .hardlink:
                 if let t = cleanArchivePath(e.linkTarget ?? "") { links[p] = t }
@@ -607,7 +607,7 @@ extension ImageStore {
     /// `x:1`); a bare ref.name (`latest`) is only a tag, and names nothing.
     func referenceNames(_ a: [String: String], what: String) throws -> [Reference] {
         if let n = a[ImageAnnotation.containerdName] { return [try parseName(n, what: "\(what).annotations[\(ImageAnnotation.containerdName)]")] }
-        if let n = a[ImageAnnotation.refName], n.contains("/") || n.contains(":") || n.contains("@") {
+        if let n = a[ImageAnnotation.refName], n.holdsByte("/") || n.holdsByte(":") || n.holdsByte("@") {
             return [try parseName(n, what: "\(what).annotations[\(ImageAnnotation.refName)]")]
         }
         return []

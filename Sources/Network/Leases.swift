@@ -288,7 +288,7 @@ public struct Leases {
             guard f.count == 2 else { return nil }
             switch f[0] {
             case "lease": guard let a = IPv4(f[1]) else { return nil }; h.leases.append(a)
-            case "port": guard !f[1].contains("/"), !f[1].hasPrefix(".") else { return nil }; h.ports.append(f[1])
+            case "port": guard !Path.hasSlash(f[1]), !f[1].bytesStart(with: ".") else { return nil }; h.ports.append(f[1])
             default: return nil
             }
         }

@@ -87,7 +87,7 @@ extension Privileges {
     public static func lookPath(_ name: String, env: [String]) throws -> String {
         let quoted = Quote.quoted(name)
         if name.isEmpty { throw SysError("exec: \(quoted)", errno: ENOENT) }
-        if name.contains("/") {
+        if Path.hasSlash(name) {
             let e = executableProblem(name)
             if e != 0 { throw SysError("exec: \(quoted)", errno: e) }
             return name
@@ -98,7 +98,7 @@ extension Privileges {
         // An empty element means the current directory, as in execvp.
         for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
             let d = dir.isEmpty ? "." : String(dir)
-            let candidate = d.hasSuffix("/") ? d + name : d + "/" + name
+            let candidate = d.utf8.last == 47 ? d + name : d + "/" + name
             switch executableProblem(candidate) {
             case 0: return candidate
             case EACCES: sawDenied = true

@@ -195,7 +195,7 @@ final class Setup {
         var cur = open("/", Kernel.O_PATH | O_DIRECTORY)
         try check(cur, "open root \(rootPath)")
         var prefix = ""
-        let comps = clean.split(separator: "/").map(String.init)
+        let comps = Path.components(clean)
         for (i, c) in comps.enumerated() {
             let parent = prefix
             prefix += "/" + c
@@ -207,7 +207,7 @@ final class Setup {
                         close(cur)
                         guard !noSymlinks, depth < 40 else { throw SysError("mkdir \(prefix)", errno: ELOOP) }
                         // A dangling symlink: create where it points, inside the root.
-                        let base = target.hasPrefix("/") ? target : parent + "/" + target
+                        let base = Path.isAbsolute(target) ? target : parent + "/" + target
                         let rest = comps[(i + 1)...].joined(separator: "/")
                         return try mkdirAll(base + "/" + rest, mode: mode, depth: depth + 1)
                     }
@@ -236,13 +236,13 @@ final class Setup {
         var fd = open(path, Kernel.O_PATH)
         if fd >= 0 { return fd }
         if errno != ENOENT { try check(-1, "open \(path)") }
-        let (parent, name) = Rootfs.splitPath(Path.clean(path))
+        let (parent, name) = Path.split(Path.clean(path))
         let dir = try mkdirAll(parent)
         defer { close(dir) }
         let f = openat(dir, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if f < 0 && errno == ELOOP, let target = readLinkAt(dir, name), depth < 40 {
             // A dangling symlink: the file goes where it points, inside the root.
-            return try mountPoint(target.hasPrefix("/") ? target : parent + "/" + target, directory: false,
+            return try mountPoint(Path.isAbsolute(target) ? target : parent + "/" + target, directory: false,
                                   depth: depth + 1)
         }
         try check(f, "create \(path)")
@@ -260,7 +260,7 @@ final class Setup {
         do {
             return try mkdirAll(path, noSymlinks: true)
         } catch let e as SysError where e.errno == ELOOP {
-            let parent = Rootfs.splitPath(Path.clean(path)).parent
+            let parent = Path.split(Path.clean(path)).parent
             let p = open(parent, Kernel.O_PATH | O_DIRECTORY, resolve: Kernel.RESOLVE_NO_SYMLINKS)
             if p >= 0 { close(p) }
             throw SysError(p >= 0 ? "destination is a symlink" : "destination resolves through a symlink", errno: ELOOP)
@@ -274,7 +274,7 @@ final class Setup {
         guard let p = readLink(fdPath(fd)) else { return nil }
         if rootPath == "/" { return p }
         if p == rootPath { return "/" }
-        return p.hasPrefix(rootPath + "/") ? String(p.dropFirst(rootPath.count)) : nil
+        return Path.isWithin(p, rootPath) ? Path.dropPrefix(rootPath, of: p) : nil
     }
 
     /// Refuses mounts into /proc (other than procfs on /proc and the lxcfs files).
@@ -411,7 +411,8 @@ final class Setup {
             } catch let e as SysError {
                 if e.errno == EINVAL, type == "devpts", data == m.options.data, inUserNamespace {
                     // gid=5 is not mapped in this user namespace: devpts without it, as crun does.
-                    let without = data.split(separator: ",").filter { !$0.hasPrefix("gid=") }.joined(separator: ",")
+                    let without = data.utf8.split(separator: UInt8(ascii: ",")).filter { !$0.starts(with: "gid=".utf8) }
+                        .map { String(decoding: $0, as: UTF8.self) }.joined(separator: ",")
                     if without != data { data = without; continue }
                 }
                 guard inUserNamespace, e.errno == EPERM || e.errno == EBUSY,

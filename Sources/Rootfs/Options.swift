@@ -256,11 +256,13 @@ extension Rootfs {
 
     /// mount(2) data as fsconfig parameters: "mode=755,size=65536k,newinstance"
     /// is (mode, 755), (size, 65536k), (newinstance, nil), the way the
-    /// kernel itself splits a data string for a filesystem; empty items are skipped.
+    /// kernel itself splits a data string for a filesystem (at the bytes: a
+    /// "," before a combining mark splits too); empty items are skipped.
     public static func fsParameters(_ data: String) -> [(key: String, value: String?)] {
-        data.split(separator: ",").map { item in
-            guard let eq = item.firstIndex(of: "=") else { return (key: String(item), value: nil) }
-            return (key: String(item[..<eq]), value: String(item[item.index(after: eq)...]))
+        data.utf8.split(separator: UInt8(ascii: ",")).map { item in
+            guard let eq = item.firstIndex(of: UInt8(ascii: "=")) else { return (key: String(decoding: item, as: UTF8.self), value: nil) }
+            return (key: String(decoding: item[..<eq], as: UTF8.self),
+                    value: String(decoding: item[item.index(after: eq)...], as: UTF8.self))
         }
     }
 }

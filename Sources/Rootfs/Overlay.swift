@@ -19,16 +19,16 @@ extension Rootfs {
     /// (mount(2)'s option string) also no `,` `:` `\`, and the whole option
     /// string must fit a page.
     public static func overlayPathProblem(_ path: String, legacy: Bool) -> String? {
-        guard path.hasPrefix("/") else { return "is not an absolute path" }
+        guard Path.isAbsolute(path) else { return "is not an absolute path" }
         if path.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\u{0}" }) { return "holds a newline or NUL" }
         if path != "/" {
-            let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-            if parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            let parts = path.utf8.dropFirst().split(separator: 47, omittingEmptySubsequences: false)
+            if parts.contains(where: { $0.isEmpty || $0.elementsEqual([46]) || $0.elementsEqual([46, 46]) }) {
                 return "is not a clean path (empty, \".\" or \"..\" components, or a trailing /)"
             }
         }
         if path.utf8.count > Spec.pathMax { return "is longer than a path may be (\(Spec.pathMax) bytes)" }
-        if legacy, let c = path.first(where: { $0 == "," || $0 == ":" || $0 == "\\" }) {
+        if legacy, let c = path.unicodeScalars.first(where: { $0 == "," || $0 == ":" || $0 == "\\" }) {
             return "holds \"\(c)\", which mount(2)'s overlay options cannot carry on this kernel (before Linux 6.8)"
         }
         return nil

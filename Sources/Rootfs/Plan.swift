@@ -100,10 +100,9 @@ extension Rootfs {
     }
 
     /// Splits a clean absolute path into its parent and last component.
+    /// (At its last "/" byte: Path.split.)
     static func splitPath(_ clean: String) -> (parent: String, name: String) {
-        guard let i = clean.lastIndex(of: "/") else { return ("/", clean) }
-        let parent = clean[..<i]
-        return (parent.isEmpty ? "/" : String(parent), String(clean[clean.index(after: i)...]))
+        Path.split(clean)
     }
 
     /// The spec's mounts, classified, with bind sources made absolute against the bundle.
@@ -122,7 +121,7 @@ extension Rootfs {
             var source = m.source ?? ""
             var o = options
             if kind == .bind {
-                if !source.hasPrefix("/") { source = Path.clean(bundle + "/" + source) }
+                if !Path.isAbsolute(source) { source = Path.clean(bundle + "/" + source) }
                 o.flags |= MS.bind
             } else if source.isEmpty {
                 source = type
@@ -183,7 +182,7 @@ extension Rootfs {
             default: return false
             }
         }
-        guard destination.hasPrefix("/proc/") else { return true }
+        guard Path.isWithin(destination, "/proc"), destination != "/proc" else { return true }
         let lxcfs: Set = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
                           "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
                           "/proc/sys/kernel/ns_last_pid"]
@@ -232,8 +231,7 @@ extension Rootfs {
             }
             var hostPath = h.mountPoint
             let root = h.mountRoot
-            if let p = own?.path, !root.contains("/.."), p == root || p.hasPrefix(root == "/" ? "/" : root + "/") {
-                let rel = root == "/" ? p : String(p.dropFirst(root.count))
+            if let p = own?.path, !Path.hasDotDot(root), Path.isWithin(p, root), let rel = Path.dropPrefix(root == "/" ? "" : root, of: p) {
                 hostPath = Path.clean(h.mountPoint + "/" + rel)
             }
             let entry = (name: name, hierarchy: h, hostPath: hostPath)

@@ -55,7 +55,7 @@ func createContainer(_ o: CreateOptions, store: Store, network: NetworkDriver, r
     spec.process = process
     guard let rootPath = spec.root?.path else { throw fail("config.json has no root") }
     let rootOverlay = try RootOverlay.from(spec)
-    let rootfs = rootPath.hasPrefix("/") ? rootPath : o.bundle + "/" + rootPath
+    let rootfs = Path.isAbsolute(rootPath) ? rootPath : o.bundle + "/" + rootPath
     var namespaces = spec.linux?.namespaces ?? []
     // --network container:X: join X's network namespace (issue 6).
     if let other = network.sharedContainer(spec.annotations), !namespaces.contains(where: { $0.type == "network" }) {

@@ -51,7 +51,7 @@ func homeDirectory(uid: UInt32, passwd: String) -> String {
         let f = line.split(separator: ":", omittingEmptySubsequences: false)
         guard f.count >= 6, UInt32(f[2]) == uid else { continue }
         let home = String(f[5])
-        return home.hasPrefix("/") && !home.contains("\0") ? home : "/"
+        return Path.isAbsolute(home) && !home.contains("\0") ? home : "/"
     }
     return "/"
 }

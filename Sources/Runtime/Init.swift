@@ -134,7 +134,7 @@ func initMain(_ c: InitConfig, channel: Channel) -> Never {
         guard fifo >= 0 else { throw SysError("open \(c.fifoPath)") }
         // After a bare chroot there is no /proc: the fifo is reopened
         // relative to its directory, opened here.
-        let stateDir = sharesMounts ? open(String(c.fifoPath[..<c.fifoPath.lastIndex(of: "/")!]), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
+        let stateDir = sharesMounts ? open(Path.split(c.fifoPath).parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
 
         stage = "pivot_root"
         if sharesMounts {

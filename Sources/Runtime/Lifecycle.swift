@@ -177,8 +177,9 @@ public struct Runtime {
         // with its last container; a busy or non-empty one stays.
         if r.cgroupsPath == sharedCgroupParent + "/" + r.id {
             for path in Set(r.cgroups.values) {
-                if let slash = path.lastIndex(of: "/"), path[..<slash].hasSuffix(sharedCgroupParent) {
-                    _ = rmdir(String(path[..<slash]))
+                let parent = Path.split(path).parent
+                if Path.hasSlash(path), parent.utf8.reversed().starts(with: sharedCgroupParent.utf8.reversed()) {
+                    _ = rmdir(parent)
                 }
             }
         }

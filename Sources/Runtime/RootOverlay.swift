@@ -24,7 +24,7 @@ struct RootOverlay: Equatable {
         guard case .object(let o) = v else { throw fail("\(key): must be an object") }
         for k in o.keys where !["lower", "upper", "work"].contains(k) { throw fail("\(key): unknown field \(quoted(k))") }
         func path(_ v: JSONValue?, _ field: String) throws -> String {
-            guard case .string(let s)? = v, s.hasPrefix("/"), Path.clean(s) == s, !s.contains("\n") else {
+            guard case .string(let s)? = v, Path.isAbsolute(s), Path.clean(s) == s, !s.holdsByte("\n") else {
                 throw fail("\(key).\(field): must be a clean absolute path")
             }
             return s

@@ -37,3 +37,75 @@ public enum Path {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+// Paths are bytes to the kernel, and a String's Characters are not bytes:
+// Swift groups "/" with the combining marks after it into one Character,
+// so "a/\u{0596}b".split(separator: "/") is one component, .contains("/")
+// is false and "/\u{0596}x".hasPrefix("/") is false, while the kernel sees
+// "a", "/" and "\u{0596}b". A check made over Characters can then pass a
+// path whose ".." or symlink the kernel goes on to follow (a directory was
+// made on the host through a rootfs symlink that way). Every test of a path
+// for "/", "..", a prefix or its last component goes through these, which
+// look at the UTF-8 bytes only.
+extension Path {
+    /// The non-empty components between "/" bytes ("." and ".." kept).
+    public static func components(_ path: String) -> [String] {
+        path.utf8.split(separator: 47, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Whether `path` starts with a "/" byte.
+    public static func isAbsolute(_ path: String) -> Bool {
+        path.utf8.first == 47
+    }
+
+    /// Whether any component is "..".
+    public static func hasDotDot(_ path: String) -> Bool {
+        path.utf8.split(separator: 47, omittingEmptySubsequences: true).contains { $0.count == 2 && $0.first == 46 && $0.last == 46 }
+    }
+
+    /// Whether `path` holds a "/" byte.
+    public static func hasSlash(_ path: String) -> Bool {
+        path.utf8.contains(47)
+    }
+
+    /// A clean absolute path split at its last "/" byte: ("/a", "b") for
+    /// "/a/b", ("/", "a") for "/a", ("/", "") for "/". A path with no "/"
+    /// is all name.
+    public static func split(_ clean: String) -> (parent: String, name: String) {
+        let b = Array(clean.utf8)
+        guard let i = b.lastIndex(of: 47) else { return ("/", clean) }
+        let parent = i == 0 ? "/" : String(decoding: b[..<i], as: UTF8.self)
+        return (parent, String(decoding: b[(i + 1)...], as: UTF8.self))
+    }
+
+    /// Whether `path` is `dir` or under it, comparing bytes ("/a/b" is
+    /// under "/a" and "/", "/ab" is not under "/a"). Both are taken as
+    /// given: clean them first where that is meant.
+    public static func isWithin(_ path: String, _ dir: String) -> Bool {
+        let p = path.utf8, d = dir.utf8
+        guard p.starts(with: d) else { return false }
+        if p.count == d.count || d.last == 47 { return true }
+        return p.dropFirst(d.count).first == 47
+    }
+
+    /// `path` with the bytes of `prefix` dropped from its start, or nil
+    /// when it does not start with them.
+    public static func dropPrefix(_ prefix: String, of path: String) -> String? {
+        guard path.utf8.starts(with: prefix.utf8) else { return nil }
+        return String(decoding: path.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+}
+
+extension String {
+    /// Whether the UTF-8 bytes start with `prefix`'s (no grapheme
+    /// clustering: "/\u{0596}x" starts with "/").
+    public func bytesStart(with prefix: String) -> Bool {
+        utf8.starts(with: prefix.utf8)
+    }
+
+    /// Whether the UTF-8 bytes hold `ascii`, e.g. "," or ":" in text the
+    /// kernel or a parser will split there.
+    public func holdsByte(_ ascii: Unicode.Scalar) -> Bool {
+        utf8.contains(UInt8(ascii: ascii))
+    }
+}

@@ -52,18 +52,21 @@ public enum Sysctl {
     /// sysctl name: empty, an empty, `.` or `..` component, or a NUL.
     public static func components(_ key: String) -> [String]? {
         guard !key.isEmpty, !key.unicodeScalars.contains("\u{0}") else { return nil }
-        let slashFirst = key.first(where: { $0 == "/" || $0 == "." }) == "/"
+        // Over the scalars, not the Characters: a "/" or "." before a
+        // combining mark is one Character with it, but still a separator
+        // to the kernel's path walk.
+        let slashFirst = key.unicodeScalars.first(where: { $0 == "/" || $0 == "." }) == "/"
         var parts: [String] = []
-        var current = ""
-        for c in key {
+        var current = String.UnicodeScalarView()
+        for c in key.unicodeScalars {
             if c == (slashFirst ? "/" : ".") {
-                parts.append(current)
-                current = ""
+                parts.append(String(current))
+                current = String.UnicodeScalarView()
             } else {
                 current.append(slashFirst || c != "/" ? c : ".")
             }
         }
-        parts.append(current)
+        parts.append(String(current))
         guard parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else { return nil }
         return parts
     }

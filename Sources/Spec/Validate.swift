@@ -24,7 +24,7 @@ extension Spec {
 
         if let p = process {
             if (p.args ?? []).isEmpty { bad("process.args", "must name the program to run (it is empty)") }
-            if !p.cwd.hasPrefix("/") { bad("process.cwd", "must be an absolute path, not \(quoted(p.cwd))") }
+            if !Path.isAbsolute(p.cwd) { bad("process.cwd", "must be an absolute path, not \(quoted(p.cwd))") }
             for (i, e) in (p.env ?? []).enumerated() where !e.contains("=") || e.hasPrefix("=") {
                 bad("process.env[\(i)]", "\(quoted(e)) is not of the form KEY=VALUE")
             }
@@ -60,7 +60,7 @@ extension Spec {
             if r.path.isEmpty {
                 bad("root.path", "must not be empty")
             } else {
-                let full = r.path.hasPrefix("/") ? r.path : bundle + "/" + r.path
+                let full = Path.isAbsolute(r.path) ? r.path : bundle + "/" + r.path
                 if !exists(full) { bad("root.path", "\(quoted(full)) does not exist") }
             }
         }
@@ -71,9 +71,9 @@ extension Spec {
             let at = "mounts[\(i)].destination"
             if m.destination.isEmpty {
                 bad(at, "must not be empty")
-            } else if !m.destination.hasPrefix("/") {
+            } else if !Path.isAbsolute(m.destination) {
                 bad(at, "must be an absolute path, not \(quoted(m.destination))")
-            } else if m.destination.split(separator: "/").contains("..") {
+            } else if Path.hasDotDot(m.destination) {
                 bad(at, "must not contain \"..\": \(quoted(m.destination))")
             } else if m.destination.utf8.count > Spec.pathMax {
                 bad(at, "is \(m.destination.utf8.count) bytes long, more than a path may be (\(Spec.pathMax)): \(quoted(m.destination))")
@@ -83,7 +83,7 @@ extension Spec {
 
         for (kind, list) in hooks?.all ?? [] {
             for (i, h) in list.enumerated() {
-                if !h.path.hasPrefix("/") { bad("hooks.\(kind)[\(i)].path", "must be an absolute path, not \(quoted(h.path))") }
+                if !Path.isAbsolute(h.path) { bad("hooks.\(kind)[\(i)].path", "must be an absolute path, not \(quoted(h.path))") }
                 if let t = h.timeout, t <= 0 { bad("hooks.\(kind)[\(i)].timeout", "must be positive, not \(t)") }
             }
         }
@@ -97,7 +97,7 @@ extension Spec {
                     bad("linux.namespaces[\(i)].type", "namespace \(quoted(ns.type)) is listed twice")
                 }
                 types.append(ns.type)
-                if let p = ns.path, !p.hasPrefix("/") {
+                if let p = ns.path, !Path.isAbsolute(p) {
                     bad("linux.namespaces[\(i)].path", "must be an absolute path, not \(quoted(p))")
                 }
             }
@@ -117,13 +117,13 @@ extension Spec {
             }
             for (i, d) in (l.devices ?? []).enumerated() {
                 if !["c", "b", "u", "p"].contains(d.type) { bad("linux.devices[\(i)].type", "must be c, b, u or p, not \(quoted(d.type))") }
-                if !d.path.hasPrefix("/dev/") && !d.path.hasPrefix("/") { bad("linux.devices[\(i)].path", "must be an absolute path") }
+                if !d.path.hasPrefix("/dev/") && !Path.isAbsolute(d.path) { bad("linux.devices[\(i)].path", "must be an absolute path") }
                 if d.type != "p" && (d.major == nil || d.minor == nil) {
                     bad("linux.devices[\(i)]", "a \(d.type) device needs major and minor numbers")
                 }
             }
             for (name, list) in [("maskedPaths", l.maskedPaths), ("readonlyPaths", l.readonlyPaths)] {
-                for (i, p) in (list ?? []).enumerated() where !p.hasPrefix("/") {
+                for (i, p) in (list ?? []).enumerated() where !Path.isAbsolute(p) {
                     bad("linux.\(name)[\(i)]", "must be an absolute path, not \(quoted(p))")
                 }
             }

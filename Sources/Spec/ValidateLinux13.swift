@@ -110,7 +110,7 @@ extension IntelRdt {
     public static func closIDProblem(_ closID: String) -> String? {
         if closID.isEmpty { return "is empty" }
         if closID == "." || closID == ".." || reservedNames.contains(closID) { return "is not a name for a resctrl group" }
-        if closID.contains("/") { return "must not contain \"/\" (only \"/\" alone, the root group)" }
+        if Path.hasSlash(closID) { return "must not contain \"/\" (only \"/\" alone, the root group)" }
         if closID.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) { return "must not contain control characters" }
         if closID.utf8.count > 255 { return "is longer than 255 bytes" }
         return nil

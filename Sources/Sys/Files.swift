@@ -37,7 +37,7 @@ public enum FS {
     /// Makes `path` absolute against the current directory, then cleans it
     /// (Path.clean: `.` and `..` removed textually; the path need not exist).
     public static func absolute(_ path: String) -> String {
-        Path.clean(path.hasPrefix("/") ? path : currentDirectory() + "/" + path)
+        Path.clean(Path.isAbsolute(path) ? path : currentDirectory() + "/" + path)
     }
 
     public static func readBytes(_ path: String) throws -> [UInt8] {
@@ -131,8 +131,7 @@ public enum FS {
             throw e
         }
         if durable {
-            let slash = path.lastIndex(of: "/")
-            let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            let dir = Path.hasSlash(path) ? Path.split(path).parent : "."
             let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if d >= 0 { fsync(d); close(d) }
         }
@@ -152,7 +151,7 @@ public enum FS {
         guard errno == ENOENT else { throw SysError("mkdir \(whole)") }
         var created: [String] = []
         var cur = ""
-        for c in absolute(path).split(separator: "/") {
+        for c in Path.components(absolute(path)) {
             cur += "/" + c
             if mkdir(cur, mode) == 0 {
                 created.append(cur)

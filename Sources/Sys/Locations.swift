@@ -55,9 +55,9 @@ public struct Locations: Equatable {
             return Locations(root: pick(root, defaultRoot), data: pick(env("MINICONTAINER_DATA"), defaultData),
                              network: pick(env("MINICONTAINER_NETWORK_DIR"), defaultNetwork))
         }
-        let runtimeDir = env("XDG_RUNTIME_DIR").flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/run/user/\(uid)"
-        var dataHome = env("XDG_DATA_HOME").flatMap { $0.hasPrefix("/") ? $0 : nil }
-        if dataHome == nil, let home = env("HOME"), home.hasPrefix("/") { dataHome = home + "/.local/share" }
+        let runtimeDir = env("XDG_RUNTIME_DIR").flatMap { Path.isAbsolute($0) ? $0 : nil } ?? "/run/user/\(uid)"
+        var dataHome = env("XDG_DATA_HOME").flatMap { Path.isAbsolute($0) ? $0 : nil }
+        if dataHome == nil, let home = env("HOME"), Path.isAbsolute(home) { dataHome = home + "/.local/share" }
         let data = pick(env("MINICONTAINER_DATA"), (dataHome ?? "/nonexistent") + "/minicontainer")
         var l = Locations(root: pick(root, runtimeDir + "/minicontainer"), data: data,
                           network: pick(env("MINICONTAINER_NETWORK_DIR"), data + "/network"),

@@ -162,11 +162,11 @@ public enum ProcFS {
     /// those links say in our procfs (`link` reads one), since the open
     /// follows no symlink. Other paths are returned as they are.
     static func expandSelf(_ relativePath: String, link: (String) -> String?) -> String? {
-        let first = relativePath.prefix { $0 != "/" }
-        guard first == "self" || first == "thread-self" else { return relativePath }
-        guard let target = link(String(first)), !target.isEmpty, !target.hasPrefix("/"),
-              !target.split(separator: "/").contains("..") else { return nil }
-        return target + relativePath.dropFirst(first.count)
+        let first = Path.components(relativePath).first ?? ""
+        guard relativePath.bytesStart(with: first), first == "self" || first == "thread-self" else { return relativePath }
+        guard let target = link(String(first)), !target.isEmpty, !Path.isAbsolute(target),
+              !Path.hasDotDot(target) else { return nil }
+        return target + (Path.dropPrefix(first, of: relativePath) ?? "")
     }
 
     // MARK: the handle

@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Spec
 
 // Running a host program (iptables, newuidmap, slirp4netns...) from this
 // single-threaded process: fork and execve with a fixed PATH, stdin from a
@@ -47,7 +48,7 @@ public enum Program {
         let code = Proc.exitCode(fromWaitStatus: status)
         if code != 0 {
             let msg = String(decoding: e, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-            let name = String(path.split(separator: "/").last ?? "")
+            let name = Path.components(path).last ?? ""
             throw Failure(.failed, "\(name) \(shown ?? args.joined(separator: " ")): exit \(code)\(msg.isEmpty ? "" : ": " + msg)")
         }
         return String(decoding: o, as: UTF8.self)

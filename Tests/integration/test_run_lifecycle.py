@@ -173,7 +173,9 @@ def test_start_runs_a_stopped_container_again_with_its_root_and_settings(env):
 def test_restart_command_and_ports_held_again(env):
     """`restart NAME`: stopped (SIGTERM, then SIGKILL after -t), then
     started again: a new init, the same files, its published port held and
-    forwarded again."""
+    forwarded again. (18096 is this test's alone: a user-mode helper that
+    forwarded a connection on a port leaves it in TIME_WAIT for a minute,
+    and the hold binds without SO_REUSEADDR.)"""
     import socket
     import urllib.request
     run(env, "-d", "--name", "web", "-p", "18096:80", "--rootfs", ROOTFS,

@@ -221,3 +221,77 @@ def test_cve_2019_19921_proc_is_a_symlink(lab, link):
         assert lab.status(cid) is None
         return
     assert f"fsmagic={PROC_SUPER_MAGIC}" not in out, f"procfs was mounted at /evil through the /proc symlink: {out}"
+
+
+# A combining mark (U+0596) right after a "/": Swift makes "/" and the mark
+# one Character, so a path split or tested over Characters misses that "/"
+# while the kernel walks it. mkdirAll once passed "evil/\u0596x" whole to
+# mkdirat, and the kernel followed the image's symlink evil -> a host
+# directory: a directory made on the host.
+MARK = "\u0596"
+
+
+def victim_link(lab):
+    """A host directory (outside the rootfs) and the image's absolute
+    symlink /evil to its path: inside the root that path does not exist,
+    so the runtime must create what follows it there, never on the host."""
+    victim = os.path.join(lab.dir, "host-victim")
+    os.mkdir(victim)
+    os.symlink(victim, os.path.join(lab.rootfs, "evil"))
+    return victim
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "bind-file"])
+def test_mount_destination_with_a_combining_mark_after_a_slash(lab, kind):
+    """Attack: a mount destination /evil/<U+0596>x/m (tmpfs, a directory)
+    or /evil/<U+0596>f (a bind of a file) where the rootfs's /evil is a
+    symlink to a host directory. What should stop it: the path's
+    components are the bytes between "/"s; each is created inside the root
+    after the symlink is resolved there. Passes if the host directory stays
+    empty, and a container that runs found its mount inside its root."""
+    victim = victim_link(lab)
+    src = os.path.join(lab.dir, "src-file")
+    with open(src, "w") as f:
+        f.write("bound\n")
+    if kind == "tmpfs":
+        dst, mount = f"/evil/{MARK}x/m", {"type": "tmpfs", "source": "tmpfs"}
+        probe = f"grep -c ' {victim}/{MARK}x/m tmpfs ' /proc/self/mounts"
+    else:
+        dst, mount = f"/evil/{MARK}f", {"type": "bind", "source": src, "options": ["bind"]}
+        probe = f"cat {victim}/{MARK}f"
+
+    def edit(c):
+        c["mounts"].append(dict(mount, destination=dst))
+    cid = lab.id("mark")
+    rc, err, out = lab.run_to_end(cid, lab.bundle(["/bin/sh", "-c", probe], edit=edit))
+    assert os.listdir(victim) == [], f"created on the host through /evil: {os.listdir(victim)}"
+    if rc != 0:
+        print("refused:", one_line(err))
+        assert lab.status(cid) is None
+        return
+    assert out.strip() == ("1" if kind == "tmpfs" else "bound"), f"the mount is not at {dst} inside the root: {out!r}"
+    lab.mc("delete", "-f", cid)
+
+
+def test_image_symlink_and_a_tmpfs_with_a_combining_mark_after_a_slash(lab, tmp_path):
+    """Attack: a hostile image, loaded and run Docker-style: its layer has
+    the symlink /evil -> a host directory; the run asks for --tmpfs
+    /evil/<U+0596>x (as a pod's mountPath would: a tenant writes both).
+    What should stop it: as above, the mount point is made inside the
+    root. Passes if the host directory stays empty, and the run either
+    fails with one line or sees the tmpfs inside its root."""
+    import imagekit as ik
+    victim = os.path.join(lab.dir, "host-victim")
+    os.mkdir(victim)
+    lay = ik.busybox_layout(str(tmp_path), lab.rootfs, tag="evil")
+    lay.add_tar("evil", [{"name": "evil", "type": "symlink", "link": victim}])
+    archive = ik.to_oci_archive(lay, "evil", str(tmp_path / "evil.tar"), "docker.io/mc-test/evil:1")
+    r = lab.mc("load", "-i", archive, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = lab.mc("run", "--rm", "--network", "none", "--tmpfs", f"/evil/{MARK}x", "mc-test/evil:1",
+               "/bin/sh", "-c", f"grep -c ' {victim}/{MARK}x tmpfs ' /proc/self/mounts")
+    assert os.listdir(victim) == [], f"created on the host through /evil: {os.listdir(victim)}"
+    if r.returncode != 0 and r.stderr:
+        print("refused:", one_line(r.stderr))
+        return
+    assert r.stdout.strip() == "1", f"the tmpfs is not mounted inside the root: {r.stdout!r} {r.stderr!r}"

@@ -238,12 +238,12 @@ def test_slirp_ip_port_and_udp(env, udp_rootfs):
 
 
 def test_pasta_ip_port_and_udp(env, udp_rootfs):
-    cid = env.httpd("pasta", "127.0.0.1:18096:80", "18097:53/udp", rootfs=udp_rootfs, udp=True)
-    assert wait_for(lambda: "root:x:0:0" in http_get(18096), 10)
+    cid = env.httpd("pasta", "127.0.0.1:18196:80", "18197:53/udp", rootfs=udp_rootfs, udp=True)
+    assert wait_for(lambda: "root:x:0:0" in http_get(18196), 10)
     with open("/proc/net/tcp") as f:
         listening = [l.split()[1] for l in f.readlines()[1:] if l.split()[3] == "0A"]
     assert "0100007F:46B0" in listening and "00000000:46B0" not in listening, listening
-    assert wait_for(lambda: udp_echo(18097, "hello-udp") is not None
+    assert wait_for(lambda: udp_echo(18197, "hello-udp") is not None
                     and "hello-udp" in env.mc("exec", cid, "cat", "/tmp/got").stdout, 10)
     # pasta forwards nothing else: no automatic port from the host in (-T none).
     listening = [l.split()[3] for l in inside(env, cid, "netstat", "-ltn").splitlines() if "LISTEN" in l]
@@ -452,11 +452,11 @@ def test_slirp_tap_is_made_persistent_before_the_helper(env):
     namespace, so its exit does not unregister the device (which took
     15-20 ms of every teardown); the device goes with the namespace."""
     before = helper_pids()
-    cid = env.httpd("slirp4netns", "18096:80")
+    cid = env.httpd("slirp4netns", "18196:80")
     pid = int(env.mc("inspect", "--format", "{{.State.Pid}}", cid, check=True).stdout)
     flags = tun_flags(pid)
     assert flags & (IFF_TAP | IFF_NO_PI | IFF_PERSIST) == IFF_TAP | IFF_NO_PI | IFF_PERSIST, hex(flags)
-    assert "root:x:0:0" in http_get(18096)
+    assert "root:x:0:0" in http_get(18196)
     # The host's namespace has no tap of ours.
     assert not os.path.exists("/sys/class/net/tap0")
     env.mc("rm", "-f", cid, check=True)

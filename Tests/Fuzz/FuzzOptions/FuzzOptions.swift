@@ -37,7 +37,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if let n = parseSize(s), n < 0 { fatalError("parseSize(\(s)) = \(n)") }
     if let q = parseCPUs(s), !(1000...102_400_000).contains(q) { fatalError("parseCPUs(\(s)) = \(q)") }
     if let m = try? parseVolume(s, host: fakeHost) {
-        if !m.destination.hasPrefix("/") || m.destination.split(separator: "/").contains("..") {
+        // Over the bytes, as the kernel reads it (a "/" before a combining
+        // mark is one Character with it, and hasPrefix("/") is false).
+        if !Path.isAbsolute(m.destination) || Path.hasDotDot(m.destination) {
             fatalError("parseVolume(\(s)) = \(m)")
         }
     }
@@ -51,6 +53,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard (try? portPattern.wholeMatch(in: p)) != nil else { fatalError("parsePort(\(s)) = \(p), not the schema's form") }
     }
     _ = try? parseUser(s, rootfs: "/fuzz/rootfs", host: fakeHost)
+
+    // The byte-level path helpers against each other and Path.clean.
+    let clean = Path.clean(s)
+    if Path.hasDotDot(clean) || !Path.isAbsolute(clean) { fatalError("clean(\(s)) = \(clean)") }
+    if "/" + Path.components(clean).joined(separator: "/") != clean { fatalError("components(\(clean))") }
+    let (parent, name) = Path.split(clean)
+    if clean != "/", (parent == "/" ? "/" : parent + "/") + name != clean || Path.hasSlash(name) {
+        fatalError("split(\(clean)) = \(parent), \(name)")
+    }
+    if !Path.isWithin(clean, parent) || !Path.isWithin(clean, "/") { fatalError("isWithin(\(clean), \(parent))") }
     return 0
 }
 
