@@ -242,7 +242,7 @@ def test_pasta_ip_port_and_udp(env, udp_rootfs):
     assert wait_for(lambda: "root:x:0:0" in http_get(18196), 10)
     with open("/proc/net/tcp") as f:
         listening = [l.split()[1] for l in f.readlines()[1:] if l.split()[3] == "0A"]
-    assert "0100007F:46B0" in listening and "00000000:46B0" not in listening, listening
+    assert "0100007F:4714" in listening and "00000000:4714" not in listening, listening
     assert wait_for(lambda: udp_echo(18197, "hello-udp") is not None
                     and "hello-udp" in env.mc("exec", cid, "cat", "/tmp/got").stdout, 10)
     # pasta forwards nothing else: no automatic port from the host in (-T none).
