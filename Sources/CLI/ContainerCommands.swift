@@ -98,7 +98,14 @@ func dockerRunFlags(_ flags: inout RunFlags, _ p: Parsed, _ g: Globals, image re
         }
         var ran = false
         defer { if !ran { vols.undo(c) } }
-        let spec = try compile(flags, host: realHost)
+        var spec = try compile(flags, host: realHost)
+        if let image = flags.image, !image.volumes.isEmpty {
+            // The image's VOLUMEs no flag mounts: anonymous volumes, compiled
+            // in again so they sort among the other mounts.
+            if try addImageVolumes(image, &flags, mounted: spec.mounts ?? [], c, &vols) {
+                spec = try compile(flags, host: realHost)
+            }
+        }
         // The exec stub or the re-execution, decided before the engine makes
         // anything (SealedExe.settle); a re-execution first undoes the volumes.
         // The stub made here only proves one can be (create makes its own).

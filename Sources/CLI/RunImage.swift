@@ -85,6 +85,7 @@ func resolveImage(_ ref: String, _ g: Globals) throws -> (ImageDefaults, ImageHo
         var d = ImageDefaults(reference: ref, id: img.id.description, layers: img.layerDirs.reversed())
         d.run = c.run
         d.exposedPorts = c.exposedPorts
+        d.volumes = c.volumes
         return (d, hold)
     } catch {
         hold.release()

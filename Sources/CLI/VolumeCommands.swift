@@ -201,3 +201,40 @@ func resolveRunVolumes(_ flags: inout RunFlags, _ c: Containers, _ made: inout R
         return parts.joined(separator: ":")
     }
 }
+
+/// The image's VOLUMEs, as Docker and podman make them: an anonymous
+/// volume for each path that no flag (or the spec's own mounts) already
+/// mounts, with the image's files there copied up. Whether any was added.
+func addImageVolumes(_ image: ImageDefaults, _ flags: inout RunFlags, mounted: [Mount], _ c: Containers,
+                     _ made: inout RunVolumes) throws -> Bool {
+    let used = Set(mounted.map { Path.clean($0.destination) })
+    var added = false
+    for raw in image.volumes.sorted() {
+        if let why = imageVolumeProblem(raw) {
+            throw CompileError("image \(image.reference): VOLUME \(quoted(raw)) \(why)")
+        }
+        let dst = Path.clean(raw)
+        guard !used.contains(dst) else { continue }
+        let (vol, _) = try c.volumes.create(nil, anonymous: true, hold: made.hold)
+        made.created.append(vol.name)
+        made.copyUp.append((vol.name, dst))
+        flags.volumes.append(c.volumes.dataPath(vol.name) + ":" + dst)
+        added = true
+    }
+    return added
+}
+
+/// Why an image's VOLUME path cannot be a mount point, or nil. The path is
+/// the image's, so hostile: it goes into -v's SOURCE:DEST form and on to the
+/// kernel, so besides absolute, not "/" and no ".." component, it may hold
+/// no ":" "," newline or NUL byte that either could read as a separator.
+func imageVolumeProblem(_ raw: String) -> String? {
+    guard Path.isAbsolute(raw) else { return "must be an absolute path" }
+    if Path.hasDotDot(raw) { return "must not contain a \"..\" component" }
+    if Path.clean(raw) == "/" { return "must not be /" }
+    if raw.utf8.contains(where: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ",") || $0 == 10 || $0 == 0 }) {
+        return "must not contain \":\", \",\", a newline or NUL"
+    }
+    if raw.utf8.count > 4096 { return "is longer than a path may be" }
+    return nil
+}

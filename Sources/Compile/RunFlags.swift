@@ -91,6 +91,8 @@ public struct ImageDefaults: Equatable {
     public var run = ImageRunConfig()
     /// The config's ExposedPorts ("80/tcp", "53/udp", "8080"), for -P.
     public var exposedPorts: [String] = []
+    /// The config's Volumes (the image's, so hostile: imageVolumeProblem).
+    public var volumes: [String] = []
     public init(reference: String, id: String, layers: [String]) {
         self.reference = reference; self.id = id; self.layers = layers
     }

@@ -171,4 +171,19 @@ final class ReadInRootTests: XCTestCase {
         XCTAssertNil(FS.readInRoot(root, "/missing"))
         XCTAssertEqual(FS.readInRoot(root, "/etc/shadow", limit: 3), nil, "larger than the limit")
     }
+
+}
+
+final class ImageVolumeTests: XCTestCase {
+    /// An image's VOLUME is the image's text on its way to -v's SOURCE:DEST
+    /// form and the kernel: only a plain absolute path passes.
+    func testImageVolumeProblems() {
+        for ok in ["/data", "/var/lib/db/", "/a b", "/\u{0596}x", "/a/./b"] {
+            XCTAssertNil(imageVolumeProblem(ok), ok)
+        }
+        for bad in ["data", "", "/", "//", "/a/..", "/../etc", "/etc:/data", "/a,b", "/a\nb", "/a\u{0}b",
+                    "/" + String(repeating: "a", count: 4096)] {
+            XCTAssertNotNil(imageVolumeProblem(bad), bad.debugDescription)
+        }
+    }
 }

@@ -244,3 +244,47 @@ def test_cp_into_a_volume_lands_in_its_data(env, running):
     assert open(os.path.join(data(env, "cpv"), "f")).read() == "copied\n"
     cid = env.ps()[0]["id"]
     assert not os.path.exists(os.path.join(env.dir(cid), "upper", "data", "f"))
+
+
+@pytest.fixture(scope="module")
+def volume_images(tmp_path_factory):
+    """Images with VOLUMEs: `vol` has /data (holding a file of the image)
+    and /empty; `badvol` has a VOLUME that reads as -v's SOURCE:DEST."""
+    import imagekit as ik
+    root = tmp_path_factory.mktemp("vol-images")
+    lay = ik.busybox_layout(str(root), ROOTFS, tag="vol")
+    lay.add_tar("vol", [{"name": "data", "type": "dir"}, {"name": "data/f", "data": b"from the image\n"}])
+    lay.config("vol", "--config.volume", "/data", "--config.volume", "/empty/")
+    lay.copy_tag("vol", "badvol")
+    lay.config("badvol", "--config.volume", "/etc:/data")
+    out = {t: ik.to_oci_archive(lay, t, str(root / f"{t}.tar"), f"docker.io/mc-test/{t}:1") for t in ("vol", "badvol")}
+    yield out
+    subprocess.run(["rm", "-rf", str(root)])
+
+
+def test_image_volumes_are_anonymous_volumes(env, volume_images):
+    """The image's VOLUMEs, as Docker and podman make them: each an
+    anonymous volume holding the image's files there, gone with --rm; one
+    a flag mounts is not made; a VOLUME that could read as SOURCE:DEST is
+    refused in one line, leaving no volume."""
+    for archive in volume_images.values():
+        env.mc("load", "-i", archive, check=True, timeout=120)
+    r = run(env, "--name", "v1", "mc-test/vol:1", "/bin/sh", "-c",
+            "cat /data/f; echo new > /data/g; ls -A /empty; grep -c ' /data \\| /empty ' /proc/self/mounts")
+    assert r.stdout == "from the image\n2\n", r.stdout
+    made = vols(env)
+    assert len(made) == 2 and all(len(v) == 64 for v in made), made
+    assert sorted(os.listdir(data(env, v)) for v in made) == [[], ["f", "g"]]
+    assert all(json.loads(env.mc("volume", "inspect", v, check=True).stdout)[0]["Anonymous"] for v in made)
+    env.mc("rm", "-v", "v1", check=True)
+    assert vols(env) == []
+    # -v NAME:/data wins over the image's /data (no anonymous one for it).
+    r = run(env, "--rm", "-v", "mine:/data", "mc-test/vol:1", "cat", "/data/f")
+    assert r.stdout == "from the image\n"
+    assert vols(env) == ["mine"]  # --rm removed /empty's anonymous volume
+    env.mc("volume", "rm", "mine", check=True)
+    r = run(env, "--rm", "mc-test/badvol:1", "true", check=False)
+    assert r.returncode == 125, r.stderr
+    assert r.stderr == ("minicontainer: run: image mc-test/badvol:1: VOLUME \"/etc:/data\" must not contain \":\", "
+                        "\",\", a newline or NUL\n"), r.stderr
+    assert vols(env) == [] and env.ps() == []
