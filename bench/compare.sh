@@ -37,8 +37,11 @@
 # in the summary. Without it the output has neither.
 # SECCOMP=default gives every runtime's bundle the seccomp profile a
 # Docker-style `run` compiles (bundle.sh); the default is none.
+# STATE_TMPFS=1 puts every runtime's --root on a tmpfs mounted over
+# $work/root (unmounted on exit), as /run is on most hosts; here /run is on
+# the root ext4, where each state file is a new inode.
 # Usage: [M=30] [P=8] [K=10] [R=5] [V=100] [SKIP_MEMFLOOR=1] [MC_BEFORE=BIN]
-#          [SECCOMP=none|default]
+#          [SECCOMP=none|default] [STATE_TMPFS=1]
 #          bench/compare.sh [N] [ROUNDS]
 #   (as root; needs runc, crun, hyperfine, GNU time and gcc). Quick try:
 #   M=5 P=2 K=3 SKIP_MEMFLOOR=1 bench/compare.sh 10 2
@@ -111,6 +114,7 @@ cleanup() {
   for d in /sys/fs/cgroup/*/minicontainer/; do
     case $had_parent in *"$d"*) ;; *) rmdir "$d" 2>/dev/null ;; esac
   done
+  mountpoint -q "$work/root" && umount "$work/root"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -131,6 +135,10 @@ floor_bin=$work/floor
 gcc -O2 -o "$floor_bin" "$here/bench/floor.c"
 echo "seccomp profile in the bundle: ${SECCOMP:-none}"
 mkdir -p "$sleep_bundle" "$work/root"
+if [ "${STATE_TMPFS:-}" = 1 ]; then
+  mount -t tmpfs -o mode=0700 mc-compare-state "$work/root"
+  echo "state (--root) on a tmpfs"
+fi
 python3 - "$bundle/config.json" "$sleep_bundle/config.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))

@@ -110,7 +110,7 @@ public func makeManager(host: CgroupHost, savedPaths: [String: String]) -> Cgrou
 func rebase(_ mountPoint: String, root: String) -> String {
     let std = "/sys/fs/cgroup"
     guard root != std, under(mountPoint, std) else { return mountPoint }
-    return CgroupPath.join(root, String(mountPoint.dropFirst(std.count)))
+    return CgroupPath.join(root, Path.dropPrefix(std, of: mountPoint) ?? "")
 }
 
 /// Freeze, signal, thaw: the pid walk shared by both managers.

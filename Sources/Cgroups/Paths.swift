@@ -13,7 +13,7 @@ public enum CgroupPath {
     /// runtime's own cgroup.
     public static func requested(_ cgroupsPath: String?, id: String) -> (path: String, relative: Bool) {
         guard let p = cgroupsPath, !p.isEmpty else { return (Path.clean("/" + id), false) }
-        if p.contains(":"), let s = systemd(p) { return (s, false) }
+        if p.holdsByte(":"), let s = systemd(p) { return (s, false) }
         return (Path.clean(p), !Path.isAbsolute(p))
     }
 
@@ -27,7 +27,7 @@ public enum CgroupPath {
             var parent = Path.clean(ownCgroup ?? "/")
             let root = Path.clean(mountRoot)
             if root != "/" {
-                parent = under(parent, root) ? Path.clean(String(parent.dropFirst(root.count))) : "/"
+                parent = under(parent, root) ? Path.clean(Path.dropPrefix(root, of: parent) ?? "/") : "/"
             }
             inMount = Path.clean(parent + "/" + requested.path)
         }
