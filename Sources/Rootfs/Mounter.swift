@@ -64,7 +64,7 @@ enum NewMount {
 func newMount(type: String, source: String, flags: UInt, data: String) -> NewMount {
     guard let keys = Rootfs.superblockKeys(flags) else { return .legacy }
     // tmpfs reads commas inside an mpol= node list from a whole data string only.
-    if type == "tmpfs" && data.contains("mpol=") { return .legacy }
+    if type == "tmpfs" && data.holdsBytes("mpol=") { return .legacy }
     let fs = mc_fsopen(type, Kernel.FSOPEN_CLOEXEC)
     if fs < 0 {
         let e = errno

@@ -145,6 +145,22 @@ extension String {
         Path.startsWith(Array(utf8), Array(prefix.utf8))
     }
 
+    /// Whether the UTF-8 bytes hold `needle`'s as a run (a plain search:
+    /// String.contains(String) builds a searcher table at its first use).
+    public func holdsBytes(_ needle: String) -> Bool {
+        let h = Array(utf8), n = Array(needle.utf8)
+        if n.isEmpty { return true }
+        if n.count > h.count { return false }
+        var i = 0
+        while i + n.count <= h.count {
+            var k = 0
+            while k < n.count && h[i + k] == n[k] { k += 1 }
+            if k == n.count { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// Whether the UTF-8 bytes hold `ascii`, e.g. "," or ":" in text the
     /// kernel or a parser will split there.
     public func holdsByte(_ ascii: Unicode.Scalar) -> Bool {

@@ -49,9 +49,11 @@ public enum Log {
         writeStderr("minicontainer: " + oneLine(message) + "\n")
     }
 
-    public static func debugLine(_ message: String) {
+    /// The message is made only with --debug: the init's default ambient
+    /// capabilities each format one, on every container's path.
+    public static func debugLine(_ message: @autoclosure () -> String) {
         guard debug else { return }
-        append(level: "debug", oneLine(message, max: 8 * maxMessage))
+        append(level: "debug", oneLine(message(), max: 8 * maxMessage))
     }
 
     static func append(level: String, _ message: String) {

@@ -48,6 +48,14 @@ final class PathBytesTests: XCTestCase {
         XCTAssertTrue("/\(mark)x".bytesStart(with: "/"))
         XCTAssertTrue("a,\(mark)b".holdsByte(","))
         XCTAssertEqual(Path.clean("/a/../\(mark)x/./"), "/\(mark)x")
+        XCTAssertTrue("size=1m,mpol=bind:0".holdsBytes("mpol="))
+        XCTAssertTrue("mpol=".holdsBytes("mpol="))
+        XCTAssertFalse("mpol".holdsBytes("mpol="))
+        XCTAssertFalse("m-p-o-l=".holdsBytes("mpol="))
+        XCTAssertTrue("x".holdsBytes(""))
+        XCTAssertTrue("a/\(mark)b".holdsBytes("/"))  // "/" with the mark is one Character
+        XCTAssertFalse("a/\(mark)b".contains("/b"))
+        XCTAssertFalse("a/\(mark)b".holdsBytes("/b"))
     }
 
     /// Path.clean and the helpers against a reference over the bytes, on
