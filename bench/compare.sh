@@ -128,6 +128,9 @@ make_true_bundle "$bundle"
 # measured). Every runtime's binary is dropped from the cache first (dd
 # iflag=nocache count=0), so that all are read back the same way, by
 # readahead at their first run.
+# Dirty pages cannot be dropped: a binary linked or copied in the last half
+# minute would keep its large folios, so write everything back first.
+sync
 for b in "$MC" "${MC_BEFORE:-}" "$(command -v runc)" "$(command -v crun)"; do
   [ -n "$b" ] && dd if="$b" iflag=nocache count=0 status=none 2>/dev/null || true
 done

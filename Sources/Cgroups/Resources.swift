@@ -259,7 +259,30 @@ extension V1Manager {
             }
             try set(d, "devices.allow", "a")
         }
-        for (allow, text) in rules.v1 { try set(d, allow ? "devices.allow" : "devices.deny", text) }
+        try writeRules(rules.v1, in: d)
+    }
+
+    /// Each rule one write(2), in order, as the kernel parses a write of
+    /// devices.allow or devices.deny as one rule; each file opened once
+    /// (a lookup in a new cgroup's directory is the costly part: 12 opens of
+    /// a default container's rules were 2).
+    func writeRules(_ rules: [(allow: Bool, text: String)], in d: String) throws {
+        var fds: [Int32] = [-1, -1]  // devices.deny, devices.allow
+        defer { for fd in fds where fd >= 0 { close(fd) } }
+        for (allow, text) in rules {
+            let file = allow ? "devices.allow" : "devices.deny"
+            let k = allow ? 1 : 0
+            if fds[k] < 0 {
+                fds[k] = open(d + "/" + file, O_WRONLY | O_CLOEXEC)
+                guard fds[k] >= 0 else { throw SysError("set \(file) to \(text) in \(d)") }
+            }
+            do {
+                // "\n" ends a rule as the kernel reads it (as echo writes it).
+                try FS.writeAll(fd: fds[k], Array((text + "\n").utf8), what: "write \(text) to \(d)/\(file)")
+            } catch let e as SysError {
+                throw SysError("set \(file) to \(text) in \(d)", errno: e.errno)
+            }
+        }
     }
 }
 

@@ -205,6 +205,26 @@ final class DeviceFilterManagerTests: XCTestCase {
         return (V1Manager(dirs: dirs, unified: unified ? v2 : nil), dev, u)
     }
 
+    /// The last rule written to a plain file standing for devices.allow or
+    /// devices.deny (each rule is one write ending in a newline).
+    func lastRule(_ path: String) throws -> String {
+        String(try FS.readString(path).split(separator: "\n").last ?? "")
+    }
+
+    /// Every rule goes in, one line each, in order: a default container's
+    /// rules through one open of each file.
+    func testV1RulesAreEachOneLine() throws {
+        let rec = RecordingDevicePrograms()
+        let (m, dev, _) = try hybrid(rec)
+        try m.apply(resources: resources([denyAll, allowTun]))
+        let allow = try FS.readString(dev + "/devices.allow").split(separator: "\n").map(String.init)
+        XCTAssertEqual(try FS.readString(dev + "/devices.deny"), "a *:* rwm\n")
+        XCTAssertEqual(allow.first, "c 10:200 rwm")
+        XCTAssertEqual(allow.last, "c 136:* rwm")
+        XCTAssertTrue(allow.contains("c 1:3 rwm"), "\(allow)")
+        try m.destroy()
+    }
+
     func testHybridWritesV1AndInstallsTheProgram() throws {
         let rec = RecordingDevicePrograms()
         let (m, dev, u) = try hybrid(rec)
@@ -212,14 +232,14 @@ final class DeviceFilterManagerTests: XCTestCase {
         XCTAssertEqual(rec.log, ["install \(u)"])
         XCTAssertEqual(rec.installed[u], try DeviceFilter.containerProgram([denyAll, allowTun]))
         // Plain files keep the last line written: the spec's deny, the defaults' last allow.
-        XCTAssertEqual(try FS.readString(dev + "/devices.deny"), "a *:* rwm")
-        XCTAssertEqual(try FS.readString(dev + "/devices.allow"), "c 136:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.deny"), "a *:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.allow"), "c 136:* rwm")
 
         // update without a leading deny-all: v1's list reset to allow-all
         // under the new program, then the rules.
         try m.update(resources: resources([DeviceCgroup(allow: false, type: "b", access: "rwm")]))
         XCTAssertEqual(rec.log, ["install \(u)", "install \(u)"])
-        XCTAssertEqual(try FS.readString(dev + "/devices.deny"), "b *:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.deny"), "b *:* rwm")
         try m.destroy()
         XCTAssertEqual(rec.log.last, "detach \(u)")
     }
@@ -231,9 +251,9 @@ final class DeviceFilterManagerTests: XCTestCase {
         rec.refuse = EPERM
         let (m, dev, _) = try hybrid(rec)
         try m.apply(resources: resources([denyAll]))
-        XCTAssertEqual(try FS.readString(dev + "/devices.deny"), "a *:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.deny"), "a *:* rwm")
         try m.update(resources: resources([denyAll, allowTun]))  // the deny-all resets v1 itself
-        XCTAssertEqual(try FS.readString(dev + "/devices.allow"), "c 136:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.allow"), "c 136:* rwm")
         XCTAssertThrowsError(try m.update(resources: resources([allowTun]))) { XCTAssertEqual(($0 as? SysError)?.errno, ENOTSUP) }
         try m.destroy()
 
@@ -248,7 +268,7 @@ final class DeviceFilterManagerTests: XCTestCase {
         let rec = RecordingDevicePrograms()
         let (m, dev, _) = try hybrid(rec, unified: false)
         try m.update(resources: resources([denyAll, allowTun]))
-        XCTAssertEqual(try FS.readString(dev + "/devices.deny"), "a *:* rwm")
+        XCTAssertEqual(try lastRule(dev + "/devices.deny"), "a *:* rwm")
         XCTAssertThrowsError(try m.update(resources: resources([allowTun]))) { XCTAssertEqual(($0 as? SysError)?.errno, ENOTSUP) }
         XCTAssertEqual(rec.log, [])
         try m.destroy()
