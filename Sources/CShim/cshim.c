@@ -61,6 +61,10 @@ int mc_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
 }
 
+int mc_rename_exchange(const char *a, const char *b) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
+}
+
 int mc_send_fd(int sock, int fd, const void *data, size_t len) {
     struct msghdr msg;
     struct iovec iov;

@@ -199,7 +199,7 @@ public struct Store {
     }
 
     public func save(_ r: Record) throws {
-        try FS.writeAtomically(statePath(r.id), try r.json().compact(), mode: 0o600)
+        try FS.writeExchanging(statePath(r.id), Array(try r.json().compact().utf8), spare: statePath(r.id) + ".spare", mode: 0o600)
     }
 
     public func ids() -> [String] {

@@ -137,6 +137,38 @@ public enum FS {
         }
     }
 
+    /// Writes a file whole, as writeAtomically, for a file rewritten several
+    /// times in a row under a lock (a container's state, three times in a
+    /// `run`): the bytes go into `spare`, made once and reused, and the two
+    /// names are exchanged (renameat2 RENAME_EXCHANGE), so that `spare` then
+    /// holds the old file. A reader sees the old or the new file, never a
+    /// part, and no inode is made or freed after the second write: on ext4
+    /// each replacing rename freed one, then searched past it for the next.
+    /// Without `path` yet, or where exchange is not supported, a rename.
+    public static func writeExchanging(_ path: String, _ bytes: [UInt8], spare: String, mode: mode_t) throws {
+        let fd = open(spare, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw SysError("create \(spare)") }
+        do {
+            try writeAll(fd: fd, bytes, what: "write \(spare)")
+        } catch {
+            close(fd)
+            unlink(spare)
+            throw error
+        }
+        close(fd)
+        if mc_rename_exchange(spare, path) == 0 { return }
+        let e = errno
+        guard e == ENOENT || e == EINVAL || e == ENOSYS else {
+            unlink(spare)
+            throw SysError("exchange \(spare) and \(path)", errno: e)
+        }
+        guard rename(spare, path) == 0 else {
+            let err = SysError("rename \(spare) to \(path)")
+            unlink(spare)
+            throw err
+        }
+    }
+
     /// mkdir -p; returns the directories it created, outermost first, so a
     /// failed command can remove exactly those.
     @discardableResult

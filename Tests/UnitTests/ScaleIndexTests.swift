@@ -405,3 +405,51 @@ final class LeaseScaleTests: XCTestCase {
         XCTAssertTrue(l.ports().isEmpty)
     }
 }
+
+/// The state's rewrites (Store.save, three in a `run`): the new bytes and the
+/// old swap names, so that from the third write on no file is made or freed.
+final class WriteExchangingTests: XCTestCase {
+    private func inode(_ p: String) -> UInt64 {
+        var st = stat()
+        XCTAssertEqual(stat(p, &st), 0, p)
+        return UInt64(st.st_ino)
+    }
+
+    func testEachWriteIsWholeAndTheInodesAreReused() throws {
+        let d = tempDir()
+        defer { rmrf(d) }
+        let path = d + "/state.json", spare = path + ".spare"
+        try FS.writeExchanging(path, Array("one".utf8), spare: spare, mode: 0o600)
+        XCTAssertEqual(contents(path), "one")
+        XCTAssertFalse(FS.exists(spare), "the first write renames")
+        try FS.writeExchanging(path, Array("two".utf8), spare: spare, mode: 0o600)
+        XCTAssertEqual(contents(path), "two")
+        XCTAssertEqual(contents(spare), "one")
+        let a = inode(path), b = inode(spare)
+        try FS.writeExchanging(path, Array("three, longer".utf8), spare: spare, mode: 0o600)
+        XCTAssertEqual(contents(path), "three, longer")
+        XCTAssertEqual(contents(spare), "two")
+        XCTAssertEqual(inode(path), b)
+        XCTAssertEqual(inode(spare), a)
+        try FS.writeExchanging(path, Array("4".utf8), spare: spare, mode: 0o600)
+        XCTAssertEqual(contents(path), "4", "a shorter write leaves nothing of the longer one")
+        XCTAssertEqual(inode(path), a)
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o077, 0)
+        XCTAssertEqual(files(d).sorted(), ["state.json", "state.json.spare"])
+    }
+
+    /// A spare that is a symlink (planted by whoever could write the
+    /// directory) is not followed.
+    func testASymlinkedSpareIsRefused() throws {
+        let d = tempDir()
+        defer { rmrf(d) }
+        let path = d + "/state.json", spare = path + ".spare"
+        try FS.writeExchanging(path, Array("one".utf8), spare: spare, mode: 0o600)
+        XCTAssertEqual(symlink(d + "/target", spare), 0)
+        XCTAssertThrowsError(try FS.writeExchanging(path, Array("two".utf8), spare: spare, mode: 0o600))
+        XCTAssertFalse(FS.exists(d + "/target"))
+        XCTAssertEqual(contents(path), "one")
+    }
+}

@@ -18,6 +18,8 @@ int mc_pivot_root(const char *new_root, const char *put_old);
 int mc_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int mc_pidfd_open(pid_t pid, unsigned int flags);
 int mc_close_range(unsigned int first, unsigned int last, unsigned int flags);
+// renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): both names swap files, atomically.
+int mc_rename_exchange(const char *a, const char *b);
 
 // SCM_RIGHTS over a unix socket: one fd with a short payload.
 int mc_send_fd(int sock, int fd, const void *data, size_t len);
