@@ -67,6 +67,12 @@ final class CapabilityPrivilegesTests: XCTestCase {
         XCTAssertLessThan(last, 64)
     }
 
+    /// The kernel's answer through prctl is what /proc says on the host.
+    func testTheProbeAgreesWithProc() throws {
+        let text = try FS.readString("/proc/sys/kernel/cap_last_cap").filter { !$0.isWhitespace }
+        XCTAssertEqual(Privileges.probeLastCapability(), Int32(text))
+    }
+
     func testSetText() {
         XCTAssertEqual(Privileges.setText([]), "[]")
         XCTAssertEqual(Privileges.setText([5, 10]), "[CAP_KILL CAP_NET_BIND_SERVICE]")
