@@ -319,20 +319,8 @@ func topRun(_ p: Parsed, _ g: Globals) throws -> Int32 {
     }
 }
 
-/// "user, pid, ...": a plain loop, since this usage is made at every
-/// command's start (the commands table), and the generic joined(separator:)
-/// resolved its associated types by name there.
-func topDescriptorList() -> String {
-    var s = ""
-    for (name, _) in topDescriptors {
-        if !s.isEmpty { s += ", " }
-        s += name
-    }
-    return s
-}
-
 let topCommand = Command(name: "top", summary: "the processes of a running container, with ps columns",
-                         usage: "CONTAINER [DESCRIPTOR...]\n\nDescriptors: " + topDescriptorList()
+                         usage: "CONTAINER [DESCRIPTOR...]\n\nDescriptors: " + String.plainJoin(topDescriptors.map { $0.0 }, separator: ", ")
                              + " (default: user pid ppid pcpu etime tty time args)",
                          flags: [], stopAtPositional: true, run: topRun)
 

@@ -181,7 +181,7 @@ extension Rootfs {
                 data.append(opt)
             }
         }
-        o.data = commaJoined(data)
+        o.data = String.plainJoin(data, separator: ",")
         return o
     }
 
@@ -265,18 +265,4 @@ extension Rootfs {
                     value: String(decoding: item[item.index(after: eq)...], as: UTF8.self))
         }
     }
-}
-
-/// `parts` joined with ",": a plain loop, since the generic
-/// joined(separator:) resolves its associated types by name at its first use
-/// (in every container's init).
-func commaJoined(_ parts: [String]) -> String {
-    var s = ""
-    var first = true
-    for p in parts {
-        if !first { s += "," }
-        first = false
-        s += p
-    }
-    return s
 }

@@ -145,6 +145,21 @@ extension String {
         Path.startsWith(Array(utf8), Array(prefix.utf8))
     }
 
+    /// `parts` joined with `separator`, as joined(separator:) does, in a
+    /// plain loop: the generic joined resolves its associated types by name
+    /// at its first use in each process (the init's mount options, the
+    /// commands table every command builds).
+    public static func plainJoin(_ parts: [String], separator: String) -> String {
+        var s = ""
+        var first = true
+        for p in parts {
+            if !first { s += separator }
+            first = false
+            s += p
+        }
+        return s
+    }
+
     /// Whether the UTF-8 bytes hold `needle`'s as a run (a plain search:
     /// String.contains(String) builds a searcher table at its first use).
     public func holdsBytes(_ needle: String) -> Bool {

@@ -56,6 +56,10 @@ final class PathBytesTests: XCTestCase {
         XCTAssertTrue("a/\(mark)b".holdsBytes("/"))  // "/" with the mark is one Character
         XCTAssertFalse("a/\(mark)b".contains("/b"))
         XCTAssertFalse("a/\(mark)b".holdsBytes("/b"))
+        for parts in [[], [""], ["", "a"], ["a", ""], ["mode=755", "size=65536k"], ["x"]] {
+            XCTAssertEqual(String.plainJoin(parts, separator: ","), parts.joined(separator: ","), "\(parts)")
+        }
+        XCTAssertEqual(String.plainJoin(["user", "pid"], separator: ", "), "user, pid")
     }
 
     /// Path.clean and the helpers against a reference over the bytes, on
