@@ -16,8 +16,12 @@ ORDER   := $(CURDIR)/scripts/symbol-order.txt
 SWIFTFLAGS := -c release -Xswiftc -static-executable -Xcc -DMC_COMMIT=\"$(COMMIT)\" \
 	-Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
 	-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
-	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering -Xlinker --icf=all -Xlinker $(CURDIR)/scripts/curl-unlinked.ld
+	-Xlinker --symbol-ordering-file=$(ORDER) -Xlinker --no-warn-symbol-ordering -Xlinker --icf=all -Xlinker $(CURDIR)/scripts/curl-unlinked.ld -Xlinker --emit-relocs
 BIN     := .build/release/minicontainer
+# After the link, scripts/bolt.sh has BOLT (Debian's bolt-16) lay out the
+# functions again in the same order, from the relocations lld keeps
+# (--emit-relocs): lld can only move whole sections, and the Swift stdlib's
+# code is one. Peak RSS of `run` 4064 -> 3592 KiB (2026-12-06).
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
 .PHONY: all setup build rootfs demo bench bench-all bench-docker bench-rootless bench-scale test unit integration test-security fuzz fuzz-short clean man install
@@ -30,6 +34,7 @@ setup:
 build:
 	@[ ! -e $(BIN) ] || [ $(BIN) -nt $(ORDER) ] || rm -f $(BIN)   # relink after a new order
 	swift build $(SWIFTFLAGS)
+	bash scripts/bolt.sh $(BIN) $(ORDER)
 
 rootfs:
 	@[ -x $(ROOTFS)/bin/busybox ] || bash scripts/mkrootfs.sh $(ROOTFS)

@@ -5,6 +5,7 @@ set -euo pipefail
 # gcc and libc6-dev: the attack suite compiles its attacker programs static
 # (and test_cri.py its pause program). containernetworking-plugins and
 # python3-grpcio: test_cri.py's pods (CNI bridge, the CRI client).
+# bolt-16: the Makefile lays out the linked binary again with llvm-bolt.
 pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema python3-pytest
       runc crun hyperfine iproute2 iptables nftables jq podman conmon containerd containernetworking-plugins
       python3-grpcio tmux gcc libc6-dev
@@ -12,6 +13,7 @@ pkgs=(libjansson-dev libcap-dev libseccomp-dev busybox-static python3-jsonschema
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libpsl-dev libidn2-dev libunistring-dev libbrotli-dev
       docker-registry apache2-utils openssl curl
       slirp4netns passt uidmap
+      bolt-16
       zsh fish groff-base)  # the completion scripts and man pages are checked by their shells and groff
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Lays out the linked binary's functions again with BOLT (Debian's bolt-16),
+# in the order of scripts/symbol-order.txt's code part. lld orders whole
+# sections only, and the Swift stdlib's code is a single 1.5 MB section, so
+# the stdlib functions a `run` uses lay spread over ~24 windows of 64 KiB,
+# each mapped whole at its first fault (peak RSS). BOLT moves single
+# functions, the stdlib's and glibc's too, using the relocations lld keeps
+# (--emit-relocs); the data stays where lld's order put it.
+# Called by `make build` after every `swift build`, which relinks whenever
+# the file differs from what it linked: lld's output is kept as BIN.linked
+# and BOLT's as BIN.bolted, so an unchanged link costs a compare and a copy.
+# Without llvm-bolt, or if it fails, BIN keeps lld's layout and this says so.
+# Usage: scripts/bolt.sh BIN ORDER
+set -euo pipefail
+bin=$1 order=$2
+bolt=${BOLT:-}
+[ -n "$bolt" ] || bolt=$(command -v llvm-bolt-16 || command -v /usr/lib/llvm-16/bin/llvm-bolt || command -v llvm-bolt || true)
+if readelf -SW "$bin" | grep -q '\.note\.bolt_info'; then
+  exit 0   # not relinked
+fi
+if [ -e "$bin.bolted" ] && [ -e "$bin.linked" ] && [ "$order" -ot "$bin.bolted" ] && cmp -s "$bin" "$bin.linked"; then
+  cat "$bin.bolted" > "$bin"   # the same link as last time
+  exit 0
+fi
+rm -f "$bin.bolted"
+if [ -z "$bolt" ]; then
+  echo "build: no llvm-bolt (apt-get install bolt-16): $bin keeps lld's layout" >&2
+  exit 0
+fi
+cp "$bin" "$bin.linked"
+dir=$(dirname "$bin")
+awk 'c && !/^#/; /^# code/ { c = 1 }' "$order" > "$dir/bolt-order.txt"
+if "$bolt" "$bin.linked" -o "$bin.bolted.tmp" --reorder-functions=user \
+     --function-order="$dir/bolt-order.txt" > "$dir/bolt.log" 2>&1; then
+  mv "$bin.bolted.tmp" "$bin.bolted"
+  cat "$bin.bolted" > "$bin"
+  echo "build: functions laid out by BOLT ($dir/bolt.log)"
+else
+  rm -f "$bin.bolted.tmp"
+  echo "build: llvm-bolt failed (see $dir/bolt.log): $bin keeps lld's layout" >&2
+fi
