@@ -21,7 +21,8 @@ BIN     := .build/release/minicontainer
 # After the link, scripts/bolt.sh has BOLT (Debian's bolt-16) lay out the
 # functions again in the same order, from the relocations lld keeps
 # (--emit-relocs): lld can only move whole sections, and the Swift stdlib's
-# code is one. Peak RSS of `run` 4064 -> 3592 KiB (2026-12-06).
+# code is one. Peak RSS of `run` 4064 -> 2940 KiB with scripts/bolt-order.py
+# and bolt-relative.py (2026-12-06).
 ROOTFS  ?= /var/lib/minicontainer/rootfs/busybox
 
 .PHONY: all setup build rootfs demo bench bench-all bench-docker bench-rootless bench-scale test unit integration test-security fuzz fuzz-short clean man install

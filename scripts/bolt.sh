@@ -5,7 +5,8 @@
 # the stdlib functions a `run` uses lay spread over ~24 windows of 64 KiB,
 # each mapped whole at its first fault (peak RSS). BOLT moves single
 # functions, the stdlib's and glibc's too, using the relocations lld keeps
-# (--emit-relocs); the data stays where lld's order put it. BOLT 16 leaves
+# (--emit-relocs); the data stays where lld's order put it. Functions without
+# a symbol (Swift's private thunks) are placed by scripts/bolt-order.py. BOLT 16 leaves
 # the offsets from Swift's metadata to the code, and the ifunc resolvers'
 # addresses, pointing at its old copies: scripts/bolt-relative.py points them
 # at the new ones (peak RSS 3592 -> 3072 KiB).
@@ -32,9 +33,9 @@ if [ -z "$bolt" ]; then
 fi
 cp "$bin" "$bin.linked.tmp" && mv -f "$bin.linked.tmp" "$bin.linked"   # the old one may be running
 dir=$(dirname "$bin")
-awk 'c && !/^#/; /^# code/ { c = 1 }' "$order" > "$dir/bolt-order.txt"
+python3 "$(dirname "$0")/bolt-order.py" "$bin.linked" "$order" > "$dir/bolt-order.txt" 2> "$dir/bolt.log"
 if "$bolt" "$bin.linked" -o "$bin.bolted.tmp" --reorder-functions=user \
-     --function-order="$dir/bolt-order.txt" > "$dir/bolt.log" 2>&1 &&
+     --function-order="$dir/bolt-order.txt" >> "$dir/bolt.log" 2>&1 &&
    python3 "$(dirname "$0")/bolt-relative.py" "$bin.linked" "$bin.bolted.tmp" >> "$dir/bolt.log" 2>&1; then
   mv "$bin.bolted.tmp" "$bin.bolted"
   cat "$bin.bolted" > "$bin"

@@ -14,7 +14,10 @@
 # Usage: scripts/order.sh   (as root; after `make build rootfs`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-MC=${MINICONTAINER:-$here/.build/release/minicontainer}
+# lld's output, before scripts/bolt.sh lays it out again (the names are the
+# same; BOLT's own symbol table lacks some of the copies it moves).
+MC=${MINICONTAINER:-$here/.build/release/minicontainer.linked}
+[ -e "$MC" ] || MC=$here/.build/release/minicontainer
 ROOTFS=${ROOTFS:-/var/lib/minicontainer/rootfs/busybox}
 work=$(mktemp -d /tmp/mc-order.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -47,8 +50,9 @@ work, out = sys.argv[1], sys.argv[2]
 syms = []
 for line in open(work + "/nm"):
     p = line.rstrip("\n").split(" ", 2)
-    if len(p) == 3 and p[1] in "tTwW":
+    if len(p) == 3 and p[0] and p[1] in "tTwW":
         syms.append((int(p[0], 16), p[2]))
+syms.sort()
 addrs = [a for a, _ in syms]
 runtime, init = [], []
 seen = {"P": set(), "C": set()}
@@ -57,20 +61,36 @@ for i in (1, 2, 7, 8, 3, 4, 5, 6):
         addr, who = line.split()
         j = bisect.bisect_right(addrs, int(addr, 16)) - 1
         if j >= 0 and syms[j][1] not in seen[who]:
-            seen[who].add(syms[j][1])
-            (runtime if who == "P" else init).append(syms[j][1])
+            # Every name of the function (lld's --icf=all folds copies into one).
+            k = j
+            while k > 0 and addrs[k - 1] == addrs[j]:
+                k -= 1
+            for _, name in syms[k:j + 1]:
+                if name not in seen[who]:
+                    seen[who].add(name)
+                    (runtime if who == "P" else init).append(name)
 order = runtime + [s for s in init if s not in seen["P"]]
 # The data part (scripts/data-order.sh), the lines before "# code", is kept.
 try:
     lines = open(out).readlines()
 except FileNotFoundError:
     lines = []
-data = []
+data, before = [], []
 if any(l.startswith("# code") for l in lines):
+    code = False
     for l in lines:
         if l.startswith("# code"):
-            break
-        data.append(l)
-open(out, "w").write("".join(data) + "# code (scripts/order.sh)\n" + "".join(s + "\n" for s in order))
-print(f"{len(order)} functions -> {out}")
+            code = True
+        elif not code:
+            data.append(l)
+        elif not l.startswith("#"):
+            before.append(l.rstrip("\n"))
+# What the order before held and these traces did not run (exec, Docker-style
+# run, the re-execution, paths that depend on timing) stays, after them.
+traced = set(order)
+kept = [s for s in before if s not in traced]
+open(out, "w").write("".join(data) + "# code (scripts/order.sh)\n" + "".join(s + "\n" for s in order)
+                     + "# not run by order.sh's traces, kept from the order before (exec, Docker-style run, the re-execution)\n"
+                     + "".join(s + "\n" for s in kept))
+print(f"{len(order)} functions traced, {len(kept)} kept -> {out}")
 PY
