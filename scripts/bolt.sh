@@ -6,10 +6,10 @@
 # each mapped whole at its first fault (peak RSS). BOLT moves single
 # functions, the stdlib's and glibc's too, using the relocations lld keeps
 # (--emit-relocs); the data stays where lld's order put it. Functions without
-# a symbol (Swift's private thunks) are placed by scripts/bolt-order.py. BOLT 16 leaves
-# the offsets from Swift's metadata to the code, and the ifunc resolvers'
-# addresses, pointing at its old copies: scripts/bolt-relative.py points them
-# at the new ones (peak RSS 3592 -> 3072 KiB).
+# a symbol (Swift's private thunks) are placed by scripts/bolt-order.py.
+# BOLT 16 leaves the offsets from Swift's metadata to the code, and the ifunc
+# resolvers' addresses, pointing at its old copies: scripts/bolt-relative.py
+# points them at the new ones (peak RSS 3592 -> 3072 KiB).
 # Called by `make build` after every `swift build`, which relinks whenever
 # the file differs from what it linked: lld's output is kept as BIN.linked
 # and BOLT's as BIN.bolted, so an unchanged link costs a compare and a copy.
@@ -22,7 +22,14 @@ bolt=${BOLT:-}
 if readelf -SW "$bin" | grep -q '\.note\.bolt_info'; then
   exit 0   # not relinked
 fi
-if [ -e "$bin.bolted" ] && [ -e "$bin.linked" ] && [ "$order" -ot "$bin.bolted" ] && cmp -s "$bin" "$bin.linked"; then
+here=$(dirname "$0")
+fresh() {  # BIN.bolted is newer than the order and these scripts
+  local f
+  for f in "$order" "$0" "$here/bolt-order.py" "$here/bolt-relative.py"; do
+    [ "$f" -ot "$bin.bolted" ] || return 1
+  done
+}
+if [ -e "$bin.bolted" ] && [ -e "$bin.linked" ] && fresh && cmp -s "$bin" "$bin.linked"; then
   cat "$bin.bolted" > "$bin"   # the same link as last time
   exit 0
 fi
@@ -33,14 +40,15 @@ if [ -z "$bolt" ]; then
 fi
 cp "$bin" "$bin.linked.tmp" && mv -f "$bin.linked.tmp" "$bin.linked"   # the old one may be running
 dir=$(dirname "$bin")
-python3 "$(dirname "$0")/bolt-order.py" "$bin.linked" "$order" > "$dir/bolt-order.txt" 2> "$dir/bolt.log"
-if "$bolt" "$bin.linked" -o "$bin.bolted.tmp" --reorder-functions=user \
+if python3 "$here/bolt-order.py" "$bin.linked" "$order" > "$dir/bolt-order.txt" 2> "$dir/bolt.log" &&
+   "$bolt" "$bin.linked" -o "$bin.bolted.tmp" --reorder-functions=user \
      --function-order="$dir/bolt-order.txt" >> "$dir/bolt.log" 2>&1 &&
-   python3 "$(dirname "$0")/bolt-relative.py" "$bin.linked" "$bin.bolted.tmp" >> "$dir/bolt.log" 2>&1; then
+   python3 "$here/bolt-relative.py" "$bin.linked" "$bin.bolted.tmp" >> "$dir/bolt.log" 2>&1; then
+  chmod 0755 "$bin.bolted.tmp"   # llvm-bolt makes it 0777
   mv "$bin.bolted.tmp" "$bin.bolted"
   cat "$bin.bolted" > "$bin"
   echo "build: functions laid out by BOLT ($dir/bolt.log)"
 else
   rm -f "$bin.bolted.tmp"
-  echo "build: llvm-bolt failed (see $dir/bolt.log): $bin keeps lld's layout" >&2
+  echo "build: BOLT's layout failed (see $dir/bolt.log): $bin keeps lld's layout" >&2
 fi
