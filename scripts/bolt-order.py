@@ -15,13 +15,12 @@ import bisect
 import struct
 import sys
 
-STT_FUNC = 2
+from elf import STT_FUNC, Elf
 
 
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: scripts/bolt-order.py LINKED ORDER")
-    data = open(sys.argv[1], "rb").read()
     order, kept = [], []
     part = None
     for line in open(sys.argv[2]):
@@ -33,34 +32,20 @@ def main():
         elif part is not None and line and not line.startswith("#"):
             part.append(line)
 
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    names = secs[shstrndx]
-
-    def secname(sh):
-        start = names[4] + sh[0]
-        return data[start:data.index(b"\0", start)].decode()
-
-    # Functions by address: (start, end, [names]).
+    linked = Elf(sys.argv[1])
+    data = linked.data
+    # Functions by address: (end, [names]).
     funcs = {}
-    for sh in secs:
-        if sh[1] != 2:  # SHT_SYMTAB
+    for name, value, kind, shndx, size in linked.symbols():
+        if kind != STT_FUNC or shndx == 0 or value == 0:
             continue
-        strtab = secs[sh[6]]
-        for k in range(sh[5] // 24):
-            st_name, st_info, _, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", data, sh[4] + k * 24)
-            if st_info & 0xF != STT_FUNC or st_shndx == 0 or st_value == 0:
-                continue
-            start = strtab[4] + st_name
-            name = data[start:data.index(b"\0", start)].decode("utf-8", "replace")
-            f = funcs.setdefault(st_value, [st_value + st_size, []])
-            f[0] = max(f[0], st_value + st_size)
-            f[1].append(name)
+        f = funcs.setdefault(value, [value + size, []])
+        f[0] = max(f[0], value + size)
+        f[1].append(name)
     starts = sorted(funcs)
 
     # The unwind table's initial locations (.eh_frame_hdr, datarel sdata4).
-    hdr = next((sh for sh in secs if secname(sh) == ".eh_frame_hdr"), None)
+    hdr = linked.section(".eh_frame_hdr")
     unnamed = []
     if hdr is not None and data[hdr[4]] == 1 and data[hdr[4] + 3] == 0x3B:
         count_enc = data[hdr[4] + 2]

@@ -19,48 +19,11 @@ Usage: scripts/bolt-relative.py LINKED BOLTED   (BOLTED is changed in place)
 import struct
 import sys
 
+from elf import SHT_RELA, STT_FUNC, Elf
+
 R_X86_64_PC32 = 2
 R_X86_64_IRELATIVE = 37
-SHT_SYMTAB, SHT_RELA = 2, 4
 SHF_ALLOC, SHF_EXECINSTR = 0x2, 0x4
-STT_FUNC, STT_SECTION = 2, 3
-
-
-class Elf:
-    def __init__(self, path):
-        self.data = open(path, "rb").read()
-        d = self.data
-        if d[:4] != b"\x7fELF" or d[4] != 2 or d[5] != 1:
-            sys.exit(f"bolt-relative: {path}: not a 64-bit little-endian ELF file")
-        (self.phoff, self.shoff) = struct.unpack_from("<QQ", d, 0x20)
-        (self.phentsize, self.phnum, self.shentsize, self.shnum, self.shstrndx) = struct.unpack_from("<HHHHH", d, 0x36)
-        self.sections = [struct.unpack_from("<IIQQQQIIQQ", d, self.shoff + i * self.shentsize) for i in range(self.shnum)]
-        self.loads = []
-        for i in range(self.phnum):
-            p_type, _, p_offset, p_vaddr, _, p_filesz, _, _ = struct.unpack_from("<IIQQQQQQ", d, self.phoff + i * self.phentsize)
-            if p_type == 1:
-                self.loads.append((p_vaddr, p_vaddr + p_filesz, p_offset))
-
-    def offset_of(self, addr):
-        for lo, hi, off in self.loads:
-            if lo <= addr < hi:
-                return off + addr - lo
-        return None
-
-    def symbols(self):
-        """[(name, value, type, shndx)] of the symbol table."""
-        d = self.data
-        for sh in self.sections:
-            if sh[1] != SHT_SYMTAB:
-                continue
-            strtab = self.sections[sh[6]]
-            out = []
-            for k in range(sh[5] // 24):
-                st_name, st_info, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", d, sh[4] + k * 24)
-                end = d.index(b"\0", strtab[4] + st_name)
-                out.append((d[strtab[4] + st_name:end].decode("utf-8", "replace"), st_value, st_info & 0xF, st_shndx))
-            return out
-        sys.exit("bolt-relative: no symbol table")
 
 
 def main():
@@ -70,18 +33,18 @@ def main():
     bolted = Elf(bolted_path)
     lsyms = linked.symbols()
     new_at = {}
-    for name, value, kind, shndx in bolted.symbols():
+    for name, value, kind, shndx, _ in bolted.symbols():
         if kind == STT_FUNC and shndx != 0:
             new_at.setdefault(name, set()).add(value)
     # Old start -> new start, by names that each file has once (local
     # functions of several objects may share one), where every name of the
     # function agrees.
     old_count = {}
-    for name, value, kind, shndx in lsyms:
+    for name, value, kind, shndx, _ in lsyms:
         if kind == STT_FUNC and shndx != 0:
             old_count[name] = old_count.get(name, 0) + 1
     moved, conflict = {}, set()
-    for name, value, kind, shndx in lsyms:
+    for name, value, kind, shndx, _ in lsyms:
         if kind != STT_FUNC or shndx == 0 or value == 0 or old_count[name] != 1:
             continue
         news = new_at.get(name)
@@ -108,7 +71,7 @@ def main():
             r_offset, r_info, r_addend = struct.unpack_from("<QQq", linked.data, sh[4] + k * 24)
             if r_info & 0xFFFFFFFF != R_X86_64_PC32:
                 continue
-            _, s_value, _, _ = lsyms[r_info >> 32]
+            s_value = lsyms[r_info >> 32][1]
             dest = s_value + r_addend
             new = moved.get(dest)
             if new is None:
@@ -127,11 +90,8 @@ def main():
     # addends of its R_X86_64_IRELATIVE relocations (.rela.dyn): the new
     # copies, so that they return the new copies of what they choose.
     resolvers = 0
-    names = bolted.sections[bolted.shstrndx]
-    for sh in bolted.sections:
-        end = bolted.data.index(b"\0", names[4] + sh[0])
-        if bolted.data[names[4] + sh[0]:end] != b".rela.dyn":
-            continue
+    sh = bolted.section(".rela.dyn")
+    if sh is not None:
         for k in range(sh[5] // 24):
             at = sh[4] + k * 24
             _, r_info, r_addend = struct.unpack_from("<QQq", out, at)
